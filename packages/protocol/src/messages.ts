@@ -1,0 +1,218 @@
+import { z } from 'zod';
+import { EVENT_CODES } from './events.ts';
+import { OBIS } from './obis.ts';
+
+/**
+ * Wire contract v1. One schema per message. Unknown fields are ignored (additive changes
+ * stay within v1); an incompatible change bumps `v`, and receivers refuse versions they
+ * do not know. All times are UTC epoch seconds, all energy Wh as integers, all money
+ * integer minor units.
+ */
+export const PROTOCOL_VERSION = 1 as const;
+
+/** Largest accepted payload per topic kind, in bytes, checked before parsing. */
+export const SIZE_LIMITS = {
+  readings: 64 * 1024,
+  events: 16 * 1024,
+  status: 4 * 1024,
+  replies: 4 * 1024,
+  'up.fw': 1024,
+  acks: 4 * 1024,
+  commands: 32 * 1024,
+  'down.fw': 96 * 1024,
+} as const;
+
+const v = z.literal(PROTOCOL_VERSION);
+/** Epoch seconds between 2000-01-01 and 2100-01-01. */
+const epoch = z.int().min(946_684_800).max(4_102_444_800);
+const seq = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
+/** Wh in one interval: 0..1 MWh; anything bigger is not a household reading. */
+const intervalWh = z.int().min(0).max(1_000_000);
+/** A register value in Wh (they only grow; 2^53 Wh is far beyond any meter's life). */
+const registerWh = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+const minor = z.int().min(-1_000_000_000).max(1_000_000_000);
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/);
+
+export const INTERVAL_SECONDS = [900, 1800] as const;
+
+export const registersSchema = z.object({
+  [OBIS.importTotal]: registerWh,
+  [OBIS.importRate1]: registerWh,
+  [OBIS.importRate2]: registerWh,
+  [OBIS.exportTotal]: registerWh,
+});
+export type Registers = z.infer<typeof registersSchema>;
+
+// ---------------------------------------------------------------- up
+
+/** `meters/{id}/up/readings`: consecutive profile intervals plus the registers at the end of the last. */
+export const readingsMessage = z
+  .object({
+    v,
+    seq,
+    intervalS: z.union([z.literal(900), z.literal(1800)]),
+    intervals: z
+      .array(z.object({ t: epoch, wh: intervalWh, exp: intervalWh.optional() }))
+      .min(1)
+      .max(200),
+    registers: registersSchema,
+  })
+  .superRefine((m, ctx) => {
+    for (let i = 0; i < m.intervals.length; i++) {
+      const iv = m.intervals[i]!;
+      if (iv.t % m.intervalS !== 0) {
+        ctx.addIssue({ code: 'custom', message: 'interval start not aligned', path: ['intervals', i, 't'] });
+        return;
+      }
+      if (i > 0 && iv.t <= m.intervals[i - 1]!.t) {
+        ctx.addIssue({ code: 'custom', message: 'intervals not strictly ascending', path: ['intervals', i, 't'] });
+        return;
+      }
+    }
+  });
+export type ReadingsMessage = z.infer<typeof readingsMessage>;
+
+export const eventCode = z.enum(EVENT_CODES);
+export const meterEvent = z.object({
+  code: eventCode,
+  t: epoch,
+  /** Small free-form figures (credit, threshold, firmware version): numbers and short strings only. */
+  data: z.record(z.string().max(32), z.union([z.number().finite(), z.string().max(128), z.boolean()])).optional(),
+});
+export type MeterEvent = z.infer<typeof meterEvent>;
+
+/** `meters/{id}/up/events`: one or more events under one sequence number. */
+export const eventsMessage = z.object({ v, seq, events: z.array(meterEvent).min(1).max(50) });
+export type EventsMessage = z.infer<typeof eventsMessage>;
+
+export const relayState = z.enum(['connected', 'disconnected', 'armed']);
+export type RelayState = z.infer<typeof relayState>;
+export const meterMode = z.enum(['credit', 'prepayment']);
+export type MeterMode = z.infer<typeof meterMode>;
+
+/** `meters/{id}/up/status`: a snapshot, sent on connect and on every change; not acknowledged. */
+export const statusMessage = z.object({
+  v,
+  t: epoch,
+  relay: relayState,
+  mode: meterMode,
+  creditMinor: minor.optional(),
+  emergencyCreditMinor: minor.optional(),
+  firmware: z.object({ slot: z.enum(['A', 'B']), version: z.string().max(32) }),
+  lastCounter: z.int().min(0),
+  outbox: z.int().min(0),
+  registers: registersSchema,
+});
+export type StatusMessage = z.infer<typeof statusMessage>;
+
+/** `meters/{id}/up/replies`: the result of one command, keyed by the command id. */
+export const replyMessage = z.object({
+  v,
+  id: z.uuid(),
+  counter: z.int().min(0),
+  t: epoch,
+  result: z.enum(['ok', 'rejected', 'failed']),
+  code: z.string().max(64).optional(),
+  detail: z.string().max(256).optional(),
+});
+export type ReplyMessage = z.infer<typeof replyMessage>;
+
+/** `meters/{id}/up/fw`: the meter asks for one block of an offered image (resume = first missing). */
+export const fwRequestMessage = z.object({ v, image: sha256Hex, block: z.int().min(0).max(100_000) });
+export type FwRequestMessage = z.infer<typeof fwRequestMessage>;
+
+// ---------------------------------------------------------------- down
+
+export const stream = z.enum(['readings', 'events']);
+export type Stream = z.infer<typeof stream>;
+
+/**
+ * `meters/{id}/down/acks`. `ack`: everything up to `upTo` and the listed `seqs` are
+ * committed, the meter may drop them. `resend`: the head-end saw a gap and wants these now.
+ */
+export const ackMessage = z.discriminatedUnion('kind', [
+  z.object({ v, kind: z.literal('ack'), stream, upTo: z.int().min(0), seqs: z.array(seq).max(500).optional() }),
+  z.object({ v, kind: z.literal('resend'), stream, seqs: z.array(seq).min(1).max(500) }),
+]);
+export type AckMessage = z.infer<typeof ackMessage>;
+
+export const tariffSpec = z.object({
+  id: z.string().max(64),
+  version: z.int().min(1),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  /** Price per kWh in thousandths of a minor unit (24.5 p/kWh = 24500), per band. */
+  rates: z.object({ '1': z.int().min(0).max(100_000_000), '2': z.int().min(0).max(100_000_000) }),
+  /** Local-time windows that use band 2 (e.g. night); everything else is band 1. */
+  band2Windows: z.array(z.object({ from: hhmm, to: hhmm })).max(8),
+  standingChargeMinorPerDay: z.int().min(0).max(1_000_000),
+  effectiveFrom: epoch,
+});
+export type TariffSpec = z.infer<typeof tariffSpec>;
+
+export const firmwareManifest = z.object({
+  version: z.string().max(32),
+  sequence: z.int().min(1),
+  hardwareClass: z.string().max(32),
+  size: z.int().min(1).max(16 * 1024 * 1024),
+  sha256: sha256Hex,
+  blockSize: z.int().min(256).max(64 * 1024),
+  blockHashes: z.array(sha256Hex).max(1024),
+});
+export type FirmwareManifest = z.infer<typeof firmwareManifest>;
+
+export const command = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('supply.off'), reason: z.string().max(64).optional() }),
+  /** Close the relay at once; used for credit meters by supplier staff. */
+  z.object({ type: z.literal('supply.on') }),
+  /** Allow reconnection: the consumer closes the relay at the meter (GB practice). */
+  z.object({ type: z.literal('supply.arm') }),
+  z.object({ type: z.literal('tariff.set'), tariff: tariffSpec }),
+  z.object({
+    type: z.literal('credit.add'),
+    /** Unique top-up reference; the meter refuses any it has already applied. */
+    topupId: z.string().min(1).max(64),
+    amountMinor: z.int().min(1).max(100_000_000),
+  }),
+  z.object({
+    type: z.literal('thresholds.set'),
+    lowCreditMinor: z.int().min(0).max(1_000_000).optional(),
+    emergencyCreditMinor: z.int().min(0).max(1_000_000).optional(),
+    /** Local-time window in which the supply is never cut for lack of credit. */
+    friendlyHours: z.object({ from: hhmm, to: hhmm }).nullable().optional(),
+  }),
+  z.object({ type: z.literal('mode.set'), mode: meterMode }),
+  /** Offer an image; `signature` is the firmware key's Ed25519 signature of the manifest JSON. */
+  z.object({ type: z.literal('firmware.offer'), manifest: z.string().max(80_000), signature: z.string().max(200) }),
+  z.object({ type: z.literal('firmware.activate'), sha256: sha256Hex }),
+]);
+export type Command = z.infer<typeof command>;
+export type CommandType = Command['type'];
+
+/** The signed part of a command. `meter` binds it to one meter; `counter` strictly increases. */
+export const commandBody = z.object({
+  v,
+  id: z.uuid(),
+  meter: z.string().max(32),
+  counter: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+  issuedAt: epoch,
+  cmd: command,
+});
+export type CommandBody = z.infer<typeof commandBody>;
+
+/** `meters/{id}/down/commands`: body is the exact JSON text that was signed (no re-serialising). */
+export const commandEnvelope = z.object({
+  v,
+  body: z.string().max(30_000),
+  sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
+});
+export type CommandEnvelope = z.infer<typeof commandEnvelope>;
+
+/** `meters/{id}/down/fw`: one block of an image, base64. */
+export const fwBlockMessage = z.object({
+  v,
+  image: sha256Hex,
+  block: z.int().min(0),
+  data: z.string().max(90_000),
+});
+export type FwBlockMessage = z.infer<typeof fwBlockMessage>;
