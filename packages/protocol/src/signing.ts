@@ -71,3 +71,11 @@ export function openCommand(env: CommandEnvelope, key: KeyObject, meterId: strin
   }
   return body;
 }
+
+/** The raw base64 public key that belongs to a raw base64 private key. */
+export function publicKeyB64FromPrivate(privateB64: string): string {
+  return createPublicKey(privateKeyFromB64(privateB64))
+    .export({ format: 'der', type: 'spki' })
+    .subarray(SPKI_PREFIX.length)
+    .toString('base64');
+}

@@ -1,0 +1,107 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Pool, PoolClient } from '../db/pool.ts';
+import { hashPassword } from '../auth/passwords.ts';
+
+type Q = Pool | PoolClient;
+
+export type Role = 'consumer' | 'supplier' | 'operator' | 'admin';
+export type OrgKind = 'supplier' | 'network_operator' | 'platform';
+
+/** Meter broker passwords are 32 random bytes, so SHA-256 (fast, for 10k connects) is enough. */
+export function credentialHash(password: string): string {
+  return createHash('sha256').update(password).digest('hex');
+}
+
+export async function createOrganisation(q: Q, kind: OrgKind, slug: string, name: string): Promise<number> {
+  const { rows } = await q.query<{ id: number }>(
+    'INSERT INTO organisations (kind, slug, name) VALUES ($1, $2, $3) RETURNING id',
+    [kind, slug, name],
+  );
+  return rows[0]!.id;
+}
+
+export async function createArea(q: Q, id: string, operatorId: number, name: string, feeders: string[]): Promise<void> {
+  await q.query('INSERT INTO network_areas (id, operator_id, name) VALUES ($1, $2, $3)', [id, operatorId, name]);
+  for (const f of feeders) {
+    await q.query('INSERT INTO feeders (id, area_id, name) VALUES ($1, $2, $3)', [f, id, `Feeder ${f}`]);
+  }
+}
+
+export async function createStaffUser(
+  q: Q,
+  u: { role: 'supplier' | 'operator' | 'admin'; email: string; password: string; orgId: number | null; name: string },
+): Promise<number> {
+  const { rows } = await q.query<{ id: number }>(
+    `INSERT INTO users (role, email, org_id, password_hash, display_name) VALUES ($1, lower($2), $3, $4, $5) RETURNING id`,
+    [u.role, u.email, u.orgId, await hashPassword(u.password), u.name],
+  );
+  return rows[0]!.id;
+}
+
+export interface NewHousehold {
+  loginId: string;
+  password: string;
+  name: string;
+  email?: string;
+  mobile?: string;
+  supplierId: number;
+  mode: 'credit' | 'prepayment';
+  billingCycleDay?: number;
+  meter: { serial: string; areaId: string; feederId?: string; tz?: string; credential?: string; intervalS?: 900 | 1800 };
+  /** Pre-computed hash, so seeding many households does not pay argon2 each time. */
+  passwordHash?: string;
+}
+
+export interface CreatedHousehold {
+  userId: number;
+  consumerId: number;
+  accountId: number;
+  meterId: number;
+  meterSerial: string;
+  /** The meter's broker password, shown once (provisioning). */
+  meterCredential: string;
+}
+
+/** A consumer with a login, an account and one meter: the unit every test and the demo need. */
+export async function createHousehold(q: Q, h: NewHousehold): Promise<CreatedHousehold> {
+  const pwHash = h.passwordHash ?? (await hashPassword(h.password));
+  const user = await q.query<{ id: number }>(
+    `INSERT INTO users (role, login_id, password_hash, display_name) VALUES ('consumer', $1, $2, $3) RETURNING id`,
+    [h.loginId, pwHash, h.name],
+  );
+  const userId = user.rows[0]!.id;
+  const consumer = await q.query<{ id: number }>(
+    'INSERT INTO consumers (user_id, supplier_id, name, email, mobile) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+    [userId, h.supplierId, h.name, h.email ?? null, h.mobile ?? null],
+  );
+  const consumerId = consumer.rows[0]!.id;
+  const account = await q.query<{ id: number }>(
+    'INSERT INTO accounts (consumer_id, supplier_id, mode, billing_cycle_day) VALUES ($1, $2, $3, $4) RETURNING id',
+    [consumerId, h.supplierId, h.mode, h.billingCycleDay ?? 1],
+  );
+  const accountId = account.rows[0]!.id;
+  const credential = h.meter.credential ?? randomBytes(24).toString('base64url');
+  const meter = await q.query<{ id: number }>(
+    `INSERT INTO meters (serial, account_id, supplier_id, area_id, feeder_id, tz, interval_s, credential_hash, mode)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+    [
+      h.meter.serial,
+      accountId,
+      h.supplierId,
+      h.meter.areaId,
+      h.meter.feederId ?? null,
+      h.meter.tz ?? 'Europe/London',
+      h.meter.intervalS ?? 1800,
+      credentialHash(credential),
+      h.mode,
+    ],
+  );
+  return {
+    userId,
+    consumerId,
+    accountId,
+    meterId: meter.rows[0]!.id,
+    meterSerial: h.meter.serial,
+    meterCredential: credential,
+  };
+}

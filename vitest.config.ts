@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// One config for every package. Server tests share one embedded PostgreSQL (started in
+// globalSetup when DATABASE_URL is unset); each test file gets its own database.
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/**/*.test.ts'],
+    globalSetup: ['packages/server/test/support/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
