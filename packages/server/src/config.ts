@@ -13,7 +13,7 @@ const bool = z
   .transform((s) => s === 'true' || s === '1' || s === 'yes');
 const port = z.coerce.number().int().min(1).max(65535);
 
-export const SERVICES = ['broker', 'gateway', 'api', 'jobs', 'simulator'] as const;
+export const SERVICES = ['broker', 'gateway', 'api', 'simulator'] as const;
 export type Service = (typeof SERVICES)[number];
 
 export const envSchema = z.object({

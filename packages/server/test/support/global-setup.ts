@@ -13,8 +13,8 @@ let embedded: EmbeddedPg | undefined;
 export async function setup(project: TestProject): Promise<void> {
   let url = process.env.DATABASE_URL;
   if (!url) {
-    const dir = path.resolve('.test-data');
     const port = Number(process.env.TEST_EMBEDDED_PG_PORT ?? 54339);
+    const dir = path.resolve('.test-data', String(port));
     embedded = await startEmbeddedPostgres(dir, port, 'kilowire-test', logger('test-pg'));
     url = embedded.url;
   }

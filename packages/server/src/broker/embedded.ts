@@ -1,0 +1,128 @@
+import net from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { METER_ID_RE, parseTopic } from '@kilowire/protocol';
+import { credentialHash } from '../accounts/repo.ts';
+import type { Pool } from '../db/pool.ts';
+import { assertPortFree } from '../db/embedded.ts';
+import type { Logger } from '../log.ts';
+
+/**
+ * The embedded MQTT broker (aedes, MQTT 3.1.1) with the same isolation the documented
+ * Mosquitto configuration gives: each meter logs in with its own credential, may publish
+ * only to `meters/{self}/up/*`, subscribe only to `meters/{self}/down/*`, and must use its
+ * id as client id (so it cannot take over another meter's persistent session).
+ * The head-end logs in as one privileged user.
+ */
+export interface BrokerOptions {
+  port: number;
+  host?: string;
+  pool: Pool;
+  headendUsername: string;
+  headendPassword: string;
+  log: Logger;
+}
+
+export interface EmbeddedBroker {
+  port: number;
+  aedes: Aedes;
+  close(): Promise<void>;
+}
+
+const HEADEND = Symbol('headend');
+type Authed = Client & { [HEADEND]?: boolean; meterId?: string };
+
+function authError(): AuthenticateError {
+  const err = new Error('bad username or password') as AuthenticateError;
+  err.returnCode = 4;
+  return err;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+export async function startEmbeddedBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
+  const { pool, log } = opts;
+  await assertPortFree(opts.port, 'embedded MQTT broker', 'EMBEDDED_MQTT_PORT');
+  // Credential hashes are cached briefly: 10k meters reconnecting must not mean 10k queries each time.
+  const cache = new Map<string, { hash: string | null; at: number }>();
+  async function meterHash(serial: string): Promise<string | null> {
+    const hit = cache.get(serial);
+    if (hit && Date.now() - hit.at < 60_000) return hit.hash;
+    const { rows } = await pool.query<{ credential_hash: string }>(
+      'SELECT credential_hash FROM meters WHERE serial = $1',
+      [serial],
+    );
+    const hash = rows[0]?.credential_hash ?? null;
+    cache.set(serial, { hash, at: Date.now() });
+    return hash;
+  }
+
+  const aedes = await Aedes.createBroker({
+    authenticate(client: Authed, username, password, done) {
+      const pw = password?.toString('utf8') ?? '';
+      if (username === opts.headendUsername) {
+        if (safeEqual(pw, opts.headendPassword) && client.id.startsWith('kw-')) {
+          client[HEADEND] = true;
+          done(null, true);
+        } else done(authError(), false);
+        return;
+      }
+      if (!username || !METER_ID_RE.test(username) || client.id !== username) {
+        done(authError(), false);
+        return;
+      }
+      meterHash(username).then(
+        (hash) => {
+          if (hash && safeEqual(hash, credentialHash(pw))) {
+            client.meterId = username;
+            done(null, true);
+          } else done(authError(), false);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'credential lookup failed');
+          const e = new Error('server unavailable') as AuthenticateError;
+          e.returnCode = 3;
+          done(e, false);
+        },
+      );
+    },
+    authorizePublish(client: Authed | null, packet, cb) {
+      if (!client) return cb(); // broker-internal publishes
+      const t = parseTopic(packet.topic);
+      if (client[HEADEND]) return t?.dir === 'down' ? cb() : cb(new Error('headend publishes only down'));
+      if (t?.dir === 'up' && t.meterId === client.meterId) return cb();
+      log.warn({ meter: client.meterId, topic: packet.topic.slice(0, 120) }, 'publish refused');
+      cb(new Error('not authorised'));
+    },
+    authorizeSubscribe(client: Authed, sub, cb) {
+      if (client[HEADEND]) {
+        return cb(null, sub.topic === 'meters/+/up/#' || /^meters\/[^/#+]+\/up\/[a-z]+$/.test(sub.topic) ? sub : null);
+      }
+      const own = `meters/${client.meterId}/down/`;
+      const ok = sub.topic === `${own}#` || (sub.topic.startsWith(own) && !/[#+]/.test(sub.topic));
+      if (!ok) log.warn({ meter: client.meterId, topic: sub.topic.slice(0, 120) }, 'subscribe refused');
+      cb(null, ok ? sub : null);
+    },
+  });
+  aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'client error'));
+
+  const server = net.createServer(aedes.handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  log.info({ port: opts.port }, 'embedded MQTT broker listening');
+  return {
+    port: opts.port,
+    aedes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        aedes.close(() => server.close(() => resolve()));
+        // Open client sockets keep server.close waiting; aedes.close ends them.
+      }),
+  };
+}

@@ -1,0 +1,200 @@
+import type { EventsMessage, ReadingsMessage } from '@kilowire/protocol';
+import type { PoolClient } from '../db/pool.ts';
+import type { IntervalRow, VeeIssue, VeeResult } from './vee.ts';
+
+/** One accepted readings message, after VEE. */
+export interface ReadingsItem {
+  meterId: number;
+  serial: string;
+  msg: ReadingsMessage;
+  vee: VeeResult;
+}
+
+export interface EventsItem {
+  meterId: number;
+  serial: string;
+  msg: EventsMessage;
+}
+
+export interface AckInfo {
+  serial: string;
+  stream: 'readings' | 'events';
+  upTo: number;
+  above: number[];
+}
+
+export interface BatchResult {
+  acks: AckInfo[];
+  newReadings: number;
+}
+
+/**
+ * Insert interval rows idempotently on (meter, ts) and keep the local-calendar rollups
+ * current, in one statement. An actual reading replaces an estimate (never the reverse);
+ * `old` is read from the same snapshot so the rollups get the exact delta. Rows must be
+ * unique on (meter, ts) — ON CONFLICT cannot touch a row twice in one statement.
+ */
+const UPSERT_READINGS = `
+WITH input AS (
+  SELECT * FROM unnest($1::int[], $2::float8[], $3::int[], $4::int[], $5::smallint[]) AS t(meter_id, epoch, wh, exp_wh, flags)
+), rows AS (
+  SELECT meter_id, to_timestamp(epoch) AS ts, wh, exp_wh, flags FROM input
+), old AS (
+  SELECT r.meter_id, r.ts, r.wh FROM interval_readings r JOIN rows i ON r.meter_id = i.meter_id AND r.ts = i.ts
+  WHERE r.flags & 1 = 1
+), ins AS (
+  INSERT INTO interval_readings AS cur (meter_id, ts, wh, exp_wh, flags)
+  SELECT meter_id, ts, wh, exp_wh, flags FROM rows ORDER BY meter_id, ts
+  ON CONFLICT (meter_id, ts) DO UPDATE SET wh = excluded.wh, exp_wh = excluded.exp_wh, flags = excluded.flags
+    WHERE cur.flags & 1 = 1 AND excluded.flags & 1 = 0
+  RETURNING meter_id, ts, wh, flags
+), delta AS (
+  SELECT ins.meter_id, ins.ts, ins.wh - coalesce(old.wh, 0) AS dwh,
+         CASE WHEN old.wh IS NULL THEN 1 ELSE 0 END AS dn,
+         (ins.flags & 1) - CASE WHEN old.wh IS NULL THEN 0 ELSE 1 END AS de
+  FROM ins LEFT JOIN old ON old.meter_id = ins.meter_id AND old.ts = ins.ts
+), d AS (
+  SELECT delta.meter_id, (delta.ts AT TIME ZONE m.tz)::date AS day, sum(dwh) AS wh, sum(dn) AS n, sum(de) AS e
+  FROM delta JOIN meters m ON m.id = delta.meter_id GROUP BY 1, 2
+), up_d AS (
+  INSERT INTO daily_rollups AS r (meter_id, day, wh, intervals, estimated)
+  SELECT meter_id, day, wh, n, e FROM d ORDER BY meter_id, day
+  ON CONFLICT (meter_id, day) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r.intervals + excluded.intervals,
+    estimated = r.estimated + excluded.estimated
+), up_m AS (
+  INSERT INTO monthly_rollups AS r (meter_id, month, wh, intervals, estimated)
+  SELECT meter_id, date_trunc('month', day)::date, sum(wh), sum(n), sum(e) FROM d GROUP BY 1, 2 ORDER BY 1, 2
+  ON CONFLICT (meter_id, month) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r.intervals + excluded.intervals,
+    estimated = r.estimated + excluded.estimated
+)
+SELECT coalesce(sum(dn), 0)::int AS new_rows FROM delta`;
+
+const INSERT_REGISTERS = `
+INSERT INTO register_reads (meter_id, ts, import_wh, rate1_wh, rate2_wh, export_wh)
+SELECT meter_id, to_timestamp(epoch), i, r1, r2, e
+FROM unnest($1::int[], $2::float8[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t(meter_id, epoch, i, r1, r2, e)
+ON CONFLICT DO NOTHING`;
+
+const INSERT_ISSUES = `
+INSERT INTO vee_issues (meter_id, ts, rule, detail)
+SELECT meter_id, to_timestamp(epoch), rule, detail::jsonb
+FROM unnest($1::int[], $2::float8[], $3::text[], $4::text[]) AS t(meter_id, epoch, rule, detail)
+ON CONFLICT DO NOTHING`;
+
+const INSERT_EVENTS = `
+INSERT INTO meter_events (meter_id, seq, idx, ts, code, data)
+SELECT meter_id, seq, idx, to_timestamp(epoch), code, data::jsonb
+FROM unnest($1::int[], $2::bigint[], $3::smallint[], $4::float8[], $5::text[], $6::text[]) AS t(meter_id, seq, idx, epoch, code, data)
+ON CONFLICT DO NOTHING`;
+
+/** Fold the committed sequence numbers into each meter's watermark; returns what to acknowledge. */
+function advanceSql(stream: 'readings' | 'events', withRegisters: boolean): string {
+  const reg = withRegisters
+    ? `, last_reg_at = CASE WHEN s.reg_at IS NOT NULL AND (m.last_reg_at IS NULL OR s.reg_at > m.last_reg_at) THEN s.reg_at ELSE m.last_reg_at END,
+         last_reg_import = CASE WHEN s.reg_at IS NOT NULL AND (m.last_reg_at IS NULL OR s.reg_at > m.last_reg_at) THEN s.reg_import ELSE m.last_reg_import END`
+    : '';
+  return `
+WITH raw AS (
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bigint[]) AS t(meter_id, seq, reg_epoch, reg_import)
+), s AS (
+  SELECT meter_id, array_agg(seq) AS seqs,
+         to_timestamp(max(reg_epoch)) AS reg_at,
+         (array_agg(reg_import ORDER BY reg_epoch DESC NULLS LAST))[1] AS reg_import
+  FROM raw GROUP BY meter_id
+)
+UPDATE meters m SET (${stream}_upto, ${stream}_above) = (SELECT new_upto, new_above FROM kw_advance_seq(m.${stream}_upto, m.${stream}_above, s.seqs)),
+  last_seen_at = now()${reg}
+FROM s WHERE m.id = s.meter_id
+RETURNING m.serial, m.${stream}_upto AS upto, m.${stream}_above AS above`;
+}
+
+function pushRows(rows: IntervalRow[], seen: Map<string, number>, cols: [number[], number[], number[], (number | null)[], number[]]): void {
+  for (const r of rows) {
+    const key = `${r.meterId}:${r.ts}`;
+    const at = seen.get(key);
+    if (at !== undefined) {
+      // The same interval twice in one batch (a resend): keep the actual over an estimate.
+      if ((cols[4][at]! & 1) === 1 && (r.flags & 1) === 0) {
+        cols[2][at] = r.wh;
+        cols[3][at] = r.expWh;
+        cols[4][at] = r.flags;
+      }
+      continue;
+    }
+    seen.set(key, cols[0].length);
+    cols[0].push(r.meterId);
+    cols[1].push(r.ts);
+    cols[2].push(r.wh);
+    cols[3].push(r.expWh);
+    cols[4].push(r.flags);
+  }
+}
+
+/**
+ * Write one batch of readings and events messages in the caller's transaction and return the
+ * acknowledgements to send after COMMIT.
+ */
+export async function writeBatch(c: PoolClient, readings: ReadingsItem[], events: EventsItem[]): Promise<BatchResult> {
+  const acks: AckInfo[] = [];
+  let newReadings = 0;
+  if (readings.length) {
+    const cols: [number[], number[], number[], (number | null)[], number[]] = [[], [], [], [], []];
+    const seen = new Map<string, number>();
+    const reg: [number[], number[], number[], number[], number[], number[]] = [[], [], [], [], [], []];
+    const iss: [number[], number[], string[], string[]] = [[], [], [], []];
+    const adv: [number[], number[], (number | null)[], (number | null)[]] = [[], [], [], []];
+    const addIssue = (i: VeeIssue) => {
+      iss[0].push(i.meterId);
+      iss[1].push(i.ts);
+      iss[2].push(i.rule);
+      iss[3].push(JSON.stringify(i.detail));
+    };
+    for (const it of readings) {
+      pushRows(it.vee.rows, seen, cols);
+      it.vee.issues.forEach(addIssue);
+      const r = it.vee.register;
+      if (r) {
+        reg[0].push(it.meterId);
+        reg[1].push(r.ts);
+        reg[2].push(r.import);
+        reg[3].push(r.rate1);
+        reg[4].push(r.rate2);
+        reg[5].push(r.export);
+      }
+      adv[0].push(it.meterId);
+      adv[1].push(it.msg.seq);
+      adv[2].push(r?.ts ?? null);
+      adv[3].push(r?.import ?? null);
+    }
+    if (cols[0].length) {
+      const res = await c.query<{ new_rows: number }>(UPSERT_READINGS, cols);
+      newReadings = res.rows[0]?.new_rows ?? 0;
+    }
+    if (reg[0].length) await c.query(INSERT_REGISTERS, reg);
+    if (iss[0].length) await c.query(INSERT_ISSUES, iss);
+    const res = await c.query<{ serial: string; upto: number; above: number[] }>(advanceSql('readings', true), adv);
+    for (const r of res.rows) acks.push({ serial: r.serial, stream: 'readings', upTo: r.upto, above: r.above });
+  }
+  if (events.length) {
+    const ev: [number[], number[], number[], number[], string[], (string | null)[]] = [[], [], [], [], [], []];
+    const adv: [number[], number[], null[], null[]] = [[], [], [], []];
+    for (const it of events) {
+      it.msg.events.forEach((e, idx) => {
+        ev[0].push(it.meterId);
+        ev[1].push(it.msg.seq);
+        ev[2].push(idx);
+        ev[3].push(e.t);
+        ev[4].push(e.code);
+        ev[5].push(e.data ? JSON.stringify(e.data) : null);
+      });
+      adv[0].push(it.meterId);
+      adv[1].push(it.msg.seq);
+      adv[2].push(null);
+      adv[3].push(null);
+    }
+    await c.query(INSERT_EVENTS, ev);
+    const res = await c.query<{ serial: string; upto: number; above: number[] }>(advanceSql('events', false), adv);
+    for (const r of res.rows) acks.push({ serial: r.serial, stream: 'events', upTo: r.upto, above: r.above });
+  }
+  return { acks, newReadings };
+}

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { inject } from 'vitest';
+import { startEmbeddedBroker } from '../../src/broker/embedded.ts';
+import { writeMosquittoConfig } from '../../src/broker/mosquitto.ts';
+import type { Pool } from '../../src/db/pool.ts';
+import { logger } from '../../src/log.ts';
+
+export const HEADEND = { username: 'headend', password: 'test-headend-secret' };
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestBroker {
+  url: string;
+  kind: 'aedes' | 'mosquitto';
+  /** Kill the broker hard (SIGKILL for Mosquitto, socket teardown for aedes). */
+  kill(): Promise<void>;
+  /** Start it again on the same port. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function waitPort(port: number, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`port ${port} did not open`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * The broker a test talks to. On embedded defaults: the real embedded aedes broker (with
+ * its auth hooks) in this process. When the run targets Mosquitto (MQTT_URL set): a
+ * Mosquitto process of this test's own, with the documented per-meter password file and
+ * pattern ACL, so tests that count messages see only their own traffic.
+ */
+export async function startTestBroker(pool: Pool, meters: { id: string; password: string }[]): Promise<TestBroker> {
+  const port = await freePort();
+  if (!inject('mqttUrl')) {
+    let b = await startEmbeddedBroker({
+      port,
+      pool,
+      headendUsername: HEADEND.username,
+      headendPassword: HEADEND.password,
+      log: logger('test-broker'),
+    });
+    return {
+      url: `mqtt://127.0.0.1:${port}`,
+      kind: 'aedes',
+      kill: () => b.close(),
+      async restart() {
+        b = await startEmbeddedBroker({
+          port,
+          pool,
+          headendUsername: HEADEND.username,
+          headendPassword: HEADEND.password,
+          log: logger('test-broker'),
+        });
+      },
+      close: () => b.close(),
+    };
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-mosq-'));
+  const files = writeMosquittoConfig(dir, {
+    port,
+    headend: HEADEND,
+    meters,
+    // Tests run as whoever runs them; the files are in a private temp dir.
+    user: os.userInfo().username,
+  });
+  let proc: ChildProcess | undefined;
+  let lastErr = '';
+  const start = async () => {
+    proc = spawn('mosquitto', ['-c', files.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr?.on('data', (d: Buffer) => (lastErr = d.toString()));
+    await waitPort(port).catch((err: unknown) => {
+      throw new Error(`mosquitto did not start: ${lastErr}`, { cause: err });
+    });
+  };
+  await start();
+  const kill = async () => {
+    if (!proc || proc.exitCode !== null) return;
+    const p = proc;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  };
+  return { url: `mqtt://127.0.0.1:${port}`, kind: 'mosquitto', kill, restart: start, close: kill };
+}
