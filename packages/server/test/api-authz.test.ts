@@ -1,0 +1,248 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { createTestDb, type TestDb } from './support/db.ts';
+import { as, buildWorld, login, testApi, type World } from './support/api.ts';
+import { registeredRoutes } from '../src/api/app.ts';
+
+/**
+ * The authorisation matrix. Every registered route must appear in ROUTES (or be under /docs);
+ * a route added without an entry here fails `every registered route is in the matrix`.
+ */
+type Role = 'consumer' | 'supplier' | 'operator' | 'admin';
+const ALL: Role[] = ['consumer', 'supplier', 'operator', 'admin'];
+
+type RouteCase =
+  /** No session needed (probes, metrics, login). */
+  | { kind: 'public' }
+  /** Needs a session, is not about one meter. */
+  | { kind: 'session' }
+  /** About one meter (:serial): `roles` may use it at all; `ok` is the success status. */
+  | { kind: 'meter'; roles: Role[]; ok: number; query?: string; body?: Record<string, unknown> };
+
+const ROUTES: Record<string, RouteCase> = {
+  'GET /healthz': { kind: 'public' },
+  'GET /readyz': { kind: 'public' },
+  'GET /metrics': { kind: 'public' },
+  'POST /api/session': { kind: 'public' },
+  'DELETE /api/session': { kind: 'session' },
+  'GET /api/me': { kind: 'session' },
+  'GET /api/meters': { kind: 'session' },
+  'GET /api/meters/:serial': { kind: 'meter', roles: ALL, ok: 200 },
+  'GET /api/meters/:serial/events': { kind: 'meter', roles: ALL, ok: 200, query: 'limit=10' },
+  'GET /api/meters/:serial/intervals': { kind: 'meter', roles: ALL, ok: 200, query: 'date=2026-03-29' },
+  'GET /api/meters/:serial/daily': { kind: 'meter', roles: ALL, ok: 200, query: 'from=2026-03-01&to=2026-03-31' },
+  'GET /api/meters/:serial/monthly': { kind: 'meter', roles: ALL, ok: 200, query: 'from=2026-01&to=2026-12' },
+  'GET /api/meters/:serial/commands': { kind: 'meter', roles: ['supplier', 'operator', 'admin'], ok: 200 },
+  'POST /api/meters/:serial/commands': { kind: 'meter', roles: ['supplier'], ok: 202, body: { type: 'supply.off', reason: 'test' } },
+};
+
+const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
+const METER_ROUTES = Object.entries(ROUTES).flatMap(([k, c]) => (c.kind === 'meter' ? [{ key: k, c }] : []));
+
+let db: TestDb;
+let app: FastifyInstance;
+let w: World;
+const cookies: Record<keyof World['login'], string> = {} as Record<keyof World['login'], string>;
+
+beforeAll(async () => {
+  db = await createTestDb();
+  w = await buildWorld(db.pool);
+  app = await testApi(db.pool);
+  for (const [name, id] of Object.entries(w.login) as [keyof World['login'], string][]) {
+    cookies[name] = await login(app, id);
+  }
+});
+afterAll(async () => {
+  await app?.close();
+  await db?.drop();
+});
+
+function request(routeKey: string, c: Extract<RouteCase, { kind: 'meter' }>, serial: string): InjectOptions {
+  const [method, pattern] = routeKey.split(' ') as [InjectOptions['method'] & string, string];
+  const url = pattern.replace(':serial', encodeURIComponent(serial)) + (c.query ? `?${c.query}` : '');
+  return c.body
+    ? { method, url, headers: { 'content-type': 'application/json' }, payload: c.body }
+    : { method, url };
+}
+
+async function commandCount(meterId: number): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM commands WHERE meter_id = $1', [meterId]);
+  return rows[0]!.n;
+}
+
+/** A refusal must say nothing but the error. */
+function expectOnlyError(res: { statusCode: number; body: string }, status: number, code: string, serial: string): void {
+  expect(res.statusCode).toBe(status);
+  const body = JSON.parse(res.body) as Record<string, unknown>;
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(body).toEqual({ error: { code, message: expect.any(String) as string } });
+  expect(res.body).not.toContain(serial);
+}
+
+test('every registered route is in the matrix, and every matrix entry is a route', () => {
+  const routes = registeredRoutes(app).filter((r) => !r.url.startsWith('/docs'));
+  const unknown = routes.map(key).filter((k) => !(k in ROUTES));
+  expect(unknown, 'routes the authorisation matrix does not know how to call').toEqual([]);
+  const registered = new Set(routes.map(key));
+  expect(Object.keys(ROUTES).filter((k) => !registered.has(k))).toEqual([]);
+  // Meter routes are recognised by their :serial parameter; the matrix must treat them so.
+  for (const r of routes) if (r.url.includes(':serial')) expect(ROUTES[key(r)]?.kind).toBe('meter');
+});
+
+describe('without a session', () => {
+  test.each(Object.entries(ROUTES).filter(([, c]) => c.kind !== 'public'))('%s -> 401', async (k, c) => {
+    const opts =
+      c.kind === 'meter'
+        ? request(k, c, w.h1A.meterSerial)
+        : { method: k.split(' ')[0] as 'GET', url: k.split(' ')[1]!, headers: { 'content-type': 'application/json' } };
+    const res = await app.inject(opts);
+    expectOnlyError(res, 401, 'UNAUTHENTICATED', w.h1A.meterSerial);
+  });
+
+  test('a bogus session cookie -> 401', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: 'kw_session=not-a-token' } });
+    expect(res.statusCode).toBe(401);
+  });
+});
+
+describe.each(METER_ROUTES)('$key', ({ key: k, c }) => {
+  const target = () => w.h1A; // supplier 1, area A (operator A), consumer C1A
+
+  test('consumer B on consumer A meter -> 404, or 403 if consumers may never use it', async () => {
+    const before = await commandCount(target().meterId);
+    const res = await app.inject(as(cookies.h2A, request(k, c, target().meterSerial)));
+    if (c.roles.includes('consumer')) expectOnlyError(res, 404, 'NOT_FOUND', target().meterSerial);
+    else expectOnlyError(res, 403, 'FORBIDDEN', target().meterSerial);
+    // Same supplier and area as the target, still not theirs.
+    const res2 = await app.inject(as(cookies.h1B, request(k, c, target().meterSerial)));
+    expect(res2.statusCode).toBe(res.statusCode);
+    expect(await commandCount(target().meterId)).toBe(before);
+  });
+
+  test('supplier 2 staff on supplier 1 meter -> 404', async () => {
+    const before = await commandCount(target().meterId);
+    const res = await app.inject(as(cookies.sup2, request(k, c, target().meterSerial)));
+    expectOnlyError(res, 404, 'NOT_FOUND', target().meterSerial);
+    expect(await commandCount(target().meterId)).toBe(before);
+  });
+
+  test('operator of area B on an area A meter -> 404, or 403 if operators may never use it', async () => {
+    const before = await commandCount(target().meterId);
+    const res = await app.inject(as(cookies.opB, request(k, c, target().meterSerial)));
+    if (c.roles.includes('operator')) expectOnlyError(res, 404, 'NOT_FOUND', target().meterSerial);
+    else expectOnlyError(res, 403, 'FORBIDDEN', target().meterSerial);
+    expect(await commandCount(target().meterId)).toBe(before);
+  });
+
+  test('roles that may never use the route -> 403 even on a meter they see', async () => {
+    const seers: Record<Role, string> = { consumer: cookies.h1A, supplier: cookies.sup1, operator: cookies.opA, admin: cookies.admin };
+    for (const role of ALL.filter((r) => !c.roles.includes(r))) {
+      const before = await commandCount(target().meterId);
+      const res = await app.inject(as(seers[role], request(k, c, target().meterSerial)));
+      expect(res.statusCode, role).toBe(403);
+      expect((JSON.parse(res.body) as { error: { code: string } }).error.code).toBe('FORBIDDEN');
+      expect(await commandCount(target().meterId)).toBe(before);
+    }
+  });
+
+  test('allowed roles on a meter they see -> success with data', async () => {
+    const seers: Record<Role, string> = { consumer: cookies.h1A, supplier: cookies.sup1, operator: cookies.opA, admin: cookies.admin };
+    for (const role of c.roles) {
+      const res = await app.inject(as(seers[role], request(k, c, target().meterSerial)));
+      expect(res.statusCode, `${role}: ${res.body}`).toBe(c.ok);
+      const body = JSON.parse(res.body) as Record<string, unknown>;
+      if (c.ok === 202) expect(body.id).toEqual(expect.any(String));
+      else expect(body.serial).toBe(target().meterSerial);
+    }
+  });
+
+  test('a serial that does not exist -> 404 for an admin', async () => {
+    if (!c.roles.includes('admin')) return;
+    const res = await app.inject(as(cookies.admin, request(k, c, 'NOPE-404')));
+    expectOnlyError(res, 404, 'NOT_FOUND', 'NOPE-404');
+  });
+});
+
+describe('meter list is scoped', () => {
+  const cases: [keyof World['login'], string[]][] = [
+    ['h1A', ['KW1A']],
+    ['h2B', ['KW2B']],
+    ['sup1', ['KW1A', 'KW1B']],
+    ['sup2', ['KW2A', 'KW2B']],
+    ['opA', ['KW1A', 'KW2A']],
+    ['opB', ['KW1B', 'KW2B']],
+    ['admin', ['KW1A', 'KW1B', 'KW2A', 'KW2B']],
+  ];
+  test.each(cases)('%s sees %j', async (who, serials) => {
+    const res = await app.inject(as(cookies[who], { method: 'GET', url: '/api/meters' }));
+    expect(res.statusCode).toBe(200);
+    const body = JSON.parse(res.body) as { items: { serial: string }[]; nextCursor: string | null };
+    expect(body.items.map((m) => m.serial)).toEqual(serials);
+    expect(body.nextCursor).toBeNull();
+  });
+
+  test('paging with limit and cursor walks every visible meter once', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let i = 0; i < 10; i++) {
+      const url: string = `/api/meters?limit=1${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await app.inject(as(cookies.admin, { method: 'GET', url }));
+      expect(res.statusCode).toBe(200);
+      const body = JSON.parse(res.body) as { items: { serial: string }[]; nextCursor: string | null };
+      seen.push(...body.items.map((m) => m.serial));
+      cursor = body.nextCursor;
+      if (!cursor) break;
+    }
+    expect(seen).toEqual(['KW1A', 'KW1B', 'KW2A', 'KW2B']);
+  });
+
+  test('a cursor does not widen the scope', async () => {
+    const cursor = Buffer.from('KW0').toString('base64url');
+    const res = await app.inject(as(cookies.sup2, { method: 'GET', url: `/api/meters?cursor=${cursor}` }));
+    expect((JSON.parse(res.body) as { items: { serial: string }[] }).items.map((m) => m.serial)).toEqual(['KW2A', 'KW2B']);
+  });
+});
+
+describe('commands', () => {
+  test('supplier 1 issues supply.off: 202, a pending signed command, an audit row, listed with status', async () => {
+    const res = await app.inject(
+      as(cookies.sup1, {
+        method: 'POST',
+        url: `/api/meters/${w.h1B.meterSerial}/commands`,
+        headers: { 'content-type': 'application/json' },
+        payload: { type: 'supply.off', reason: 'tamper' },
+      }),
+    );
+    expect(res.statusCode).toBe(202);
+    const { id } = JSON.parse(res.body) as { id: string };
+    const row = await db.pool.query<{ status: string; type: string; created_by: number }>(
+      'SELECT status, type, created_by FROM commands WHERE id = $1',
+      [id],
+    );
+    expect(row.rows[0]).toMatchObject({ status: 'pending', type: 'supply.off' });
+    const auditRows = await db.pool.query<{ target: string; detail: { commandId: string } }>(
+      "SELECT target, detail FROM audit_log WHERE action = 'meter.command' AND detail->>'commandId' = $1",
+      [id],
+    );
+    expect(auditRows.rows[0]?.target).toBe(w.h1B.meterSerial);
+
+    const list = await app.inject(as(cookies.opB, { method: 'GET', url: `/api/meters/${w.h1B.meterSerial}/commands` }));
+    expect(list.statusCode).toBe(200);
+    const items = (JSON.parse(list.body) as { items: { id: string; status: string; type: string }[] }).items;
+    expect(items.find((i) => i.id === id)).toMatchObject({ status: 'pending', type: 'supply.off' });
+  });
+
+  test('operator of the area may not command the meter (403), and nothing is queued', async () => {
+    const before = await commandCount(w.h1B.meterId);
+    const res = await app.inject(
+      as(cookies.opB, {
+        method: 'POST',
+        url: `/api/meters/${w.h1B.meterSerial}/commands`,
+        headers: { 'content-type': 'application/json' },
+        payload: { type: 'supply.on' },
+      }),
+    );
+    expect(res.statusCode).toBe(403);
+    expect(await commandCount(w.h1B.meterId)).toBe(before);
+  });
+});
