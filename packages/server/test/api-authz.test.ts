@@ -30,10 +30,20 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/meters/:serial': { kind: 'meter', roles: ALL, ok: 200 },
   'GET /api/meters/:serial/events': { kind: 'meter', roles: ALL, ok: 200, query: 'limit=10' },
   'GET /api/meters/:serial/intervals': { kind: 'meter', roles: ALL, ok: 200, query: 'date=2026-03-29' },
-  'GET /api/meters/:serial/daily': { kind: 'meter', roles: ALL, ok: 200, query: 'from=2026-03-01&to=2026-03-31' },
+  'GET /api/meters/:serial/daily': {
+    kind: 'meter',
+    roles: ALL,
+    ok: 200,
+    query: 'from=2026-03-01&to=2026-03-31',
+  },
   'GET /api/meters/:serial/monthly': { kind: 'meter', roles: ALL, ok: 200, query: 'from=2026-01&to=2026-12' },
   'GET /api/meters/:serial/commands': { kind: 'meter', roles: ['supplier', 'operator', 'admin'], ok: 200 },
-  'POST /api/meters/:serial/commands': { kind: 'meter', roles: ['supplier'], ok: 202, body: { type: 'supply.off', reason: 'test' } },
+  'POST /api/meters/:serial/commands': {
+    kind: 'meter',
+    roles: ['supplier'],
+    ok: 202,
+    body: { type: 'supply.off', reason: 'test' },
+  },
 };
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
@@ -66,12 +76,20 @@ function request(routeKey: string, c: Extract<RouteCase, { kind: 'meter' }>, ser
 }
 
 async function commandCount(meterId: number): Promise<number> {
-  const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM commands WHERE meter_id = $1', [meterId]);
+  const { rows } = await db.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM commands WHERE meter_id = $1',
+    [meterId],
+  );
   return rows[0]!.n;
 }
 
 /** A refusal must say nothing but the error. */
-function expectOnlyError(res: { statusCode: number; body: string }, status: number, code: string, serial: string): void {
+function expectOnlyError(
+  res: { statusCode: number; body: string },
+  status: number,
+  code: string,
+  serial: string,
+): void {
   expect(res.statusCode).toBe(status);
   const body = JSON.parse(res.body) as Record<string, unknown>;
   expect(Object.keys(body)).toEqual(['error']);
@@ -94,13 +112,21 @@ describe('without a session', () => {
     const opts =
       c.kind === 'meter'
         ? request(k, c, w.h1A.meterSerial)
-        : { method: k.split(' ')[0] as 'GET', url: k.split(' ')[1]!, headers: { 'content-type': 'application/json' } };
+        : {
+            method: k.split(' ')[0] as 'GET',
+            url: k.split(' ')[1]!,
+            headers: { 'content-type': 'application/json' },
+          };
     const res = await app.inject(opts);
     expectOnlyError(res, 401, 'UNAUTHENTICATED', w.h1A.meterSerial);
   });
 
   test('a bogus session cookie -> 401', async () => {
-    const res = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: 'kw_session=not-a-token' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/me',
+      headers: { cookie: 'kw_session=not-a-token' },
+    });
     expect(res.statusCode).toBe(401);
   });
 });
@@ -135,7 +161,12 @@ describe.each(METER_ROUTES)('$key', ({ key: k, c }) => {
   });
 
   test('roles that may never use the route -> 403 even on a meter they see', async () => {
-    const seers: Record<Role, string> = { consumer: cookies.h1A, supplier: cookies.sup1, operator: cookies.opA, admin: cookies.admin };
+    const seers: Record<Role, string> = {
+      consumer: cookies.h1A,
+      supplier: cookies.sup1,
+      operator: cookies.opA,
+      admin: cookies.admin,
+    };
     for (const role of ALL.filter((r) => !c.roles.includes(r))) {
       const before = await commandCount(target().meterId);
       const res = await app.inject(as(seers[role], request(k, c, target().meterSerial)));
@@ -146,7 +177,12 @@ describe.each(METER_ROUTES)('$key', ({ key: k, c }) => {
   });
 
   test('allowed roles on a meter they see -> success with data', async () => {
-    const seers: Record<Role, string> = { consumer: cookies.h1A, supplier: cookies.sup1, operator: cookies.opA, admin: cookies.admin };
+    const seers: Record<Role, string> = {
+      consumer: cookies.h1A,
+      supplier: cookies.sup1,
+      operator: cookies.opA,
+      admin: cookies.admin,
+    };
     for (const role of c.roles) {
       const res = await app.inject(as(seers[role], request(k, c, target().meterSerial)));
       expect(res.statusCode, `${role}: ${res.body}`).toBe(c.ok);
@@ -199,7 +235,10 @@ describe('meter list is scoped', () => {
   test('a cursor does not widen the scope', async () => {
     const cursor = Buffer.from('KW0').toString('base64url');
     const res = await app.inject(as(cookies.sup2, { method: 'GET', url: `/api/meters?cursor=${cursor}` }));
-    expect((JSON.parse(res.body) as { items: { serial: string }[] }).items.map((m) => m.serial)).toEqual(['KW2A', 'KW2B']);
+    expect((JSON.parse(res.body) as { items: { serial: string }[] }).items.map((m) => m.serial)).toEqual([
+      'KW2A',
+      'KW2B',
+    ]);
   });
 });
 
@@ -226,7 +265,9 @@ describe('commands', () => {
     );
     expect(auditRows.rows[0]?.target).toBe(w.h1B.meterSerial);
 
-    const list = await app.inject(as(cookies.opB, { method: 'GET', url: `/api/meters/${w.h1B.meterSerial}/commands` }));
+    const list = await app.inject(
+      as(cookies.opB, { method: 'GET', url: `/api/meters/${w.h1B.meterSerial}/commands` }),
+    );
     expect(list.statusCode).toBe(200);
     const items = (JSON.parse(list.body) as { items: { id: string; status: string; type: string }[] }).items;
     expect(items.find((i) => i.id === id)).toMatchObject({ status: 'pending', type: 'supply.off' });

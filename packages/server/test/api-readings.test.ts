@@ -21,14 +21,15 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function insertIntervals(meterId: number, rows: { t: number; wh: number; flags?: number }[]): Promise<void> {
+async function insertIntervals(
+  meterId: number,
+  rows: { t: number; wh: number; flags?: number }[],
+): Promise<void> {
   for (const r of rows) {
-    await db.pool.query('INSERT INTO interval_readings (meter_id, ts, wh, flags) VALUES ($1, to_timestamp($2), $3, $4)', [
-      meterId,
-      r.t,
-      r.wh,
-      r.flags ?? 0,
-    ]);
+    await db.pool.query(
+      'INSERT INTO interval_readings (meter_id, ts, wh, flags) VALUES ($1, to_timestamp($2), $3, $4)',
+      [meterId, r.t, r.wh, r.flags ?? 0],
+    );
   }
 }
 
@@ -53,12 +54,22 @@ const HALF_HOUR = 1800;
 describe('intervals of a local day', () => {
   test('Europe/London 2026-03-29 (clocks go forward): 46 half-hours, total and estimated flags', async () => {
     const start = Date.UTC(2026, 2, 29, 0, 0) / 1000; // local midnight is GMT
-    const rows = Array.from({ length: 46 }, (_, i) => ({ t: start + i * HALF_HOUR, wh: i + 1, flags: i === 3 ? 1 : i === 4 ? 2 : i === 5 ? 3 : 0 }));
+    const rows = Array.from({ length: 46 }, (_, i) => ({
+      t: start + i * HALF_HOUR,
+      wh: i + 1,
+      flags: i === 3 ? 1 : i === 4 ? 2 : i === 5 ? 3 : 0,
+    }));
     // Neighbours just outside the local day must not count.
-    rows.push({ t: start - HALF_HOUR, wh: 1000, flags: 0 }, { t: start + 46 * HALF_HOUR, wh: 1000, flags: 0 });
+    rows.push(
+      { t: start - HALF_HOUR, wh: 1000, flags: 0 },
+      { t: start + 46 * HALF_HOUR, wh: 1000, flags: 0 },
+    );
     await insertIntervals(w.h1A.meterId, rows);
 
-    const body = await getJson<DayBody>(consumer, `/api/meters/${w.h1A.meterSerial}/intervals?date=2026-03-29`);
+    const body = await getJson<DayBody>(
+      consumer,
+      `/api/meters/${w.h1A.meterSerial}/intervals?date=2026-03-29`,
+    );
     expect(body.expectedIntervals).toBe(46);
     expect(body.intervals).toHaveLength(46);
     expect(body.receivedIntervals).toBe(46);
@@ -75,7 +86,9 @@ describe('intervals of a local day', () => {
 
   test('Europe/London 2026-10-25 (clocks go back): 50 half-hours, a missing one is null', async () => {
     const start = Date.UTC(2026, 9, 24, 23, 0) / 1000; // local midnight is BST
-    const rows = Array.from({ length: 50 }, (_, i) => ({ t: start + i * HALF_HOUR, wh: i + 1 })).filter((_, i) => i !== 10);
+    const rows = Array.from({ length: 50 }, (_, i) => ({ t: start + i * HALF_HOUR, wh: i + 1 })).filter(
+      (_, i) => i !== 10,
+    );
     await insertIntervals(w.h1A.meterId, rows);
 
     const body = await getJson<DayBody>(staff, `/api/meters/${w.h1A.meterSerial}/intervals?date=2026-10-25`);
@@ -93,7 +106,10 @@ describe('intervals of a local day', () => {
   });
 
   test('an ordinary day has 48 half-hours, all null when nothing arrived', async () => {
-    const body = await getJson<DayBody>(consumer, `/api/meters/${w.h1A.meterSerial}/intervals?date=2026-06-01`);
+    const body = await getJson<DayBody>(
+      consumer,
+      `/api/meters/${w.h1A.meterSerial}/intervals?date=2026-06-01`,
+    );
     expect(body.expectedIntervals).toBe(48);
     expect(body.receivedIntervals).toBe(0);
     expect(body.wh).toBe(0);
@@ -102,7 +118,9 @@ describe('intervals of a local day', () => {
   });
 
   test("days follow the meter's own zone and interval length", async () => {
-    await db.pool.query("UPDATE meters SET tz = 'America/New_York', interval_s = 900 WHERE id = $1", [w.h1B.meterId]);
+    await db.pool.query("UPDATE meters SET tz = 'America/New_York', interval_s = 900 WHERE id = $1", [
+      w.h1B.meterId,
+    ]);
     const cookie = await login(app, 'C1B');
     // US clocks go forward on 2026-03-08: 23 hours of 15-minute intervals.
     const body = await getJson<DayBody>(cookie, `/api/meters/${w.h1B.meterSerial}/intervals?date=2026-03-08`);
@@ -122,35 +140,34 @@ describe('daily and monthly rollups', () => {
       ['2026-04-01', 5_000, 48, 0],
     ];
     for (const [day, wh, n, est] of daily) {
-      await db.pool.query('INSERT INTO daily_rollups (meter_id, day, wh, intervals, estimated) VALUES ($1, $2, $3, $4, $5)', [
-        w.h1A.meterId,
-        day,
-        wh,
-        n,
-        est,
-      ]);
+      await db.pool.query(
+        'INSERT INTO daily_rollups (meter_id, day, wh, intervals, estimated) VALUES ($1, $2, $3, $4, $5)',
+        [w.h1A.meterId, day, wh, n, est],
+      );
     }
     // Another meter's rollup on the same day must never leak in.
-    await db.pool.query("INSERT INTO daily_rollups (meter_id, day, wh, intervals) VALUES ($1, '2026-03-29', 555, 46)", [w.h2A.meterId]);
+    await db.pool.query(
+      "INSERT INTO daily_rollups (meter_id, day, wh, intervals) VALUES ($1, '2026-03-29', 555, 46)",
+      [w.h2A.meterId],
+    );
     const monthly: [string, number][] = [
       ['2026-02-01', 100_000],
       ['2026-03-01', 200_000],
       ['2026-04-01', 300_000],
     ];
     for (const [month, wh] of monthly) {
-      await db.pool.query('INSERT INTO monthly_rollups (meter_id, month, wh, intervals) VALUES ($1, $2, $3, 1400)', [
-        w.h1A.meterId,
-        month,
-        wh,
-      ]);
+      await db.pool.query(
+        'INSERT INTO monthly_rollups (meter_id, month, wh, intervals) VALUES ($1, $2, $3, 1400)',
+        [w.h1A.meterId, month, wh],
+      );
     }
   });
 
   test('daily: days from..to inclusive, Wh and total', async () => {
-    const body = await getJson<{ wh: number; days: { day: string; wh: number; intervals: number; estimated: number }[] }>(
-      consumer,
-      `/api/meters/${w.h1A.meterSerial}/daily?from=2026-03-28&to=2026-03-31`,
-    );
+    const body = await getJson<{
+      wh: number;
+      days: { day: string; wh: number; intervals: number; estimated: number }[];
+    }>(consumer, `/api/meters/${w.h1A.meterSerial}/daily?from=2026-03-28&to=2026-03-31`);
     expect(body.days).toEqual([
       { day: '2026-03-28', wh: 9_000, intervals: 48, estimated: 0 },
       { day: '2026-03-29', wh: 1_081, intervals: 46, estimated: 2 },
@@ -180,15 +197,23 @@ describe('events', () => {
       [3, '2026-03-02T08:00:00Z', 'tamper.cover'],
     ];
     for (const [seq, ts, code] of ev) {
-      await db.pool.query('INSERT INTO meter_events (meter_id, seq, idx, ts, code) VALUES ($1, $2, 0, $3, $4)', [w.h1A.meterId, seq, ts, code]);
+      await db.pool.query(
+        'INSERT INTO meter_events (meter_id, seq, idx, ts, code) VALUES ($1, $2, 0, $3, $4)',
+        [w.h1A.meterId, seq, ts, code],
+      );
     }
-    const all = await getJson<{ items: { code: string }[] }>(consumer, `/api/meters/${w.h1A.meterSerial}/events`);
+    const all = await getJson<{ items: { code: string }[] }>(
+      consumer,
+      `/api/meters/${w.h1A.meterSerial}/events`,
+    );
     expect(all.items.map((e) => e.code)).toEqual(['tamper.cover', 'power.restore', 'power.fail']);
     const day1 = await getJson<{ items: { code: string; ts: string }[] }>(
       consumer,
       `/api/meters/${w.h1A.meterSerial}/events?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z&limit=1`,
     );
-    expect(day1.items).toEqual([expect.objectContaining({ code: 'power.restore', ts: '2026-03-01T10:05:00.000Z' })]);
+    expect(day1.items).toEqual([
+      expect.objectContaining({ code: 'power.restore', ts: '2026-03-01T10:05:00.000Z' }),
+    ]);
   });
 });
 
@@ -225,12 +250,19 @@ describe('validation -> 400 VALIDATION with the offending path', () => {
       }),
     );
     expect(res.statusCode).toBe(400);
-    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'VALIDATION', issues: [{ path: 'body.type' }] } });
+    expect(JSON.parse(res.body)).toMatchObject({
+      error: { code: 'VALIDATION', issues: [{ path: 'body.type' }] },
+    });
   });
 
   test('malformed JSON -> 400 VALIDATION; oversized body -> 413', async () => {
     const bad = await app.inject(
-      as(staff, { method: 'POST', url: `/api/meters/${w.h1A.meterSerial}/commands`, headers: { 'content-type': 'application/json' }, payload: '{"type":' }),
+      as(staff, {
+        method: 'POST',
+        url: `/api/meters/${w.h1A.meterSerial}/commands`,
+        headers: { 'content-type': 'application/json' },
+        payload: '{"type":',
+      }),
     );
     expect(bad.statusCode).toBe(400);
     expect(JSON.parse(bad.body)).toMatchObject({ error: { code: 'VALIDATION' } });

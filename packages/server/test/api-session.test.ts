@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { buildWorld, login, loginBody, nextIp, PASSWORD, sessionCookie, testApi, type World } from './support/api.ts';
+import {
+  buildWorld,
+  login,
+  loginBody,
+  nextIp,
+  PASSWORD,
+  sessionCookie,
+  testApi,
+  type World,
+} from './support/api.ts';
 import { tokenHash } from '../src/auth/sessions.ts';
 
 let db: TestDb;
@@ -69,7 +78,9 @@ describe('login', () => {
 
   test('session cookie: HttpOnly, SameSite=Lax, Path=/, Max-Age = TTL, 32-byte token, only its hash stored', async () => {
     const res = await attempt(loginBody('C1B'));
-    const raw = ([] as string[]).concat(res.headers['set-cookie'] as string | string[]).find((c) => c.startsWith('kw_session='))!;
+    const raw = ([] as string[])
+      .concat(res.headers['set-cookie'] as string | string[])
+      .find((c) => c.startsWith('kw_session='))!;
     expect(raw).toMatch(/;\s*HttpOnly/i);
     expect(raw).toMatch(/;\s*SameSite=Lax/i);
     expect(raw).toMatch(/;\s*Path=\/(;|$)/);
@@ -77,14 +88,22 @@ describe('login', () => {
     expect(raw).not.toMatch(/;\s*Secure/i);
     const token = raw.split(';')[0]!.slice('kw_session='.length);
     expect(Buffer.from(token, 'base64url')).toHaveLength(32);
-    const stored = await db.pool.query<{ id: string }>('SELECT id FROM sessions WHERE id = $1 OR id = $2', [token, tokenHash(token)]);
+    const stored = await db.pool.query<{ id: string }>('SELECT id FROM sessions WHERE id = $1 OR id = $2', [
+      token,
+      tokenHash(token),
+    ]);
     expect(stored.rows.map((r) => r.id)).toEqual([tokenHash(token)]);
   });
 
   test('Secure flag when config.cookieSecure', async () => {
     const secureApp = await testApi(db.pool, { config: { cookieSecure: true } });
     try {
-      const res = await secureApp.inject({ method: 'POST', url: '/api/session', headers: JSON_CT, payload: loginBody('C1B') });
+      const res = await secureApp.inject({
+        method: 'POST',
+        url: '/api/session',
+        headers: JSON_CT,
+        payload: loginBody('C1B'),
+      });
       expect(String(res.headers['set-cookie'])).toMatch(/;\s*Secure/i);
     } finally {
       await secureApp.close();
@@ -103,7 +122,9 @@ describe('login', () => {
       expect(r.body).toBe(unknown.body);
       expect(r.headers['set-cookie']).toBeUndefined();
     }
-    expect(JSON.parse(unknown.body)).toEqual({ error: { code: 'INVALID_CREDENTIALS', message: expect.any(String) as string } });
+    expect(JSON.parse(unknown.body)).toEqual({
+      error: { code: 'INVALID_CREDENTIALS', message: expect.any(String) as string },
+    });
   });
 
   test('unknown ID costs a password verification too (timing)', async () => {
@@ -126,11 +147,21 @@ describe('login', () => {
   test('failed and successful logins are audited, without passwords', async () => {
     await attempt({ consumerId: 'C1A', password: 'secret-wrong-password' }, { ip: '192.0.2.7' });
     await login(app, 'C1A');
-    const { rows } = await db.pool.query<{ action: string; actor_id: number | null; target: string; detail: unknown; ip: string }>(
+    const { rows } = await db.pool.query<{
+      action: string;
+      actor_id: number | null;
+      target: string;
+      detail: unknown;
+      ip: string;
+    }>(
       "SELECT action, actor_id, target, detail, ip FROM audit_log WHERE action LIKE 'session.%' ORDER BY id",
     );
     const failed = rows.find((r) => r.action === 'session.login_failed' && r.ip === '192.0.2.7');
-    expect(failed).toMatchObject({ actor_id: w.h1A.userId, target: 'C1A', detail: { kind: 'consumer', reason: 'password' } });
+    expect(failed).toMatchObject({
+      actor_id: w.h1A.userId,
+      target: 'C1A',
+      detail: { kind: 'consumer', reason: 'password' },
+    });
     expect(rows.some((r) => r.action === 'session.login' && r.actor_id === w.h1A.userId)).toBe(true);
     expect(JSON.stringify(rows)).not.toContain('secret-wrong-password');
     expect(JSON.stringify(rows)).not.toContain(PASSWORD);
@@ -139,9 +170,13 @@ describe('login', () => {
   test('invalid login bodies -> 400 VALIDATION naming the field', async () => {
     const r1 = await attempt({ consumerId: 'C1A' });
     expect(r1.statusCode).toBe(400);
-    expect(JSON.parse(r1.body)).toMatchObject({ error: { code: 'VALIDATION', issues: [{ path: 'body.password' }] } });
+    expect(JSON.parse(r1.body)).toMatchObject({
+      error: { code: 'VALIDATION', issues: [{ path: 'body.password' }] },
+    });
     const r2 = await attempt({ consumerId: 'C1A', email: 'staff@sup1.test', password: PASSWORD });
-    expect(JSON.parse(r2.body)).toMatchObject({ error: { code: 'VALIDATION', issues: [{ path: 'body.consumerId' }] } });
+    expect(JSON.parse(r2.body)).toMatchObject({
+      error: { code: 'VALIDATION', issues: [{ path: 'body.consumerId' }] },
+    });
   });
 
   test('a cross-site form post cannot sign in (CSRF rule: JSON only) -> 415', async () => {
@@ -175,7 +210,10 @@ describe('sessions', () => {
     expect(r.statusCode).toBe(401);
     expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
     const token = cookie.slice('kw_session='.length);
-    const row = await db.pool.query<{ revoked_at: Date | null }>('SELECT revoked_at FROM sessions WHERE id = $1', [tokenHash(token)]);
+    const row = await db.pool.query<{ revoked_at: Date | null }>(
+      'SELECT revoked_at FROM sessions WHERE id = $1',
+      [tokenHash(token)],
+    );
     expect(row.rows[0]?.revoked_at).toBeInstanceOf(Date);
     const audit = await db.pool.query("SELECT 1 FROM audit_log WHERE action = 'session.logout'");
     expect(audit.rowCount).toBeGreaterThan(0);
@@ -183,7 +221,11 @@ describe('sessions', () => {
 
   test('logout without content-type: application/json is refused (CSRF) and the session lives on', async () => {
     const cookie = await login(app, 'staff@opb.test');
-    const res = await app.inject({ method: 'DELETE', url: '/api/session', headers: { cookie, 'content-type': 'text/plain' } });
+    const res = await app.inject({
+      method: 'DELETE',
+      url: '/api/session',
+      headers: { cookie, 'content-type': 'text/plain' },
+    });
     expect(res.statusCode).toBe(415);
     expect((await me(cookie)).statusCode).toBe(200);
   });
@@ -191,7 +233,9 @@ describe('sessions', () => {
   test('an expired session is rejected', async () => {
     const cookie = await login(app, 'staff@sup2.test');
     const token = cookie.slice('kw_session='.length);
-    await db.pool.query("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1", [tokenHash(token)]);
+    await db.pool.query("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1", [
+      tokenHash(token),
+    ]);
     const r = await me(cookie);
     expect(r.statusCode).toBe(401);
     expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });

@@ -4,7 +4,13 @@ import { buildApi } from '../../src/api/app.ts';
 import type { Config } from '../../src/config.ts';
 import type { Pool } from '../../src/db/pool.ts';
 import { rootLogger } from '../../src/log.ts';
-import { createArea, createHousehold, createOrganisation, createStaffUser, type CreatedHousehold } from '../../src/accounts/repo.ts';
+import {
+  createArea,
+  createHousehold,
+  createOrganisation,
+  createStaffUser,
+  type CreatedHousehold,
+} from '../../src/accounts/repo.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -36,7 +42,10 @@ export function testConfig(over: Partial<Config> = {}): Config {
   };
 }
 
-export async function testApi(pool: Pool, opts: { config?: Partial<Config>; ready?: () => { mqtt: boolean } } = {}): Promise<FastifyInstance> {
+export async function testApi(
+  pool: Pool,
+  opts: { config?: Partial<Config>; ready?: () => { mqtt: boolean } } = {},
+): Promise<FastifyInstance> {
   const config = testConfig(opts.config);
   const app = await buildApi({
     pool,
@@ -84,7 +93,13 @@ export async function buildWorld(pool: Pool): Promise<World> {
   await createArea(pool, 'A', opA, 'Area A', ['A-F1']);
   await createArea(pool, 'B', opB, 'Area B', ['B-F1']);
   const passwordHash = await hashPassword(PASSWORD);
-  const hh = (loginId: string, supplierId: number, areaId: string, serial: string, mode: 'credit' | 'prepayment') =>
+  const hh = (
+    loginId: string,
+    supplierId: number,
+    areaId: string,
+    serial: string,
+    mode: 'credit' | 'prepayment',
+  ) =>
     createHousehold(pool, {
       loginId,
       password: PASSWORD,
@@ -99,11 +114,41 @@ export async function buildWorld(pool: Pool): Promise<World> {
   const h1B = await hh('C1B', sup1, 'B', 'KW1B', 'prepayment');
   const h2A = await hh('C2A', sup2, 'A', 'KW2A', 'credit');
   const h2B = await hh('C2B', sup2, 'B', 'KW2B', 'prepayment');
-  await createStaffUser(pool, { role: 'supplier', email: 'staff@sup1.test', password: PASSWORD, orgId: sup1, name: 'Sup1 Staff' });
-  await createStaffUser(pool, { role: 'supplier', email: 'staff@sup2.test', password: PASSWORD, orgId: sup2, name: 'Sup2 Staff' });
-  await createStaffUser(pool, { role: 'operator', email: 'staff@opa.test', password: PASSWORD, orgId: opA, name: 'OpA Staff' });
-  await createStaffUser(pool, { role: 'operator', email: 'staff@opb.test', password: PASSWORD, orgId: opB, name: 'OpB Staff' });
-  await createStaffUser(pool, { role: 'admin', email: 'admin@kilowire.test', password: PASSWORD, orgId: null, name: 'Admin' });
+  await createStaffUser(pool, {
+    role: 'supplier',
+    email: 'staff@sup1.test',
+    password: PASSWORD,
+    orgId: sup1,
+    name: 'Sup1 Staff',
+  });
+  await createStaffUser(pool, {
+    role: 'supplier',
+    email: 'staff@sup2.test',
+    password: PASSWORD,
+    orgId: sup2,
+    name: 'Sup2 Staff',
+  });
+  await createStaffUser(pool, {
+    role: 'operator',
+    email: 'staff@opa.test',
+    password: PASSWORD,
+    orgId: opA,
+    name: 'OpA Staff',
+  });
+  await createStaffUser(pool, {
+    role: 'operator',
+    email: 'staff@opb.test',
+    password: PASSWORD,
+    orgId: opB,
+    name: 'OpB Staff',
+  });
+  await createStaffUser(pool, {
+    role: 'admin',
+    email: 'admin@kilowire.test',
+    password: PASSWORD,
+    orgId: null,
+    name: 'Admin',
+  });
   return {
     sup1,
     sup2,
@@ -148,7 +193,11 @@ export function sessionCookie(res: { headers: Record<string, unknown> }): string
 }
 
 /** Sign in and return the cookie header value for later requests. */
-export async function login(app: FastifyInstance, identifier: string, opts: { cookie?: string; ip?: string } = {}): Promise<string> {
+export async function login(
+  app: FastifyInstance,
+  identifier: string,
+  opts: { cookie?: string; ip?: string } = {},
+): Promise<string> {
   const res = await app.inject({
     method: 'POST',
     url: '/api/session',
