@@ -45,4 +45,11 @@ export const metrics = {
     help: '1 while the gateway is connected to the broker',
     registers: [registry],
   }),
+  httpSeconds: new Histogram({
+    name: 'kilowire_http_request_duration_seconds',
+    help: 'HTTP API request duration, by method, route pattern (not the raw URL) and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  }),
 };

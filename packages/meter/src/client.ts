@@ -1,0 +1,281 @@
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { decodeDown, parseTopic, topics } from '@kilowire/protocol';
+import type { Meter, OutgoingMessage } from './meter.ts';
+
+/** Wall-clock time and timers, injectable so tests and the fleet can drive time themselves. */
+export interface Clock {
+  now(): number;
+  /** Returns a function that cancels the timer. */
+  every(ms: number, fn: () => void): () => void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  every(ms, fn) {
+    const h = setInterval(fn, ms);
+    return () => clearInterval(h);
+  },
+};
+
+export interface MeterClientOptions {
+  meter: Meter;
+  brokerUrl: string;
+  /** The meter's broker credential; the username is always the meter id. */
+  password: string;
+  clock?: Clock;
+  /**
+   * Drive the meter from an own timer every `tickMs`, with meter time = wall time. The fleet
+   * turns this off and calls `tick` itself with simulated time (one timer for all meters).
+   */
+  autoTick?: boolean;
+  tickMs?: number;
+  /** Messages handed to the broker per tick at most, so a long backlog does not flood it. */
+  maxPerTick?: number;
+  /** A status that differs only by credit is sent at most this often. */
+  statusEveryMs?: number;
+  reconnectPeriodMs?: number;
+  connectTimeoutMs?: number;
+  mqtt?: Partial<IClientOptions>;
+  log?: (line: string) => void;
+}
+
+export interface MeterClientCounters {
+  connects: number;
+  published: number;
+  publishErrors: number;
+  /** Readings/events messages released by head-end acks. */
+  acked: number;
+  resendRequests: number;
+  commandsOk: number;
+  commandsFailed: number;
+  commandsRejected: number;
+  /** Down messages that could not be decoded or were not addressed to us; ignored. */
+  malformed: number;
+  ignored: number;
+  errors: number;
+}
+
+/**
+ * MQTT transport of one meter. It owns no state worth keeping: everything unacknowledged
+ * lives in the meter's outbox, so a dropped connection, a broker restart or a new client
+ * object loses nothing — the outbox is simply offered again on the next connect.
+ */
+export class MeterClient {
+  readonly meter: Meter;
+  readonly counters: MeterClientCounters = {
+    connects: 0,
+    published: 0,
+    publishErrors: 0,
+    acked: 0,
+    resendRequests: 0,
+    commandsOk: 0,
+    commandsFailed: 0,
+    commandsRejected: 0,
+    malformed: 0,
+    ignored: 0,
+    errors: 0,
+  };
+  private readonly opts: MeterClientOptions;
+  private readonly clock: Clock;
+  private mqtt: MqttClient | null = null;
+  private cancelTimer: (() => void) | null = null;
+  private simNowS: number;
+  private lastStatusKey = '';
+  private lastStatusCredit: number | undefined;
+  private lastStatusAtMs = 0;
+
+  constructor(opts: MeterClientOptions) {
+    this.opts = opts;
+    this.meter = opts.meter;
+    this.clock = opts.clock ?? systemClock;
+    this.simNowS = this.meter.cursor;
+  }
+
+  get connected(): boolean {
+    return this.mqtt?.connected ?? false;
+  }
+
+  /** Connect (and reconnect automatically until `stop` or `dropConnection`). */
+  start(): void {
+    if (this.mqtt) return;
+    const id = this.meter.id;
+    const client = connect(this.opts.brokerUrl, {
+      protocolVersion: 4,
+      clientId: id,
+      username: id,
+      password: this.opts.password,
+      clean: false,
+      keepalive: 60,
+      // Jitter, so that thousands of meters dropped together do not come back in lockstep.
+      reconnectPeriod: this.opts.reconnectPeriodMs ?? 2000 + Math.floor(Math.random() * 3000),
+      connectTimeout: this.opts.connectTimeoutMs ?? 30_000,
+      ...this.opts.mqtt,
+    });
+    this.mqtt = client;
+    client.on('connect', () => this.onConnect(client));
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('error', (err) => {
+      this.counters.errors++;
+      this.opts.log?.(`${id}: mqtt error: ${err.message}`);
+    });
+    if (this.opts.autoTick ?? true) {
+      this.cancelTimer = this.clock.every(this.opts.tickMs ?? 1000, () => this.tick());
+    }
+  }
+
+  /** Close cleanly (DISCONNECT sent, in-flight QoS 1 given a chance to complete). */
+  async stop(): Promise<void> {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    const client = this.mqtt;
+    this.mqtt = null;
+    if (!client) return;
+    await new Promise<void>((resolve) => client.end(false, () => resolve()));
+  }
+
+  /** Lose the network abruptly (no DISCONNECT), and stay offline until `start` is called again. */
+  dropConnection(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    const client = this.mqtt;
+    this.mqtt = null;
+    client?.end(true);
+  }
+
+  /** Advance the meter to `simNowS` (default: wall time) and send whatever is due. */
+  tick(simNowS?: number, nowMs: number = this.clock.now()): void {
+    this.simNowS = simNowS ?? Math.floor(nowMs / 1000);
+    if (!this.meter.powerOn) return;
+    this.meter.advanceTo(this.simNowS);
+    this.pump(nowMs);
+    this.maybeStatus(nowMs, false);
+  }
+
+  /** Meter time for stamping events: never behind what the meter has already produced. */
+  private nowS(): number {
+    return Math.max(this.simNowS, this.meter.cursor);
+  }
+
+  // ------------------------------------------------------------------ faults a fleet can inject
+
+  injectTamper(kind: 'cover' | 'terminal' | 'magnetic', atS = this.nowS()): void {
+    this.meter.injectTamper(kind, atS);
+    this.pump(this.clock.now());
+  }
+
+  /** Mains off: one last-gasp publish, then the communications go dark with the meter. */
+  powerFail(atS = this.nowS()): void {
+    this.simNowS = atS;
+    const lastGasp = this.meter.powerFail(atS, this.clock.now());
+    const client = this.mqtt;
+    if (client?.connected) for (const m of lastGasp) this.send(client, m);
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    this.mqtt = null;
+    // Give the last gasp a moment to leave the socket, as the supercapacitor would.
+    if (client) setTimeout(() => client.end(true), 100).unref();
+  }
+
+  powerRestore(atS = this.nowS()): void {
+    this.simNowS = atS;
+    this.meter.powerRestore(atS);
+    this.start();
+  }
+
+  pressButton(atS = this.nowS()): boolean {
+    const ok = this.meter.pressButton(atS);
+    if (ok) this.afterStateChange();
+    return ok;
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private onConnect(client: MqttClient): void {
+    if (client !== this.mqtt) return;
+    this.counters.connects++;
+    client.subscribe(topics.meterDown(this.meter.id), { qos: 1 }, (err) => {
+      if (err) {
+        this.counters.errors++;
+        this.opts.log?.(`${this.meter.id}: subscribe failed: ${err.message}`);
+      }
+    });
+    this.meter.resetSendState();
+    this.maybeStatus(this.clock.now(), true);
+    this.pump(this.clock.now());
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    try {
+      const parsed = parseTopic(topic);
+      if (!parsed || parsed.dir !== 'down' || parsed.meterId !== this.meter.id) {
+        this.counters.malformed++;
+        return;
+      }
+      switch (parsed.kind) {
+        case 'acks': {
+          const ack = decodeDown('acks', payload);
+          if (ack.kind === 'resend') this.counters.resendRequests++;
+          this.counters.acked += this.meter.handleAck(ack);
+          if (ack.kind === 'resend') this.pump(this.clock.now());
+          return;
+        }
+        case 'commands': {
+          const out = this.meter.handleCommand(payload, this.nowS());
+          if (out.result === 'ok') this.counters.commandsOk++;
+          else if (out.result === 'failed') this.counters.commandsFailed++;
+          else this.counters.commandsRejected++;
+          this.afterStateChange();
+          return;
+        }
+        case 'fw':
+          // Firmware transfer arrives in a later issue; until then blocks are dropped.
+          this.counters.ignored++;
+          return;
+      }
+    } catch (err) {
+      this.counters.malformed++;
+      this.opts.log?.(`${this.meter.id}: ignored down message on ${topic}: ${(err as Error).message}`);
+    }
+  }
+
+  private afterStateChange(): void {
+    const nowMs = this.clock.now();
+    this.pump(nowMs);
+    this.maybeStatus(nowMs, true);
+  }
+
+  private pump(nowMs: number): void {
+    const client = this.mqtt;
+    if (!client?.connected) return;
+    for (const m of this.meter.due(nowMs, this.opts.maxPerTick ?? 50)) this.send(client, m);
+  }
+
+  private send(client: MqttClient, m: OutgoingMessage): void {
+    client.publish(topics.up(this.meter.id, m.kind), m.payload, { qos: 1 }, (err) => {
+      if (err) {
+        this.counters.publishErrors++;
+        return;
+      }
+      this.counters.published++;
+      this.meter.delivered(m.kind, m.key);
+    });
+  }
+
+  /** Status goes out on connect, after commands, and whenever relay/mode/emergency state moves. */
+  private maybeStatus(nowMs: number, force: boolean): void {
+    const client = this.mqtt;
+    if (!client?.connected) return;
+    const s = this.meter.status(this.nowS());
+    const key = `${s.relay}|${s.mode}|${s.lastCounter}|${s.firmware.version}|${this.meter.credit.emergencyInUse}`;
+    const creditMoved = s.creditMinor !== this.lastStatusCredit;
+    const stale = nowMs - this.lastStatusAtMs >= (this.opts.statusEveryMs ?? 60_000);
+    if (!force && key === this.lastStatusKey && !(creditMoved && stale)) return;
+    this.lastStatusKey = key;
+    this.lastStatusCredit = s.creditMinor;
+    this.lastStatusAtMs = nowMs;
+    client.publish(topics.up(this.meter.id, 'status'), this.meter.statusPayload(s.t), { qos: 1 }, (err) => {
+      if (err) this.counters.publishErrors++;
+      else this.counters.published++;
+    });
+  }
+}

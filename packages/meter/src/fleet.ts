@@ -1,0 +1,382 @@
+import { join } from 'node:path';
+import type { MeterMode } from '@kilowire/protocol';
+import { MeterClient, systemClock, type Clock } from './client.ts';
+import type { HouseholdProfile } from './load.ts';
+import { Meter } from './meter.ts';
+import { FileStore, MemoryStore, type MeterStore } from './store.ts';
+
+export interface MeterDescriptor {
+  id: string;
+  password: string;
+  tz?: string;
+  mode?: MeterMode;
+  intervalS?: 900 | 1800;
+  hardwareClass?: string;
+  profile?: Partial<HouseholdProfile>;
+  initialCreditMinor?: number;
+  seed?: number;
+}
+
+export interface FleetFaults {
+  /** Open a random meter's cover (or terminal cover, or a magnet) every N simulated hours. */
+  tamperEverySimHours?: number;
+  /** A random meter loses mains (last gasp) every N simulated hours, restored 1-30 simulated minutes later. */
+  powerLossEverySimHours?: number;
+  /** A random meter loses its network for 5-60 s every N real minutes. */
+  dropEveryMinutes?: number;
+  /** A random meter's process restarts from its store every N real minutes. */
+  restartEveryMinutes?: number;
+}
+
+export interface FleetOptions {
+  brokerUrl: string;
+  serverPublicKey: string;
+  meters: MeterDescriptor[];
+  /** One FileStore per meter under this directory; without it, state lives in memory. */
+  stateDir?: string;
+  fsync?: boolean;
+  /** Simulated seconds per real second while catching up with real time. */
+  speed?: number;
+  /** Meters without saved state start this many days ago. */
+  backfillDays?: number;
+  batchIntervals?: number;
+  tickMs?: number;
+  connectsPerSecond?: number;
+  faults?: FleetFaults;
+  /** Consumers press the button on an armed meter after a few seconds (default true). */
+  autoPressButton?: boolean;
+  clock?: Clock;
+  random?: () => number;
+  log?: (line: string) => void;
+  summaryEveryMs?: number;
+}
+
+export interface FleetStats {
+  meters: number;
+  connected: number;
+  published: number;
+  acked: number;
+  /** Unacknowledged readings and events messages across the fleet. */
+  backlog: number;
+  commandsOk: number;
+  commandsRejected: number;
+  malformed: number;
+  errors: number;
+  faults: { tamper: number; powerLoss: number; drops: number; restarts: number };
+  /** The simulated time of the meter furthest behind, epoch seconds. */
+  simMinS: number;
+}
+
+interface Entry {
+  desc: MeterDescriptor;
+  store: MeterStore;
+  client: MeterClient;
+  /** The simulated clock: simStartS at realStartMs, then `speed` x real time until it meets real time. */
+  simStartS: number;
+  realStartMs: number;
+  /** Counters of clients replaced by a restart, so fleet totals never go backwards. */
+  retired: { published: number; acked: number; commandsOk: number; commandsRejected: number; malformed: number; errors: number };
+  offline: boolean;
+}
+
+/**
+ * Many meters in one process. One timer drives all of them (10,000 timers would cost more
+ * than the meters), connections are admitted at a bounded rate so a cold start does not
+ * stampede the broker, and each meter runs on its own simulated clock that fast-forwards
+ * from its own cursor until it meets real time — nothing is ever produced in the future.
+ */
+export class Fleet {
+  private readonly opts: FleetOptions;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly entries = new Map<string, Entry>();
+  private readonly connectQueue: Entry[] = [];
+  private connectBudget = 0;
+  private cancelTick: (() => void) | null = null;
+  private lastTickMs = 0;
+  private lastSummaryMs = 0;
+  private startedMs = 0;
+  private fleetSimStartS = 0;
+  private nextTamperSimS = Infinity;
+  private nextPowerLossSimS = Infinity;
+  private nextDropMs = Infinity;
+  private nextRestartMs = Infinity;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly faultCounts = { tamper: 0, powerLoss: 0, drops: 0, restarts: 0 };
+
+  constructor(opts: FleetOptions) {
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.random = opts.random ?? Math.random;
+  }
+
+  get speed(): number {
+    return this.opts.speed ?? 1;
+  }
+
+  meter(id: string): Meter | undefined {
+    return this.entries.get(id)?.client.meter;
+  }
+
+  client(id: string): MeterClient | undefined {
+    return this.entries.get(id)?.client;
+  }
+
+  start(): void {
+    const now = this.clock.now();
+    this.startedMs = now;
+    this.lastTickMs = now;
+    this.lastSummaryMs = now;
+    this.fleetSimStartS = Math.floor(now / 1000) - Math.round((this.opts.backfillDays ?? 0) * 86_400);
+    for (const desc of this.opts.meters) {
+      const store = this.opts.stateDir
+        ? new FileStore(join(this.opts.stateDir, `${desc.id}.json`), { fsync: this.opts.fsync ?? true })
+        : new MemoryStore();
+      const entry: Entry = {
+        desc,
+        store,
+        client: this.makeClient(desc, store),
+        simStartS: 0,
+        realStartMs: now,
+        retired: { published: 0, acked: 0, commandsOk: 0, commandsRejected: 0, malformed: 0, errors: 0 },
+        offline: false,
+      };
+      entry.simStartS = entry.client.meter.cursor;
+      this.entries.set(desc.id, entry);
+      this.connectQueue.push(entry);
+    }
+    const f = this.opts.faults ?? {};
+    if (f.tamperEverySimHours) this.nextTamperSimS = this.fleetSimStartS + f.tamperEverySimHours * 3600;
+    if (f.powerLossEverySimHours) this.nextPowerLossSimS = this.fleetSimStartS + f.powerLossEverySimHours * 3600;
+    if (f.dropEveryMinutes) this.nextDropMs = now + f.dropEveryMinutes * 60_000;
+    if (f.restartEveryMinutes) this.nextRestartMs = now + f.restartEveryMinutes * 60_000;
+    this.cancelTick = this.clock.every(this.opts.tickMs ?? 250, () => this.tick());
+  }
+
+  async stop(): Promise<void> {
+    this.cancelTick?.();
+    this.cancelTick = null;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const all = [...this.entries.values()];
+    // Closing in slices keeps a 10,000-meter shutdown from opening 10,000 DISCONNECT flows at once.
+    for (let i = 0; i < all.length; i += 500) {
+      await Promise.all(all.slice(i, i + 500).map((e) => e.client.stop()));
+    }
+  }
+
+  private makeClient(desc: MeterDescriptor, store: MeterStore): MeterClient {
+    const startS = Math.floor(this.clock.now() / 1000) - Math.round((this.opts.backfillDays ?? 0) * 86_400);
+    const meter = new Meter({
+      id: desc.id,
+      tz: desc.tz ?? 'Europe/London',
+      intervalS: desc.intervalS ?? 1800,
+      hardwareClass: desc.hardwareClass,
+      serverPublicKey: this.opts.serverPublicKey,
+      store,
+      seed: desc.seed,
+      profile: desc.profile,
+      mode: desc.mode ?? 'credit',
+      initialCreditMinor: desc.initialCreditMinor,
+      startS,
+      batchIntervals: this.opts.batchIntervals ?? 1,
+    });
+    return new MeterClient({
+      meter,
+      brokerUrl: this.opts.brokerUrl,
+      password: desc.password,
+      clock: this.clock,
+      autoTick: false,
+      log: this.opts.log,
+    });
+  }
+
+  /** A meter's simulated now: fast-forwarding from its start until it meets real time. */
+  private simNow(e: Entry, nowMs: number): number {
+    const real = Math.floor(nowMs / 1000);
+    return Math.min(real, e.simStartS + Math.floor((this.speed * (nowMs - e.realStartMs)) / 1000));
+  }
+
+  private fleetSimNow(nowMs: number): number {
+    const real = Math.floor(nowMs / 1000);
+    return Math.min(real, this.fleetSimStartS + Math.floor((this.speed * (nowMs - this.startedMs)) / 1000));
+  }
+
+  /** Real milliseconds that `simS` simulated seconds take at the current pace (at least one tick). */
+  private realMsFor(simS: number, nowMs: number): number {
+    const caughtUp = this.fleetSimNow(nowMs) >= Math.floor(nowMs / 1000);
+    return Math.max(this.opts.tickMs ?? 250, (simS * 1000) / (caughtUp ? 1 : this.speed));
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  tick(): void {
+    const nowMs = this.clock.now();
+    const dt = nowMs - this.lastTickMs;
+    this.lastTickMs = nowMs;
+
+    const perSecond = this.opts.connectsPerSecond ?? 200;
+    this.connectBudget = Math.min(perSecond, this.connectBudget + (perSecond * dt) / 1000);
+    while (this.connectBudget >= 1 && this.connectQueue.length > 0) {
+      const e = this.connectQueue.shift()!;
+      this.connectBudget--;
+      if (!e.offline && e.client.meter.powerOn) e.client.start();
+    }
+
+    for (const e of this.entries.values()) {
+      try {
+        const simNow = this.simNow(e, nowMs);
+        e.client.tick(simNow, nowMs);
+        if ((this.opts.autoPressButton ?? true) && e.client.meter.relay.state === 'armed' && this.random() < 0.05) {
+          e.client.pressButton(simNow);
+        }
+      } catch (err) {
+        e.client.counters.errors++;
+        this.opts.log?.(`${e.desc.id}: tick failed: ${(err as Error).message}`);
+      }
+    }
+
+    this.runFaults(nowMs);
+    if (nowMs - this.lastSummaryMs >= (this.opts.summaryEveryMs ?? 10_000)) {
+      this.lastSummaryMs = nowMs;
+      this.opts.log?.(formatStats(this.stats()));
+    }
+  }
+
+  private runFaults(nowMs: number): void {
+    const f = this.opts.faults ?? {};
+    const simNow = this.fleetSimNow(nowMs);
+    if (f.tamperEverySimHours && simNow >= this.nextTamperSimS) {
+      this.nextTamperSimS = simNow + f.tamperEverySimHours * 3600;
+      const e = this.pick();
+      if (e) this.tamper(e.desc.id);
+    }
+    if (f.powerLossEverySimHours && simNow >= this.nextPowerLossSimS) {
+      this.nextPowerLossSimS = simNow + f.powerLossEverySimHours * 3600;
+      const e = this.pick();
+      // Between one and thirty minutes: some short, some "long" (>= 3 min) outages.
+      if (e) this.powerLoss(e.desc.id, this.realMsFor(60 + Math.floor(this.random() * 29 * 60), nowMs));
+    }
+    if (f.dropEveryMinutes && nowMs >= this.nextDropMs) {
+      this.nextDropMs = nowMs + f.dropEveryMinutes * 60_000;
+      const e = this.pick();
+      if (e) this.dropNetwork(e.desc.id, 5_000 + Math.floor(this.random() * 55_000));
+    }
+    if (f.restartEveryMinutes && nowMs >= this.nextRestartMs) {
+      this.nextRestartMs = nowMs + f.restartEveryMinutes * 60_000;
+      const e = this.pick();
+      if (e) this.restartMeter(e.desc.id);
+    }
+  }
+
+  private pick(): Entry | undefined {
+    const online = [...this.entries.values()].filter((e) => !e.offline && e.client.meter.powerOn);
+    return online[Math.floor(this.random() * online.length)];
+  }
+
+  private entry(id: string): Entry {
+    const e = this.entries.get(id);
+    if (!e) throw new Error(`no meter ${id} in this fleet`);
+    return e;
+  }
+
+  // ------------------------------------------------------------------ fault injection API
+
+  tamper(id: string, kind?: 'cover' | 'terminal' | 'magnetic'): void {
+    const e = this.entry(id);
+    const kinds = ['cover', 'terminal', 'magnetic'] as const;
+    const k = kind ?? kinds[Math.floor(this.random() * kinds.length)] ?? 'cover';
+    e.client.injectTamper(k, this.simNow(e, this.clock.now()));
+    this.faultCounts.tamper++;
+    this.opts.log?.(`fault: tamper.${k} on ${id}`);
+  }
+
+  /** Mains lost now (last gasp), restored after `forMs` real milliseconds. */
+  powerLoss(id: string, forMs: number): void {
+    const e = this.entry(id);
+    if (!e.client.meter.powerOn) return;
+    e.client.powerFail(this.simNow(e, this.clock.now()));
+    this.faultCounts.powerLoss++;
+    this.opts.log?.(`fault: power loss on ${id} for ${Math.round(forMs)} ms`);
+    this.later(forMs, () => {
+      e.client.powerRestore(this.simNow(e, this.clock.now()));
+    });
+  }
+
+  /** The meter's network goes away for `forMs` real milliseconds; the meter keeps metering. */
+  dropNetwork(id: string, forMs: number): void {
+    const e = this.entry(id);
+    if (e.offline) return;
+    e.offline = true;
+    e.client.dropConnection();
+    this.faultCounts.drops++;
+    this.opts.log?.(`fault: network drop on ${id} for ${forMs} ms`);
+    this.later(forMs, () => {
+      e.offline = false;
+      if (e.client.meter.powerOn) this.connectQueue.push(e);
+    });
+  }
+
+  /** Kill the meter "process" and boot a new one from its store, as after a watchdog reset. */
+  restartMeter(id: string): void {
+    const e = this.entry(id);
+    const old = e.client;
+    old.dropConnection();
+    for (const k of ['published', 'acked', 'commandsOk', 'commandsRejected', 'malformed', 'errors'] as const) {
+      e.retired[k] += old.counters[k];
+    }
+    e.client = this.makeClient(e.desc, e.store);
+    e.simStartS = Math.max(this.simNow(e, this.clock.now()), e.client.meter.cursor);
+    e.realStartMs = this.clock.now();
+    this.faultCounts.restarts++;
+    this.opts.log?.(`fault: restart of ${id}`);
+    if (!e.offline) this.connectQueue.push(e);
+  }
+
+  stats(): FleetStats {
+    const s: FleetStats = {
+      meters: this.entries.size,
+      connected: 0,
+      published: 0,
+      acked: 0,
+      backlog: 0,
+      commandsOk: 0,
+      commandsRejected: 0,
+      malformed: 0,
+      errors: 0,
+      faults: { ...this.faultCounts },
+      simMinS: Infinity,
+    };
+    const nowMs = this.clock.now();
+    for (const e of this.entries.values()) {
+      const c = e.client.counters;
+      if (e.client.connected) s.connected++;
+      s.published += c.published + e.retired.published;
+      s.acked += c.acked + e.retired.acked;
+      s.commandsOk += c.commandsOk + e.retired.commandsOk;
+      s.commandsRejected += c.commandsRejected + e.retired.commandsRejected;
+      s.malformed += c.malformed + e.retired.malformed;
+      s.errors += c.errors + e.retired.errors;
+      s.backlog += e.client.meter.outbox.length;
+      s.simMinS = Math.min(s.simMinS, this.simNow(e, nowMs));
+    }
+    if (!Number.isFinite(s.simMinS)) s.simMinS = Math.floor(nowMs / 1000);
+    return s;
+  }
+}
+
+export function formatStats(s: FleetStats): string {
+  const sim = new Date(s.simMinS * 1000).toISOString().slice(0, 16);
+  const f = s.faults;
+  return (
+    `sim=${sim}Z connected=${s.connected}/${s.meters} published=${s.published} acked=${s.acked} ` +
+    `backlog=${s.backlog} commands=${s.commandsOk} rejected=${s.commandsRejected} malformed=${s.malformed} ` +
+    `errors=${s.errors} faults=t${f.tamper}/p${f.powerLoss}/d${f.drops}/r${f.restarts}`
+  );
+}

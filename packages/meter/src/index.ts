@@ -1,0 +1,5 @@
+export * from './load.ts';
+export * from './store.ts';
+export * from './meter.ts';
+export * from './client.ts';
+export * from './fleet.ts';

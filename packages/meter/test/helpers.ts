@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import {
+  encodeDown,
+  generateSigningKeyPair,
+  privateKeyFromB64,
+  signCommand,
+  type Command,
+  type EventsMessage,
+  type ReadingsMessage,
+} from '@kilowire/protocol';
+import { Meter, type MeterOptions } from '../src/meter.ts';
+import { MemoryStore, type MeterState } from '../src/store.ts';
+
+export const keys = generateSigningKeyPair();
+export const serverKey = privateKeyFromB64(keys.privateKey);
+
+/** 2026-01-05 00:00 UTC, a Monday; London is on GMT then, so local = UTC. */
+export const T0 = Date.UTC(2026, 0, 5) / 1000;
+export const HH = 1800;
+export const DAY = 86_400;
+
+export function makeMeter(over: Partial<MeterOptions> = {}): Meter {
+  return new Meter({
+    id: 'M1',
+    tz: 'Europe/London',
+    serverPublicKey: keys.publicKey,
+    store: new MemoryStore(),
+    seed: 42,
+    startS: T0,
+    ...over,
+  });
+}
+
+export function signed(
+  cmd: Command,
+  counter: number,
+  opts: { meter?: string; key?: ReturnType<typeof privateKeyFromB64>; id?: string; issuedAt?: number } = {},
+): Buffer {
+  const env = signCommand(
+    { v: 1, id: opts.id ?? randomUUID(), meter: opts.meter ?? 'M1', counter, issuedAt: opts.issuedAt ?? T0, cmd },
+    opts.key ?? serverKey,
+  );
+  return encodeDown('commands', env);
+}
+
+export function readings(m: Meter): ReadingsMessage[] {
+  return m.outbox.flatMap((e) => (e.stream === 'readings' ? [e.msg] : []));
+}
+
+export function events(m: Meter): EventsMessage['events'] {
+  return m.outbox.flatMap((e) => (e.stream === 'events' ? e.msg.events : []));
+}
+
+export function eventCodes(m: Meter): string[] {
+  return events(m).map((e) => e.code);
+}
+
+/** The state a command must not touch when it is refused (outbox and replies excluded). */
+export function coreState(m: Meter): Omit<MeterState, 'outbox' | 'replies' | 'nextEventsSeq'> {
+  const { outbox: _o, replies: _r, nextEventsSeq: _n, ...core } = m.snapshot();
+  return core;
+}

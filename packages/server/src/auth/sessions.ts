@@ -1,0 +1,126 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Pool, PoolClient } from '../db/pool.ts';
+import { tx } from '../db/pool.ts';
+import { audit } from '../audit.ts';
+import type { Role } from '../accounts/repo.ts';
+import type { Actor } from '../policies.ts';
+import { dummyPasswordHash, verifyPassword } from './passwords.ts';
+
+type Q = Pool | PoolClient;
+
+/** Name of the session cookie; its value is the raw token, which is never stored. */
+export const SESSION_COOKIE = 'kw_session';
+
+/** Sessions are keyed by SHA-256 of the token: a leaked sessions table opens no session. */
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export type Credentials =
+  | { kind: 'consumer'; consumerId: string; password: string }
+  | { kind: 'staff'; email: string; password: string };
+
+export type LoginResult =
+  | { ok: true; userId: number; role: Role; displayName: string }
+  | { ok: false; userId: number | null; reason: 'unknown' | 'password' | 'disabled' };
+
+/**
+ * Check credentials. Every outcome costs one argon2 verification (against a dummy hash when
+ * the user does not exist, against the real one when disabled), so timing does not tell an
+ * attacker which consumer IDs or emails exist.
+ */
+export async function checkCredentials(pool: Pool, cred: Credentials): Promise<LoginResult> {
+  const { rows } =
+    cred.kind === 'consumer'
+      ? await pool.query<{
+          id: number;
+          role: Role;
+          password_hash: string;
+          disabled: boolean;
+          display_name: string;
+        }>(
+          `SELECT id, role, password_hash, disabled, display_name FROM users WHERE login_id = $1 AND role = 'consumer'`,
+          [cred.consumerId],
+        )
+      : await pool.query<{
+          id: number;
+          role: Role;
+          password_hash: string;
+          disabled: boolean;
+          display_name: string;
+        }>(
+          `SELECT id, role, password_hash, disabled, display_name FROM users WHERE email = lower($1) AND role <> 'consumer'`,
+          [cred.email],
+        );
+  const user = rows[0];
+  const valid = await verifyPassword(user?.password_hash ?? (await dummyPasswordHash()), cred.password);
+  if (!user) return { ok: false, userId: null, reason: 'unknown' };
+  if (!valid) return { ok: false, userId: user.id, reason: 'password' };
+  if (user.disabled) return { ok: false, userId: user.id, reason: 'disabled' };
+  return { ok: true, userId: user.id, role: user.role, displayName: user.display_name };
+}
+
+export interface NewSession {
+  /** The raw token for the cookie (32 random bytes, base64url). */
+  token: string;
+  expiresAt: Date;
+}
+
+/**
+ * Start a session for `userId`, revoking the session the request came with (if any), so a
+ * token planted before login (session fixation) or left from a previous user is dead.
+ */
+export async function startSession(
+  pool: Pool,
+  userId: number,
+  ttlHours: number,
+  previousToken: string | undefined,
+  ip: string,
+): Promise<NewSession> {
+  const token = randomBytes(32).toString('base64url');
+  return tx(pool, async (c) => {
+    if (previousToken) {
+      await c.query('UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [
+        tokenHash(previousToken),
+      ]);
+    }
+    const { rows } = await c.query<{ expires_at: Date }>(
+      `INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(hours => $3))
+       RETURNING expires_at`,
+      [tokenHash(token), userId, ttlHours],
+    );
+    await audit(c, { actorId: userId, action: 'session.login', target: String(userId), ip });
+    return { token, expiresAt: rows[0]!.expires_at };
+  });
+}
+
+/** Revoke the session of `token`; true if it was live. */
+export async function revokeSession(q: Q, token: string): Promise<boolean> {
+  const { rowCount } = await q.query(
+    'UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL',
+    [tokenHash(token)],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/** The actor behind a live session (not revoked, not expired, user not disabled), or null. */
+export async function sessionActor(q: Q, token: string): Promise<Actor | null> {
+  const { rows } = await q.query<{
+    user_id: number;
+    role: Role;
+    org_id: number | null;
+    consumer_id: number | null;
+  }>(
+    `SELECT u.id AS user_id, u.role, u.org_id, c.id AS consumer_id
+       FROM sessions s
+       JOIN users u ON u.id = s.user_id
+       LEFT JOIN consumers c ON c.user_id = u.id
+      WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled`,
+    [tokenHash(token)],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const actor: Actor = { userId: r.user_id, role: r.role, orgId: r.org_id };
+  if (r.consumer_id !== null) actor.consumerId = r.consumer_id;
+  return actor;
+}

@@ -1,0 +1,90 @@
+import type { Pool, PoolClient } from '../db/pool.ts';
+import { AppError } from '../errors.ts';
+import { meterScopeSql, type Actor, type MeterSubject } from '../policies.ts';
+
+type Q = Pool | PoolClient;
+
+/** A meter as the API reads it: identity, state, and what policies need. */
+export interface MeterRow {
+  id: number;
+  serial: string;
+  supplier_id: number;
+  supplier_name: string;
+  area_id: string;
+  area_name: string;
+  operator_id: number;
+  consumer_id: number | null;
+  account_id: number | null;
+  tz: string;
+  interval_s: number;
+  mode: 'credit' | 'prepayment' | null;
+  relay: 'connected' | 'disconnected' | 'armed' | null;
+  credit_minor: number | null;
+  firmware_version: string | null;
+  last_seen_at: Date | null;
+}
+
+const SELECT_METER = `
+  SELECT m.id, m.serial, m.supplier_id, s.name AS supplier_name, m.area_id, na.name AS area_name,
+         na.operator_id, a.consumer_id, m.account_id, m.tz, m.interval_s, m.mode, m.relay,
+         m.credit_minor, m.firmware_version, m.last_seen_at
+    FROM meters m
+    JOIN organisations s ON s.id = m.supplier_id
+    JOIN network_areas na ON na.id = m.area_id
+    LEFT JOIN accounts a ON a.id = m.account_id`;
+
+export function meterSubject(m: MeterRow): MeterSubject {
+  return { kind: 'meter', supplierId: m.supplier_id, operatorId: m.operator_id, consumerId: m.consumer_id };
+}
+
+/** The meter with `serial` if the actor may see it; otherwise 404, exactly as for a meter that does not exist. */
+export async function findVisibleMeter(q: Q, actor: Actor, serial: string): Promise<MeterRow> {
+  const scope = meterScopeSql(actor, 'm', 2);
+  const { rows } = await q.query<MeterRow>(`${SELECT_METER} WHERE m.serial = $1 AND (${scope.sql})`, [
+    serial,
+    ...scope.params,
+  ]);
+  const m = rows[0];
+  if (!m) throw new AppError('NOT_FOUND', 'meter not found');
+  return m;
+}
+
+/** One page of the meters the actor may see, in serial order, after `afterSerial`. */
+export async function listVisibleMeters(
+  q: Q,
+  actor: Actor,
+  page: { limit: number; afterSerial: string | null },
+): Promise<{ items: MeterRow[]; nextAfter: string | null }> {
+  const scope = meterScopeSql(actor, 'm', 3);
+  const { rows } = await q.query<MeterRow>(
+    `${SELECT_METER} WHERE ($1::text IS NULL OR m.serial > $1) AND (${scope.sql}) ORDER BY m.serial LIMIT $2`,
+    [page.afterSerial, page.limit + 1, ...scope.params],
+  );
+  const more = rows.length > page.limit;
+  const items = more ? rows.slice(0, page.limit) : rows;
+  return { items, nextAfter: more ? items[items.length - 1]!.serial : null };
+}
+
+export interface MeterEventRow {
+  seq: number;
+  idx: number;
+  ts: Date;
+  code: string;
+  data: unknown;
+  received_at: Date;
+}
+
+/** Events of one meter, newest first, optionally within [from, to). */
+export async function meterEvents(
+  q: Q,
+  meterId: number,
+  f: { from: Date | null; to: Date | null; limit: number },
+): Promise<MeterEventRow[]> {
+  const { rows } = await q.query<MeterEventRow>(
+    `SELECT seq, idx, ts, code, data, received_at FROM meter_events
+      WHERE meter_id = $1 AND ($2::timestamptz IS NULL OR ts >= $2) AND ($3::timestamptz IS NULL OR ts < $3)
+      ORDER BY ts DESC, seq DESC, idx DESC LIMIT $4`,
+    [meterId, f.from, f.to, f.limit],
+  );
+  return rows;
+}
