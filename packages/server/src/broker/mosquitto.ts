@@ -16,12 +16,10 @@ export function mosquittoPasswordLine(username: string, password: string, iterat
   return `${username}:$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-export function mosquittoAcl(headendUsername: string): string {
+export function mosquittoAcl(headendUsernames: string[]): string {
   return [
     '# Kilowire: meters are confined to their own subtree; %u is the MQTT username.',
-    `user ${headendUsername}`,
-    'topic read meters/+/up/#',
-    'topic write meters/+/down/#',
+    ...headendUsernames.flatMap((u) => [`user ${u}`, 'topic read meters/+/up/#', 'topic write meters/+/down/#']),
     '',
     'pattern write meters/%u/up/#',
     'pattern read meters/%u/down/#',
@@ -41,7 +39,8 @@ export function writeMosquittoConfig(
   opts: {
     port: number;
     bind?: string;
-    headend: { username: string; password: string };
+    /** One login per head-end process: Mosquitto uses the username as client id. */
+    headends: { username: string; password: string }[];
     meters: { id: string; password: string }[];
     persistence?: string;
     /** OS user Mosquitto drops to when started as root; it must be able to read these files. */
@@ -50,10 +49,10 @@ export function writeMosquittoConfig(
 ): MosquittoFiles {
   mkdirSync(dir, { recursive: true });
   const files = { conf: path.join(dir, 'mosquitto.conf'), passwd: path.join(dir, 'passwd'), acl: path.join(dir, 'acl') };
-  const lines = [mosquittoPasswordLine(opts.headend.username, opts.headend.password)];
+  const lines = opts.headends.map((h) => mosquittoPasswordLine(h.username, h.password));
   for (const m of opts.meters) lines.push(mosquittoPasswordLine(m.id, m.password));
   writeFileSync(files.passwd, lines.join('\n') + '\n', { mode: 0o600 });
-  writeFileSync(files.acl, mosquittoAcl(opts.headend.username));
+  writeFileSync(files.acl, mosquittoAcl(opts.headends.map((h) => h.username)));
   writeFileSync(
     files.conf,
     [

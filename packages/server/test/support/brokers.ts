@@ -10,6 +10,12 @@ import type { Pool } from '../../src/db/pool.ts';
 import { logger } from '../../src/log.ts';
 
 export const HEADEND = { username: 'headend', password: 'test-headend-secret' };
+/**
+ * A second head-end login. Mosquitto (use_username_as_clientid) allows one connection per
+ * username, so a second head-end process — or a test playing a compromised broker — needs
+ * its own; aedes identifies head-end processes by a `kw-` client id instead.
+ */
+export const HEADEND_2 = { username: 'headend-2', password: 'test-headend-2-secret' };
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -83,7 +89,7 @@ export async function startTestBroker(pool: Pool, meters: { id: string; password
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-mosq-'));
   const files = writeMosquittoConfig(dir, {
     port,
-    headend: HEADEND,
+    headends: [HEADEND, HEADEND_2],
     meters,
     // Tests run as whoever runs them; the files are in a private temp dir.
     user: os.userInfo().username,

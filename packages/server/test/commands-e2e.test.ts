@@ -1,0 +1,126 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
+import { FileStore, Meter, MeterClient } from '@kilowire/meter';
+import { generateSigningKeyPair, privateKeyFromB64, topics } from '@kilowire/protocol';
+import { issueCommand } from '../src/commands/service.ts';
+import { Gateway } from '../src/gateway/gateway.ts';
+import { logger } from '../src/log.ts';
+import { createTestDb, type TestDb } from './support/db.ts';
+import { HEADEND, HEADEND_2, startTestBroker, type TestBroker } from './support/brokers.ts';
+import { seedMeters, sleep, waitFor } from './support/world.ts';
+import type { CreatedHousehold } from '../src/accounts/repo.ts';
+
+/**
+ * Signed commands end to end: the API's issueCommand signs and queues, the gateway
+ * delivers and retries, the real meter verifies and replies, the result is stored.
+ * Then the attacks: the same envelope replayed, an altered one, a stale counter — all
+ * refused with state unchanged, also after the meter restarts from its saved state.
+ */
+const keys = generateSigningKeyPair();
+let db: TestDb;
+let broker: TestBroker;
+let gw: Gateway;
+let h: CreatedHousehold;
+let client: MeterClient;
+const stateFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'kw-meter-')), 'meter.json');
+
+function makeClient(): MeterClient {
+  const meter = new Meter({
+    id: h.meterSerial,
+    tz: 'Europe/London',
+    serverPublicKey: keys.publicKey,
+    store: new FileStore(stateFile),
+    startS: Math.floor(Date.now() / 1000) - 3600,
+  });
+  const c = new MeterClient({ meter, brokerUrl: broker.url, password: h.meterCredential, reconnectPeriodMs: 200 });
+  c.start();
+  return c;
+}
+
+async function commandRow(id: string) {
+  const { rows } = await db.pool.query<{ status: string; result_code: string | null; attempts: number; envelope: string }>(
+    'SELECT status, result_code, attempts, envelope FROM commands WHERE id = $1',
+    [id],
+  );
+  return rows[0]!;
+}
+
+beforeAll(async () => {
+  db = await createTestDb();
+  [h] = (await seedMeters(db.pool, 1)) as [CreatedHousehold];
+  broker = await startTestBroker(db.pool, [{ id: h.meterSerial, password: h.meterCredential }]);
+  gw = new Gateway({
+    pool: db.pool,
+    log: logger('test-gateway'),
+    mqttUrl: broker.url,
+    username: HEADEND.username,
+    password: HEADEND.password,
+    clientId: `kw-cmd-${process.pid}`,
+    commandRetryS: 1,
+  });
+  await gw.start();
+});
+
+afterAll(async () => {
+  await client?.stop();
+  await gw?.stop();
+  await broker?.close();
+  await db?.drop();
+});
+
+describe('signed commands', () => {
+  it('delivers, retries until the meter replies, and stores the result', async () => {
+    // Issued while the meter is offline: the gateway keeps retrying until it answers.
+    const cmd = await issueCommand(db.pool, privateKeyFromB64(keys.privateKey), { id: h.meterId, serial: h.meterSerial }, { type: 'supply.off', reason: 'test' }, null);
+    await gw.sendCommands();
+    await sleep(1200);
+    await gw.sendCommands();
+    client = makeClient();
+    await waitFor(async () => (await commandRow(cmd.id)).status === 'ok', 20_000, 'command ok');
+    expect(client.meter.relay.state).toBe('disconnected');
+    await waitFor(async () => (await db.pool.query('SELECT relay FROM meters WHERE id = $1', [h.meterId])).rows[0]?.relay === 'disconnected', 10_000, 'status stored');
+    expect((await commandRow(cmd.id)).attempts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a replayed, an altered and a stale command, before and after a meter restart', async () => {
+    const key = privateKeyFromB64(keys.privateKey);
+    const arm = await issueCommand(db.pool, key, { id: h.meterId, serial: h.meterSerial }, { type: 'supply.arm' }, null);
+    await waitFor(async () => (await commandRow(arm.id)).status === 'ok', 20_000, 'arm ok');
+    expect(client.meter.relay.state).toBe('armed');
+    const counterAfter = client.meter.lastCounter;
+    const offEnvelope = (await db.pool.query<{ envelope: string }>("SELECT envelope FROM commands WHERE type = 'supply.off'")).rows[0]!.envelope;
+    const armEnvelope = (await commandRow(arm.id)).envelope;
+
+    // An attacker on the broker: the head-end's credentials are all a compromised broker would need.
+    const creds = broker.kind === 'mosquitto' ? HEADEND_2 : HEADEND;
+    const attacker = await mqtt.connectAsync(broker.url, {
+      protocolVersion: 4,
+      clientId: `kw-attacker-${process.pid}`,
+      username: creds.username,
+      password: creds.password,
+      reconnectPeriod: 0,
+    });
+    const altered = JSON.parse(armEnvelope) as { v: 1; body: string; sig: string };
+    altered.body = altered.body.replace('"supply.arm"', '"supply.on"');
+    const attacks = async () => {
+      const rejectedBefore = client.counters.commandsRejected;
+      await attacker.publishAsync(topics.down(h.meterSerial, 'commands'), offEnvelope, { qos: 1 }); // replay (stale counter)
+      await attacker.publishAsync(topics.down(h.meterSerial, 'commands'), armEnvelope, { qos: 1 }); // replay (same counter)
+      await attacker.publishAsync(topics.down(h.meterSerial, 'commands'), JSON.stringify(altered), { qos: 1 }); // altered
+      await waitFor(() => client.counters.commandsRejected - rejectedBefore >= 3, 10_000, 'three rejections');
+      expect(client.meter.relay.state).toBe('armed');
+      expect(client.meter.lastCounter).toBe(counterAfter);
+    };
+    await attacks();
+    // Restart the meter from its saved state: the last counter survived, so replays still fail.
+    await client.stop();
+    client = makeClient();
+    await waitFor(() => client.connected, 10_000, 'meter reconnected');
+    expect(client.meter.lastCounter).toBe(counterAfter);
+    await attacks();
+    await attacker.endAsync();
+  });
+});
