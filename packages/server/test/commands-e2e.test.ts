@@ -35,16 +35,23 @@ function makeClient(): MeterClient {
     store: new FileStore(stateFile),
     startS: Math.floor(Date.now() / 1000) - 3600,
   });
-  const c = new MeterClient({ meter, brokerUrl: broker.url, password: h.meterCredential, reconnectPeriodMs: 200 });
+  const c = new MeterClient({
+    meter,
+    brokerUrl: broker.url,
+    password: h.meterCredential,
+    reconnectPeriodMs: 200,
+  });
   c.start();
   return c;
 }
 
 async function commandRow(id: string) {
-  const { rows } = await db.pool.query<{ status: string; result_code: string | null; attempts: number; envelope: string }>(
-    'SELECT status, result_code, attempts, envelope FROM commands WHERE id = $1',
-    [id],
-  );
+  const { rows } = await db.pool.query<{
+    status: string;
+    result_code: string | null;
+    attempts: number;
+    envelope: string;
+  }>('SELECT status, result_code, attempts, envelope FROM commands WHERE id = $1', [id]);
   return rows[0]!;
 }
 
@@ -74,24 +81,44 @@ afterAll(async () => {
 describe('signed commands', () => {
   it('delivers, retries until the meter replies, and stores the result', async () => {
     // Issued while the meter is offline: the gateway keeps retrying until it answers.
-    const cmd = await issueCommand(db.pool, privateKeyFromB64(keys.privateKey), { id: h.meterId, serial: h.meterSerial }, { type: 'supply.off', reason: 'test' }, null);
+    const cmd = await issueCommand(
+      db.pool,
+      privateKeyFromB64(keys.privateKey),
+      { id: h.meterId, serial: h.meterSerial },
+      { type: 'supply.off', reason: 'test' },
+      null,
+    );
     await gw.sendCommands();
     await sleep(1200);
     await gw.sendCommands();
     client = makeClient();
     await waitFor(async () => (await commandRow(cmd.id)).status === 'ok', 20_000, 'command ok');
     expect(client.meter.relay.state).toBe('disconnected');
-    await waitFor(async () => (await db.pool.query('SELECT relay FROM meters WHERE id = $1', [h.meterId])).rows[0]?.relay === 'disconnected', 10_000, 'status stored');
+    await waitFor(
+      async () =>
+        (await db.pool.query<{ relay: string }>('SELECT relay FROM meters WHERE id = $1', [h.meterId]))
+          .rows[0]?.relay === 'disconnected',
+      10_000,
+      'status stored',
+    );
     expect((await commandRow(cmd.id)).attempts).toBeGreaterThanOrEqual(1);
   });
 
   it('refuses a replayed, an altered and a stale command, before and after a meter restart', async () => {
     const key = privateKeyFromB64(keys.privateKey);
-    const arm = await issueCommand(db.pool, key, { id: h.meterId, serial: h.meterSerial }, { type: 'supply.arm' }, null);
+    const arm = await issueCommand(
+      db.pool,
+      key,
+      { id: h.meterId, serial: h.meterSerial },
+      { type: 'supply.arm' },
+      null,
+    );
     await waitFor(async () => (await commandRow(arm.id)).status === 'ok', 20_000, 'arm ok');
     expect(client.meter.relay.state).toBe('armed');
     const counterAfter = client.meter.lastCounter;
-    const offEnvelope = (await db.pool.query<{ envelope: string }>("SELECT envelope FROM commands WHERE type = 'supply.off'")).rows[0]!.envelope;
+    const offEnvelope = (
+      await db.pool.query<{ envelope: string }>("SELECT envelope FROM commands WHERE type = 'supply.off'")
+    ).rows[0]!.envelope;
     const armEnvelope = (await commandRow(arm.id)).envelope;
 
     // An attacker on the broker: the head-end's credentials are all a compromised broker would need.
@@ -109,7 +136,9 @@ describe('signed commands', () => {
       const rejectedBefore = client.counters.commandsRejected;
       await attacker.publishAsync(topics.down(h.meterSerial, 'commands'), offEnvelope, { qos: 1 }); // replay (stale counter)
       await attacker.publishAsync(topics.down(h.meterSerial, 'commands'), armEnvelope, { qos: 1 }); // replay (same counter)
-      await attacker.publishAsync(topics.down(h.meterSerial, 'commands'), JSON.stringify(altered), { qos: 1 }); // altered
+      await attacker.publishAsync(topics.down(h.meterSerial, 'commands'), JSON.stringify(altered), {
+        qos: 1,
+      }); // altered
       await waitFor(() => client.counters.commandsRejected - rejectedBefore >= 3, 10_000, 'three rejections');
       expect(client.meter.relay.state).toBe('armed');
       expect(client.meter.lastCounter).toBe(counterAfter);
