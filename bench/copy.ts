@@ -1,0 +1,84 @@
+/**
+ * (a) The floor the gateway is compared with: raw COPY of narrow reading rows
+ * (meter_id, ts, wh, flags) into interval_readings (primary key in place), in
+ * (meter, ts) order, on one connection and on two concurrently.
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Pool } from '../packages/server/src/db/pool.ts';
+import { log, nowMs } from './lib.ts';
+
+/** Meter ids far above anything provisioned (interval_readings has no foreign key). */
+const BASE_METER = 10_000_000;
+
+function tsStrings(n: number, startS: number): string[] {
+  return Array.from({ length: n }, (_, i) => new Date((startS + i * 1800) * 1000).toISOString().replace('T', ' ').replace('.000Z', '+00'));
+}
+
+/** Text-format COPY rows for meters [m0, m1), `perMeter` half-hours each, in 256 kB chunks. */
+function rows(m0: number, m1: number, ts: string[]): Readable {
+  function* gen(): Generator<Buffer> {
+    let chunk = '';
+    for (let m = m0; m < m1; m++) {
+      const id = String(BASE_METER + m);
+      for (let i = 0; i < ts.length; i++) {
+        chunk += `${id}\t${ts[i]!}\t${50 + ((m * 31 + i * 7) % 400)}\t0\n`;
+        if (chunk.length > 256_000) {
+          yield Buffer.from(chunk);
+          chunk = '';
+        }
+      }
+    }
+    if (chunk) yield Buffer.from(chunk);
+  }
+  return Readable.from(gen(), { objectMode: false });
+}
+
+async function copyRange(url: string, m0: number, m1: number, ts: string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const sink = c.query(copyFrom('COPY interval_readings (meter_id, ts, wh, flags) FROM STDIN'));
+    await pipeline(rows(m0, m1, ts), sink);
+  } finally {
+    await c.end();
+  }
+}
+
+export interface CopyResult {
+  rows: number;
+  oneConnRowsPerS: number;
+  twoConnRowsPerS: number;
+}
+
+export async function benchCopy(url: string, pool: Pool, totalRows: number): Promise<CopyResult> {
+  const perMeter = 48 * 30; // a month of half-hours per meter
+  const meters = Math.ceil(totalRows / perMeter);
+  const n = meters * perMeter;
+  const ts = tsStrings(perMeter, Math.floor(Date.UTC(2024, 0, 1) / 1000));
+
+  // Warm-up (connection, catalog, WAL segment creation) not counted.
+  await copyRange(url, meters * 3, meters * 3 + 10, ts);
+  await pool.query('TRUNCATE interval_readings');
+  await pool.query('CHECKPOINT');
+
+  let t = nowMs();
+  await copyRange(url, 0, meters, ts);
+  const one = n / ((nowMs() - t) / 1000);
+  log(`COPY 1 connection: ${n} rows, ${Math.round(one)} rows/s`);
+  await pool.query('TRUNCATE interval_readings');
+  await pool.query('CHECKPOINT');
+
+  t = nowMs();
+  const half = Math.floor(meters / 2);
+  await Promise.all([copyRange(url, 0, half, ts), copyRange(url, half, meters, ts)]);
+  const two = n / ((nowMs() - t) / 1000);
+  log(`COPY 2 connections: ${n} rows, ${Math.round(two)} rows/s`);
+  const { rows: check } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
+  if (check[0]?.n !== n) throw new Error(`COPY stored ${check[0]?.n} rows, expected ${n}`);
+  await pool.query('TRUNCATE interval_readings');
+  await pool.query('CHECKPOINT');
+  return { rows: n, oneConnRowsPerS: one, twoConnRowsPerS: two };
+}

@@ -1,0 +1,105 @@
+/**
+ * The benchmark's database: DATABASE_URL's server if set, else an embedded PostgreSQL under
+ * ./data-bench. Every run gets a fresh database (kw_bench_<random>), dropped at the end.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import pg from 'pg';
+import { createArea, createHousehold, createOrganisation } from '../packages/server/src/accounts/repo.ts';
+import { embeddedPgPassword } from '../packages/server/src/config.ts';
+import { startEmbeddedPostgres } from '../packages/server/src/db/embedded.ts';
+import { createPool, type Pool } from '../packages/server/src/db/pool.ts';
+import { migrate } from '../packages/server/src/db/migrate.ts';
+import { logger } from '../packages/server/src/log.ts';
+import { freePort, log, onCleanup } from './lib.ts';
+
+export interface BenchDb {
+  url: string;
+  pool: Pool;
+  where: string;
+}
+
+export async function startDatabase(): Promise<BenchDb> {
+  let serverUrl = process.env.DATABASE_URL;
+  let where = 'DATABASE_URL';
+  if (!serverUrl) {
+    const dataDir = path.resolve('data-bench');
+    const port = await freePort();
+    log(`starting embedded PostgreSQL under ${dataDir} on port ${port}`);
+    const epg = await startEmbeddedPostgres(dataDir, port, embeddedPgPassword(dataDir), logger('pg'));
+    onCleanup('embedded PostgreSQL', () => epg.stop());
+    serverUrl = epg.url;
+    where = `embedded PostgreSQL (${dataDir})`;
+  }
+  const name = `kw_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  onCleanup(`drop database ${name}`, async () => {
+    const c = new pg.Client({ connectionString: serverUrl });
+    await c.connect();
+    try {
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
+  });
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const pool = createPool(url, 20);
+  onCleanup('bench pool', () => pool.end());
+  await migrate(pool);
+  log(`database ${name} on ${where}`);
+  return { url, pool, where };
+}
+
+export interface Household {
+  serial: string;
+  meterId: number;
+  loginId: string;
+  credential: string;
+}
+
+let orgSeq = 0;
+
+/**
+ * `n` households (consumer login, account, meter) through the real `createHousehold`,
+ * `concurrency` at a time, all sharing one precomputed password hash (argon2 once, not n times).
+ */
+export async function provision(
+  pool: Pool,
+  n: number,
+  opts: { prefix: string; passwordHash: string; concurrency?: number },
+): Promise<Household[]> {
+  const tag = `${opts.prefix}${++orgSeq}`;
+  const sup = await createOrganisation(pool, 'supplier', `sup-${tag}`, `Supplier ${tag}`);
+  const op = await createOrganisation(pool, 'network_operator', `op-${tag}`, `Operator ${tag}`);
+  await createArea(pool, `A-${tag}`, op, `Area ${tag}`, [`F-${tag}`]);
+  const out: Household[] = new Array<Household>(n);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= n) return;
+      const serial = `${tag}M${i}`;
+      const credential = randomBytes(12).toString('base64url');
+      const h = await createHousehold(pool, {
+        loginId: `${tag}C${i}`,
+        password: 'unused',
+        passwordHash: opts.passwordHash,
+        name: `Household ${i}`,
+        supplierId: sup,
+        mode: 'credit',
+        meter: { serial, areaId: `A-${tag}`, feederId: `F-${tag}`, credential },
+      });
+      out[i] = { serial, meterId: h.meterId, loginId: `${tag}C${i}`, credential };
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency ?? 8 }, worker));
+  return out;
+}

@@ -1,0 +1,51 @@
+/**
+ * Part (e)'s simulated meters: one Fleet in its own process (so its sockets and heap are its
+ * own). argv[2] is a JSON file with the FleetOptions that matter; prints one JSON stats line
+ * a second ({connected, published, acked, backlog, errors, rssMb}); SIGTERM stops the fleet.
+ */
+import { readFileSync } from 'node:fs';
+import { Fleet, type MeterDescriptor } from '@kilowire/meter';
+
+interface FleetJob {
+  brokerUrl: string;
+  serverPublicKey: string;
+  meters: MeterDescriptor[];
+  speed: number;
+  backfillDays: number;
+  connectsPerSecond: number;
+}
+
+const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as FleetJob;
+const fleet = new Fleet({
+  brokerUrl: job.brokerUrl,
+  serverPublicKey: job.serverPublicKey,
+  meters: job.meters,
+  speed: job.speed,
+  backfillDays: job.backfillDays,
+  connectsPerSecond: job.connectsPerSecond,
+  summaryEveryMs: 3_600_000,
+});
+fleet.start();
+const timer = setInterval(() => {
+  const s = fleet.stats();
+  const line = {
+    connected: s.connected,
+    published: s.published,
+    acked: s.acked,
+    backlog: s.backlog,
+    errors: s.errors,
+    rssMb: Math.round(process.memoryUsage().rss / 1048576),
+  };
+  process.stdout.write(`STATS ${JSON.stringify(line)}\n`);
+}, 1000);
+
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(timer);
+  setTimeout(() => process.exit(0), 15_000).unref();
+  void fleet.stop().finally(() => process.exit(0));
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

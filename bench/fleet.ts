@@ -1,0 +1,176 @@
+/**
+ * (e) Connection capacity: one Fleet process holding N simulated meters connected to a
+ * Mosquitto with the production-style per-meter password file and pattern ACL, meters
+ * provisioned in the database and reporting, and the gateway as a separate process
+ * (`main.ts --services=gateway`) whose RSS is read from /proc while they report.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateSigningKeyPair } from '@kilowire/protocol';
+import { mosquittoAcl, mosquittoPasswordLine } from '../packages/server/src/broker/mosquitto.ts';
+import type { Pool } from '../packages/server/src/db/pool.ts';
+import { provision } from './db.ts';
+import { log, onCleanup, rssMb, sleep, spawnChild, startMosquitto } from './lib.ts';
+
+const MAIN = fileURLToPath(new URL('../packages/server/src/main.ts', import.meta.url));
+const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
+
+interface FleetLine {
+  connected: number;
+  published: number;
+  acked: number;
+  backlog: number;
+  errors: number;
+  rssMb: number;
+}
+
+export interface FleetResult {
+  target: number;
+  connected: number;
+  secondsToConnect: number;
+  headendRssMb: number | null;
+  headendRssIdleMb: number | null;
+  fleetRssMb: number | null;
+  mosquittoRssMb: number | null;
+  publishedDuringWindow: number;
+  ackedDuringWindow: number;
+  storedReadings: number;
+  windowSeconds: number;
+}
+
+export async function benchFleet(
+  dbUrl: string,
+  pool: Pool,
+  opts: { meters: number; connectsPerSecond: number; speed: number; backfillDays: number; reportSeconds: number; passwordHash: string },
+): Promise<FleetResult> {
+  log(`  provisioning ${opts.meters} households`);
+  const households = await provision(pool, opts.meters, { prefix: 'F', passwordHash: opts.passwordHash, concurrency: 12 });
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-bench-fleet-'));
+  onCleanup('fleet dir', () => rmSync(dir, { recursive: true, force: true }));
+  const headend = { username: 'headend', password: 'bench-headend-secret' };
+  const passwd = path.join(dir, 'passwd');
+  const acl = path.join(dir, 'acl');
+  writeFileSync(
+    passwd,
+    [mosquittoPasswordLine(headend.username, headend.password), ...households.map((h) => mosquittoPasswordLine(h.serial, h.credential))].join('\n') + '\n',
+    { mode: 0o600 },
+  );
+  writeFileSync(acl, mosquittoAcl([headend.username]));
+  const broker = await startMosquitto(
+    'mosquitto (fleet)',
+    ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],
+    dir,
+  );
+  try {
+    const gwData = path.join(dir, 'gw-data');
+    const gateway = spawnChild('gateway process', process.execPath, ['--import', 'tsx', MAIN, '--services=gateway'], {
+      env: {
+        ...process.env,
+        DATABASE_URL: dbUrl,
+        MQTT_URL: broker.url,
+        MQTT_USERNAME: headend.username,
+        MQTT_PASSWORD: headend.password,
+        DATA_DIR: gwData,
+        DEMO_SEED: 'false',
+        LOG_LEVEL: 'info',
+        GATEWAY_CLIENT_ID: `kw-bench-gw-${process.pid}`,
+      },
+    });
+    try {
+      await gateway.waitFor('gateway connected to broker', 60_000);
+      const headendRssIdleMb = rssMb(gateway.proc.pid);
+      const { rows: before } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
+
+      const jobFile = path.join(dir, 'fleet.json');
+      writeFileSync(
+        jobFile,
+        JSON.stringify({
+          brokerUrl: broker.url,
+          serverPublicKey: generateSigningKeyPair().publicKey,
+          meters: households.map((h) => ({ id: h.serial, password: h.credential })),
+          speed: opts.speed,
+          backfillDays: opts.backfillDays,
+          connectsPerSecond: opts.connectsPerSecond,
+        }),
+      );
+      let last: FleetLine | undefined;
+      const fleet = spawnChild(
+        'fleet process',
+        'bash',
+        ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`],
+        {
+          onLine: (l) => {
+            if (l.startsWith('STATS ')) last = JSON.parse(l.slice(6)) as FleetLine;
+          },
+        },
+      );
+      try {
+        // Connections are admitted at connectsPerSecond; wait until all are in or the count stalls.
+        const t0 = Date.now();
+        const deadline = t0 + (opts.meters / opts.connectsPerSecond) * 1000 + 120_000;
+        let best = 0;
+        let bestAt = Date.now();
+        let peakGw = 0;
+        for (;;) {
+          await sleep(1000);
+          if (fleet.proc.exitCode !== null) throw new Error(`fleet process exited:\n${fleet.output().slice(-3000)}`);
+          if (gateway.proc.exitCode !== null) throw new Error(`gateway process exited:\n${gateway.output().slice(-3000)}`);
+          peakGw = Math.max(peakGw, rssMb(gateway.proc.pid) ?? 0);
+          const c = last?.connected ?? 0;
+          if (c > best) {
+            best = c;
+            bestAt = Date.now();
+          }
+          if (c >= opts.meters) break;
+          if (Date.now() - bestAt > 20_000 && Date.now() - t0 > 30_000) {
+            log(`  connected count stalled at ${best}`);
+            break;
+          }
+          if (Date.now() > deadline) {
+            log(`  gave up waiting for connections at ${best}`);
+            break;
+          }
+        }
+        const secondsToConnect = (Date.now() - t0) / 1000;
+        log(`  ${last?.connected ?? 0}/${opts.meters} connected after ${secondsToConnect.toFixed(0)} s; sampling for ${opts.reportSeconds} s`);
+
+        // While they report: sample the gateway's RSS every second.
+        const startLine = last;
+        const until = Date.now() + opts.reportSeconds * 1000;
+        let minConnected = last?.connected ?? 0;
+        while (Date.now() < until) {
+          await sleep(1000);
+          if (gateway.proc.exitCode !== null) throw new Error(`gateway process exited:\n${gateway.output().slice(-3000)}`);
+          peakGw = Math.max(peakGw, rssMb(gateway.proc.pid) ?? 0);
+          minConnected = Math.min(minConnected, last?.connected ?? 0);
+        }
+        const { rows: after } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
+        const result: FleetResult = {
+          target: opts.meters,
+          // Held for the whole reporting window, not just touched once.
+          connected: minConnected,
+          secondsToConnect,
+          headendRssMb: peakGw || null,
+          headendRssIdleMb,
+          fleetRssMb: last?.rssMb ?? null,
+          mosquittoRssMb: rssMb(broker.pid),
+          publishedDuringWindow: (last?.published ?? 0) - (startLine?.published ?? 0),
+          ackedDuringWindow: (last?.acked ?? 0) - (startLine?.acked ?? 0),
+          storedReadings: (after[0]?.n ?? 0) - (before[0]?.n ?? 0),
+          windowSeconds: opts.reportSeconds,
+        };
+        log(`  fleet: ${JSON.stringify(last)}`);
+        return result;
+      } finally {
+        await fleet.stop(20_000);
+      }
+    } finally {
+      await gateway.stop(15_000);
+    }
+  } finally {
+    await broker.stop();
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * Kilowire benchmark suite: `npm run bench` (full) or `npm run bench -- --quick` (< 2 min).
+ *
+ *   (a) raw COPY into interval_readings          rows/s, the database floor
+ *   (b) Mosquitto QoS 1 between mqtt.js clients  msgs/s, the broker floor
+ *   (c) end-to-end ingest through the Gateway    msgs/s (1 reading) and rows/s (48 readings)
+ *   (d) GET /api/meters/:serial/daily latency    p50/p95/p99 with millions of readings stored
+ *   (e) meters one Fleet holds connected         and the gateway process's RSS meanwhile
+ *
+ * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
+ * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
+ * stopped on the way out, also on failure or Ctrl-C.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { hashPassword } from '../packages/server/src/auth/passwords.ts';
+import { rootLogger } from '../packages/server/src/log.ts';
+import { benchApi, type ApiResult } from './api.ts';
+import { benchCopy, type CopyResult } from './copy.ts';
+import { provision, startDatabase } from './db.ts';
+import { benchFleet, type FleetResult } from './fleet.ts';
+import { benchBroker, benchIngest, type IngestResult } from './ingest.ts';
+import { log, nowMs, round, runCleanups, startMosquitto } from './lib.ts';
+
+const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+
+const P = quick
+  ? {
+      copyRows: 1_000_000,
+      brokerMsgs: 100_000,
+      ingestMeters: 500,
+      singlePerMeter: 60, // 30,000 one-reading messages
+      dayPerMeter: 12, // 6,000 day messages = 288,000 rows
+      readings: 2_000_000,
+      requests: 1_000,
+      fleetMeters: 2_000,
+      reportSeconds: 15,
+    }
+  : {
+      copyRows: 4_000_000,
+      brokerMsgs: 400_000,
+      ingestMeters: 1_000,
+      singlePerMeter: 150, // 150,000 messages
+      dayPerMeter: 30, // 30,000 day messages = 1,440,000 rows
+      readings: 10_000_000,
+      requests: 5_000,
+      fleetMeters: 10_000,
+      reportSeconds: 30,
+    };
+const CONCURRENCY = 32;
+const TARGETS = { batchVsCopy: 0.6, singleVsBroker: 0.8, p95Ms: 15, meters: 10_000, rssMb: 512 };
+const BENCH_PASSWORD = 'bench-consumer-password';
+
+function cpuModel(): string {
+  try {
+    return /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  } catch {
+    return os.cpus()[0]?.model ?? 'unknown';
+  }
+}
+
+async function part<T>(name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> {
+  if (only && !only.some((o) => name.startsWith(o))) return undefined;
+  log(`${name} ...`);
+  const t = nowMs();
+  try {
+    const r = await fn();
+    log(`${name} done in ${((nowMs() - t) / 1000).toFixed(1)} s`);
+    return r;
+  } catch (err) {
+    errors[name] = (err as Error).message.split('\n')[0] ?? 'failed';
+    log(`${name} FAILED: ${(err as Error).stack ?? String(err)}`);
+    return undefined;
+  }
+}
+
+async function main(): Promise<number> {
+  rootLogger.level = 'warn';
+  const started = nowMs();
+  const errors: Record<string, string> = {};
+  const db = await startDatabase();
+  log('hashing the consumers\' password once (argon2)');
+  const passwordHash = await hashPassword(BENCH_PASSWORD);
+
+  const copy: CopyResult | undefined = await part('a copy', errors, () => benchCopy(db.url, db.pool, P.copyRows));
+
+  const mosq = await startMosquitto('mosquitto (throughput)');
+  let broker: { msgsPerS: number; messages: number } | undefined;
+  let single: IngestResult | undefined;
+  let day: IngestResult | undefined;
+  try {
+    broker = await part('b broker', errors, () => benchBroker(mosq.url, P.brokerMsgs));
+    if (!only || only.some((o) => o.startsWith('c'))) {
+      const hh = await provision(db.pool, P.ingestMeters * 2, { prefix: 'I', passwordHash });
+      const timeout = quick ? 60_000 : 300_000;
+      single = await part('c ingest single', errors, () =>
+        benchIngest(mosq.url, db.pool, hh.slice(0, P.ingestMeters), 'single', P.singlePerMeter, timeout),
+      );
+      day = await part('c ingest day', errors, () => benchIngest(mosq.url, db.pool, hh.slice(P.ingestMeters), 'day', P.dayPerMeter, timeout));
+      for (const r of [single, day]) {
+        if (!r) continue;
+        log(
+          `  ${r.shape}: ${r.messages} msgs, ${r.rows} rows sent, ${r.rowsInDb} rows in interval_readings, rollups count ${r.rollupIntervals}, ` +
+            `${r.batches} batches (${(r.batchSeconds / r.seconds * 100).toFixed(0)}% of the time in batch transactions), rejected ${r.rejected}, dropped ${r.dropped}`,
+        );
+        if (r.rowsInDb !== r.rows || r.rollupIntervals !== r.rows) {
+          errors[`c ingest ${r.shape}`] = `DATA LOSS: sent ${r.rows} rows, stored ${r.rowsInDb}, rollups count ${r.rollupIntervals}`;
+        }
+      }
+    }
+  } finally {
+    await mosq.stop();
+  }
+
+  const api: ApiResult | undefined = await part('d api', errors, () =>
+    benchApi(db.url, db.pool, { targetReadings: P.readings, requests: P.requests, concurrency: CONCURRENCY, passwordHash, password: BENCH_PASSWORD }),
+  );
+
+  const fleet: FleetResult | undefined = await part('e fleet', errors, () =>
+    benchFleet(db.url, db.pool, {
+      meters: P.fleetMeters,
+      connectsPerSecond: 400,
+      // One half-hour reading per meter every 10 real seconds while catching up 12 hours
+      // (10,000 meters: ~1,000 readings messages/s on top of the connects).
+      speed: 180,
+      backfillDays: 0.5,
+      reportSeconds: P.reportSeconds,
+      passwordHash,
+    }),
+  );
+
+  // ------------------------------------------------------------------ report
+  const batchVsCopy = day && copy ? day.rowsPerS / copy.oneConnRowsPerS : null;
+  const singleVsBroker = single && broker ? single.msgsPerS / broker.msgsPerS : null;
+  const fmt = (x: number | null | undefined, d = 0) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toLocaleString('en-GB', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  const ok = (cond: boolean | null) => (cond === null ? 'n/a' : cond ? 'yes' : 'NO');
+  const rows: [string, string, string, string, string][] = [
+    ['(a) COPY, 1 connection', fmt(copy?.oneConnRowsPerS), 'rows/s', '', ''],
+    ['(a) COPY, 2 connections', fmt(copy?.twoConnRowsPerS), 'rows/s', '', ''],
+    ['(b) Mosquitto QoS 1', fmt(broker?.msgsPerS), 'msgs/s', '', ''],
+    ['(c) ingest, 1-reading messages', fmt(single?.msgsPerS), 'msgs/s', '', ''],
+    ['(c) ingest, 48-reading messages', fmt(day?.rowsPerS), 'rows/s', '', ''],
+    ['(c) rows verified (single / day)', single || day ? `${fmt(single?.rowsInDb)}/${fmt(single?.rows)} ; ${fmt(day?.rowsInDb)}/${fmt(day?.rows)}` : 'n/a', 'stored/sent', 'equal', ok(single && day ? single.rowsInDb === single.rows && day.rowsInDb === day.rows : null)],
+    ['ingest_batch_vs_copy', fmt(batchVsCopy, 2), 'x COPY', `>= ${TARGETS.batchVsCopy}`, ok(batchVsCopy === null ? null : batchVsCopy >= TARGETS.batchVsCopy)],
+    ['ingest_single_vs_broker', fmt(singleVsBroker, 2), 'x broker', `>= ${TARGETS.singleVsBroker}`, ok(singleVsBroker === null ? null : singleVsBroker >= TARGETS.singleVsBroker)],
+    [`(d) readings stored${quick ? ' (QUICK: 2M, not 10M)' : ''}`, fmt(api?.readingsStored), 'rows', quick ? '>= 2,000,000' : '>= 10,000,000', ok(api ? api.readingsStored >= P.readings : null)],
+    [`(d) daily stats p50 (c=${CONCURRENCY})`, fmt(api?.p50, 1), 'ms', '', ''],
+    [`(d) daily stats p95 (c=${CONCURRENCY})`, fmt(api?.p95, 1), 'ms', `<= ${TARGETS.p95Ms}`, ok(api ? api.p95 <= TARGETS.p95Ms : null)],
+    [`(d) daily stats p99 (c=${CONCURRENCY})`, fmt(api?.p99, 1), 'ms', '', ''],
+    ['(d) daily stats throughput', fmt(api?.reqPerS), 'req/s', '', ''],
+    ['(d) CPU per request: API process / load generator', api ? `${fmt(api.apiCpuMsPerReq, 2)} / ${fmt(api.clientCpuMsPerReq, 2)}` : 'n/a', 'ms', '', ''],
+    ['(d) daily stats p50 / p95 at c=1', api ? `${fmt(api.serialP50, 1)} / ${fmt(api.serialP95, 1)}` : 'n/a', 'ms', '', ''],
+    [`(e) meters connected${quick ? ' (QUICK: 2,000 offered)' : ''}`, fmt(fleet?.connected), 'meters', quick ? `${fmt(P.fleetMeters)} (full: ${fmt(TARGETS.meters)})` : fmt(TARGETS.meters), ok(fleet ? fleet.connected >= P.fleetMeters : null)],
+    ['(e) head-end (gateway) RSS, peak', fmt(fleet?.headendRssMb), 'MB', `< ${TARGETS.rssMb}`, ok(fleet?.headendRssMb ? fleet.headendRssMb < TARGETS.rssMb : null)],
+    ['(e) fleet process RSS', fmt(fleet?.fleetRssMb), 'MB', '', ''],
+    ['(e) head-end (gateway) RSS, idle before meters', fmt(fleet?.headendRssIdleMb), 'MB', '', ''],
+    ['(e) Mosquitto RSS', fmt(fleet?.mosquittoRssMb), 'MB', '', ''],
+    ['(e) readings stored while meters connected', fmt(fleet?.storedReadings), 'rows', '', ''],
+    [`(e) msgs published / acked in ${fleet?.windowSeconds ?? 0} s window`, fleet ? `${fmt(fleet.publishedDuringWindow)} / ${fmt(fleet.ackedDuringWindow)}` : 'n/a', 'msgs', '', ''],
+  ];
+  const head: [string, string, string, string, string] = ['figure', 'value', 'unit', 'target', 'ok?'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
+  const out: string[] = [];
+  out.push(`Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`);
+  out.push(line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line));
+  for (const [k, v] of Object.entries(errors)) out.push(`FAILED ${k}: ${v}`);
+  out.push(`total ${((nowMs() - started) / 1000).toFixed(0)} s`);
+
+  const json = {
+    ingest_batch_vs_copy: round(batchVsCopy, 3),
+    ingest_single_vs_broker: round(singleVsBroker, 3),
+    daily_stats_p95_ms: round(api?.p95, 2),
+    meters_connected: fleet?.connected ?? null,
+    headend_rss_mb: fleet?.headendRssMb ?? null,
+    copy_rows_per_s: round(copy?.oneConnRowsPerS),
+    copy_rows_per_s_2conn: round(copy?.twoConnRowsPerS),
+    mosquitto_qos1_msgs_per_s: round(broker?.msgsPerS),
+    ingest_batch_rows_per_s: round(day?.rowsPerS),
+    ingest_batch_msgs_per_s: round(day?.msgsPerS),
+    ingest_single_msgs_per_s: round(single?.msgsPerS),
+    ingest_rows_verified: single && day ? single.rowsInDb === single.rows && day.rowsInDb === day.rows : null,
+    readings_stored: api?.readingsStored ?? null,
+    daily_stats_p50_ms: round(api?.p50, 2),
+    daily_stats_p99_ms: round(api?.p99, 2),
+    daily_stats_req_per_s: round(api?.reqPerS),
+    daily_stats_api_cpu_ms_per_req: round(api?.apiCpuMsPerReq, 3),
+    daily_stats_client_cpu_ms_per_req: round(api?.clientCpuMsPerReq, 3),
+    daily_stats_c1_p50_ms: round(api?.serialP50, 2),
+    daily_stats_c1_p95_ms: round(api?.serialP95, 2),
+    meters_offered: fleet?.target ?? null,
+    fleet_rss_mb: fleet?.fleetRssMb ?? null,
+    mosquitto_rss_mb: fleet?.mosquittoRssMb ?? null,
+    headend_rss_idle_mb: fleet?.headendRssIdleMb ?? null,
+    fleet_readings_stored: fleet?.storedReadings ?? null,
+    quick,
+    machine: { cores: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), cpu: cpuModel() },
+    date: new Date().toISOString(),
+    errors,
+  };
+  process.stdout.write(out.join('\n') + '\n' + JSON.stringify(json) + '\n');
+  return Object.keys(errors).length ? 1 : 0;
+}
+
+let exiting = false;
+async function finish(code: number): Promise<never> {
+  if (!exiting) {
+    exiting = true;
+    await runCleanups();
+  }
+  process.exit(code);
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    void finish(130);
+  });
+}
+// Hard upper bound on the whole run; cleanup still happens.
+const hardLimit = setTimeout(
+  () => {
+    log('time limit reached; cleaning up');
+    void finish(2);
+  },
+  quick ? 170_000 : 30 * 60_000,
+);
+hardLimit.unref();
+
+main().then(
+  (code) => finish(code),
+  (err: unknown) => {
+    log(`benchmark failed: ${(err as Error).stack ?? String(err)}`);
+    return finish(1);
+  },
+);
