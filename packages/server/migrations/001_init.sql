@@ -74,15 +74,6 @@ CREATE TABLE meters (
   credential_hash  text NOT NULL,
   public_key       text,
   last_counter     bigint NOT NULL DEFAULT 0,
-  -- Sequence bookkeeping: everything <= *_upto is committed; *_above holds committed
-  -- sequence numbers past a gap, so acks stay correct across gateway restarts.
-  readings_upto    bigint NOT NULL DEFAULT 0,
-  readings_above   bigint[] NOT NULL DEFAULT '{}',
-  events_upto      bigint NOT NULL DEFAULT 0,
-  events_above     bigint[] NOT NULL DEFAULT '{}',
-  -- Last register snapshot (end of the last interval received) for VEE sum checks.
-  last_reg_at      timestamptz,
-  last_reg_import  bigint,
   last_seen_at     timestamptz,
   relay            text CHECK (relay IN ('connected', 'disconnected', 'armed')),
   mode             text CHECK (mode IN ('credit', 'prepayment')),
@@ -95,6 +86,28 @@ CREATE INDEX meters_account ON meters(account_id);
 CREATE INDEX meters_supplier ON meters(supplier_id);
 CREATE INDEX meters_area ON meters(area_id);
 
+-- What the gateway updates on every batch, kept out of the wide meters row so that each
+-- update is a small HOT update. Sequence bookkeeping: everything <= *_upto is committed;
+-- *_above holds committed sequence numbers past a gap, so acks stay right across gateway
+-- restarts and several gateways. last_reg_*: the newest register snapshot (VEE sum check).
+CREATE TABLE meter_ingest_state (
+  meter_id         integer PRIMARY KEY REFERENCES meters(id) ON DELETE CASCADE,
+  readings_upto    bigint NOT NULL DEFAULT 0,
+  readings_above   bigint[] NOT NULL DEFAULT '{}',
+  events_upto      bigint NOT NULL DEFAULT 0,
+  events_above     bigint[] NOT NULL DEFAULT '{}',
+  last_reg_at      timestamptz,
+  last_reg_import  bigint,
+  last_data_at     timestamptz
+) WITH (fillfactor = 50);
+
+CREATE FUNCTION kw_meter_ingest_state() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO meter_ingest_state (meter_id) VALUES (NEW.id);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER meters_ingest_state AFTER INSERT ON meters FOR EACH ROW EXECUTE FUNCTION kw_meter_ingest_state();
+
 -- Interval profile (1.0.99.1.0). flags: 1 = estimated, 2 = spike, 4 = sum check failed.
 CREATE TABLE interval_readings (
   meter_id  integer NOT NULL,
@@ -104,6 +117,8 @@ CREATE TABLE interval_readings (
   flags     smallint NOT NULL DEFAULT 0,
   PRIMARY KEY (meter_id, ts)
 );
+-- Estimates are few and are looked up on every insert (an actual reading replaces one).
+CREATE INDEX interval_readings_estimated ON interval_readings (meter_id, ts) WHERE flags & 1 = 1;
 
 -- Register snapshots that came with each readings message (Wh).
 CREATE TABLE register_reads (

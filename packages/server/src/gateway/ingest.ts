@@ -40,6 +40,7 @@ WITH input AS (
 ), rows AS (
   SELECT meter_id, to_timestamp(epoch) AS ts, wh, exp_wh, flags FROM input
 ), old AS (
+  -- Served by the partial index on estimated rows: only estimates can be replaced.
   SELECT r.meter_id, r.ts, r.wh FROM interval_readings r JOIN rows i ON r.meter_id = i.meter_id AND r.ts = i.ts
   WHERE r.flags & 1 = 1
 ), ins AS (
@@ -87,25 +88,35 @@ SELECT meter_id, seq, idx, to_timestamp(epoch), code, data::jsonb
 FROM unnest($1::int[], $2::bigint[], $3::smallint[], $4::float8[], $5::text[], $6::text[]) AS t(meter_id, seq, idx, epoch, code, data)
 ON CONFLICT DO NOTHING`;
 
-/** Fold the committed sequence numbers into each meter's watermark; returns what to acknowledge. */
+/**
+ * Fold the committed sequence numbers into each meter's watermark and return what to
+ * acknowledge. The usual case — no gap outstanding and this batch continues the watermark
+ * — is plain arithmetic; only gaps go through kw_advance_seq.
+ */
 function advanceSql(stream: 'readings' | 'events', withRegisters: boolean): string {
+  const up = `${stream}_upto`;
+  const ab = `${stream}_above`;
+  const fast = `st.${ab} = '{}' AND s.mn <= st.${up} + 1 AND s.mx - s.mn + 1 = s.n`;
   const reg = withRegisters
-    ? `, last_reg_at = CASE WHEN s.reg_at IS NOT NULL AND (m.last_reg_at IS NULL OR s.reg_at > m.last_reg_at) THEN s.reg_at ELSE m.last_reg_at END,
-         last_reg_import = CASE WHEN s.reg_at IS NOT NULL AND (m.last_reg_at IS NULL OR s.reg_at > m.last_reg_at) THEN s.reg_import ELSE m.last_reg_import END`
+    ? `, last_reg_at = CASE WHEN s.reg_at IS NOT NULL AND (st.last_reg_at IS NULL OR s.reg_at > st.last_reg_at) THEN s.reg_at ELSE st.last_reg_at END,
+         last_reg_import = CASE WHEN s.reg_at IS NOT NULL AND (st.last_reg_at IS NULL OR s.reg_at > st.last_reg_at) THEN s.reg_import ELSE st.last_reg_import END`
     : '';
   return `
 WITH raw AS (
   SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bigint[]) AS t(meter_id, seq, reg_epoch, reg_import)
 ), s AS (
-  SELECT meter_id, array_agg(seq) AS seqs,
+  SELECT meter_id, array_agg(DISTINCT seq) AS seqs, min(seq) AS mn, max(seq) AS mx, count(DISTINCT seq) AS n,
          to_timestamp(max(reg_epoch)) AS reg_at,
          (array_agg(reg_import ORDER BY reg_epoch DESC NULLS LAST))[1] AS reg_import
   FROM raw GROUP BY meter_id
 )
-UPDATE meters m SET (${stream}_upto, ${stream}_above) = (SELECT new_upto, new_above FROM kw_advance_seq(m.${stream}_upto, m.${stream}_above, s.seqs)),
-  last_seen_at = now()${reg}
-FROM s WHERE m.id = s.meter_id
-RETURNING m.serial, m.${stream}_upto AS upto, m.${stream}_above AS above`;
+UPDATE meter_ingest_state st SET
+  ${up} = CASE WHEN ${fast} THEN greatest(st.${up}, s.mx) ELSE (kw_advance_seq(st.${up}, st.${ab}, s.seqs)).new_upto END,
+  ${ab} = CASE WHEN ${fast} THEN st.${ab} ELSE (kw_advance_seq(st.${up}, st.${ab}, s.seqs)).new_above END,
+  last_data_at = now()${reg}
+FROM s JOIN meters m ON m.id = s.meter_id
+WHERE st.meter_id = s.meter_id
+RETURNING m.serial, st.${up} AS upto, st.${ab} AS above`;
 }
 
 function pushRows(rows: IntervalRow[], seen: Map<string, number>, cols: [number[], number[], number[], (number | null)[], number[]]): void {
@@ -137,6 +148,8 @@ function pushRows(rows: IntervalRow[], seen: Map<string, number>, cols: [number[
 export async function writeBatch(c: PoolClient, readings: ReadingsItem[], events: EventsItem[]): Promise<BatchResult> {
   const acks: AckInfo[] = [];
   let newReadings = 0;
+  // The batch's sorts and hash joins (tens of thousands of rows) must not spill to disk.
+  await c.query("SET LOCAL work_mem = '64MB'");
   if (readings.length) {
     const cols: [number[], number[], number[], (number | null)[], number[]] = [[], [], [], [], []];
     const seen = new Map<string, number>();

@@ -27,8 +27,11 @@ export interface MeterRow {
 const SELECT_METER = `
   SELECT m.id, m.serial, m.supplier_id, s.name AS supplier_name, m.area_id, na.name AS area_name,
          na.operator_id, a.consumer_id, m.account_id, m.tz, m.interval_s, m.mode, m.relay,
-         m.credit_minor, m.firmware_version, m.last_seen_at
+         m.credit_minor, m.firmware_version,
+         -- Seen = the newest of a status message and a committed readings/events batch.
+         greatest(m.last_seen_at, st.last_data_at) AS last_seen_at
     FROM meters m
+    LEFT JOIN meter_ingest_state st ON st.meter_id = m.id
     JOIN organisations s ON s.id = m.supplier_id
     JOIN network_areas na ON na.id = m.area_id
     LEFT JOIN accounts a ON a.id = m.account_id`;
