@@ -13,7 +13,7 @@ const bool = z
   .transform((s) => s === 'true' || s === '1' || s === 'yes');
 const port = z.coerce.number().int().min(1).max(65535);
 
-export const SERVICES = ['broker', 'gateway', 'api', 'simulator'] as const;
+export const SERVICES = ['broker', 'gateway', 'jobs', 'api', 'simulator'] as const;
 export type Service = (typeof SERVICES)[number];
 
 export const envSchema = z.object({
@@ -39,8 +39,26 @@ export const envSchema = z.object({
   /** Refuse to run on a PostgreSQL that may lose committed data unless this is set. */
   UNSAFE_ALLOW_NON_DURABLE_DB: bool.default(false),
   GATEWAY_BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(2000),
+  GATEWAY_LANES: z.coerce.number().int().min(1).max(32).default(2),
   GATEWAY_FLUSH_MS: z.coerce.number().int().min(0).max(5000).default(5),
   COMMAND_RETRY_S: z.coerce.number().int().min(1).max(3600).default(30),
+  /** Email for alerts: smtp://user:pass@host:port (STARTTLS when offered) or smtps://. Unset: the outbox table. */
+  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  SMTP_FROM: z.string().min(3).max(254).default('Kilowire <alerts@kilowire.invalid>'),
+  /** SMS for alerts: smpp://system_id:password@host:port. Unset: the outbox table. */
+  SMPP_URL: z.url({ protocol: /^smpp$/ }).optional(),
+  /** Sender of SMS: up to 11 letters/digits (alphanumeric) or a number. */
+  SMS_FROM: z.string().regex(/^(\+?\d{3,15}|[A-Za-z0-9 ]{1,11})$/, 'up to 11 letters/digits, or a phone number').default('Kilowire'),
+  /** Delivery attempts after the first, with exponential backoff from NOTIFY_RETRY_DELAY_S. */
+  NOTIFY_RETRY_LIMIT: z.coerce.number().int().min(0).max(20).default(5),
+  NOTIFY_RETRY_DELAY_S: z.coerce.number().int().min(1).max(3600).default(30),
+  /** How often idle delivery workers poll the queue (pg-boss minimum 0.5 s). */
+  NOTIFY_POLL_S: z.coerce.number().min(0.5).max(60).default(2),
+  NOTIFY_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(4),
+  /** Fallback sweep of undispatched deliveries (normally woken at once by NOTIFY). */
+  NOTIFY_DISPATCH_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  /** Limit alerts consider local today and this many days before (late or resent readings). */
+  ALERT_LOOKBACK_DAYS: z.coerce.number().int().min(0).max(31).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -65,8 +83,40 @@ export interface Config {
   cookieSecure: boolean;
   sessionTtlHours: number;
   unsafeAllowNonDurableDb: boolean;
-  gateway: { batchMax: number; flushMs: number; commandRetryS: number };
+  gateway: { batchMax: number; lanes: number; flushMs: number; commandRetryS: number };
+  notify: NotifyConfig;
+  alerts: { lookbackDays: number };
   logLevel: string;
+}
+
+export interface NotifyConfig {
+  /** Unset: email goes to the outbox table. Secret (has the password): never logged. */
+  smtpUrl: string | undefined;
+  smtpFrom: string;
+  /** Unset: SMS goes to the outbox table. Secret: never logged. */
+  smppUrl: string | undefined;
+  smsFrom: string;
+  retryLimit: number;
+  retryDelayS: number;
+  pollS: number;
+  concurrency: number;
+  dispatchMs: number;
+}
+
+/** Notify settings with every default: outbox only (what tests and a fresh checkout get). */
+export function defaultNotifyConfig(over: Partial<NotifyConfig> = {}): NotifyConfig {
+  return {
+    smtpUrl: undefined,
+    smtpFrom: 'Kilowire <alerts@kilowire.invalid>',
+    smppUrl: undefined,
+    smsFrom: 'Kilowire',
+    retryLimit: 5,
+    retryDelayS: 30,
+    pollS: 2,
+    concurrency: 4,
+    dispatchMs: 5000,
+    ...over,
+  };
 }
 
 export class ConfigError extends Error {
@@ -159,7 +209,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     cookieSecure: e.COOKIE_SECURE,
     sessionTtlHours: e.SESSION_TTL_HOURS,
     unsafeAllowNonDurableDb: e.UNSAFE_ALLOW_NON_DURABLE_DB,
-    gateway: { batchMax: e.GATEWAY_BATCH_MAX, flushMs: e.GATEWAY_FLUSH_MS, commandRetryS: e.COMMAND_RETRY_S },
+    gateway: {
+      batchMax: e.GATEWAY_BATCH_MAX,
+      lanes: e.GATEWAY_LANES,
+      flushMs: e.GATEWAY_FLUSH_MS,
+      commandRetryS: e.COMMAND_RETRY_S,
+    },
+    notify: {
+      smtpUrl: e.SMTP_URL,
+      smtpFrom: e.SMTP_FROM,
+      smppUrl: e.SMPP_URL,
+      smsFrom: e.SMS_FROM,
+      retryLimit: e.NOTIFY_RETRY_LIMIT,
+      retryDelayS: e.NOTIFY_RETRY_DELAY_S,
+      pollS: e.NOTIFY_POLL_S,
+      concurrency: e.NOTIFY_CONCURRENCY,
+      dispatchMs: e.NOTIFY_DISPATCH_MS,
+    },
+    alerts: { lookbackDays: e.ALERT_LOOKBACK_DAYS },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -6,6 +6,8 @@ export const ERROR_STATUS = {
   VALIDATION: 400,
   UNAUTHENTICATED: 401,
   INVALID_CREDENTIALS: 401,
+  /** A signed-in user gave the wrong current password (e.g. changing it): not a session problem. */
+  WRONG_PASSWORD: 400,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,

@@ -6,12 +6,13 @@ import { createPool, type Pool } from './db/pool.ts';
 import { durabilityProblems, migrate } from './db/migrate.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
 import { Gateway } from './gateway/gateway.ts';
+import { AlertEngine } from './alerts/rules.ts';
 import { logger, rootLogger } from './log.ts';
 import { seedDemo, type DemoLogins, type FleetFile } from './demo/seed.ts';
 import { privateKeyFromB64 } from '@kilowire/protocol';
 
 /**
- * One codebase, several roles of process: `--services=broker,gateway,api,simulator`
+ * One codebase, several roles of process: `--services=broker,gateway,jobs,api,simulator`
  * (default: all). Start order follows dependencies; Ctrl-C stops in reverse order.
  */
 export interface Running {
@@ -64,8 +65,18 @@ export async function startKilowire(config: Config): Promise<Running> {
     }
     mqttUrl ??= `mqtt://127.0.0.1:${config.embeddedMqttPort}`;
 
+    if (config.services.has('jobs')) {
+      // Loaded per service, like the api: a gateway-only process never loads pg-boss or mailers.
+      const { startJobs } = await import('./jobs/service.ts');
+      const jobs = await startJobs({ pool, config, log: logger('jobs') });
+      stops.push(() => jobs.stop());
+    }
+
     let gateway: Gateway | undefined;
     if (config.services.has('gateway')) {
+      // Alert rules run after each committed batch, off the ack path.
+      const alerts = new AlertEngine(pool, logger('alerts'), { lookbackDays: config.alerts.lookbackDays });
+      stops.push(() => alerts.stop());
       gateway = new Gateway({
         pool,
         log: logger('gateway'),
@@ -75,8 +86,10 @@ export async function startKilowire(config: Config): Promise<Running> {
         clientId: process.env.GATEWAY_CLIENT_ID ?? 'kw-gateway',
         shareGroup: config.mqttShareGroup,
         batchMax: config.gateway.batchMax,
+        lanes: config.gateway.lanes,
         flushMs: config.gateway.flushMs,
         commandRetryS: config.gateway.commandRetryS,
+        onCommitted: (b) => alerts.committed(b),
       });
       await gateway.start();
       stops.push(() => gateway!.stop());

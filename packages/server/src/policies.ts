@@ -36,7 +36,9 @@ export type Action =
   /** Read the commands sent to a meter (staff only). */
   | 'meter.commands.read'
   /** Issue a command (supply off/on/arm): supplier staff of the owning supplier only. */
-  | 'meter.command';
+  | 'meter.command'
+  /** Read and set the consumption limits of a meter: the consumer who owns it only. */
+  | 'meter.limits';
 
 export interface ScopeSql {
   /** A boolean SQL condition over `alias` (the meters table), using $first.. placeholders. */
@@ -101,6 +103,8 @@ export function can(actor: Actor, action: Action, subject: MeterSubject): boolea
     case 'meter.command':
       // Network operators never change a meter; admins run the platform, not the fleet.
       return actor.role === 'supplier' && actor.orgId !== null && subject.supplierId === actor.orgId;
+    case 'meter.limits':
+      return actor.role === 'consumer' && seesMeter(actor, subject);
   }
 }
 
@@ -114,4 +118,74 @@ export const ROLES_FOR: Record<Action, readonly Role[]> = {
   'meter.read': ['consumer', 'supplier', 'operator', 'admin'],
   'meter.commands.read': ['supplier', 'operator', 'admin'],
   'meter.command': ['supplier'],
+  'meter.limits': ['consumer'],
 };
+
+/** What a role may do that is not about one meter named in the request. */
+export type Capability =
+  /** The consumer portal's home summary. */
+  | 'home.read'
+  /** The consumer's own profile: contact details, quiet hours, alert channels. */
+  | 'profile.manage'
+  /** List alerts (consumers their own, supplier staff their supplier's, admins all). */
+  | 'alerts.list'
+  /** Mark alerts read (the consumer's own). */
+  | 'alerts.mark'
+  /** Messages sent or parked in the outbox (supplier staff their supplier's, admins all). */
+  | 'outbox.read';
+
+export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
+  'home.read': ['consumer'],
+  'profile.manage': ['consumer'],
+  // Network operators get their own outage alerts later; consumer alerts are not theirs.
+  'alerts.list': ['consumer', 'supplier', 'admin'],
+  'alerts.mark': ['consumer'],
+  'outbox.read': ['supplier', 'admin'],
+};
+
+/** 403 unless the actor's role has `cap`. */
+export function requireCapability(actor: Actor, cap: Capability): void {
+  requireRole(actor, ...CAPABILITY_ROLES[cap]);
+}
+
+/**
+ * The condition limiting `alerts AS alias` to what the actor may see: a consumer their own
+ * alerts shown on the web, supplier staff the alerts of their supplier's meters, an admin all.
+ */
+export function alertScopeSql(actor: Actor, alias: string, first = 1): ScopeSql {
+  if (!/^[a-z_][a-z0-9_]*$/i.test(alias)) throw new Error(`bad SQL alias ${alias}`);
+  const p = `$${first}`;
+  switch (actor.role) {
+    case 'admin':
+      return { sql: 'TRUE', params: [] };
+    case 'consumer':
+      if (actor.consumerId === undefined) return { sql: 'FALSE', params: [] };
+      return { sql: `(${alias}.consumer_id = ${p} AND ${alias}.web)`, params: [actor.consumerId] };
+    case 'supplier':
+      if (actor.orgId === null) return { sql: 'FALSE', params: [] };
+      return { sql: `${alias}.supplier_id = ${p}`, params: [actor.orgId] };
+    case 'operator':
+      return { sql: 'FALSE', params: [] };
+  }
+}
+
+/**
+ * The condition limiting `outbox AS alias` to what the actor may see: supplier staff the
+ * messages about their supplier's meters (through the alert), an admin all.
+ */
+export function outboxScopeSql(actor: Actor, alias: string, first = 1): ScopeSql {
+  if (!/^[a-z_][a-z0-9_]*$/i.test(alias)) throw new Error(`bad SQL alias ${alias}`);
+  switch (actor.role) {
+    case 'admin':
+      return { sql: 'TRUE', params: [] };
+    case 'supplier':
+      if (actor.orgId === null) return { sql: 'FALSE', params: [] };
+      return {
+        sql: `${alias}.alert_id IN (SELECT kw_al.id FROM alerts kw_al WHERE kw_al.supplier_id = $${first})`,
+        params: [actor.orgId],
+      };
+    case 'consumer':
+    case 'operator':
+      return { sql: 'FALSE', params: [] };
+  }
+}

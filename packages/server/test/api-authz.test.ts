@@ -16,8 +16,40 @@ type RouteCase =
   | { kind: 'public' }
   /** Needs a session, is not about one meter. */
   | { kind: 'session' }
-  /** About one meter (:serial): `roles` may use it at all; `ok` is the success status. */
-  | { kind: 'meter'; roles: Role[]; ok: number; query?: string; body?: Record<string, unknown> };
+  /**
+   * About one meter (:serial): `roles` may use it at all; `ok` is the success status; `check`
+   * asserts the success body (default: it names the meter's serial).
+   */
+  | {
+      kind: 'meter';
+      roles: Role[];
+      ok: number;
+      query?: string;
+      body?: Record<string, unknown>;
+      check?: (body: Record<string, unknown>) => void;
+    }
+  /**
+   * Not about a meter in the path, but only for some roles: the others get 403. `url` gives
+   * the concrete URL (default: the pattern), e.g. an alert of consumer h1A.
+   */
+  | { kind: 'roles'; roles: Role[]; ok: number; url?: () => string; body?: Record<string, unknown> };
+
+const PROFILE_BODY = {
+  name: 'Household C1A',
+  email: 'c1a@example.test',
+  mobile: '+447700900111',
+  quietHours: null,
+  channels: Object.fromEntries(
+    ['daily_limit', 'hourly_limit', 'tamper', 'disconnected', 'credit_low', 'tariff_changed'].map((t) => [
+      t,
+      { email: true, sms: false, web: true },
+    ]),
+  ),
+};
+const limitsShape = (b: Record<string, unknown>) =>
+  expect(Object.keys(b).sort()).toEqual(['dailyLimitWh', 'hourlyLimitWh']);
+/** An alert of consumer h1A (created in beforeAll). */
+let alertOfH1A = 0;
 
 const ROUTES: Record<string, RouteCase> = {
   'GET /healthz': { kind: 'public' },
@@ -44,10 +76,32 @@ const ROUTES: Record<string, RouteCase> = {
     ok: 202,
     body: { type: 'supply.off', reason: 'test' },
   },
+  'GET /api/meters/:serial/limits': { kind: 'meter', roles: ['consumer'], ok: 200, check: limitsShape },
+  'PUT /api/meters/:serial/limits': {
+    kind: 'meter',
+    roles: ['consumer'],
+    ok: 200,
+    body: { dailyLimitWh: 50_000, hourlyLimitWh: null },
+    check: limitsShape,
+  },
+  'GET /api/home': { kind: 'roles', roles: ['consumer'], ok: 200 },
+  'GET /api/me/profile': { kind: 'roles', roles: ['consumer'], ok: 200 },
+  'PUT /api/me/profile': { kind: 'roles', roles: ['consumer'], ok: 200, body: PROFILE_BODY },
+  'POST /api/me/password': { kind: 'session' },
+  'GET /api/alerts': { kind: 'roles', roles: ['consumer', 'supplier', 'admin'], ok: 200 },
+  'POST /api/alerts/read-all': { kind: 'roles', roles: ['consumer'], ok: 204 },
+  'POST /api/alerts/:id/read': {
+    kind: 'roles',
+    roles: ['consumer'],
+    ok: 204,
+    url: () => `/api/alerts/${alertOfH1A}/read`,
+  },
+  'GET /api/outbox': { kind: 'roles', roles: ['supplier', 'admin'], ok: 200 },
 };
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
 const METER_ROUTES = Object.entries(ROUTES).flatMap(([k, c]) => (c.kind === 'meter' ? [{ key: k, c }] : []));
+const ROLE_ROUTES = Object.entries(ROUTES).flatMap(([k, c]) => (c.kind === 'roles' ? [{ key: k, c }] : []));
 
 let db: TestDb;
 let app: FastifyInstance;
@@ -61,11 +115,25 @@ beforeAll(async () => {
   for (const [name, id] of Object.entries(w.login) as [keyof World['login'], string][]) {
     cookies[name] = await login(app, id);
   }
+  const a = await db.pool.query<{ id: number }>(
+    `INSERT INTO alerts (consumer_id, supplier_id, meter_id, type, severity, title, message, dedupe_key)
+     VALUES ($1, $2, $3, 'credit_low', 'warning', 'Credit low', 'Your credit is low', '1:0') RETURNING id`,
+    [w.h1A.consumerId, w.sup1, w.h1A.meterId],
+  );
+  alertOfH1A = a.rows[0]!.id;
 });
 afterAll(async () => {
   await app?.close();
   await db?.drop();
 });
+
+function roleRequest(routeKey: string, c: Extract<RouteCase, { kind: 'roles' }>): InjectOptions {
+  const [method, pattern] = routeKey.split(' ') as [InjectOptions['method'] & string, string];
+  const url = c.url ? c.url() : pattern;
+  return method === 'GET'
+    ? { method, url }
+    : { method, url, headers: { 'content-type': 'application/json' }, ...(c.body ? { payload: c.body } : {}) };
+}
 
 function request(routeKey: string, c: Extract<RouteCase, { kind: 'meter' }>, serial: string): InjectOptions {
   const [method, pattern] = routeKey.split(' ') as [InjectOptions['method'] & string, string];
@@ -112,7 +180,9 @@ describe('without a session', () => {
     const opts =
       c.kind === 'meter'
         ? request(k, c, w.h1A.meterSerial)
-        : {
+        : c.kind === 'roles'
+          ? roleRequest(k, c)
+          : {
             method: k.split(' ')[0] as 'GET',
             url: k.split(' ')[1]!,
             headers: { 'content-type': 'application/json' },
@@ -145,10 +215,11 @@ describe.each(METER_ROUTES)('$key', ({ key: k, c }) => {
     expect(await commandCount(target().meterId)).toBe(before);
   });
 
-  test('supplier 2 staff on supplier 1 meter -> 404', async () => {
+  test('supplier 2 staff on supplier 1 meter -> 404, or 403 if suppliers may never use it', async () => {
     const before = await commandCount(target().meterId);
     const res = await app.inject(as(cookies.sup2, request(k, c, target().meterSerial)));
-    expectOnlyError(res, 404, 'NOT_FOUND', target().meterSerial);
+    if (c.roles.includes('supplier')) expectOnlyError(res, 404, 'NOT_FOUND', target().meterSerial);
+    else expectOnlyError(res, 403, 'FORBIDDEN', target().meterSerial);
     expect(await commandCount(target().meterId)).toBe(before);
   });
 
@@ -187,7 +258,8 @@ describe.each(METER_ROUTES)('$key', ({ key: k, c }) => {
       const res = await app.inject(as(seers[role], request(k, c, target().meterSerial)));
       expect(res.statusCode, `${role}: ${res.body}`).toBe(c.ok);
       const body = JSON.parse(res.body) as Record<string, unknown>;
-      if (c.ok === 202) expect(body.id).toEqual(expect.any(String));
+      if (c.check) c.check(body);
+      else if (c.ok === 202) expect(body.id).toEqual(expect.any(String));
       else expect(body.serial).toBe(target().meterSerial);
     }
   });
@@ -196,6 +268,59 @@ describe.each(METER_ROUTES)('$key', ({ key: k, c }) => {
     if (!c.roles.includes('admin')) return;
     const res = await app.inject(as(cookies.admin, request(k, c, 'NOPE-404')));
     expectOnlyError(res, 404, 'NOT_FOUND', 'NOPE-404');
+  });
+});
+
+describe.each(ROLE_ROUTES)('$key', ({ key: k, c }) => {
+  const seers: () => Record<Role, string> = () => ({
+    consumer: cookies.h1A,
+    supplier: cookies.sup1,
+    operator: cookies.opA,
+    admin: cookies.admin,
+  });
+
+  test('roles that may never use the route -> 403, saying nothing else', async () => {
+    for (const role of ALL.filter((r) => !c.roles.includes(r))) {
+      const res = await app.inject(as(seers()[role], roleRequest(k, c)));
+      expectOnlyError(res, 403, 'FORBIDDEN', w.h1A.meterSerial);
+    }
+  });
+
+  test('allowed roles -> success', async () => {
+    for (const role of c.roles) {
+      const res = await app.inject(as(seers()[role], roleRequest(k, c)));
+      expect(res.statusCode, `${role}: ${res.body}`).toBe(c.ok);
+    }
+  });
+});
+
+describe('consumer routes reach only the consumer\'s own things', () => {
+  test("another household's serial on /api/home -> 404", async () => {
+    for (const who of [cookies.h2A, cookies.h1B]) {
+      const res = await app.inject(as(who, { method: 'GET', url: `/api/home?serial=${w.h1A.meterSerial}` }));
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    }
+  });
+
+  test("another household's alert -> 404, and it stays unread", async () => {
+    await db.pool.query('UPDATE alerts SET read_at = NULL WHERE id = $1', [alertOfH1A]);
+    for (const who of [cookies.h2A, cookies.h1B]) {
+      const res = await app.inject(
+        as(who, { method: 'POST', url: `/api/alerts/${alertOfH1A}/read`, headers: { 'content-type': 'application/json' } }),
+      );
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    }
+    const r = await db.pool.query<{ read_at: Date | null }>('SELECT read_at FROM alerts WHERE id = $1', [alertOfH1A]);
+    expect(r.rows[0]!.read_at).toBeNull();
+  });
+
+  test("alerts and outbox lists never show another supplier's or household's items", async () => {
+    const h2 = await app.inject(as(cookies.h2A, { method: 'GET', url: '/api/alerts' }));
+    expect((JSON.parse(h2.body) as { items: unknown[] }).items).toEqual([]);
+    const s2 = await app.inject(as(cookies.sup2, { method: 'GET', url: '/api/alerts' }));
+    expect((JSON.parse(s2.body) as { items: unknown[] }).items).toEqual([]);
+    const s1 = await app.inject(as(cookies.sup1, { method: 'GET', url: '/api/alerts' }));
+    expect((JSON.parse(s1.body) as { items: { id: number }[] }).items.map((i) => i.id)).toContain(alertOfH1A);
   });
 });
 

@@ -19,8 +19,13 @@ import { AppError, type AppErrorCode } from '../errors.ts';
 import { metrics } from '../metrics.ts';
 import { SESSION_COOKIE, sessionActor } from '../auth/sessions.ts';
 import type { ApiApp, ApiDeps } from './http.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { healthRoutes } from './routes/health.ts';
+import { homeRoutes } from './routes/home.ts';
+import { limitRoutes } from './routes/limits.ts';
+import { outboxRoutes } from './routes/outbox.ts';
+import { profileRoutes } from './routes/profile.ts';
 import { meRoutes } from './routes/me.ts';
 import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
@@ -213,6 +218,11 @@ export async function buildApi(deps: {
   meterRoutes(app, routeDeps);
   readingRoutes(app, routeDeps);
   commandRoutes(app, routeDeps);
+  homeRoutes(app, routeDeps);
+  limitRoutes(app, routeDeps);
+  profileRoutes(app, routeDeps);
+  alertRoutes(app, routeDeps);
+  outboxRoutes(app, routeDeps);
 
   return base as unknown as FastifyInstance;
 }

@@ -17,6 +17,13 @@ import { metrics } from '../metrics.ts';
 import { writeBatch, type EventsItem, type ReadingsItem } from './ingest.ts';
 import { runVee, type MeterInfo } from './vee.ts';
 
+interface Lane {
+  readings: ReadingsItem[];
+  events: EventsItem[];
+  flushTimer: NodeJS.Timeout | undefined;
+  flushing: Promise<void> | undefined;
+}
+
 export interface GatewayOptions {
   pool: Pool;
   log: Logger;
@@ -27,12 +34,19 @@ export interface GatewayOptions {
   clientId?: string;
   shareGroup?: string;
   batchMax?: number;
+  /** Parallel write lanes (database connections), meters split by id. Default 2. */
+  lanes?: number;
   flushMs?: number;
   commandRetryS?: number;
   /** Messages waiting for the database beyond which new ones are dropped unacknowledged (the meter resends). */
   maxQueued?: number;
   /** Head-end clock (epoch seconds) for the "future reading" check. */
   now?: () => number;
+  /**
+   * Told after each COMMIT (after the acks went out) which meters and event messages the
+   * batch wrote, e.g. for alert rules. Must return at once; exceptions are logged.
+   */
+  onCommitted?: (batch: { meterIds: number[]; events: { meterId: number; seq: number }[] }) => void;
 }
 
 /**
@@ -45,17 +59,32 @@ export class Gateway {
   private client: MqttClient | undefined;
   private readonly meters = new Map<string, MeterInfo | null>();
   private readonly unknownAt = new Map<string, number>();
-  private readings: ReadingsItem[] = [];
-  private events: EventsItem[] = [];
-  private flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private readonly lanes: Lane[];
   private commandTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastRejectLog = 0;
   private rejectLogBudget = 0;
   readonly stats = { received: 0, rejected: 0, stored: 0, batches: 0, acksSent: 0, dropped: 0 };
 
-  constructor(private readonly o: GatewayOptions) {}
+  constructor(private readonly o: GatewayOptions) {
+    this.lanes = Array.from({ length: Math.max(1, o.lanes ?? 2) }, () => ({
+      readings: [],
+      events: [],
+      flushTimer: undefined,
+      flushing: undefined,
+    }));
+  }
+
+  /** A meter always maps to the same lane, so its batches commit in order and rollup rows never contend. */
+  private lane(meterId: number): Lane {
+    return this.lanes[meterId % this.lanes.length]!;
+  }
+
+  private queued(): number {
+    let n = 0;
+    for (const l of this.lanes) n += l.readings.length + l.events.length;
+    return n;
+  }
 
   get connected(): boolean {
     return this.client?.connected ?? false;
@@ -96,7 +125,6 @@ export class Gateway {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.commandTimer);
-    clearTimeout(this.flushTimer);
     await this.flush();
     await this.client?.endAsync();
   }
@@ -136,7 +164,7 @@ export class Gateway {
     try {
       switch (t.kind) {
         case 'readings': {
-          if (this.readings.length + this.events.length >= (this.o.maxQueued ?? 200_000)) {
+          if (this.queued() >= (this.o.maxQueued ?? 200_000)) {
             this.stats.dropped++;
             return this.reject('OVERLOADED', t.meterId, 'queue full');
           }
@@ -144,14 +172,16 @@ export class Gateway {
           const vee = runVee(cached, msg, this.now());
           if (vee.refused) this.reject(vee.refused, t.meterId, `seq ${msg.seq}`);
           for (const i of vee.issues) metrics.veeFindings.inc({ rule: i.rule });
-          this.readings.push({ meterId: cached.id, serial: cached.serial, msg, vee });
-          this.schedule();
+          const lane = this.lane(cached.id);
+          lane.readings.push({ meterId: cached.id, serial: cached.serial, msg, vee });
+          this.schedule(lane);
           return;
         }
         case 'events': {
           const msg = decodeUp('events', payload);
-          this.events.push({ meterId: cached.id, serial: cached.serial, msg });
-          this.schedule();
+          const lane = this.lane(cached.id);
+          lane.events.push({ meterId: cached.id, serial: cached.serial, msg });
+          this.schedule(lane);
           return;
         }
         case 'status':
@@ -201,7 +231,11 @@ export class Gateway {
       max_power_w: number;
       last_reg_at: Date | null;
       last_reg_import: number | null;
-    }>('SELECT id, tz, interval_s, max_power_w, last_reg_at, last_reg_import FROM meters WHERE serial = $1', [serial]);
+    }>(
+      `SELECT m.id, m.tz, m.interval_s, m.max_power_w, s.last_reg_at, s.last_reg_import
+       FROM meters m LEFT JOIN meter_ingest_state s ON s.meter_id = m.id WHERE m.serial = $1`,
+      [serial],
+    );
     const r = rows[0];
     if (!r) {
       this.unknownAt.set(serial, Date.now());
@@ -221,29 +255,37 @@ export class Gateway {
     });
   }
 
-  private schedule(): void {
-    if (this.readings.length + this.events.length >= (this.o.batchMax ?? 2000)) {
-      void this.flush();
+  private schedule(lane: Lane): void {
+    if (lane.readings.length + lane.events.length >= (this.o.batchMax ?? 2000)) {
+      void this.flushLane(lane);
       return;
     }
-    this.flushTimer ??= setTimeout(() => void this.flush(), this.o.flushMs ?? 5);
+    lane.flushTimer ??= setTimeout(() => void this.flushLane(lane), this.o.flushMs ?? 5);
   }
 
-  /** Commit what is queued; one batch at a time so rollup rows are never updated concurrently. */
+  /** Commit everything queued in every lane. */
   async flush(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    while (this.flushing) await this.flushing;
-    if (!this.readings.length && !this.events.length) return;
-    const readings = this.readings;
-    const events = this.events;
-    this.readings = [];
-    this.events = [];
-    this.flushing = this.writeAndAck(readings, events).finally(() => {
-      this.flushing = undefined;
-      if (this.readings.length || this.events.length) this.schedule();
+    await Promise.all(this.lanes.map((l) => this.flushLane(l)));
+  }
+
+  /**
+   * Commit one lane's queue. Lanes run in parallel on their own connections (the database
+   * uses every core); within a lane one batch at a time, so a meter's batches stay in order.
+   */
+  private async flushLane(lane: Lane): Promise<void> {
+    clearTimeout(lane.flushTimer);
+    lane.flushTimer = undefined;
+    while (lane.flushing) await lane.flushing;
+    if (!lane.readings.length && !lane.events.length) return;
+    const readings = lane.readings;
+    const events = lane.events;
+    lane.readings = [];
+    lane.events = [];
+    lane.flushing = this.writeAndAck(readings, events).finally(() => {
+      lane.flushing = undefined;
+      if (lane.readings.length || lane.events.length) this.schedule(lane);
     });
-    await this.flushing;
+    await lane.flushing;
   }
 
   private async writeAndAck(readings: ReadingsItem[], events: EventsItem[]): Promise<void> {
@@ -263,6 +305,16 @@ export class Gateway {
           const top = a.above[a.above.length - 1]!;
           for (let s = a.upTo + 1; s < top && missing.length < 100; s++) if (!have.has(s)) missing.push(s);
           if (missing.length) this.publishAck(a.serial, { v: 1, kind: 'resend', stream: a.stream, seqs: missing });
+        }
+      }
+      if (this.o.onCommitted) {
+        try {
+          this.o.onCommitted({
+            meterIds: [...new Set(readings.map((r) => r.meterId))],
+            events: events.map((e) => ({ meterId: e.meterId, seq: e.msg.seq })),
+          });
+        } catch (err) {
+          this.o.log.error({ err }, 'onCommitted hook failed');
         }
       }
     } catch (err) {

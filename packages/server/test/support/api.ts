@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { generateSigningKeyPair, privateKeyFromB64 } from '@kilowire/protocol';
 import { buildApi } from '../../src/api/app.ts';
-import type { Config } from '../../src/config.ts';
+import { defaultNotifyConfig, type Config } from '../../src/config.ts';
 import type { Pool } from '../../src/db/pool.ts';
 import { rootLogger } from '../../src/log.ts';
 import {
@@ -36,7 +36,9 @@ export function testConfig(over: Partial<Config> = {}): Config {
     cookieSecure: false,
     sessionTtlHours: 12,
     unsafeAllowNonDurableDb: false,
-    gateway: { batchMax: 100, flushMs: 5, commandRetryS: 30 },
+    gateway: { batchMax: 100, lanes: 2, flushMs: 5, commandRetryS: 30 },
+    notify: defaultNotifyConfig(),
+    alerts: { lookbackDays: 1 },
     logLevel: 'silent',
     ...over,
   };

@@ -1,0 +1,260 @@
+import { EVENT_CATALOGUE, type EventCode } from '@kilowire/protocol';
+import type { Pool } from '../db/pool.ts';
+import type { Logger } from '../log.ts';
+import { kwh, localStamp, money, shortDay } from './format.ts';
+import { raiseAlerts, type NewAlert, type RaiseOptions } from './service.ts';
+import { alertTypeOfEvent } from './types.ts';
+
+/**
+ * Alert rules. Each produces alerts once per crossing, not once per reading: the dedupe key
+ * (local day, local clock hour, event seq:idx, tariff version) plus UNIQUE (meter, type, key)
+ * make every evaluation idempotent, so evaluating too often is harmless.
+ */
+export interface RuleOptions extends RaiseOptions {
+  /** Limit rules look at local today and this many days before it (late or resent readings). */
+  lookbackDays?: number;
+}
+
+const nowOf = (o: RuleOptions) => (o.now ? o.now() : Math.floor(Date.now() / 1000));
+
+/** Daily and hourly limits of `meterIds`. Returns the ids of new alerts. */
+export async function evaluateLimits(pool: Pool, meterIds: number[], o: RuleOptions = {}): Promise<number[]> {
+  if (!meterIds.length) return [];
+  const now = nowOf(o);
+  const back = o.lookbackDays ?? 1;
+  const alerts: NewAlert[] = [];
+
+  const daily = await pool.query<{ meter_id: number; serial: string; limit_wh: number; day: string; wh: number }>(
+    `SELECT l.meter_id, m.serial, l.daily_limit_wh AS limit_wh, r.day, r.wh
+       FROM meter_limits l
+       JOIN meters m ON m.id = l.meter_id
+       JOIN daily_rollups r ON r.meter_id = l.meter_id
+        AND r.day BETWEEN (to_timestamp($2) AT TIME ZONE m.tz)::date - $3::int AND (to_timestamp($2) AT TIME ZONE m.tz)::date
+      WHERE l.meter_id = ANY($1::int[]) AND l.daily_limit_wh IS NOT NULL AND r.wh >= l.daily_limit_wh
+        AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.meter_id = l.meter_id AND a.type = 'daily_limit' AND a.dedupe_key = r.day::text)`,
+    [meterIds, now, back],
+  );
+  for (const r of daily.rows) {
+    const verb = r.wh > r.limit_wh ? 'above' : 'reaching';
+    alerts.push({
+      meterId: r.meter_id,
+      type: 'daily_limit',
+      dedupeKey: r.day,
+      title: 'Daily limit reached',
+      message: `You used ${kwh(r.wh)} on ${shortDay(r.day)}, ${verb} your daily limit of ${kwh(r.limit_wh)} (meter ${r.serial}).`,
+      figures: { day: r.day, wh: r.wh, limitWh: r.limit_wh },
+    });
+  }
+
+  // A local clock hour is identified by the instant it starts (so the repeated hour of an
+  // autumn DST change is two hours, and half-hour zones work).
+  const hourly = await pool.query<{
+    meter_id: number;
+    serial: string;
+    tz: string;
+    limit_wh: number;
+    hour_start: number;
+    hour_key: string;
+    wh: number;
+  }>(
+    `WITH h AS (
+       SELECT l.meter_id, m.serial, m.tz, l.hourly_limit_wh AS limit_wh, ir.wh,
+              ir.ts - ((ir.ts AT TIME ZONE m.tz) - date_trunc('hour', ir.ts AT TIME ZONE m.tz)) AS hour_start
+         FROM meter_limits l
+         JOIN meters m ON m.id = l.meter_id
+         JOIN interval_readings ir ON ir.meter_id = l.meter_id
+          AND ir.ts >= to_timestamp($2) - make_interval(days => $3 + 1) AND ir.ts <= to_timestamp($2)
+        WHERE l.meter_id = ANY($1::int[]) AND l.hourly_limit_wh IS NOT NULL
+     ), s AS (
+       SELECT meter_id, serial, tz, limit_wh, hour_start, sum(wh)::bigint AS wh,
+              to_char(hour_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"') AS hour_key
+         FROM h GROUP BY meter_id, serial, tz, limit_wh, hour_start
+     )
+     SELECT meter_id, serial, tz, limit_wh, extract(epoch FROM hour_start)::bigint AS hour_start, hour_key, wh
+       FROM s
+      WHERE wh >= limit_wh
+        AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.meter_id = s.meter_id AND a.type = 'hourly_limit' AND a.dedupe_key = s.hour_key)`,
+    [meterIds, now, back],
+  );
+  for (const r of hourly.rows) {
+    const from = localStamp(r.hour_start, r.tz);
+    const to = localStamp(r.hour_start + 3600, r.tz);
+    const verb = r.wh > r.limit_wh ? 'above' : 'reaching';
+    alerts.push({
+      meterId: r.meter_id,
+      type: 'hourly_limit',
+      dedupeKey: r.hour_key,
+      title: 'Hourly limit reached',
+      message: `You used ${kwh(r.wh)} between ${from.time} and ${to.time} on ${from.day}, ${verb} your hourly limit of ${kwh(r.limit_wh)} (meter ${r.serial}).`,
+      figures: { hourStart: new Date(r.hour_start * 1000).toISOString(), wh: r.wh, limitWh: r.limit_wh },
+    });
+  }
+  return raiseAlerts(pool, alerts, o);
+}
+
+const DISCONNECT_REASON: Record<string, string> = {
+  credit: ' because the credit ran out',
+  tamper: ' after a tamper alert',
+  remote: ' by your supplier',
+};
+
+/** Alerts from stored meter events (tamper.*, relay.disconnected, credit.low) of the given messages. */
+export async function evaluateEvents(
+  pool: Pool,
+  keys: { meterId: number; seq: number }[],
+  o: RuleOptions = {},
+): Promise<number[]> {
+  if (!keys.length) return [];
+  const { rows } = await pool.query<{
+    meter_id: number;
+    seq: number;
+    idx: number;
+    t: number;
+    code: string;
+    data: Record<string, unknown> | null;
+    serial: string;
+    tz: string;
+    currency: string | null;
+  }>(
+    `SELECT e.meter_id, e.seq, e.idx, extract(epoch FROM e.ts)::bigint AS t, e.code, e.data, m.serial, m.tz, ac.currency
+       FROM (SELECT DISTINCT * FROM unnest($1::int[], $2::bigint[]) AS k(meter_id, seq)) k
+       JOIN meter_events e ON e.meter_id = k.meter_id AND e.seq = k.seq
+       JOIN meters m ON m.id = e.meter_id
+       LEFT JOIN accounts ac ON ac.id = m.account_id
+      WHERE e.code LIKE 'tamper.%' OR e.code IN ('relay.disconnected', 'credit.low')
+      ORDER BY e.meter_id, e.seq, e.idx`,
+    [keys.map((k) => k.meterId), keys.map((k) => k.seq)],
+  );
+  const alerts: NewAlert[] = [];
+  for (const e of rows) {
+    const type = alertTypeOfEvent(e.code);
+    if (!type) continue;
+    const at = localStamp(e.t, e.tz);
+    const when = `at ${at.time} on ${at.day}`;
+    const base = { meterId: e.meter_id, type, dedupeKey: `${e.seq}:${e.idx}` };
+    const figures: Record<string, unknown> = { code: e.code, at: new Date(e.t * 1000).toISOString(), ...(e.data ?? {}) };
+    const text = (EVENT_CATALOGUE as Record<string, { text: string } | undefined>)[e.code as EventCode]?.text ?? e.code;
+    if (type === 'tamper') {
+      alerts.push({
+        ...base,
+        title: `Tamper alert: ${text}`,
+        message: `Meter ${e.serial} reported "${text}" ${when}. If neither you nor your supplier expected this, contact your supplier.`,
+        figures,
+      });
+    } else if (type === 'disconnected') {
+      const reason = typeof e.data?.reason === 'string' ? (DISCONNECT_REASON[e.data.reason] ?? '') : '';
+      alerts.push({
+        ...base,
+        title: 'Supply disconnected',
+        message: `The supply at meter ${e.serial} was disconnected${reason} ${when}.`,
+        figures,
+      });
+    } else {
+      const cur = e.currency ?? 'GBP';
+      const credit = typeof e.data?.creditMinor === 'number' ? e.data.creditMinor : null;
+      const thr = typeof e.data?.thresholdMinor === 'number' ? e.data.thresholdMinor : null;
+      const amounts =
+        credit !== null && thr !== null
+          ? ` is ${money(credit, cur)}, below the low-credit threshold of ${money(thr, cur)}`
+          : ' is below the low-credit threshold';
+      alerts.push({
+        ...base,
+        title: 'Credit low',
+        message: `Your credit on meter ${e.serial}${amounts} (${when}). Top up to keep the supply on.`,
+        figures,
+      });
+    }
+  }
+  return raiseAlerts(pool, alerts, o);
+}
+
+export interface TariffChange {
+  meterIds: number[];
+  /** Identifies the tariff version: one alert per meter per version. */
+  version: string;
+  name: string;
+  /** Local day the new tariff applies from, YYYY-MM-DD. */
+  effectiveFrom: string;
+  /** Optional figures in words, e.g. "Unit rate 24.5p/kWh, standing charge 53.2p/day." */
+  detail?: string;
+}
+
+/** The hook for tariff changes (called by the tariff domain when a new version is pushed). */
+export async function raiseTariffChanged(pool: Pool, t: TariffChange, o: RuleOptions = {}): Promise<number[]> {
+  const { rows } = await pool.query<{ id: number; serial: string }>(
+    'SELECT id, serial FROM meters WHERE id = ANY($1::int[]) ORDER BY id',
+    [t.meterIds],
+  );
+  return raiseAlerts(
+    pool,
+    rows.map((m) => ({
+      meterId: m.id,
+      type: 'tariff_changed' as const,
+      dedupeKey: t.version,
+      title: 'Tariff changed',
+      message: `Your tariff for meter ${m.serial} changes to "${t.name}" from ${shortDay(t.effectiveFrom)}.${t.detail ? ` ${t.detail}` : ''}`,
+      figures: { version: t.version, name: t.name, effectiveFrom: t.effectiveFrom },
+    })),
+    o,
+  );
+}
+
+/** What the gateway committed in one batch. */
+export interface CommittedBatch {
+  /** Meters whose readings were written. */
+  meterIds: number[];
+  /** Event messages written: (meter, seq). */
+  events: { meterId: number; seq: number }[];
+}
+
+/**
+ * Runs the rules after each committed gateway batch, off the gateway's ack path: batches are
+ * coalesced and evaluated one run at a time; errors are logged, never thrown at the gateway.
+ */
+export class AlertEngine {
+  private meters = new Set<number>();
+  private events = new Map<string, { meterId: number; seq: number }>();
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly log: Logger,
+    private readonly opts: RuleOptions = {},
+  ) {}
+
+  /** Called by the gateway after COMMIT; returns at once. */
+  committed(b: CommittedBatch): void {
+    if (this.stopped) return;
+    for (const id of b.meterIds) this.meters.add(id);
+    for (const e of b.events) this.events.set(`${e.meterId}:${e.seq}`, e);
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.meters.size || this.events.size) {
+      const meters = [...this.meters];
+      const events = [...this.events.values()];
+      this.meters.clear();
+      this.events.clear();
+      try {
+        await evaluateEvents(this.pool, events, this.opts);
+        await evaluateLimits(this.pool, meters, this.opts);
+      } catch (err) {
+        this.log.error({ err, meters: meters.length, events: events.length }, 'alert evaluation failed');
+      }
+    }
+  }
+
+  /** Resolves when nothing is pending (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.idle();
+  }
+}

@@ -1,0 +1,210 @@
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+import { api, ApiError, setUnauthenticatedHandler, type Me, type Meter } from './api.ts';
+import { Loading, SessionContext, type Session } from './common.tsx';
+import { Link, navigate, usePath } from './router.tsx';
+import { LoginPage } from './pages/Login.tsx';
+import { HomePage } from './pages/Home.tsx';
+import { LimitsPage } from './pages/Limits.tsx';
+import { ProfilePage } from './pages/Profile.tsx';
+import { AlertsPage } from './pages/Alerts.tsx';
+
+// Charts are the heaviest page: loaded on first visit only.
+const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
+
+const NAV = [
+  { href: '/', label: 'Home' },
+  { href: '/statistics', label: 'Statistics' },
+  { href: '/limits', label: 'Limits' },
+  { href: '/alerts', label: 'Alerts' },
+  { href: '/profile', label: 'Profile' },
+] as const;
+
+type Auth = { state: 'loading' } | { state: 'out' } | { state: 'in'; me: Me; meters: Meter[] };
+
+async function loadSession(): Promise<{ me: Me; meters: Meter[] }> {
+  const me = await api<Me>('GET', '/api/me');
+  const meters = await api<{ items: Meter[] }>('GET', '/api/meters?limit=200');
+  return { me, meters: meters.items };
+}
+
+function safeNext(): string {
+  const next = new URLSearchParams(location.search).get('next');
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/login') ? next : '/';
+}
+
+export function App() {
+  const path = usePath();
+  const [auth, setAuth] = useState<Auth>({ state: 'loading' });
+  const [serial, setSerial] = useState<string | null>(null);
+  const [bootError, setBootError] = useState<ApiError | null>(null);
+
+  const signedOut = useCallback(() => {
+    setAuth({ state: 'out' });
+    if (location.pathname !== '/login') {
+      const here = location.pathname + location.search;
+      navigate(here === '/' ? '/login' : `/login?next=${encodeURIComponent(here)}`, { replace: true });
+    }
+  }, []);
+
+  const start = useCallback(() => {
+    setBootError(null);
+    loadSession().then(
+      (s) => {
+        setAuth({ state: 'in', ...s });
+        setSerial((cur) => cur ?? s.meters[0]?.serial ?? null);
+      },
+      (e: unknown) => {
+        if (e instanceof ApiError && e.status === 401) signedOut();
+        else setBootError(e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e)));
+      },
+    );
+  }, [signedOut]);
+
+  useEffect(() => {
+    setUnauthenticatedHandler(signedOut);
+    start();
+  }, [signedOut, start]);
+
+  const signOut = useCallback(() => {
+    api('DELETE', '/api/session', {})
+      .catch(() => undefined)
+      .finally(() => {
+        setAuth({ state: 'out' });
+        navigate('/login', { replace: true });
+      });
+  }, []);
+
+  const session = useMemo<Session | null>(
+    () => (auth.state === 'in' ? { me: auth.me, meters: auth.meters, serial, setSerial, signOut } : null),
+    [auth, serial, signOut],
+  );
+
+  if (bootError) {
+    return (
+      <main id="main" className="container narrow">
+        <h1>Kilowire</h1>
+        <div className="notice notice-error" role="alert">
+          <p>Could not load your account: {bootError.message}</p>
+          <button type="button" className="btn" onClick={start}>
+            Try again
+          </button>
+        </div>
+      </main>
+    );
+  }
+  if (auth.state === 'loading') {
+    return (
+      <main id="main" className="container narrow">
+        <Loading what="Kilowire" />
+      </main>
+    );
+  }
+  if (auth.state === 'out' || path === '/login') {
+    if (auth.state === 'in' && path === '/login') {
+      // Already signed in: go where the user was heading.
+      queueMicrotask(() => navigate(safeNext(), { replace: true }));
+      return null;
+    }
+    return (
+      <LoginPage
+        onSignedIn={() => {
+          const next = safeNext();
+          loadSession().then(
+            (s) => {
+              setAuth({ state: 'in', ...s });
+              setSerial(s.meters[0]?.serial ?? null);
+              navigate(next, { replace: true });
+            },
+            (e: unknown) => setBootError(e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e))),
+          );
+        }}
+      />
+    );
+  }
+
+  const name = auth.me.consumer?.name ?? auth.me.user.displayName;
+  return (
+    <SessionContext.Provider value={session}>
+      <a className="skip-link" href="#main">
+        Skip to main content
+      </a>
+      <header className="site-header">
+        <div className="container header-inner">
+          <Link href="/" className="brand">
+            <span aria-hidden="true" className="brand-mark">
+              ⚡
+            </span>
+            Kilowire
+          </Link>
+          <p className="signed-in">
+            <span className="visually-hidden">Signed in as </span>
+            {name}
+          </p>
+          <nav aria-label="Main">
+            <ul className="nav-list">
+              {NAV.map((n) => (
+                <li key={n.href}>
+                  <Link href={n.href} aria-current={path === n.href ? 'page' : undefined}>
+                    {n.label}
+                  </Link>
+                </li>
+              ))}
+              <li>
+                <button type="button" className="link-button" onClick={signOut}>
+                  Log out
+                </button>
+              </li>
+            </ul>
+          </nav>
+        </div>
+      </header>
+      <main id="main" tabIndex={-1} className="container">
+        {auth.me.user.role !== 'consumer' ? (
+          <div className="notice" role="status">
+            <h1>Households only</h1>
+            <p>This portal is for households. Staff accounts use the operations tools.</p>
+          </div>
+        ) : (
+          <Route path={path} />
+        )}
+      </main>
+      <footer className="site-footer">
+        <div className="container">
+          <p>Kilowire — open-source smart metering</p>
+        </div>
+      </footer>
+    </SessionContext.Provider>
+  );
+}
+
+function Route({ path }: { path: string }) {
+  switch (path) {
+    case '/':
+      return <HomePage />;
+    case '/statistics':
+      return (
+        <Suspense fallback={<Loading what="statistics" />}>
+          <StatisticsPage />
+        </Suspense>
+      );
+    case '/limits':
+      return <LimitsPage />;
+    case '/alerts':
+      return <AlertsPage />;
+    case '/profile':
+      return <ProfilePage />;
+    default:
+      return <NotFound />;
+  }
+}
+
+function NotFound() {
+  return (
+    <>
+      <h1>Page not found</h1>
+      <p>
+        There is no page at this address. <Link href="/">Go to Home</Link>.
+      </p>
+    </>
+  );
+}

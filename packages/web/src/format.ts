@@ -1,0 +1,87 @@
+// Pure formatting helpers (unit-tested in test/format.test.ts). Locale is en-GB throughout.
+
+const LOCALE = 'en-GB';
+
+const kwh1 = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const kwh2 = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+/** Wh (integer) as a kWh number string with `digits` decimals (1 or 2): 6240 -> "6.2". */
+export function kwhNumber(wh: number, digits: 1 | 2 = 1): string {
+  return (digits === 1 ? kwh1 : kwh2).format(wh / 1000);
+}
+
+/** Wh as "6.2 kWh". */
+export function formatKwh(wh: number, digits: 1 | 2 = 1): string {
+  return `${kwhNumber(wh, digits)} kWh`;
+}
+
+/** Whole percent of part in total, or null when total is not positive. */
+export function percentOf(part: number, total: number): number | null {
+  if (!(total > 0)) return null;
+  return Math.round((part / total) * 100);
+}
+
+/** "6.2 of 10.0 kWh (62 %)" */
+export function usageAgainstLimit(wh: number, limitWh: number): string {
+  const pct = percentOf(wh, limitWh);
+  return `${kwhNumber(wh)} of ${kwhNumber(limitWh)} kWh${pct === null ? '' : ` (${pct} %)`}`;
+}
+
+/** Money from integer minor units (pence for GBP): 2000 -> "£20.00"; -150 -> "-£1.50". */
+export function formatMoney(minor: number, currency = 'GBP'): string {
+  const fmt = new Intl.NumberFormat(LOCALE, { style: 'currency', currency });
+  const digits = fmt.resolvedOptions().maximumFractionDigits ?? 2;
+  return fmt.format(minor / 10 ** digits);
+}
+
+/** "just now", "1 min ago", "14 min ago", "3 h ago", "1 day ago", "5 days ago". */
+export function relativeTime(thenIso: string, nowMs: number): string {
+  const then = Date.parse(thenIso);
+  if (Number.isNaN(then)) return 'unknown';
+  const s = Math.floor((nowMs - then) / 1000);
+  if (s < 60) return 'just now';
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h} h ago`;
+  const d = Math.floor(h / 24);
+  return d === 1 ? '1 day ago' : `${d} days ago`;
+}
+
+/** "26 Nov 2026, 11:11 GMT" in the given IANA zone. */
+export function formatDateTime(iso: string, tz: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(LOCALE, {
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZone: tz,
+    timeZoneName: 'short',
+  }).format(d);
+}
+
+/** Parse a kWh amount typed by a person ("10", "7.5", " 2,5 ") into integer Wh. */
+export function parseKwhInput(text: string): { ok: true; wh: number } | { ok: false; message: string } {
+  const t = text.trim().replace(',', '.');
+  if (!/^\d{1,6}(\.\d{1,3})?$/.test(t)) {
+    return { ok: false, message: 'Enter a number of kWh, for example 10 or 7.5 (up to 3 decimals).' };
+  }
+  const wh = Math.round(Number(t) * 1000);
+  if (wh <= 0) return { ok: false, message: 'Enter an amount greater than 0 kWh.' };
+  return { ok: true, wh };
+}
+
+/** Wh as the text to prefill a kWh input with: 7500 -> "7.5", 10000 -> "10". */
+export function whToInput(wh: number | null): string {
+  if (wh === null) return '';
+  return String(Math.round(wh) / 1000);
+}
+
+/** E.164: "+" then 7 to 15 digits, first digit not 0 (spaces, dashes, brackets tolerated), as the server checks. */
+export function normaliseE164(text: string): string | null {
+  const t = text.replace(/[\s\-().]/g, '');
+  return /^\+[1-9]\d{6,14}$/.test(t) ? t : null;
+}

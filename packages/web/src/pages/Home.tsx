@@ -1,0 +1,155 @@
+import { qs, type Home, type Relay } from '../api.ts';
+import { ErrorMessage, Loading, MeterPicker, PageHeading, useApi, useMeter, useNow } from '../common.tsx';
+import {
+  formatDateTime,
+  formatKwh,
+  formatMoney,
+  percentOf,
+  relativeTime,
+  usageAgainstLimit,
+} from '../format.ts';
+import { Link } from '../router.tsx';
+
+const RELAY_TEXT: Record<Relay, { label: string; detail: string }> = {
+  connected: { label: 'Connected', detail: 'Your supply is on.' },
+  disconnected: {
+    label: 'Disconnected',
+    detail: 'Your supply is off. If you did not expect this, contact your supplier.',
+  },
+  armed: {
+    label: 'Ready to reconnect',
+    detail: 'Press the button on your meter to turn your supply back on.',
+  },
+};
+
+const dateFmt = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', timeZone: 'UTC' });
+
+export function HomePage() {
+  const meter = useMeter();
+  const now = useNow();
+  const home = useApi<Home>(meter ? `/api/home${qs({ serial: meter.serial })}` : null);
+  return (
+    <>
+      <PageHeading title="Home">Your electricity today</PageHeading>
+      <MeterPicker />
+      {!meter ? (
+        <p>There is no meter on your account yet.</p>
+      ) : home.error ? (
+        <ErrorMessage error={home.error} retry={home.reload} />
+      ) : !home.data ? (
+        <Loading what="today's figures" />
+      ) : (
+        <HomeCards home={home.data} now={now} />
+      )}
+    </>
+  );
+}
+
+function HomeCards({ home, now }: { home: Home; now: number }) {
+  const { today, meter } = home;
+  const limit = today.dailyLimitWh;
+  const pct = limit ? (percentOf(today.wh, limit) ?? 0) : 0;
+  const over = limit !== null && today.wh > limit;
+  const relay = meter.relay ? RELAY_TEXT[meter.relay] : null;
+  return (
+    <div className="cards">
+      <section className="card card-wide" aria-labelledby="today-h">
+        <h2 id="today-h">Used today</h2>
+        <p className="big-number">{formatKwh(today.wh)}</p>
+        {limit !== null ? (
+          <>
+            <div className={`bar-track${over ? ' bar-over' : ''}`} aria-hidden="true">
+              <div className="bar-fill" style={{ width: `${Math.min(100, pct)}%` }} />
+            </div>
+            <p>
+              Daily limit: {usageAgainstLimit(today.wh, limit)}{' '}
+              {over && <strong className="badge badge-warn">Over your limit</strong>}
+            </p>
+          </>
+        ) : (
+          <p>
+            No daily limit set. <Link href="/limits">Set a daily limit</Link>
+          </p>
+        )}
+        {home.lastReadingAt && (
+          <p className="muted">
+            Updated{' '}
+            <time dateTime={home.lastReadingAt} title={formatDateTime(home.lastReadingAt, meter.tz)}>
+              {relativeTime(home.lastReadingAt, now)}
+            </time>
+            <span className="visually-hidden"> ({formatDateTime(home.lastReadingAt, meter.tz)})</span>
+          </p>
+        )}
+      </section>
+
+      <section className="card" aria-labelledby="bill-h">
+        <h2 id="bill-h">This billing period</h2>
+        <p className="big-number">{formatKwh(home.billingPeriod.wh)}</p>
+        <p className="muted">Since {dateFmt.format(new Date(`${home.billingPeriod.start}T00:00:00Z`))}</p>
+        <p>
+          <Link href="/statistics">See your usage in detail</Link>
+        </p>
+      </section>
+
+      <section className="card" aria-labelledby="supply-h">
+        <h2 id="supply-h">Supply</h2>
+        {relay ? (
+          <>
+            <p className={`status status-${meter.relay ?? 'unknown'}`}>
+              <span aria-hidden="true" className="status-icon">
+                {meter.relay === 'connected' ? '●' : meter.relay === 'armed' ? '◐' : '○'}
+              </span>{' '}
+              {relay.label}
+            </p>
+            <p>{relay.detail}</p>
+          </>
+        ) : (
+          <p>Supply status not reported yet.</p>
+        )}
+      </section>
+
+      <section className="card" aria-labelledby="meter-h">
+        <h2 id="meter-h">Meter</h2>
+        <dl className="facts">
+          <div>
+            <dt>Mode</dt>
+            <dd>
+              {meter.mode === 'prepayment'
+                ? 'Prepayment (pay as you go)'
+                : meter.mode === 'credit'
+                  ? 'Credit (pay monthly)'
+                  : 'Unknown'}
+            </dd>
+          </div>
+          {meter.creditMinor !== null && (
+            <div>
+              <dt>{meter.mode === 'prepayment' ? 'Credit on meter' : 'Balance'}</dt>
+              <dd>{formatMoney(meter.creditMinor, meter.currency)}</dd>
+            </div>
+          )}
+          <div>
+            <dt>Serial number</dt>
+            <dd>{meter.serial}</dd>
+          </div>
+        </dl>
+        {meter.creditMinor !== null && <p className="muted">As last reported by your meter.</p>}
+      </section>
+
+      <section className="card" aria-labelledby="alerts-h">
+        <h2 id="alerts-h">Alerts</h2>
+        <p className="big-number">{home.unreadAlerts}</p>
+        <p>
+          {home.unreadAlerts === 0 ? (
+            <Link href="/alerts">No unread alerts. See all alerts</Link>
+          ) : (
+            <Link href="/alerts?status=unread">
+              {home.unreadAlerts === 1
+                ? 'Read your unread alert'
+                : `Read your ${home.unreadAlerts} unread alerts`}
+            </Link>
+          )}
+        </p>
+      </section>
+    </div>
+  );
+}

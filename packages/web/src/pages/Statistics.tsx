@@ -1,0 +1,334 @@
+import { useEffect, useId, useMemo, useState } from 'react';
+import { api, ApiError, qs, type DayIntervals, type Daily, type Meter, type Monthly } from '../api.ts';
+import { BarChart, ChartLegend } from '../BarChart.tsx';
+import { compare, dailyBars, dayBars, monthlyBars, totalWh, type Bar, type Comparison } from '../chart.ts';
+import { ErrorMessage, Loading, MeterPicker, PageHeading, useMeter } from '../common.tsx';
+import { barsToCsv, csvFileName } from '../csv.ts';
+import { formatKwh, kwhNumber } from '../format.ts';
+import {
+  contains,
+  isIsoDate,
+  periodOf,
+  previousPeriod,
+  shiftDate,
+  todayIn,
+  type Period,
+  type View,
+} from '../period.ts';
+import { replaceSearch } from '../router.tsx';
+
+const VIEWS: { view: View; label: string; unit: string }[] = [
+  { view: 'day', label: 'Day', unit: 'half-hour' },
+  { view: 'month', label: 'Month', unit: 'day' },
+  { view: 'year', label: 'Year', unit: 'month' },
+];
+
+interface Loaded {
+  bars: Bar[];
+  previousBars: Bar[];
+  comparison: Comparison;
+  /** The comparison covers only the elapsed part of both periods. */
+  soFar: boolean;
+}
+
+const enc = encodeURIComponent;
+
+/** Fetch the period and the one before it, and build the bars and the comparison. */
+export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: number): Promise<Loaded> {
+  const prev = previousPeriod(p);
+  const base = `/api/meters/${enc(meter.serial)}`;
+  const inProgress = contains(p, today);
+  switch (p.view) {
+    case 'day': {
+      const [cur, before] = await Promise.all([
+        api<DayIntervals>('GET', `${base}/intervals${qs({ date: p.from })}`),
+        api<DayIntervals>('GET', `${base}/intervals${qs({ date: prev.from })}`),
+      ]);
+      const bars = dayBars(cur, nowMs);
+      const previousBars = dayBars(before, nowMs);
+      // Same point yesterday: intervals that started before the current local time of day.
+      const cutoff = bars.filter((b) => b.status !== 'future').at(-1)?.label ?? '99:99';
+      const prevWh = inProgress ? totalWh(previousBars.filter((b) => b.label <= cutoff)) : before.wh;
+      return { bars, previousBars, comparison: compare(cur.wh, prevWh), soFar: inProgress };
+    }
+    case 'month': {
+      const d = await api<Daily>('GET', `${base}/daily${qs({ from: prev.from, to: p.to })}`);
+      const bars = dailyBars(d, p.from, p.to, meter.tz, today);
+      const previousBars = dailyBars(d, prev.from, prev.to, meter.tz, today);
+      const dayNo = Number(today.slice(8));
+      const prevWh = totalWh(
+        inProgress ? previousBars.filter((b) => Number(b.key.slice(8)) <= dayNo) : previousBars,
+      );
+      return { bars, previousBars, comparison: compare(totalWh(bars), prevWh), soFar: inProgress };
+    }
+    case 'year': {
+      const y = Number(p.from.slice(0, 4));
+      const m = await api<Monthly>('GET', `${base}/monthly${qs({ from: `${y - 1}-01`, to: `${y}-12` })}`);
+      const bars = monthlyBars(m, y, meter.tz, today);
+      const previousBars = monthlyBars(m, y - 1, meter.tz, today);
+      const monthNo = Number(today.slice(5, 7));
+      const prevWh = totalWh(inProgress ? previousBars.slice(0, monthNo) : previousBars);
+      return { bars, previousBars, comparison: compare(totalWh(bars), prevWh), soFar: inProgress };
+    }
+  }
+}
+
+function initialState(today: string): { view: View; date: string } {
+  const q = new URLSearchParams(location.search);
+  const v = q.get('view');
+  const d = q.get('date') ?? '';
+  return {
+    view: v === 'month' || v === 'year' ? v : 'day',
+    date: isIsoDate(d) && d <= today ? d : today,
+  };
+}
+
+export default function StatisticsPage() {
+  const meter = useMeter();
+  return (
+    <>
+      <PageHeading title="Statistics">Your usage</PageHeading>
+      <MeterPicker />
+      {meter ? <Stats meter={meter} key={meter.serial} /> : <p>There is no meter on your account yet.</p>}
+    </>
+  );
+}
+
+function Stats({ meter }: { meter: Meter }) {
+  const today = todayIn(meter.tz, Date.now());
+  const [{ view, date }, setState] = useState(() => initialState(today));
+  const [data, setData] = useState<Loaded | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [asTable, setAsTable] = useState(false);
+  const [n, setN] = useState(0);
+  const ids = useId();
+  const period = useMemo(() => periodOf(view, date), [view, date]);
+  const atLatest = contains(period, today) || period.from > today;
+
+  useEffect(() => {
+    replaceSearch(qs({ view, date: date === today ? undefined : date }));
+  }, [view, date, today]);
+
+  useEffect(() => {
+    let live = true;
+    setData(null);
+    setError(null);
+    loadPeriod(meter, period, today, Date.now()).then(
+      (d) => live && setData(d),
+      (e: unknown) => live && setError(e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e))),
+    );
+    return () => {
+      live = false;
+    };
+  }, [meter, period, today, n]);
+
+  const go = (dir: number): void => {
+    if (dir > 0 && atLatest) return;
+    const next = shiftDate(view, period.from, dir);
+    setState({ view, date: next > today ? today : next });
+  };
+
+  const unit = VIEWS.find((v) => v.view === view)?.unit ?? '';
+  const chartTitle = `Electricity use per ${unit}, ${period.label}`;
+
+  return (
+    <>
+      <div className="toolbar">
+        <div role="group" aria-label="Period" className="segmented">
+          {VIEWS.map((v) => (
+            <button
+              key={v.view}
+              type="button"
+              aria-pressed={view === v.view}
+              onClick={() => setState({ view: v.view, date })}
+            >
+              {v.label}
+            </button>
+          ))}
+        </div>
+        <fieldset className="units">
+          <legend>Show</legend>
+          <label>
+            <input type="radio" name={`${ids}-unit`} value="kwh" defaultChecked /> kWh
+          </label>
+          <label className="disabled">
+            <input type="radio" name={`${ids}-unit`} value="cost" disabled aria-describedby={`${ids}-cost`} />{' '}
+            Cost
+          </label>
+          <span className="hint" id={`${ids}-cost`}>
+            Cost is available when tariffs arrive.
+          </span>
+        </fieldset>
+      </div>
+
+      <div className="period-nav">
+        <button type="button" className="btn btn-secondary" onClick={() => go(-1)}>
+          <span aria-hidden="true">← </span>Previous<span className="visually-hidden"> {view}</span>
+        </button>
+        <h2 className="period-label" aria-live="polite">
+          {period.label}
+        </h2>
+        <button type="button" className="btn btn-secondary" onClick={() => go(1)} aria-disabled={atLatest}>
+          Next<span className="visually-hidden"> {view}</span>
+          <span aria-hidden="true"> →</span>
+        </button>
+        <div className="field field-inline">
+          <label htmlFor={`${ids}-date`}>Go to date</label>
+          <input
+            id={`${ids}-date`}
+            type="date"
+            max={today}
+            value={date}
+            onChange={(e) => {
+              const d = e.target.value;
+              if (isIsoDate(d) && d <= today) setState({ view, date: d });
+            }}
+          />
+        </div>
+      </div>
+
+      {error ? (
+        <ErrorMessage error={error} retry={() => setN((x) => x + 1)} />
+      ) : !data ? (
+        <Loading what={period.label} />
+      ) : (
+        <>
+          <ComparisonBox data={data} view={view} />
+          <div className="chart-actions">
+            <div className="check">
+              <input
+                id={`${ids}-table`}
+                type="checkbox"
+                checked={asTable}
+                onChange={(e) => setAsTable(e.target.checked)}
+              />
+              <label htmlFor={`${ids}-table`}>Show as table</label>
+            </div>
+            <button
+              type="button"
+              className="btn btn-secondary"
+              onClick={() => downloadCsv(data.bars, meter.serial, view, period.from)}
+            >
+              Download CSV
+            </button>
+          </div>
+          {asTable ? (
+            <DataTable bars={data.bars} caption={chartTitle} view={view} />
+          ) : (
+            <>
+              <BarChart bars={data.bars} title={chartTitle} summary={summarise(data.bars)} />
+              <ChartLegend />
+            </>
+          )}
+        </>
+      )}
+    </>
+  );
+}
+
+function summarise(bars: readonly Bar[]): string {
+  const est = bars.filter((b) => b.status === 'estimated').length;
+  const miss = bars.filter((b) => b.status === 'missing').length;
+  const peak = bars.reduce<Bar | null>(
+    (p, b) => (b.wh !== null && (p === null || b.wh > (p.wh ?? 0)) ? b : p),
+    null,
+  );
+  return [
+    `Total ${formatKwh(totalWh(bars))}.`,
+    peak ? `Highest: ${peak.fullLabel}, ${formatKwh(peak.wh ?? 0, 2)}.` : '',
+    est ? `${est} estimated.` : '',
+    miss ? `${miss} missing.` : '',
+    'Choose "Show as table" for every value.',
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
+
+const PREV_TEXT: Record<View, { soFar: string; whole: string }> = {
+  day: { soFar: 'Same time yesterday', whole: 'The day before' },
+  month: { soFar: 'Same point last month', whole: 'The month before' },
+  year: { soFar: 'Same point last year', whole: 'The year before' },
+};
+
+function ComparisonBox({ data, view }: { data: Loaded; view: View }) {
+  const c = data.comparison;
+  const dir = c.diffWh > 0 ? 'more' : c.diffWh < 0 ? 'less' : 'the same';
+  return (
+    <section className="compare" aria-label="Comparison with the previous period">
+      <p>
+        <span className="compare-label">{data.soFar ? 'So far' : 'Total'}</span>{' '}
+        <strong className="big-number">{formatKwh(c.currentWh)}</strong>
+      </p>
+      <p>
+        {data.soFar ? PREV_TEXT[view].soFar : PREV_TEXT[view].whole}: {formatKwh(c.previousWh)}
+        {c.pct !== null && c.diffWh !== 0 && (
+          <>
+            {' '}
+            —{' '}
+            <strong>
+              {Math.abs(c.pct)} % {dir}
+            </strong>
+            <span aria-hidden="true"> {c.diffWh > 0 ? '▲' : '▼'}</span>
+          </>
+        )}
+        {c.diffWh === 0 && ' — the same'}
+      </p>
+    </section>
+  );
+}
+
+const STATUS_TEXT: Record<Bar['status'], string> = {
+  measured: 'Measured',
+  estimated: 'Estimated',
+  missing: 'Missing',
+  future: 'Not yet',
+};
+
+function DataTable({ bars, caption, view }: { bars: readonly Bar[]; caption: string; view: View }) {
+  const head = view === 'day' ? 'Time' : view === 'month' ? 'Day' : 'Month';
+  return (
+    <div className="table-scroll" role="region" aria-label={caption} tabIndex={0}>
+      <table className="data-table">
+        <caption>{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{head}</th>
+            <th scope="col" className="num">
+              kWh
+            </th>
+            <th scope="col">Data</th>
+          </tr>
+        </thead>
+        <tbody>
+          {bars
+            .filter((b) => b.status !== 'future')
+            .map((b) => (
+              <tr key={b.key}>
+                <th scope="row">
+                  <time dateTime={b.start}>{b.fullLabel}</time>
+                </th>
+                <td className="num">{b.wh === null ? '—' : kwhNumber(b.wh, view === 'day' ? 2 : 1)}</td>
+                <td>
+                  {b.status === 'estimated' && b.intervals > 1
+                    ? `Estimated (${b.estimatedIntervals} of ${b.intervals} intervals)`
+                    : STATUS_TEXT[b.status]}
+                </td>
+              </tr>
+            ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function downloadCsv(bars: readonly Bar[], serial: string, view: View, from: string): void {
+  const blob = new Blob([barsToCsv(bars)], { type: 'text/csv;charset=utf-8' });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = csvFileName(serial, view, from);
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
