@@ -33,7 +33,8 @@ test('/docs/json is an OpenAPI 3 document with every API route, its parameters a
   const doc = JSON.parse(res.body) as OpenApi;
   expect(doc.openapi).toMatch(/^3\./);
   expect(doc.info.title).toBe('Kilowire API');
-  const routes = registeredRoutes(app).filter((r) => !r.url.startsWith('/docs'));
+  // '/*' serves the portal's static files, not an API operation, so it is hidden from the document.
+  const routes = registeredRoutes(app).filter((r) => !r.url.startsWith('/docs') && r.url !== '/*');
   expect(routes.length).toBeGreaterThan(10);
   for (const r of routes) {
     const path = r.url.replace(/:(\w+)/g, '{$1}');
@@ -106,4 +107,33 @@ test('unknown routes -> 404 NOT_FOUND', async () => {
   const res = await app.inject({ method: 'GET', url: '/api/nope' });
   expect(res.statusCode).toBe(404);
   expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+});
+
+test('serves the portal shell with security headers, deep links, and never files outside the build', async () => {
+  const home = await app.inject({ method: 'GET', url: '/' });
+  expect(home.statusCode).toBe(200);
+  expect(home.headers['content-type']).toMatch(/text\/html/);
+  expect(home.body).toContain('<div id="root">');
+  expect(home.headers['content-security-policy']).toContain("script-src 'self'");
+  expect(home.headers['x-frame-options']).toBe('DENY');
+  const deep = await app.inject({ method: 'GET', url: '/statistics?view=day' });
+  expect(deep.statusCode).toBe(200);
+  expect(deep.body).toBe(home.body);
+  const asset = /src="(\/assets\/[^"]+\.js)"/.exec(home.body)?.[1];
+  expect(asset).toBeDefined();
+  const js = await app.inject({ method: 'GET', url: asset! });
+  expect(js.statusCode).toBe(200);
+  expect(js.headers['cache-control']).toContain('immutable');
+  for (const url of [
+    '/..%2f..%2f..%2fpackage.json',
+    '/assets/..%2f..%2fpackage.json',
+    '/.vite/manifest.json',
+  ]) {
+    const r = await app.inject({ method: 'GET', url });
+    expect(r.body).not.toContain('"workspaces"');
+    expect(r.body).not.toContain('"file"');
+  }
+  const api404 = await app.inject({ method: 'GET', url: '/api/no-such-thing' });
+  expect(api404.statusCode).toBe(404);
+  expect(api404.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no such route' } });
 });

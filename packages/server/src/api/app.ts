@@ -1,3 +1,4 @@
+import { webRoutes } from './web.ts';
 import type { KeyObject } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
@@ -223,6 +224,7 @@ export async function buildApi(deps: {
   profileRoutes(app, routeDeps);
   alertRoutes(app, routeDeps);
   outboxRoutes(app, routeDeps);
+  await webRoutes(base as unknown as FastifyInstance);
 
   return base as unknown as FastifyInstance;
 }
