@@ -34,6 +34,18 @@ export const envSchema = z.object({
   SIM_SPEED: z.coerce.number().min(1).max(100_000).default(1440),
   SIM_BACKFILL_DAYS: z.coerce.number().int().min(0).max(400).default(3),
   DEMO_SEED: bool.optional(),
+  /** Time zone of the demo households' meters (their calendar days, time-of-use bands). */
+  DEMO_TZ: z
+    .string()
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not an IANA time zone')
+    .default('Europe/London'),
   COOKIE_SECURE: bool.default(false),
   SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(12),
   /** Refuse to run on a PostgreSQL that may lose committed data unless this is set. */
@@ -80,6 +92,7 @@ export interface Config {
   services: Set<Service>;
   sim: { meters: number; speed: number; backfillDays: number };
   demoSeed: boolean;
+  demoTz: string;
   cookieSecure: boolean;
   sessionTtlHours: number;
   unsafeAllowNonDurableDb: boolean;
@@ -206,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     services,
     sim: { meters: e.SIM_METERS, speed: e.SIM_SPEED, backfillDays: e.SIM_BACKFILL_DAYS },
     demoSeed: e.DEMO_SEED ?? !e.DATABASE_URL,
+    demoTz: e.DEMO_TZ,
     cookieSecure: e.COOKIE_SECURE,
     sessionTtlHours: e.SESSION_TTL_HOURS,
     unsafeAllowNonDurableDb: e.UNSAFE_ALLOW_NON_DURABLE_DB,

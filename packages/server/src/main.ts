@@ -48,7 +48,7 @@ export async function startKilowire(config: Config): Promise<Running> {
     if (applied.length) log.info({ applied }, 'migrations applied');
 
     let demo: DemoLogins | null = null;
-    if (config.demoSeed) demo = await seedDemo(pool, config.dataDir, config.commandPublicKey);
+    if (config.demoSeed) demo = await seedDemo(pool, config.dataDir, config.commandPublicKey, 25, config.demoTz);
 
     let broker: EmbeddedBroker | undefined;
     let mqttUrl = config.mqttUrl;

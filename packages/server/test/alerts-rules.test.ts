@@ -21,8 +21,11 @@ const today = () => localDate(now(), TZ);
 
 beforeAll(async () => {
   db = await createTestDb();
-  hh = await seedMeters(db.pool, 4);
-  broker = await startTestBroker(db.pool, hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })));
+  hh = await seedMeters(db.pool, 5);
+  broker = await startTestBroker(
+    db.pool,
+    hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
+  );
   engine = new AlertEngine(db.pool, logger('test-alerts'), { lookbackDays: 2 });
   gw = new Gateway({
     pool: db.pool,
@@ -48,7 +51,15 @@ afterAll(async () => {
 
 async function alertsOf(meterId: number, type?: string) {
   return (
-    await db.pool.query<{ id: number; type: string; dedupe_key: string; message: string; figures: Record<string, unknown>; consumer_id: number | null; severity: string }>(
+    await db.pool.query<{
+      id: number;
+      type: string;
+      dedupe_key: string;
+      message: string;
+      figures: Record<string, unknown>;
+      consumer_id: number | null;
+      severity: string;
+    }>(
       `SELECT id, type, dedupe_key, message, figures, consumer_id, severity FROM alerts WHERE meter_id = $1 AND ($2::text IS NULL OR type = $2) ORDER BY id`,
       [meterId, type ?? null],
     )
@@ -64,11 +75,13 @@ async function deliveriesOf(alertId: number) {
   ).rows;
 }
 
-async function setLimit(meterId: number, daily: number | null, hourly: number | null) {
+/** A limit counts from when it was set; these scenarios replay days just past, so set it before them. */
+async function setLimit(meterId: number, daily: number | null, hourly: number | null, setDaysAgo = 5) {
   await db.pool.query(
-    `INSERT INTO meter_limits (meter_id, daily_limit_wh, hourly_limit_wh) VALUES ($1, $2, $3)
-     ON CONFLICT (meter_id) DO UPDATE SET daily_limit_wh = $2, hourly_limit_wh = $3`,
-    [meterId, daily, hourly],
+    `INSERT INTO meter_limits (meter_id, daily_limit_wh, hourly_limit_wh, updated_at)
+     VALUES ($1, $2, $3, now() - make_interval(days => $4))
+     ON CONFLICT (meter_id) DO UPDATE SET daily_limit_wh = $2, hourly_limit_wh = $3, updated_at = excluded.updated_at`,
+    [meterId, daily, hourly, setDaysAgo],
   );
 }
 
@@ -99,7 +112,9 @@ describe('daily limit through the gateway', () => {
     expect(first!.message).toContain('above your daily limit of 2.0 kWh');
     expect(first!.figures).toEqual({ day: dayBefore, wh: 2500, limitWh: 2000 });
     // Default channels: web + email (daily_limit); no mobile, so no SMS.
-    expect(await deliveriesOf(first!.id)).toEqual([{ channel: 'email', recipient: 'c0@example.test', audience: 'consumer' }]);
+    expect(await deliveriesOf(first!.id)).toEqual([
+      { channel: 'email', recipient: 'c0@example.test', audience: 'consumer' },
+    ]);
     // More the same day (and a resend): still one alert.
     await m.readings(readingsMsg(3, d0 + 4 * 1800, [800, 800], 2500));
     await m.readings(readingsMsg(3, d0 + 4 * 1800, [800, 800], 2500));
@@ -119,15 +134,46 @@ describe('daily limit through the gateway', () => {
     expect(both[1]!.message).toContain('You used 2.1 kWh');
   });
 
+  it('judges no day before the one the limit was set on', async () => {
+    const h = hh[4]!;
+    const m = meters[4]!;
+    await setLimit(h.meterId, 1000, null, 0);
+    // Yesterday far above the new limit: it was set today, so yesterday is not an alert.
+    await m.readings(readingsMsg(1, localMidnight(addDays(today(), -1), TZ), [3000], 0));
+    await m.waitAck((a) => a.kind === 'ack' && a.upTo === 1);
+    await engine.idle();
+    expect(await alertsOf(h.meterId, 'daily_limit')).toEqual([]);
+  });
+
   it('a tamper event through the gateway alerts the consumer and the supplier staff', async () => {
     const h = hh[1]!;
-    const { rows } = await db.pool.query<{ supplier_id: number }>('SELECT supplier_id FROM meters WHERE id = $1', [h.meterId]);
-    await createStaffUser(db.pool, { role: 'supplier', email: 'ops@sup.test', password: 'x-not-used-1', orgId: rows[0]!.supplier_id, name: 'Ops' });
-    await db.pool.query('UPDATE consumers SET email = $2, mobile = $3 WHERE id = $1', [h.consumerId, 'c1@example.test', '+447700900001']);
+    const { rows } = await db.pool.query<{ supplier_id: number }>(
+      'SELECT supplier_id FROM meters WHERE id = $1',
+      [h.meterId],
+    );
+    await createStaffUser(db.pool, {
+      role: 'supplier',
+      email: 'ops@sup.test',
+      password: 'x-not-used-1',
+      orgId: rows[0]!.supplier_id,
+      name: 'Ops',
+    });
+    await db.pool.query('UPDATE consumers SET email = $2, mobile = $3 WHERE id = $1', [
+      h.consumerId,
+      'c1@example.test',
+      '+447700900001',
+    ]);
     const t = now() - 600;
     await meters[1]!.raw(
       'events',
-      encodeUp('events', { v: 1, seq: 7, events: [{ t, code: 'power.fail' }, { t, code: 'tamper.cover' }] }),
+      encodeUp('events', {
+        v: 1,
+        seq: 7,
+        events: [
+          { t, code: 'power.fail' },
+          { t, code: 'tamper.cover' },
+        ],
+      }),
     );
     const [a] = await waitFor(async () => {
       await engine.idle();
@@ -161,12 +207,19 @@ describe('rules evaluated directly', () => {
     expect(await evaluateLimits(db.pool, [h.meterId], { lookbackDays: 2 })).toHaveLength(1);
     expect(await evaluateLimits(db.pool, [h.meterId], { lookbackDays: 2 })).toHaveLength(0);
     const [a] = await alertsOf(h.meterId, 'hourly_limit');
-    expect(a!.message).toMatch(/^You used 1\.1 kWh between 10:00 and 11:00 on \d+ \w{3}, above your hourly limit of 1\.0 kWh/);
+    expect(a!.message).toMatch(
+      /^You used 1\.1 kWh between 10:00 and 11:00 on \d+ \w{3}, above your hourly limit of 1\.0 kWh/,
+    );
     expect(a!.dedupe_key).toBe(new Date(base * 1000).toISOString().slice(0, 16) + 'Z');
     // The 11:00 hour reaches the limit once more usage arrives.
-    await db.pool.query('UPDATE interval_readings SET wh = 600 WHERE meter_id = $1 AND ts = to_timestamp($2)', [h.meterId, base + 5400]);
+    await db.pool.query(
+      'UPDATE interval_readings SET wh = 600 WHERE meter_id = $1 AND ts = to_timestamp($2)',
+      [h.meterId, base + 5400],
+    );
     expect(await evaluateLimits(db.pool, [h.meterId], { lookbackDays: 2 })).toHaveLength(1);
-    expect((await alertsOf(h.meterId, 'hourly_limit'))[1]!.message).toContain('reaching your hourly limit of 1.0 kWh');
+    expect((await alertsOf(h.meterId, 'hourly_limit'))[1]!.message).toContain(
+      'reaching your hourly limit of 1.0 kWh',
+    );
   });
 
   it('disconnected and credit-low events: one alert per event, with reason and amounts', async () => {
@@ -179,7 +232,10 @@ describe('rules evaluated directly', () => {
          ($1, 4, 1, to_timestamp($2), 'relay.connected', null)`,
       [h.meterId, t],
     );
-    const keys = [{ meterId: h.meterId, seq: 3 }, { meterId: h.meterId, seq: 4 }];
+    const keys = [
+      { meterId: h.meterId, seq: 3 },
+      { meterId: h.meterId, seq: 4 },
+    ];
     expect(await evaluateEvents(db.pool, keys)).toHaveLength(2);
     expect(await evaluateEvents(db.pool, keys)).toHaveLength(0);
     const [low] = await alertsOf(h.meterId, 'credit_low');
@@ -191,11 +247,19 @@ describe('rules evaluated directly', () => {
 
   it('raiseTariffChanged: one alert per meter and version', async () => {
     const ids = hh.map((h) => h.meterId);
-    const t = { meterIds: ids, version: 'T1-v2', name: 'Green Flex', effectiveFrom: '2026-12-01', detail: 'Unit rate 24.5p/kWh.' };
-    expect(await raiseTariffChanged(db.pool, t)).toHaveLength(4);
+    const t = {
+      meterIds: ids,
+      version: 'T1-v2',
+      name: 'Green Flex',
+      effectiveFrom: '2026-12-01',
+      detail: 'Unit rate 24.5p/kWh.',
+    };
+    expect(await raiseTariffChanged(db.pool, t)).toHaveLength(hh.length);
     expect(await raiseTariffChanged(db.pool, t)).toHaveLength(0);
     const [a] = await alertsOf(hh[0]!.meterId, 'tariff_changed');
-    expect(a!.message).toBe(`Your tariff for meter ${hh[0]!.meterSerial} changes to "Green Flex" from 1 Dec. Unit rate 24.5p/kWh.`);
+    expect(a!.message).toBe(
+      `Your tariff for meter ${hh[0]!.meterSerial} changes to "Green Flex" from 1 Dec. Unit rate 24.5p/kWh.`,
+    );
     // Defaults: tariff_changed is web only.
     expect(await deliveriesOf(a!.id)).toEqual([]);
   });

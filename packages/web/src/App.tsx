@@ -7,6 +7,7 @@ import { HomePage } from './pages/Home.tsx';
 import { LimitsPage } from './pages/Limits.tsx';
 import { ProfilePage } from './pages/Profile.tsx';
 import { AlertsPage } from './pages/Alerts.tsx';
+import { OutboxPage } from './pages/Outbox.tsx';
 
 // Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
@@ -17,6 +18,12 @@ const NAV = [
   { href: '/limits', label: 'Limits' },
   { href: '/alerts', label: 'Alerts' },
   { href: '/profile', label: 'Profile' },
+] as const;
+
+/** Supplier staff and administrators: the alerts of their meters and the built-in outbox. */
+const STAFF_NAV = [
+  { href: '/alerts', label: 'Alerts' },
+  { href: '/outbox', label: 'Outbox' },
 ] as const;
 
 type Auth = { state: 'loading' } | { state: 'out' } | { state: 'in'; me: Me; meters: Meter[] };
@@ -123,6 +130,9 @@ export function App() {
   }
 
   const name = auth.me.consumer?.name ?? auth.me.user.displayName;
+  const role = auth.me.user.role;
+  const staffPortal = role === 'supplier' || role === 'admin';
+  const nav = role === 'consumer' ? NAV : staffPortal ? STAFF_NAV : [];
   return (
     <SessionContext.Provider value={session}>
       <a className="skip-link" href="#main">
@@ -142,7 +152,7 @@ export function App() {
           </p>
           <nav aria-label="Main">
             <ul className="nav-list">
-              {NAV.map((n) => (
+              {nav.map((n) => (
                 <li key={n.href}>
                   <Link href={n.href} aria-current={path === n.href ? 'page' : undefined}>
                     {n.label}
@@ -159,13 +169,15 @@ export function App() {
         </div>
       </header>
       <main id="main" tabIndex={-1} className="container">
-        {auth.me.user.role !== 'consumer' ? (
-          <div className="notice" role="status">
-            <h1>Households only</h1>
-            <p>This portal is for households. Staff accounts use the operations tools.</p>
-          </div>
-        ) : (
+        {role === 'consumer' ? (
           <Route path={path} />
+        ) : staffPortal ? (
+          <StaffRoute path={path} />
+        ) : (
+          <div className="notice" role="status">
+            <h1>Network operator</h1>
+            <p>Network operator views (daily collection, outages) use the API for now: see /docs.</p>
+          </div>
         )}
       </main>
       <footer className="site-footer">
@@ -175,6 +187,18 @@ export function App() {
       </footer>
     </SessionContext.Provider>
   );
+}
+
+function StaffRoute({ path }: { path: string }) {
+  switch (path) {
+    case '/':
+    case '/outbox':
+      return <OutboxPage />;
+    case '/alerts':
+      return <AlertsPage />;
+    default:
+      return <NotFound />;
+  }
 }
 
 function Route({ path }: { path: string }) {

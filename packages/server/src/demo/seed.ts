@@ -31,7 +31,13 @@ const FIRST = ['Ada', 'Ben', 'Chloe', 'Dev', 'Ema', 'Finn', 'Grace', 'Hari', 'Is
 const LAST = ['Okafor', 'Smith', 'Nowak', 'Patel', 'Jones', 'Garcia', 'Brown', 'Khan', 'Evans', 'Chen', 'Wilson', 'Reid'];
 
 /** Seed once (no organisations yet); write the fleet file the simulator reads. Returns the logins. */
-export async function seedDemo(pool: Pool, dataDir: string, serverPublicKey: string, households = 25): Promise<DemoLogins | null> {
+export async function seedDemo(
+  pool: Pool,
+  dataDir: string,
+  serverPublicKey: string,
+  households = 25,
+  tz = 'Europe/London',
+): Promise<DemoLogins | null> {
   const fleetPath = path.join(dataDir, 'fleet.json');
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM organisations');
   if (rows[0]!.n > 0) return existsSync(fleetPath) ? logins(JSON.parse(readFileSync(fleetPath, 'utf8')) as FleetFile) : null;
@@ -59,9 +65,9 @@ export async function seedDemo(pool: Pool, dataDir: string, serverPublicKey: str
         supplierId: supplier,
         mode,
         billingCycleDay: 1 + (i % 28),
-        meter: { serial, areaId: 'EAST-1', feederId: `EAST-1-F${1 + (i % 3)}`, tz: 'Europe/London' },
+        meter: { serial, areaId: 'EAST-1', feederId: `EAST-1-F${1 + (i % 3)}`, tz },
       });
-      fleet.meters.push({ id: serial, password: h.meterCredential, tz: 'Europe/London', mode });
+      fleet.meters.push({ id: serial, password: h.meterCredential, tz, mode });
     }
   });
   // The fleet file holds meter credentials, like a factory provisioning file: owner-only.

@@ -25,10 +25,3 @@ export async function setup(project: TestProject): Promise<void> {
 export async function teardown(): Promise<void> {
   await embedded?.stop();
 }
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    databaseUrl: string;
-    mqttUrl: string;
-  }
-}

@@ -3,6 +3,7 @@ import { api, ApiError } from '../api.ts';
 
 /** The one message for unknown ID, wrong password and disabled account. */
 export const LOGIN_FAILED = 'The consumer ID or password is not correct. Check both and try again.';
+const STAFF_LOGIN_FAILED = 'The email or password is not correct. Check both and try again.';
 
 export function loginErrorMessage(e: unknown): string {
   if (e instanceof ApiError) {
@@ -18,6 +19,8 @@ export function loginErrorMessage(e: unknown): string {
 }
 
 export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
+  // Households sign in with their consumer ID; supplier and operator staff with their email.
+  const [staff, setStaff] = useState(() => new URLSearchParams(location.search).get('as') === 'staff');
   const [consumerId, setConsumerId] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -35,12 +38,13 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
     e.preventDefault();
     if (busy) return;
     if (!consumerId.trim() || !password) {
-      setError('Enter your consumer ID and your password.');
+      setError(staff ? 'Enter your email and your password.' : 'Enter your consumer ID and your password.');
       return;
     }
     setBusy(true);
     setError(null);
-    api('POST', '/api/session', { consumerId: consumerId.trim(), password }).then(
+    const body = staff ? { email: consumerId.trim(), password } : { consumerId: consumerId.trim(), password };
+    api('POST', '/api/session', body).then(
       () => {
         setBusy(false);
         setPassword('');
@@ -48,7 +52,8 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
       },
       (err: unknown) => {
         setBusy(false);
-        setError(loginErrorMessage(err));
+        const msg = loginErrorMessage(err);
+        setError(staff && msg === LOGIN_FAILED ? STAFF_LOGIN_FAILED : msg);
       },
     );
   };
@@ -61,8 +66,12 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
         </span>
         Kilowire
       </p>
-      <h1>Log in</h1>
-      <p>Use the consumer ID printed on your electricity bill.</p>
+      <h1>{staff ? 'Staff log in' : 'Log in'}</h1>
+      <p>
+        {staff
+          ? 'Supplier, network operator and platform staff sign in with their work email.'
+          : 'Use the consumer ID printed on your electricity bill.'}
+      </p>
       <form onSubmit={submit} noValidate className="card">
         {error && (
           <div className="notice notice-error" role="alert" tabIndex={-1} ref={errorRef} id="login-error">
@@ -70,12 +79,13 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
           </div>
         )}
         <div className="field">
-          <label htmlFor="consumer-id">Consumer ID</label>
+          <label htmlFor="consumer-id">{staff ? 'Email' : 'Consumer ID'}</label>
           <input
             id="consumer-id"
             name="username"
+            type={staff ? 'email' : 'text'}
             autoComplete="username"
-            autoCapitalize="characters"
+            autoCapitalize={staff ? 'none' : 'characters'}
             spellCheck={false}
             required
             value={consumerId}
@@ -83,7 +93,7 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
             aria-describedby="consumer-id-hint"
           />
           <p className="hint" id="consumer-id-hint">
-            For example C100001
+            {staff ? 'For example name@supplier.example' : 'For example C100001'}
           </p>
         </div>
         <div className="field">
@@ -102,6 +112,19 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
           {busy ? 'Logging in…' : 'Log in'}
         </button>
       </form>
+      <p>
+        <button
+          type="button"
+          className="link-button"
+          onClick={() => {
+            setStaff(!staff);
+            setError(null);
+            setConsumerId('');
+          }}
+        >
+          {staff ? 'Household? Log in with your consumer ID' : 'Staff? Log in with your email'}
+        </button>
+      </p>
     </main>
   );
 }

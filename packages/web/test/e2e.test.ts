@@ -1,0 +1,272 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
+import { isBlocking, launch, login, newContext, runAxeCheck, settle } from '../scripts/axe-check.ts';
+
+/**
+ * The portal end to end, in Debian's Chromium, against the whole system started the way
+ * `npm start` starts it (embedded PostgreSQL and broker, simulated meters) — or, when the
+ * run targets the machine's PostgreSQL and Mosquitto, against those.
+ */
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const SHOTS = path.join(ROOT, 'test-results', 'e2e');
+const CONSUMER = { consumerId: 'C100001', password: 'consumer-demo-pass' };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A time zone where it is now between 09:00 and 22:00, so that the simulated meters (one
+ * day of backfill, fast-forwarded) produce several hours of "today" after the test sets
+ * the limit: the crossing then happens in simulated time, not by lowering the limit.
+ */
+function zoneWithDaytime(): string {
+  const zones = [
+    'Pacific/Kiritimati',
+    'Asia/Tokyo',
+    'Asia/Kolkata',
+    'Europe/Berlin',
+    'Europe/London',
+    'America/Sao_Paulo',
+    'America/New_York',
+    'America/Denver',
+    'America/Los_Angeles',
+    'Pacific/Honolulu',
+  ];
+  for (const tz of zones) {
+    const h = Number(
+      new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', hourCycle: 'h23' }).format(
+        new Date(),
+      ),
+    );
+    if (h >= 9 && h < 22) return tz;
+  }
+  return 'Europe/London';
+}
+
+let proc: ChildProcess;
+let output = '';
+let baseUrl = '';
+let db: TestDb | undefined;
+let browser: Browser;
+
+async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (proc?.exitCode !== null && proc?.exitCode !== undefined)
+      throw new Error(`the system exited (${proc.exitCode}):\n${output.slice(-3000)}`);
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}\n--- server output ---\n${output.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    PORT: String(port),
+    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'kw-e2e-')),
+    EMBEDDED_PG_PORT: String(await freePort()),
+    EMBEDDED_MQTT_PORT: String(await freePort()),
+    SIM_METERS: '3',
+    SIM_SPEED: '900',
+    SIM_BACKFILL_DAYS: '1',
+    DEMO_SEED: 'true',
+    DEMO_TZ: zoneWithDaytime(),
+    NOTIFY_DISPATCH_MS: '500',
+    NOTIFY_POLL_S: '0.5',
+    LOG_LEVEL: 'warn',
+  };
+  delete env.DATABASE_URL;
+  delete env.MQTT_URL;
+  if (inject('mqttUrl')) {
+    db = await createTestDb();
+    await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+    env.DATABASE_URL = db.url;
+    env.MQTT_URL = inject('mqttUrl');
+    env.MQTT_PASSWORD = 'e2e-headend';
+  }
+  proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/server/src/main.ts')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-50_000));
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  await waitFor(async () => output.includes('Kilowire is running'), 90_000, 'the system to start');
+  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
+}, 150_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (proc && proc.exitCode === null) {
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+      setTimeout(() => proc.kill('SIGKILL'), 15_000).unref();
+    });
+  }
+  await db?.drop();
+});
+
+interface Home {
+  today: { date: string; wh: number; dailyLimitWh: number | null };
+  unreadAlerts: number;
+}
+
+async function apiGet<T>(page: Page, url: string): Promise<T> {
+  const r = await page.request.get(new URL(url, baseUrl).href);
+  expect(r.status(), url).toBe(200);
+  return (await r.json()) as T;
+}
+
+describe('consumer portal end to end', () => {
+  it('logs in, shows today, sets a limit, sees it crossed in simulated time, alert in portal and outbox, changes preferences', async () => {
+    const ctx = await newContext(browser, 1280);
+    const page = await ctx.newPage();
+    await login(page, baseUrl, CONSUMER);
+
+    // Today's data from the simulated meter appears once its clock passes local midnight.
+    const first = await waitFor(
+      async () => {
+        const h = await apiGet<Home>(page, '/api/home');
+        return h.today.wh > 0 ? h : undefined;
+      },
+      120_000,
+      "today's first readings",
+    );
+    await page.goto(`${baseUrl}/`);
+    await settle(page);
+    await expect.poll(() => page.locator('main').innerText(), { timeout: 10_000 }).toMatch(/kWh/);
+    await page.screenshot({ path: path.join(SHOTS, 'home-1280.png'), fullPage: true });
+
+    // A limit 1.5 kWh above what has been used so far today: the meter crosses it later today.
+    const limitKwh = Math.ceil((first.today.wh + 1500) / 100) / 10;
+    await page.goto(`${baseUrl}/limits`);
+    await settle(page);
+    const daily = page.getByLabel(/daily limit/i).first();
+    await daily.fill(String(limitKwh));
+    await page.getByRole('button', { name: /save/i }).first().click();
+    await expect
+      .poll(() => page.getByRole('status').allInnerTexts(), { timeout: 10_000 })
+      .toEqual(expect.arrayContaining([expect.stringMatching(/saved/i)]));
+    const saved = await apiGet<{ dailyLimitWh: number | null }>(page, '/api/meters/KW000001/limits');
+    expect(saved.dailyLimitWh).toBe(Math.round(limitKwh * 1000));
+    const before = await apiGet<{ items: unknown[] }>(page, '/api/alerts?type=daily_limit');
+    expect(before.items).toHaveLength(0);
+
+    // Simulated time runs on; the rule fires once when the day's total crosses the limit.
+    await waitFor(
+      async () => {
+        const a = await apiGet<{ items: { type: string }[] }>(page, '/api/alerts?type=daily_limit');
+        return a.items.length > 0;
+      },
+      150_000,
+      'the daily-limit alert',
+    );
+    await page.goto(`${baseUrl}/alerts`);
+    await settle(page);
+    const alertsText = await page.locator('main').innerText();
+    expect(alertsText).toMatch(/daily limit/i);
+    expect(alertsText).toContain(limitKwh.toFixed(1));
+    await page.screenshot({ path: path.join(SHOTS, 'alerts-1280.png'), fullPage: true });
+    // Exactly one, and about today: the day the limit was set, crossed as the meter's day went on.
+    const after = await apiGet<{ items: { message: string }[] }>(page, '/api/alerts?type=daily_limit');
+    expect(after.items).toHaveLength(1);
+    const todayShort = new Intl.DateTimeFormat('en-GB', {
+      day: 'numeric',
+      month: 'short',
+      timeZone: 'UTC',
+    }).format(new Date(`${first.today.date}T12:00:00Z`));
+    expect(after.items[0]!.message).toContain(`on ${todayShort}`);
+    expect(after.items[0]!.message).toContain(`${limitKwh.toFixed(1)} kWh`);
+
+    // Profile: switch SMS on for daily limits, with a mobile number; it persists.
+    await page.goto(`${baseUrl}/profile`);
+    await settle(page);
+    await page
+      .getByLabel(/mobile/i)
+      .first()
+      .fill('+447700900123');
+    const sms = page.getByRole('checkbox', { name: /daily limit.*sms|sms.*daily limit/i });
+    await sms.check();
+    await page.getByRole('button', { name: /save/i }).first().click();
+    await expect
+      .poll(
+        async () =>
+          await apiGet<{ mobile: string | null; channels: { daily_limit: { sms: boolean } } }>(
+            page,
+            '/api/me/profile',
+          ),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toMatchObject({ mobile: '+447700900123', channels: { daily_limit: { sms: true } } });
+    await page.reload();
+    await settle(page);
+    expect(await page.getByRole('checkbox', { name: /daily limit.*sms|sms.*daily limit/i }).isChecked()).toBe(
+      true,
+    );
+    await ctx.close();
+
+    // Supplier staff see the email that went to the built-in outbox.
+    const staffCtx = await newContext(browser, 1280);
+    const staff = await staffCtx.newPage();
+    await staff.goto(`${baseUrl}/login?as=staff`);
+    await staff.getByLabel('Email').fill('supplier@kilowire.demo');
+    await staff.getByLabel('Password').fill('supplier-demo-pass');
+    await staff.getByRole('button', { name: 'Log in', exact: true }).click();
+    await staff.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
+    await waitFor(
+      async () => {
+        await staff.goto(`${baseUrl}/outbox`);
+        await settle(staff);
+        const text = await staff.locator('main').innerText();
+        return /c100001@example\.org/i.test(text) && /daily limit/i.test(text);
+      },
+      60_000,
+      'the alert email in the outbox',
+    );
+    await staff.screenshot({ path: path.join(SHOTS, 'outbox-1280.png'), fullPage: true });
+    await staffCtx.close();
+  }, 400_000);
+
+  it('has no serious or critical accessibility violation on any page at 320 px and 1280 px', async () => {
+    const results = await runAxeCheck({
+      baseUrl,
+      creds: CONSUMER,
+      shotsDir: SHOTS,
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    });
+    expect(results.length).toBeGreaterThanOrEqual(10);
+    const blocking = results.flatMap((r) =>
+      r.violations
+        .filter(isBlocking)
+        .map((v) => `${r.name}@${r.width}: ${v.id} ${v.help} ${v.nodes.join(' ')}`),
+    );
+    const problems = results.flatMap((r) => r.problems.map((p) => `${r.name}@${r.width}: ${p}`));
+    expect(blocking).toEqual([]);
+    expect(problems).toEqual([]);
+    const widths = new Set(results.map((r) => r.width));
+    expect([...widths].sort((a, b) => a - b)).toEqual([320, 1280]);
+  }, 300_000);
+});
