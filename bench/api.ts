@@ -65,7 +65,9 @@ async function generate(url: string, pool: Pool, households: Household[]): Promi
   log(`  rollups generated in ${((nowMs() - t) / 1000).toFixed(1)} s`);
   t = nowMs();
   // Steady state: visibility map and statistics current, as autovacuum would leave them.
-  await pool.query('VACUUM (ANALYZE) interval_readings, daily_rollups, monthly_rollups, meters, sessions, users');
+  await pool.query(
+    'VACUUM (ANALYZE) interval_readings, daily_rollups, monthly_rollups, meters, sessions, users',
+  );
   await pool.query('CHECKPOINT');
   log(`  vacuum + checkpoint in ${((nowMs() - t) / 1000).toFixed(1)} s`);
 }
@@ -87,12 +89,29 @@ export interface ApiResult {
   /** The same endpoint at concurrency 1 (300 requests). */
   serialP50: number;
   serialP95: number;
+  /** The portal's home call (GET /api/home) at `homeConcurrency` simulated users. */
+  home: {
+    concurrency: number;
+    requests: number;
+    p50: number;
+    p95: number;
+    p99: number;
+    reqPerS: number;
+    errors: number;
+  };
 }
 
 export async function benchApi(
   url: string,
   pool: Pool,
-  opts: { targetReadings: number; requests: number; concurrency: number; passwordHash: string; password: string },
+  opts: {
+    targetReadings: number;
+    requests: number;
+    concurrency: number;
+    homeConcurrency: number;
+    passwordHash: string;
+    password: string;
+  },
 ): Promise<ApiResult> {
   const meters = Math.ceil(opts.targetReadings / HALF_HOURS_PER_YEAR);
   log(`  provisioning ${meters} households`);
@@ -105,19 +124,24 @@ export async function benchApi(
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kw-bench-api-'));
   onCleanup('api data dir', () => rmSync(dataDir, { recursive: true, force: true }));
   let port = 0;
-  const api = spawnChild('api server', process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'api-server.ts')], {
-    env: { ...process.env, DATABASE_URL: url, DATA_DIR: dataDir },
-    onLine: (l) => {
-      const m = /^LISTENING (\d+)/.exec(l);
-      if (m) port = Number(m[1]);
+  const api = spawnChild(
+    'api server',
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'api-server.ts')],
+    {
+      env: { ...process.env, DATABASE_URL: url, DATA_DIR: dataDir },
+      onLine: (l) => {
+        const m = /^LISTENING (\d+)/.exec(l);
+        if (m) port = Number(m[1]);
+      },
     },
-  });
+  );
   try {
     await api.waitFor('LISTENING', 60_000);
     const base = `http://127.0.0.1:${port}`;
 
     // A few consumers log in (the login rate limit allows 30 a minute per IP).
-    const users = households.slice(0, 8);
+    const users = households.slice(0, 24);
     const sessions: { cookie: string; serial: string }[] = [];
     for (const h of users) {
       const res = await fetch(`${base}/api/session`, {
@@ -126,7 +150,8 @@ export async function benchApi(
         body: JSON.stringify({ consumerId: h.loginId, password: opts.password }),
         signal: AbortSignal.timeout(10_000),
       });
-      if (res.status !== 200) throw new Error(`login of ${h.loginId} failed: ${res.status} ${await res.text()}`);
+      if (res.status !== 200)
+        throw new Error(`login of ${h.loginId} failed: ${res.status} ${await res.text()}`);
       const set = res.headers.getSetCookie().find((c) => c.startsWith('kw_session='));
       if (!set) throw new Error('login returned no kw_session cookie');
       sessions.push({ cookie: set.split(';')[0]!, serial: h.serial });
@@ -137,12 +162,31 @@ export async function benchApi(
     const months = Array.from({ length: 12 }, (_, i) => {
       const from = new Date(Date.UTC(2024, i, 1));
       const to = new Date(Date.UTC(2024, i + 1, 0));
-      return { from: from.toISOString().slice(0, 10), to: to.toISOString().slice(0, 10), days: to.getUTCDate() };
+      return {
+        from: from.toISOString().slice(0, 10),
+        to: to.toISOString().slice(0, 10),
+        days: to.getUTCDate(),
+      };
     });
     let errors = 0;
     let firstError = '';
+    let target: 'daily' | 'home' = 'daily';
     const one = async (i: number): Promise<number> => {
       const s = sessions[i % sessions.length]!;
+      if (target === 'home') {
+        const t = nowMs();
+        const res = await fetch(`${base}/api/home?serial=${s.serial}`, {
+          headers: { cookie: s.cookie },
+          signal: AbortSignal.timeout(30_000),
+        });
+        const body = (await res.json()) as { meter?: { serial?: string } };
+        const ms = nowMs() - t;
+        if (res.status !== 200 || body.meter?.serial !== s.serial) {
+          errors++;
+          firstError ||= `${res.status} ${JSON.stringify(body).slice(0, 300)}`;
+        }
+        return ms;
+      }
       const m = months[(i * 7) % 12]!;
       const t = nowMs();
       const res = await fetch(`${base}/api/meters/${s.serial}/daily?from=${m.from}&to=${m.to}`, {
@@ -157,7 +201,10 @@ export async function benchApi(
       }
       return ms;
     };
-    const fire = async (n: number, concurrency = opts.concurrency): Promise<{ lat: number[]; seconds: number }> => {
+    const fire = async (
+      n: number,
+      concurrency = opts.concurrency,
+    ): Promise<{ lat: number[]; seconds: number }> => {
       const lat: number[] = [];
       let next = 0;
       const t = nowMs();
@@ -189,6 +236,26 @@ export async function benchApi(
     // The same requests one at a time: the latency floor without queueing.
     const serial = await withTimeout(fire(300, 1), 120_000, 'API serial run');
     if (errors) log(`  ${errors} failed requests; first: ${firstError}`);
+    const dailyErrors = errors;
+
+    // The portal's home call, many users at once (each request: session, meter, today, billing period, unread).
+    target = 'home';
+    errors = 0;
+    await withTimeout(fire(Math.min(500, opts.requests), opts.homeConcurrency), 120_000, 'home warm-up');
+    errors = 0;
+    const h = await withTimeout(fire(opts.requests, opts.homeConcurrency), 600_000, 'home load');
+    if (errors) log(`  home: ${errors} failed requests; first: ${firstError}`);
+    const hs = h.lat.sort((a, b) => a - b);
+    const home = {
+      concurrency: opts.homeConcurrency,
+      requests: opts.requests,
+      p50: percentile(hs, 50),
+      p95: percentile(hs, 95),
+      p99: percentile(hs, 99),
+      reqPerS: opts.requests / h.seconds,
+      errors,
+    };
+    errors = dailyErrors;
     const sorted = r.lat.sort((a, b) => a - b);
     const sortedSerial = serial.lat.sort((a, b) => a - b);
     return {
@@ -206,6 +273,7 @@ export async function benchApi(
       clientCpuMsPerReq: clientCpu / opts.requests,
       serialP50: percentile(sortedSerial, 50),
       serialP95: percentile(sortedSerial, 95),
+      home,
     };
   } finally {
     await api.stop();

@@ -11,6 +11,7 @@
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
  * stopped on the way out, also on failure or Ctrl-C.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { hashPassword } from '../packages/server/src/auth/passwords.ts';
@@ -21,9 +22,13 @@ import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchBroker, benchIngest, type IngestResult } from './ingest.ts';
 import { log, nowMs, round, runCleanups, startMosquitto } from './lib.ts';
+import { measure } from '../packages/web/scripts/size.ts';
 
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 
 const P = quick
   ? {
@@ -49,18 +54,47 @@ const P = quick
       reportSeconds: 30,
     };
 const CONCURRENCY = 32;
-const TARGETS = { batchVsCopy: 0.6, singleVsBroker: 0.8, p95Ms: 15, meters: 10_000, rssMb: 512 };
+/** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
+const HOME_USERS = 200;
+const TARGETS = {
+  batchVsCopy: 0.6,
+  singleVsBroker: 0.8,
+  p95Ms: 15,
+  homeP95Ms: 25,
+  firstPageKb: 250,
+  meters: 10_000,
+  rssMb: 512,
+};
+
+/** Build the portal and measure what its first page loads (gzipped), from Vite's manifest. */
+function portalSize(): Promise<{ firstPageKb: number; lazyKb: number }> {
+  const r = spawnSync('npm', ['run', 'build:web'], { stdio: 'ignore', timeout: 120_000 });
+  if (r.status !== 0) throw new Error('npm run build:web failed');
+  const m = measure();
+  return Promise.resolve({
+    firstPageKb: m.entryGzipBytes / 1024,
+    lazyKb: m.lazy.reduce((a, b) => a + b.gzipBytes, 0) / 1024,
+  });
+}
 const BENCH_PASSWORD = 'bench-consumer-password';
 
 function cpuModel(): string {
   try {
-    return /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+    return (
+      /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ??
+      os.cpus()[0]?.model ??
+      'unknown'
+    );
   } catch {
     return os.cpus()[0]?.model ?? 'unknown';
   }
 }
 
-async function part<T>(name: string, errors: Record<string, string>, fn: () => Promise<T>): Promise<T | undefined> {
+async function part<T>(
+  name: string,
+  errors: Record<string, string>,
+  fn: () => Promise<T>,
+): Promise<T | undefined> {
   if (only && !only.some((o) => name.startsWith(o))) return undefined;
   log(`${name} ...`);
   const t = nowMs();
@@ -80,10 +114,12 @@ async function main(): Promise<number> {
   const started = nowMs();
   const errors: Record<string, string> = {};
   const db = await startDatabase();
-  log('hashing the consumers\' password once (argon2)');
+  log("hashing the consumers' password once (argon2)");
   const passwordHash = await hashPassword(BENCH_PASSWORD);
 
-  const copy: CopyResult | undefined = await part('a copy', errors, () => benchCopy(db.url, db.pool, P.copyRows));
+  const copy: CopyResult | undefined = await part('a copy', errors, () =>
+    benchCopy(db.url, db.pool, P.copyRows),
+  );
 
   const mosq = await startMosquitto('mosquitto (throughput)');
   let broker: { msgsPerS: number; messages: number } | undefined;
@@ -97,15 +133,18 @@ async function main(): Promise<number> {
       single = await part('c ingest single', errors, () =>
         benchIngest(mosq.url, db.pool, hh.slice(0, P.ingestMeters), 'single', P.singlePerMeter, timeout),
       );
-      day = await part('c ingest day', errors, () => benchIngest(mosq.url, db.pool, hh.slice(P.ingestMeters), 'day', P.dayPerMeter, timeout));
+      day = await part('c ingest day', errors, () =>
+        benchIngest(mosq.url, db.pool, hh.slice(P.ingestMeters), 'day', P.dayPerMeter, timeout),
+      );
       for (const r of [single, day]) {
         if (!r) continue;
         log(
           `  ${r.shape}: ${r.messages} msgs, ${r.rows} rows sent, ${r.rowsInDb} rows in interval_readings, rollups count ${r.rollupIntervals}, ` +
-            `${r.batches} batches (${(r.batchSeconds / r.seconds * 100).toFixed(0)}% of the time in batch transactions), rejected ${r.rejected}, dropped ${r.dropped}`,
+            `${r.batches} batches (${((r.batchSeconds / r.seconds) * 100).toFixed(0)}% of the time in batch transactions), rejected ${r.rejected}, dropped ${r.dropped}`,
         );
         if (r.rowsInDb !== r.rows || r.rollupIntervals !== r.rows) {
-          errors[`c ingest ${r.shape}`] = `DATA LOSS: sent ${r.rows} rows, stored ${r.rowsInDb}, rollups count ${r.rollupIntervals}`;
+          errors[`c ingest ${r.shape}`] =
+            `DATA LOSS: sent ${r.rows} rows, stored ${r.rowsInDb}, rollups count ${r.rollupIntervals}`;
         }
       }
     }
@@ -114,7 +153,14 @@ async function main(): Promise<number> {
   }
 
   const api: ApiResult | undefined = await part('d api', errors, () =>
-    benchApi(db.url, db.pool, { targetReadings: P.readings, requests: P.requests, concurrency: CONCURRENCY, passwordHash, password: BENCH_PASSWORD }),
+    benchApi(db.url, db.pool, {
+      targetReadings: P.readings,
+      requests: P.requests,
+      concurrency: CONCURRENCY,
+      homeConcurrency: HOME_USERS,
+      passwordHash,
+      password: BENCH_PASSWORD,
+    }),
   );
 
   const fleet: FleetResult | undefined = await part('e fleet', errors, () =>
@@ -130,10 +176,16 @@ async function main(): Promise<number> {
     }),
   );
 
+  // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
+  const web = await part('f portal size', errors, () => portalSize());
+
   // ------------------------------------------------------------------ report
   const batchVsCopy = day && copy ? day.rowsPerS / copy.oneConnRowsPerS : null;
   const singleVsBroker = single && broker ? single.msgsPerS / broker.msgsPerS : null;
-  const fmt = (x: number | null | undefined, d = 0) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toLocaleString('en-GB', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  const fmt = (x: number | null | undefined, d = 0) =>
+    x === null || x === undefined || !Number.isFinite(x)
+      ? 'n/a'
+      : x.toLocaleString('en-GB', { maximumFractionDigits: d, minimumFractionDigits: d });
   const ok = (cond: boolean | null) => (cond === null ? 'n/a' : cond ? 'yes' : 'NO');
   const rows: [string, string, string, string, string][] = [
     ['(a) COPY, 1 connection', fmt(copy?.oneConnRowsPerS), 'rows/s', '', ''],
@@ -141,29 +193,110 @@ async function main(): Promise<number> {
     ['(b) Mosquitto QoS 1', fmt(broker?.msgsPerS), 'msgs/s', '', ''],
     ['(c) ingest, 1-reading messages', fmt(single?.msgsPerS), 'msgs/s', '', ''],
     ['(c) ingest, 48-reading messages', fmt(day?.rowsPerS), 'rows/s', '', ''],
-    ['(c) rows verified (single / day)', single || day ? `${fmt(single?.rowsInDb)}/${fmt(single?.rows)} ; ${fmt(day?.rowsInDb)}/${fmt(day?.rows)}` : 'n/a', 'stored/sent', 'equal', ok(single && day ? single.rowsInDb === single.rows && day.rowsInDb === day.rows : null)],
-    ['ingest_batch_vs_copy', fmt(batchVsCopy, 2), 'x COPY', `>= ${TARGETS.batchVsCopy}`, ok(batchVsCopy === null ? null : batchVsCopy >= TARGETS.batchVsCopy)],
-    ['ingest_single_vs_broker', fmt(singleVsBroker, 2), 'x broker', `>= ${TARGETS.singleVsBroker}`, ok(singleVsBroker === null ? null : singleVsBroker >= TARGETS.singleVsBroker)],
-    [`(d) readings stored${quick ? ' (QUICK: 2M, not 10M)' : ''}`, fmt(api?.readingsStored), 'rows', quick ? '>= 2,000,000' : '>= 10,000,000', ok(api ? api.readingsStored >= P.readings : null)],
+    [
+      '(c) rows verified (single / day)',
+      single || day
+        ? `${fmt(single?.rowsInDb)}/${fmt(single?.rows)} ; ${fmt(day?.rowsInDb)}/${fmt(day?.rows)}`
+        : 'n/a',
+      'stored/sent',
+      'equal',
+      ok(single && day ? single.rowsInDb === single.rows && day.rowsInDb === day.rows : null),
+    ],
+    [
+      'ingest_batch_vs_copy',
+      fmt(batchVsCopy, 2),
+      'x COPY',
+      `>= ${TARGETS.batchVsCopy}`,
+      ok(batchVsCopy === null ? null : batchVsCopy >= TARGETS.batchVsCopy),
+    ],
+    [
+      'ingest_single_vs_broker',
+      fmt(singleVsBroker, 2),
+      'x broker',
+      `>= ${TARGETS.singleVsBroker}`,
+      ok(singleVsBroker === null ? null : singleVsBroker >= TARGETS.singleVsBroker),
+    ],
+    [
+      `(d) readings stored${quick ? ' (QUICK: 2M, not 10M)' : ''}`,
+      fmt(api?.readingsStored),
+      'rows',
+      quick ? '>= 2,000,000' : '>= 10,000,000',
+      ok(api ? api.readingsStored >= P.readings : null),
+    ],
     [`(d) daily stats p50 (c=${CONCURRENCY})`, fmt(api?.p50, 1), 'ms', '', ''],
-    [`(d) daily stats p95 (c=${CONCURRENCY})`, fmt(api?.p95, 1), 'ms', `<= ${TARGETS.p95Ms}`, ok(api ? api.p95 <= TARGETS.p95Ms : null)],
+    [
+      `(d) daily stats p95 (c=${CONCURRENCY})`,
+      fmt(api?.p95, 1),
+      'ms',
+      `<= ${TARGETS.p95Ms}`,
+      ok(api ? api.p95 <= TARGETS.p95Ms : null),
+    ],
     [`(d) daily stats p99 (c=${CONCURRENCY})`, fmt(api?.p99, 1), 'ms', '', ''],
     ['(d) daily stats throughput', fmt(api?.reqPerS), 'req/s', '', ''],
-    ['(d) CPU per request: API process / load generator', api ? `${fmt(api.apiCpuMsPerReq, 2)} / ${fmt(api.clientCpuMsPerReq, 2)}` : 'n/a', 'ms', '', ''],
-    ['(d) daily stats p50 / p95 at c=1', api ? `${fmt(api.serialP50, 1)} / ${fmt(api.serialP95, 1)}` : 'n/a', 'ms', '', ''],
-    [`(e) meters connected${quick ? ' (QUICK: 2,000 offered)' : ''}`, fmt(fleet?.connected), 'meters', quick ? `${fmt(P.fleetMeters)} (full: ${fmt(TARGETS.meters)})` : fmt(TARGETS.meters), ok(fleet ? fleet.connected >= P.fleetMeters : null)],
-    ['(e) head-end (gateway) RSS, peak', fmt(fleet?.headendRssMb), 'MB', `< ${TARGETS.rssMb}`, ok(fleet?.headendRssMb ? fleet.headendRssMb < TARGETS.rssMb : null)],
+    [
+      '(d) CPU per request: API process / load generator',
+      api ? `${fmt(api.apiCpuMsPerReq, 2)} / ${fmt(api.clientCpuMsPerReq, 2)}` : 'n/a',
+      'ms',
+      '',
+      '',
+    ],
+    [
+      '(d) daily stats p50 / p95 at c=1',
+      api ? `${fmt(api.serialP50, 1)} / ${fmt(api.serialP95, 1)}` : 'n/a',
+      'ms',
+      '',
+      '',
+    ],
+    [
+      `(d) home call p50 / p95 (${HOME_USERS} users)`,
+      api ? `${fmt(api.home.p50, 1)} / ${fmt(api.home.p95, 1)}` : 'n/a',
+      'ms',
+      `p95 <= ${TARGETS.homeP95Ms}`,
+      ok(api ? api.home.p95 <= TARGETS.homeP95Ms : null),
+    ],
+    ['(d) home call throughput', fmt(api?.home.reqPerS), 'req/s', '', ''],
+    [
+      '(f) portal first-page JavaScript, gzipped',
+      fmt(web?.firstPageKb, 1),
+      'KB',
+      `<= ${TARGETS.firstPageKb}`,
+      ok(web ? web.firstPageKb <= TARGETS.firstPageKb : null),
+    ],
+    ['(f) statistics chunk (lazy), gzipped', fmt(web?.lazyKb, 1), 'KB', '', ''],
+    [
+      `(e) meters connected${quick ? ' (QUICK: 2,000 offered)' : ''}`,
+      fmt(fleet?.connected),
+      'meters',
+      quick ? `${fmt(P.fleetMeters)} (full: ${fmt(TARGETS.meters)})` : fmt(TARGETS.meters),
+      ok(fleet ? fleet.connected >= P.fleetMeters : null),
+    ],
+    [
+      '(e) head-end (gateway) RSS, peak',
+      fmt(fleet?.headendRssMb),
+      'MB',
+      `< ${TARGETS.rssMb}`,
+      ok(fleet?.headendRssMb ? fleet.headendRssMb < TARGETS.rssMb : null),
+    ],
     ['(e) fleet process RSS', fmt(fleet?.fleetRssMb), 'MB', '', ''],
     ['(e) head-end (gateway) RSS, idle before meters', fmt(fleet?.headendRssIdleMb), 'MB', '', ''],
     ['(e) Mosquitto RSS', fmt(fleet?.mosquittoRssMb), 'MB', '', ''],
     ['(e) readings stored while meters connected', fmt(fleet?.storedReadings), 'rows', '', ''],
-    [`(e) msgs published / acked in ${fleet?.windowSeconds ?? 0} s window`, fleet ? `${fmt(fleet.publishedDuringWindow)} / ${fmt(fleet.ackedDuringWindow)}` : 'n/a', 'msgs', '', ''],
+    [
+      `(e) msgs published / acked in ${fleet?.windowSeconds ?? 0} s window`,
+      fleet ? `${fmt(fleet.publishedDuringWindow)} / ${fmt(fleet.ackedDuringWindow)}` : 'n/a',
+      'msgs',
+      '',
+      '',
+    ],
   ];
   const head: [string, string, string, string, string] = ['figure', 'value', 'unit', 'target', 'ok?'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
+  const line = (r: string[]) =>
+    '| ' + r.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
   const out: string[] = [];
-  out.push(`Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`);
+  out.push(
+    `Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`,
+  );
   out.push(line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line));
   for (const [k, v] of Object.entries(errors)) out.push(`FAILED ${k}: ${v}`);
   out.push(`total ${((nowMs() - started) / 1000).toFixed(0)} s`);
@@ -173,6 +306,11 @@ async function main(): Promise<number> {
     ingest_single_vs_broker: round(singleVsBroker, 3),
     daily_stats_p95_ms: round(api?.p95, 2),
     meters_connected: fleet?.connected ?? null,
+    home_p95_ms: round(api?.home.p95, 2),
+    first_page_js_gzip_kb: round(web?.firstPageKb, 1),
+    home_p50_ms: round(api?.home.p50, 2),
+    home_req_per_s: round(api?.home.reqPerS),
+    home_users: HOME_USERS,
     headend_rss_mb: fleet?.headendRssMb ?? null,
     copy_rows_per_s: round(copy?.oneConnRowsPerS),
     copy_rows_per_s_2conn: round(copy?.twoConnRowsPerS),
