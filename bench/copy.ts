@@ -14,7 +14,9 @@ import { log, nowMs } from './lib.ts';
 const BASE_METER = 10_000_000;
 
 function tsStrings(n: number, startS: number): string[] {
-  return Array.from({ length: n }, (_, i) => new Date((startS + i * 1800) * 1000).toISOString().replace('T', ' ').replace('.000Z', '+00'));
+  return Array.from({ length: n }, (_, i) =>
+    new Date((startS + i * 1800) * 1000).toISOString().replace('T', ' ').replace('.000Z', '+00'),
+  );
 }
 
 /** Text-format COPY rows for meters [m0, m1), `perMeter` half-hours each, in 256 kB chunks. */

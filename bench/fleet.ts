@@ -43,10 +43,21 @@ export interface FleetResult {
 export async function benchFleet(
   dbUrl: string,
   pool: Pool,
-  opts: { meters: number; connectsPerSecond: number; speed: number; backfillDays: number; reportSeconds: number; passwordHash: string },
+  opts: {
+    meters: number;
+    connectsPerSecond: number;
+    speed: number;
+    backfillDays: number;
+    reportSeconds: number;
+    passwordHash: string;
+  },
 ): Promise<FleetResult> {
   log(`  provisioning ${opts.meters} households`);
-  const households = await provision(pool, opts.meters, { prefix: 'F', passwordHash: opts.passwordHash, concurrency: 12 });
+  const households = await provision(pool, opts.meters, {
+    prefix: 'F',
+    passwordHash: opts.passwordHash,
+    concurrency: 12,
+  });
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-bench-fleet-'));
   onCleanup('fleet dir', () => rmSync(dir, { recursive: true, force: true }));
@@ -55,7 +66,10 @@ export async function benchFleet(
   const acl = path.join(dir, 'acl');
   writeFileSync(
     passwd,
-    [mosquittoPasswordLine(headend.username, headend.password), ...households.map((h) => mosquittoPasswordLine(h.serial, h.credential))].join('\n') + '\n',
+    [
+      mosquittoPasswordLine(headend.username, headend.password),
+      ...households.map((h) => mosquittoPasswordLine(h.serial, h.credential)),
+    ].join('\n') + '\n',
     { mode: 0o600 },
   );
   writeFileSync(acl, mosquittoAcl([headend.username]));
@@ -66,23 +80,30 @@ export async function benchFleet(
   );
   try {
     const gwData = path.join(dir, 'gw-data');
-    const gateway = spawnChild('gateway process', process.execPath, ['--import', 'tsx', MAIN, '--services=gateway'], {
-      env: {
-        ...process.env,
-        DATABASE_URL: dbUrl,
-        MQTT_URL: broker.url,
-        MQTT_USERNAME: headend.username,
-        MQTT_PASSWORD: headend.password,
-        DATA_DIR: gwData,
-        DEMO_SEED: 'false',
-        LOG_LEVEL: 'info',
-        GATEWAY_CLIENT_ID: `kw-bench-gw-${process.pid}`,
+    const gateway = spawnChild(
+      'gateway process',
+      process.execPath,
+      ['--import', 'tsx', MAIN, '--services=gateway'],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: dbUrl,
+          MQTT_URL: broker.url,
+          MQTT_USERNAME: headend.username,
+          MQTT_PASSWORD: headend.password,
+          DATA_DIR: gwData,
+          DEMO_SEED: 'false',
+          LOG_LEVEL: 'info',
+          GATEWAY_CLIENT_ID: `kw-bench-gw-${process.pid}`,
+        },
       },
-    });
+    );
     try {
       await gateway.waitFor('gateway connected to broker', 60_000);
       const headendRssIdleMb = rssMb(gateway.proc.pid);
-      const { rows: before } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
+      const { rows: before } = await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM interval_readings',
+      );
 
       const jobFile = path.join(dir, 'fleet.json');
       writeFileSync(
@@ -100,7 +121,10 @@ export async function benchFleet(
       const fleet = spawnChild(
         'fleet process',
         'bash',
-        ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`],
+        [
+          '-c',
+          `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
+        ],
         {
           onLine: (l) => {
             if (l.startsWith('STATS ')) last = JSON.parse(l.slice(6)) as FleetLine;
@@ -116,8 +140,10 @@ export async function benchFleet(
         let peakGw = 0;
         for (;;) {
           await sleep(1000);
-          if (fleet.proc.exitCode !== null) throw new Error(`fleet process exited:\n${fleet.output().slice(-3000)}`);
-          if (gateway.proc.exitCode !== null) throw new Error(`gateway process exited:\n${gateway.output().slice(-3000)}`);
+          if (fleet.proc.exitCode !== null)
+            throw new Error(`fleet process exited:\n${fleet.output().slice(-3000)}`);
+          if (gateway.proc.exitCode !== null)
+            throw new Error(`gateway process exited:\n${gateway.output().slice(-3000)}`);
           peakGw = Math.max(peakGw, rssMb(gateway.proc.pid) ?? 0);
           const c = last?.connected ?? 0;
           if (c > best) {
@@ -135,7 +161,9 @@ export async function benchFleet(
           }
         }
         const secondsToConnect = (Date.now() - t0) / 1000;
-        log(`  ${last?.connected ?? 0}/${opts.meters} connected after ${secondsToConnect.toFixed(0)} s; sampling for ${opts.reportSeconds} s`);
+        log(
+          `  ${last?.connected ?? 0}/${opts.meters} connected after ${secondsToConnect.toFixed(0)} s; sampling for ${opts.reportSeconds} s`,
+        );
 
         // While they report: sample the gateway's RSS every second.
         const startLine = last;
@@ -143,11 +171,14 @@ export async function benchFleet(
         let minConnected = last?.connected ?? 0;
         while (Date.now() < until) {
           await sleep(1000);
-          if (gateway.proc.exitCode !== null) throw new Error(`gateway process exited:\n${gateway.output().slice(-3000)}`);
+          if (gateway.proc.exitCode !== null)
+            throw new Error(`gateway process exited:\n${gateway.output().slice(-3000)}`);
           peakGw = Math.max(peakGw, rssMb(gateway.proc.pid) ?? 0);
           minConnected = Math.min(minConnected, last?.connected ?? 0);
         }
-        const { rows: after } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
+        const { rows: after } = await pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM interval_readings',
+        );
         const result: FleetResult = {
           target: opts.meters,
           // Held for the whole reporting window, not just touched once.

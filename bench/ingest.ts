@@ -40,11 +40,15 @@ async function runPublisher(
       new Promise<RunResult>((resolve, reject) => {
         let lastProgress = '';
         worker.on('error', reject);
-        worker.on('exit', (code) => reject(new Error(`publisher worker exited (${code}) before finishing; ${lastProgress}`)));
+        worker.on('exit', (code) =>
+          reject(new Error(`publisher worker exited (${code}) before finishing; ${lastProgress}`)),
+        );
         worker.on('message', (m: FromWorker) => {
           switch (m.type) {
             case 'ready':
-              log(`  publisher ready: ${m.messages} messages, ${(m.bytes / m.messages).toFixed(0)} bytes average`);
+              log(
+                `  publisher ready: ${m.messages} messages, ${(m.bytes / m.messages).toFixed(0)} bytes average`,
+              );
               onReady?.({ post });
               post({ type: 'go' });
               return;
@@ -73,8 +77,16 @@ async function runPublisher(
   }
 }
 
-export async function benchBroker(url: string, count: number): Promise<{ msgsPerS: number; messages: number }> {
-  const sub = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: `kw-bench-sub-${process.pid}`, clean: true, reconnectPeriod: 0 });
+export async function benchBroker(
+  url: string,
+  count: number,
+): Promise<{ msgsPerS: number; messages: number }> {
+  const sub = await mqtt.connectAsync(url, {
+    protocolVersion: 4,
+    clientId: `kw-bench-sub-${process.pid}`,
+    clean: true,
+    reconnectPeriod: 0,
+  });
   const closeSub = onCleanup('broker-bench subscriber', () => sub.endAsync(true));
   try {
     let received = 0;
@@ -86,7 +98,14 @@ export async function benchBroker(url: string, count: number): Promise<{ msgsPer
     // Report completions to the worker every few ms (its end-to-end window).
     const timer = setInterval(() => feed?.({ type: 'completed', n: received }), 5);
     try {
-      const job = { url, mode: 'broker', connections: 4, inflightPerConn: 200, e2eWindow: 20_000, payloadBytes: 150 } as const;
+      const job = {
+        url,
+        mode: 'broker',
+        connections: 4,
+        inflightPerConn: 200,
+        e2eWindow: 20_000,
+        payloadBytes: 150,
+      } as const;
       // Warm-up (JIT, socket buffers), then the measured run.
       const warm = Math.min(20_000, count);
       await runPublisher({ ...job, count: warm }, 60_000, (w) => (feed = w.post));
@@ -145,7 +164,8 @@ export async function benchIngest(
     clientId: `kw-bench-gw-${shape}-${process.pid}`,
   });
   // Time spent in batch transactions, from the gateway's own histogram.
-  const batchSum = async () => (await metrics.batchSeconds.get()).values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+  const batchSum = async () =>
+    (await metrics.batchSeconds.get()).values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
   const batchSum0 = await batchSum();
   await gw.start();
   const stopGw = onCleanup(`gateway (${shape})`, () => gw.stop());

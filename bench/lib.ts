@@ -174,8 +174,10 @@ export function spawnChild(
       const until = Date.now() + ms;
       const has = () => (typeof text === 'string' ? out.includes(text) : text.test(out));
       while (!has()) {
-        if (proc.exitCode !== null) throw new Error(`${name} exited (${proc.exitCode}):\n${out.slice(-3000)}`);
-        if (Date.now() > until) throw new Error(`${name}: timed out waiting for ${String(text)}:\n${out.slice(-3000)}`);
+        if (proc.exitCode !== null)
+          throw new Error(`${name} exited (${proc.exitCode}):\n${out.slice(-3000)}`);
+        if (Date.now() > until)
+          throw new Error(`${name}: timed out waiting for ${String(text)}:\n${out.slice(-3000)}`);
         await sleep(50);
       }
     },
@@ -215,7 +217,10 @@ export async function startMosquitto(name: string, extra: string[] = [], dir?: s
     '',
   ];
   writeFileSync(conf, lines.join('\n'));
-  const child = spawnChild(name, 'bash', ['-c', `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec mosquitto -c '${conf}'`]);
+  const child = spawnChild(name, 'bash', [
+    '-c',
+    `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec mosquitto -c '${conf}'`,
+  ]);
   try {
     await waitPort(port, 10_000);
   } catch (err) {

@@ -35,19 +35,25 @@ function timed(c: PoolClient, acc: Map<string, number>, explain: boolean): PoolC
   const orig = c.query.bind(c) as (...a: unknown[]) => Promise<{ rows: unknown[] }>;
   const wrapped = async (...a: unknown[]) => {
     let sql = typeof a[0] === 'string' ? a[0] : '';
-    const key = /INSERT INTO (\w+)|UPDATE (\w+)|^\s*(BEGIN|COMMIT)/.exec(sql)?.slice(1).find(Boolean) ?? sql.trim().slice(0, 30);
+    const key =
+      /INSERT INTO (\w+)|UPDATE (\w+)|^\s*(BEGIN|COMMIT)/.exec(sql)?.slice(1).find(Boolean) ??
+      sql.trim().slice(0, 30);
     const isUpsert = sql.includes('INSERT INTO interval_readings');
     if (explain && isUpsert) sql = `EXPLAIN (ANALYZE, BUFFERS, TIMING ON) ${sql}`;
     const t = nowMs();
     const res = await orig(sql, ...a.slice(1));
     acc.set(key, (acc.get(key) ?? 0) + nowMs() - t);
     if (explain && isUpsert) {
-      process.stdout.write((res.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n') + '\n');
+      process.stdout.write(
+        (res.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n') + '\n',
+      );
       return { rows: [{ new_rows: 0 }] };
     }
     return res;
   };
-  return new Proxy(c, { get: (target, p) => (p === 'query' ? wrapped : (Reflect.get(target, p) as unknown)) });
+  return new Proxy(c, {
+    get: (target, p) => (p === 'query' ? wrapped : (Reflect.get(target, p) as unknown)),
+  });
 }
 
 async function main(): Promise<void> {
@@ -87,7 +93,9 @@ async function main(): Promise<void> {
       }
       const explain = b === batches - 1;
       const t = nowMs();
-      await tx(db.pool, (c) => writeBatch(timed(c, explain ? new Map<string, number>() : stmt, explain), items, []));
+      await tx(db.pool, (c) =>
+        writeBatch(timed(c, explain ? new Map<string, number>() : stmt, explain), items, []),
+      );
       if (!explain) total += nowMs() - t;
     }
     const n = (batches - 1) * BATCH;
@@ -95,7 +103,9 @@ async function main(): Promise<void> {
       `\n== ${k} reading(s) per message, batches of ${BATCH} messages (${BATCH * k} rows)\n` +
         `JS per message: decode+schema ${((decodeMs / (batches * BATCH)) * 1000).toFixed(1)} us, VEE ${((veeMs / (batches * BATCH)) * 1000).toFixed(1)} us\n` +
         `writeBatch per batch: ${(total / (batches - 1)).toFixed(0)} ms = ${((n * k) / (total / 1000)).toFixed(0)} rows/s, ${(n / (total / 1000)).toFixed(0)} msgs/s\n` +
-        [...stmt].map(([key, ms]) => `  ${key.padEnd(20)} ${(ms / (batches - 1)).toFixed(1)} ms/batch`).join('\n') +
+        [...stmt]
+          .map(([key, ms]) => `  ${key.padEnd(20)} ${(ms / (batches - 1)).toFixed(1)} ms/batch`)
+          .join('\n') +
         '\n',
     );
   }

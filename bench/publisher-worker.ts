@@ -83,7 +83,10 @@ function build(): Msg[][] {
       const whs = Array.from({ length: k }, (_, j) => 50 + ((i * 31 + (s * k + j) * 7) % 400));
       const msg = readings(s, start, whs, registers[i]!);
       registers[i] = msg.registers['1.0.1.8.0'];
-      perConn[i % job.connections]!.push({ topic: topics.up(meters[i]!, 'readings'), payload: encodeUp('readings', msg) });
+      perConn[i % job.connections]!.push({
+        topic: topics.up(meters[i]!, 'readings'),
+        payload: encodeUp('readings', msg),
+      });
     }
   }
   return perConn;
@@ -158,7 +161,11 @@ async function main(): Promise<void> {
   const pump = (c: number) => {
     const list = perConn[c]!;
     const client = clients[c]!;
-    while (next[c]! < list.length && inflight[c]! < job.inflightPerConn && published - completed < job.e2eWindow) {
+    while (
+      next[c]! < list.length &&
+      inflight[c]! < job.inflightPerConn &&
+      published - completed < job.e2eWindow
+    ) {
       const m = list[next[c]!]!;
       next[c]!++;
       inflight[c]!++;

@@ -56,6 +56,8 @@ CREATE TABLE accounts (
   currency           char(3) NOT NULL DEFAULT 'GBP',
   created_at         timestamptz NOT NULL DEFAULT now()
 );
+-- Every consumer request starts from the consumer's accounts (scope, home page).
+CREATE INDEX accounts_consumer ON accounts(consumer_id);
 
 CREATE TABLE meters (
   id               serial PRIMARY KEY,

@@ -31,8 +31,9 @@ export interface HomeRow {
  * billing period so far (from the account's billing_cycle_day, local calendar), unread alerts.
  */
 export async function homeSummary(q: Q, consumerId: number, serial: string | null): Promise<HomeRow | undefined> {
-  const { rows } = await q.query<HomeRow>(
-    `WITH m AS (
+  const { rows } = await q.query<HomeRow>({
+    name: 'home-summary',
+    text: `WITH m AS (
        SELECT m.id, m.serial, m.tz, coalesce(m.mode, a.mode) AS mode, m.relay, m.credit_minor, m.interval_s,
               a.currency, a.billing_cycle_day, (now() AT TIME ZONE m.tz)::date AS today
          FROM meters m JOIN accounts a ON a.id = m.account_id
@@ -55,8 +56,8 @@ export async function homeSummary(q: Q, consumerId: number, serial: string | nul
             l.daily_limit_wh, l.hourly_limit_wh,
             (SELECT count(*) FROM alerts al WHERE al.consumer_id = $1 AND al.read_at IS NULL AND al.web)::int AS unread
        FROM p LEFT JOIN meter_limits l ON l.meter_id = p.id`,
-    [consumerId, serial],
-  );
+    values: [consumerId, serial],
+  });
   return rows[0];
 }
 

@@ -110,14 +110,16 @@ export async function sessionActor(q: Q, token: string): Promise<Actor | null> {
     role: Role;
     org_id: number | null;
     consumer_id: number | null;
-  }>(
-    `SELECT u.id AS user_id, u.role, u.org_id, c.id AS consumer_id
+  }>({
+    // Named: every authenticated request runs it, so it is parsed and planned once per connection.
+    name: 'session-actor',
+    text: `SELECT u.id AS user_id, u.role, u.org_id, c.id AS consumer_id
        FROM sessions s
        JOIN users u ON u.id = s.user_id
        LEFT JOIN consumers c ON c.user_id = u.id
       WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled`,
-    [tokenHash(token)],
-  );
+    values: [tokenHash(token)],
+  });
   const r = rows[0];
   if (!r) return null;
   const actor: Actor = { userId: r.user_id, role: r.role, orgId: r.org_id };

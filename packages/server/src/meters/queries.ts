@@ -43,10 +43,12 @@ export function meterSubject(m: MeterRow): MeterSubject {
 /** The meter with `serial` if the actor may see it; otherwise 404, exactly as for a meter that does not exist. */
 export async function findVisibleMeter(q: Q, actor: Actor, serial: string): Promise<MeterRow> {
   const scope = meterScopeSql(actor, 'm', 2);
-  const { rows } = await q.query<MeterRow>(`${SELECT_METER} WHERE m.serial = $1 AND (${scope.sql})`, [
-    serial,
-    ...scope.params,
-  ]);
+  // Named per scope shape (role, and whether it has a parameter): each has one text.
+  const { rows } = await q.query<MeterRow>({
+    name: `find-visible-meter-${actor.role}-${scope.params.length}`,
+    text: `${SELECT_METER} WHERE m.serial = $1 AND (${scope.sql})`,
+    values: [serial, ...scope.params],
+  });
   const m = rows[0];
   if (!m) throw new AppError('NOT_FOUND', 'meter not found');
   return m;

@@ -67,11 +67,12 @@ export interface RollupRow {
 
 /** Daily rollups for local days from..to inclusive (YYYY-MM-DD). */
 export async function dailyRollups(q: Q, meterId: number, from: string, to: string): Promise<RollupRow[]> {
-  const { rows } = await q.query<RollupRow>(
-    `SELECT day AS period, wh, intervals, estimated FROM daily_rollups
+  const { rows } = await q.query<RollupRow>({
+    name: 'daily-rollups',
+    text: `SELECT day AS period, wh, intervals, estimated FROM daily_rollups
       WHERE meter_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
-    [meterId, from, to],
-  );
+    values: [meterId, from, to],
+  });
   return rows;
 }
 
