@@ -56,17 +56,11 @@ async function generate(url: string, pool: Pool, households: Household[]): Promi
       ),
     ),
   );
-  await pool.query(
-    `INSERT INTO monthly_rollups (meter_id, month, wh, intervals, estimated)
-     SELECT meter_id, date_trunc('month', day)::date, sum(wh), sum(intervals), 0
-     FROM daily_rollups WHERE meter_id = ANY($1::int[]) GROUP BY 1, 2`,
-    [ids],
-  );
   log(`  rollups generated in ${((nowMs() - t) / 1000).toFixed(1)} s`);
   t = nowMs();
   // Steady state: visibility map and statistics current, as autovacuum would leave them.
   await pool.query(
-    'VACUUM (ANALYZE) interval_readings, daily_rollups, monthly_rollups, meters, sessions, users',
+    'VACUUM (ANALYZE) interval_readings, daily_rollups, meters, sessions, users',
   );
   await pool.query('CHECKPOINT');
   log(`  vacuum + checkpoint in ${((nowMs() - t) / 1000).toFixed(1)} s`);

@@ -163,14 +163,11 @@ CREATE TABLE daily_rollups (
   estimated    integer NOT NULL DEFAULT 0,
   PRIMARY KEY (meter_id, day)
 );
-CREATE TABLE monthly_rollups (
-  meter_id     integer NOT NULL,
-  month        date NOT NULL,
-  wh           bigint NOT NULL,
-  intervals    integer NOT NULL,
-  estimated    integer NOT NULL DEFAULT 0,
-  PRIMARY KEY (meter_id, month)
-);
+-- Months are at most 31 daily rows: summed on read, so ingest updates one rollup row, not two.
+CREATE VIEW monthly_rollups AS
+  SELECT meter_id, date_trunc('month', day)::date AS month, sum(wh)::bigint AS wh,
+         sum(intervals)::int AS intervals, sum(estimated)::int AS estimated
+    FROM daily_rollups GROUP BY meter_id, date_trunc('month', day);
 
 CREATE TABLE commands (
   id             uuid PRIMARY KEY,

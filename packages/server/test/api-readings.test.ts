@@ -150,17 +150,11 @@ describe('daily and monthly rollups', () => {
       "INSERT INTO daily_rollups (meter_id, day, wh, intervals) VALUES ($1, '2026-03-29', 555, 46)",
       [w.h2A.meterId],
     );
-    const monthly: [string, number][] = [
-      ['2026-02-01', 100_000],
-      ['2026-03-01', 200_000],
-      ['2026-04-01', 300_000],
-    ];
-    for (const [month, wh] of monthly) {
-      await db.pool.query(
-        'INSERT INTO monthly_rollups (meter_id, month, wh, intervals) VALUES ($1, $2, $3, 1400)',
-        [w.h1A.meterId, month, wh],
-      );
-    }
+    // A February day: outside the monthly query below, so it must not count.
+    await db.pool.query(
+      "INSERT INTO daily_rollups (meter_id, day, wh, intervals) VALUES ($1, '2026-02-28', 100000, 48)",
+      [w.h1A.meterId],
+    );
   });
 
   test('daily: days from..to inclusive, Wh and total', async () => {
@@ -181,11 +175,12 @@ describe('daily and monthly rollups', () => {
       consumer,
       `/api/meters/${w.h1A.meterSerial}/monthly?from=2026-03&to=2026-04`,
     );
+    // Months are the sums of the meter's daily rollups (99,999 + 9,000 + 1,081 + 7,000 in March).
     expect(body.months.map((m) => [m.month, m.wh])).toEqual([
-      ['2026-03', 200_000],
-      ['2026-04', 300_000],
+      ['2026-03', 117_080],
+      ['2026-04', 5_000],
     ]);
-    expect(body.wh).toBe(500_000);
+    expect(body.wh).toBe(122_080);
   });
 });
 

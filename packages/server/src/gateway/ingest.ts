@@ -62,11 +62,6 @@ WITH input AS (
   SELECT meter_id, day, wh, n, e FROM d ORDER BY meter_id, day
   ON CONFLICT (meter_id, day) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r.intervals + excluded.intervals,
     estimated = r.estimated + excluded.estimated
-), up_m AS (
-  INSERT INTO monthly_rollups AS r (meter_id, month, wh, intervals, estimated)
-  SELECT meter_id, date_trunc('month', day)::date, sum(wh), sum(n), sum(e) FROM d GROUP BY 1, 2 ORDER BY 1, 2
-  ON CONFLICT (meter_id, month) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r.intervals + excluded.intervals,
-    estimated = r.estimated + excluded.estimated
 )
 SELECT coalesce(sum(dn), 0)::int AS new_rows FROM delta`;
 

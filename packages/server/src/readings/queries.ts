@@ -78,10 +78,15 @@ export async function dailyRollups(q: Q, meterId: number, from: string, to: stri
 
 /** Monthly rollups for months from..to inclusive (YYYY-MM). */
 export async function monthlyRollups(q: Q, meterId: number, from: string, to: string): Promise<RollupRow[]> {
-  const { rows } = await q.query<RollupRow>(
-    `SELECT month AS period, wh, intervals, estimated FROM monthly_rollups
-      WHERE meter_id = $1 AND month BETWEEN ($2 || '-01')::date AND ($3 || '-01')::date ORDER BY month`,
-    [meterId, from, to],
-  );
+  // Summed from the daily rollups over a primary-key range (at most 31 rows a month).
+  const { rows } = await q.query<RollupRow>({
+    name: 'monthly-rollups',
+    text: `SELECT date_trunc('month', day)::date AS period, sum(wh)::bigint AS wh, sum(intervals)::int AS intervals,
+                  sum(estimated)::int AS estimated
+             FROM daily_rollups
+            WHERE meter_id = $1 AND day >= ($2 || '-01')::date AND day < ($3 || '-01')::date + interval '1 month'
+            GROUP BY 1 ORDER BY 1`,
+    values: [meterId, from, to],
+  });
   return rows;
 }
