@@ -33,8 +33,13 @@ function msg(seq: number, startS: number, k: number, before: number): ReadingsMe
 /** A client whose query() records the time of every statement, keyed by its first words. */
 function timed(c: PoolClient, acc: Map<string, number>, explain: boolean): PoolClient {
   const orig = c.query.bind(c) as (...a: unknown[]) => Promise<{ rows: unknown[] }>;
-  const wrapped = async (...a: unknown[]) => {
-    let sql = typeof a[0] === 'string' ? a[0] : '';
+  const wrapped = (...a: unknown[]): unknown => {
+    // COPY streams (pg-copy-streams submittables) pass straight through, untimed here.
+    if (typeof a[0] !== 'string') return orig(...a);
+    return timedQuery(...a);
+  };
+  const timedQuery = async (...a: unknown[]) => {
+    let sql = a[0] as string;
     const key =
       /INSERT INTO (\w+)|UPDATE (\w+)|^\s*(BEGIN|COMMIT)/.exec(sql)?.slice(1).find(Boolean) ??
       sql.trim().slice(0, 30);
@@ -89,7 +94,7 @@ async function main(): Promise<void> {
         t = nowMs();
         const vee = runVee(info[i]!, decoded, Math.floor(Date.now() / 1000));
         veeMs += nowMs() - t;
-        items.push({ meterId: info[i]!.id, serial: info[i]!.serial, msg: decoded, vee });
+        items.push({ meterId: info[i]!.id, serial: info[i]!.serial, tz: info[i]!.tz, msg: decoded, vee });
       }
       const explain = b === batches - 1;
       const t = nowMs();

@@ -173,7 +173,7 @@ export class Gateway {
           if (vee.refused) this.reject(vee.refused, t.meterId, `seq ${msg.seq}`);
           for (const i of vee.issues) metrics.veeFindings.inc({ rule: i.rule });
           const lane = this.lane(cached.id);
-          lane.readings.push({ meterId: cached.id, serial: cached.serial, msg, vee });
+          lane.readings.push({ meterId: cached.id, serial: cached.serial, tz: cached.tz, msg, vee });
           this.schedule(lane);
           return;
         }

@@ -1,4 +1,13 @@
-import type { EventsMessage, ReadingsMessage } from '@kilowire/protocol';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import {
+  addDays,
+  localDate,
+  localMidnight,
+  type EventsMessage,
+  type ReadingsMessage,
+} from '@kilowire/protocol';
 import type { PoolClient } from '../db/pool.ts';
 import type { IntervalRow, VeeIssue, VeeResult } from './vee.ts';
 
@@ -6,6 +15,8 @@ import type { IntervalRow, VeeIssue, VeeResult } from './vee.ts';
 export interface ReadingsItem {
   meterId: number;
   serial: string;
+  /** The meter's time zone: rollups are per local calendar day. */
+  tz: string;
   msg: ReadingsMessage;
   vee: VeeResult;
 }
@@ -114,7 +125,33 @@ WHERE st.meter_id = s.meter_id
 RETURNING m.serial, st.${up} AS upto, st.${ab} AS above`;
 }
 
-function pushRows(rows: IntervalRow[], seen: Map<string, number>, cols: [number[], number[], number[], (number | null)[], number[]]): void {
+type Cols = [number[], number[], number[], (number | null)[], number[]];
+
+/** Local calendar days of one time zone, remembered as [start, end) instants: a handful of Intl calls per batch. */
+class DayFinder {
+  private readonly ranges = new Map<string, { start: number; end: number; day: string }>();
+  day(ts: number, tz: string): string {
+    const r = this.ranges.get(tz);
+    if (r && ts >= r.start && ts < r.end) return r.day;
+    const day = localDate(ts, tz);
+    this.ranges.set(tz, { start: localMidnight(day, tz), end: localMidnight(addDays(day, 1), tz), day });
+    return day;
+  }
+}
+
+/** node-pg's generic array serialiser is slow for 100k elements; integers need no quoting. */
+function pgArray(values: readonly (number | null)[]): string {
+  return `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
+}
+
+function pushRows(
+  rows: IntervalRow[],
+  seen: Map<string, number>,
+  cols: Cols,
+  days: string[],
+  tz: string,
+  finder: DayFinder,
+): void {
   for (const r of rows) {
     const key = `${r.meterId}:${r.ts}`;
     const at = seen.get(key);
@@ -128,6 +165,7 @@ function pushRows(rows: IntervalRow[], seen: Map<string, number>, cols: [number[
       continue;
     }
     seen.set(key, cols[0].length);
+    days.push(finder.day(r.ts, tz));
     cols[0].push(r.meterId);
     cols[1].push(r.ts);
     cols[2].push(r.wh);
@@ -136,17 +174,94 @@ function pushRows(rows: IntervalRow[], seen: Map<string, number>, cols: [number[
   }
 }
 
+async function upsertReadings(c: PoolClient, cols: Cols): Promise<number> {
+  const res = await c.query<{ new_rows: number }>(UPSERT_READINGS, [
+    pgArray(cols[0]),
+    pgArray(cols[1]),
+    pgArray(cols[2]),
+    pgArray(cols[3]),
+    pgArray(cols[4]),
+  ]);
+  return res.rows[0]?.new_rows ?? 0;
+}
+
+const ADD_DAILY = `
+INSERT INTO daily_rollups AS r (meter_id, day, wh, intervals, estimated)
+SELECT * FROM unnest($1::int[], $2::date[], $3::bigint[], $4::int[], $5::int[]) ORDER BY 1, 2
+ON CONFLICT (meter_id, day) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r.intervals + excluded.intervals,
+  estimated = r.estimated + excluded.estimated`;
+
+/**
+ * The common case, at COPY speed: no interval of the batch is in the table yet, so COPY them
+ * all and add the batch's own per-day sums to the rollups. Any existing (meter, ts) — a resend,
+ * an estimate to replace — makes COPY fail on the primary key; the savepoint undoes it and
+ * the caller takes the upsert path, which handles every case. Returns null then.
+ */
+async function copyNewReadings(c: PoolClient, cols: Cols, days: string[]): Promise<number | null> {
+  await c.query('SAVEPOINT kw_copy');
+  try {
+    const n = cols[0].length;
+    const chunks: string[] = [];
+    let buf = '';
+    for (let i = 0; i < n; i++) {
+      const exp = cols[3][i];
+      buf += `${cols[0][i]}\t${new Date(cols[1][i]! * 1000).toISOString()}\t${cols[2][i]}\t${exp === null || exp === undefined ? '\\N' : exp}\t${cols[4][i]}\n`;
+      if (buf.length > 256 * 1024) {
+        chunks.push(buf);
+        buf = '';
+      }
+    }
+    if (buf) chunks.push(buf);
+    await pipeline(
+      Readable.from(chunks),
+      c.query(copyFrom('COPY interval_readings (meter_id, ts, wh, exp_wh, flags) FROM STDIN')),
+    );
+  } catch (err) {
+    await c.query('ROLLBACK TO SAVEPOINT kw_copy');
+    if ((err as { code?: string }).code === '23505') return null;
+    throw err;
+  }
+  await c.query('RELEASE SAVEPOINT kw_copy');
+  const sums = new Map<string, { meterId: number; day: string; wh: number; n: number; e: number }>();
+  for (let i = 0; i < cols[0].length; i++) {
+    const key = `${cols[0][i]}|${days[i]}`;
+    let s = sums.get(key);
+    if (!s) {
+      s = { meterId: cols[0][i]!, day: days[i]!, wh: 0, n: 0, e: 0 };
+      sums.set(key, s);
+    }
+    s.wh += cols[2][i]!;
+    s.n += 1;
+    s.e += cols[4][i]! & 1;
+  }
+  const agg = [...sums.values()];
+  await c.query(ADD_DAILY, [
+    pgArray(agg.map((a) => a.meterId)),
+    `{${agg.map((a) => a.day).join(',')}}`,
+    pgArray(agg.map((a) => a.wh)),
+    pgArray(agg.map((a) => a.n)),
+    pgArray(agg.map((a) => a.e)),
+  ]);
+  return cols[0].length;
+}
+
 /**
  * Write one batch of readings and events messages in the caller's transaction and return the
  * acknowledgements to send after COMMIT.
  */
-export async function writeBatch(c: PoolClient, readings: ReadingsItem[], events: EventsItem[]): Promise<BatchResult> {
+export async function writeBatch(
+  c: PoolClient,
+  readings: ReadingsItem[],
+  events: EventsItem[],
+): Promise<BatchResult> {
   const acks: AckInfo[] = [];
   let newReadings = 0;
   // The batch's sorts and hash joins (tens of thousands of rows) must not spill to disk.
   await c.query("SET LOCAL work_mem = '64MB'");
   if (readings.length) {
-    const cols: [number[], number[], number[], (number | null)[], number[]] = [[], [], [], [], []];
+    const cols: Cols = [[], [], [], [], []];
+    const days: string[] = [];
+    const finder = new DayFinder();
     const seen = new Map<string, number>();
     const reg: [number[], number[], number[], number[], number[], number[]] = [[], [], [], [], [], []];
     const iss: [number[], number[], string[], string[]] = [[], [], [], []];
@@ -158,7 +273,7 @@ export async function writeBatch(c: PoolClient, readings: ReadingsItem[], events
       iss[3].push(JSON.stringify(i.detail));
     };
     for (const it of readings) {
-      pushRows(it.vee.rows, seen, cols);
+      pushRows(it.vee.rows, seen, cols, days, it.tz, finder);
       it.vee.issues.forEach(addIssue);
       const r = it.vee.register;
       if (r) {
@@ -175,16 +290,26 @@ export async function writeBatch(c: PoolClient, readings: ReadingsItem[], events
       adv[3].push(r?.import ?? null);
     }
     if (cols[0].length) {
-      const res = await c.query<{ new_rows: number }>(UPSERT_READINGS, cols);
-      newReadings = res.rows[0]?.new_rows ?? 0;
+      newReadings = (await copyNewReadings(c, cols, days)) ?? (await upsertReadings(c, cols));
     }
     if (reg[0].length) await c.query(INSERT_REGISTERS, reg);
     if (iss[0].length) await c.query(INSERT_ISSUES, iss);
-    const res = await c.query<{ serial: string; upto: number; above: number[] }>(advanceSql('readings', true), adv);
-    for (const r of res.rows) acks.push({ serial: r.serial, stream: 'readings', upTo: r.upto, above: r.above });
+    const res = await c.query<{ serial: string; upto: number; above: number[] }>(
+      advanceSql('readings', true),
+      adv,
+    );
+    for (const r of res.rows)
+      acks.push({ serial: r.serial, stream: 'readings', upTo: r.upto, above: r.above });
   }
   if (events.length) {
-    const ev: [number[], number[], number[], number[], string[], (string | null)[]] = [[], [], [], [], [], []];
+    const ev: [number[], number[], number[], number[], string[], (string | null)[]] = [
+      [],
+      [],
+      [],
+      [],
+      [],
+      [],
+    ];
     const adv: [number[], number[], null[], null[]] = [[], [], [], []];
     for (const it of events) {
       it.msg.events.forEach((e, idx) => {
@@ -201,7 +326,10 @@ export async function writeBatch(c: PoolClient, readings: ReadingsItem[], events
       adv[3].push(null);
     }
     await c.query(INSERT_EVENTS, ev);
-    const res = await c.query<{ serial: string; upto: number; above: number[] }>(advanceSql('events', false), adv);
+    const res = await c.query<{ serial: string; upto: number; above: number[] }>(
+      advanceSql('events', false),
+      adv,
+    );
     for (const r of res.rows) acks.push({ serial: r.serial, stream: 'events', upTo: r.upto, above: r.above });
   }
   return { acks, newReadings };
