@@ -34,8 +34,6 @@ export interface GatewayOptions {
   clientId?: string;
   shareGroup?: string;
   batchMax?: number;
-  /** How long committed acks may wait to be merged with newer ones for the same meter (ms). Default 50; 0 = at once. */
-  ackDelayMs?: number;
   /** Parallel write lanes (database connections), meters split by id. Default 2. */
   lanes?: number;
   flushMs?: number;
@@ -64,9 +62,6 @@ export class Gateway {
   private readonly lanes: Lane[];
   private commandTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Cumulative acks waiting to go out, latest per meter and stream (see ackDelayMs). */
-  private readonly pendingAcks = new Map<string, { serial: string; msg: AckMessage }>();
-  private ackTimer: NodeJS.Timeout | undefined;
   private lastRejectLog = 0;
   private rejectLogBudget = 0;
   readonly stats = { received: 0, rejected: 0, stored: 0, batches: 0, acksSent: 0, dropped: 0 };
@@ -131,7 +126,6 @@ export class Gateway {
     this.stopped = true;
     clearInterval(this.commandTimer);
     await this.flush();
-    this.sendPendingAcks();
     await this.client?.endAsync();
   }
 
@@ -304,7 +298,7 @@ export class Gateway {
       metrics.readingsStored.inc(res.newReadings);
       // Only now, after COMMIT, may the meters forget these messages.
       for (const a of res.acks) {
-        this.queueAck(a.serial, { v: 1, kind: 'ack', stream: a.stream, upTo: a.upTo, seqs: a.above.slice(0, 500) });
+        this.publishAck(a.serial, { v: 1, kind: 'ack', stream: a.stream, upTo: a.upTo, seqs: a.above.slice(0, 500) });
         if (a.above.length) {
           const missing: number[] = [];
           const have = new Set(a.above);
@@ -330,25 +324,6 @@ export class Gateway {
       for (const r of readings) this.meters.delete(r.serial);
       this.o.log.error({ err, readings: readings.length, events: events.length }, 'batch failed; meters will resend');
     }
-  }
-
-  /**
-   * Acks are cumulative, so a newer one for the same meter and stream replaces an older one
-   * still waiting. Holding them for ackDelayMs (default 50 ms) turns a busy meter's many
-   * acks into one, halving broker traffic under load; the meter resends only after seconds.
-   */
-  private queueAck(serial: string, msg: AckMessage & { kind: 'ack' }): void {
-    const delay = this.o.ackDelayMs ?? 50;
-    if (delay <= 0) return this.publishAck(serial, msg);
-    this.pendingAcks.set(`${serial}|${msg.stream}`, { serial, msg });
-    this.ackTimer ??= setTimeout(() => this.sendPendingAcks(), delay);
-  }
-
-  private sendPendingAcks(): void {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    for (const { serial, msg } of this.pendingAcks.values()) this.publishAck(serial, msg);
-    this.pendingAcks.clear();
   }
 
   private publishAck(serial: string, msg: AckMessage): void {
