@@ -1,52 +1,38 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, encodeUp, localDate, localMidnight } from '@kilowire/protocol';
-import { Gateway } from '../src/gateway/gateway.ts';
 import { logger } from '../src/log.ts';
 import { AlertEngine, evaluateEvents, evaluateLimits, raiseTariffChanged } from '../src/alerts/rules.ts';
 import { createStaffUser, type CreatedHousehold } from '../src/accounts/repo.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
-import { RawMeter, readingsMsg, seedMeters, waitFor } from './support/world.ts';
+import type { TestDb } from './support/db.ts';
+import { startGatewayWorld, type GatewayWorld } from './support/gateway-world.ts';
+import { readingsMsg, waitFor, type RawMeter } from './support/world.ts';
 
 /** Alert rules: once per crossing, from readings (through the real gateway) and from events. */
+let world: GatewayWorld;
 let db: TestDb;
-let broker: TestBroker;
-let gw: Gateway;
 let engine: AlertEngine;
 let hh: CreatedHousehold[];
-const meters: RawMeter[] = [];
+let meters: RawMeter[];
 const TZ = 'Europe/London';
 const now = () => Math.floor(Date.now() / 1000);
 const today = () => localDate(now(), TZ);
 
 beforeAll(async () => {
-  db = await createTestDb();
-  hh = await seedMeters(db.pool, 5);
-  broker = await startTestBroker(
-    db.pool,
-    hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
-  );
-  engine = new AlertEngine(db.pool, logger('test-alerts'), { lookbackDays: 2 });
-  gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-alerts-${process.pid}`,
-    flushMs: 2,
-    onCommitted: (b) => engine.committed(b),
+  let e: AlertEngine | undefined;
+  world = await startGatewayWorld(5, {
+    rawMeters: true,
+    // The engine needs the pool, which the world creates: bind it on first use.
+    gateway: { onCommitted: (b) => e?.committed(b) },
+    beforeClose: async () => {
+      await e?.stop();
+    },
   });
-  await gw.start();
-  for (const h of hh) meters.push(await RawMeter.connect(broker.url, h.meterSerial, h.meterCredential));
+  ({ db, hh, meters } = world);
+  engine = e = new AlertEngine(db.pool, logger('test-alerts'), { lookbackDays: 2 });
 });
 
 afterAll(async () => {
-  for (const m of meters) await m.close();
-  await gw?.stop();
-  await engine?.stop();
-  await broker?.close();
-  await db?.drop();
+  await world?.close();
 });
 
 async function alertsOf(meterId: number, type?: string) {

@@ -6,11 +6,11 @@ import mqtt from 'mqtt';
 import { FileStore, Meter, MeterClient } from '@kilowire/meter';
 import { generateSigningKeyPair, privateKeyFromB64, topics } from '@kilowire/protocol';
 import { issueCommand } from '../src/commands/service.ts';
-import { Gateway } from '../src/gateway/gateway.ts';
-import { logger } from '../src/log.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { HEADEND, HEADEND_2, startTestBroker, type TestBroker } from './support/brokers.ts';
-import { seedMeters, sleep, waitFor } from './support/world.ts';
+import type { Gateway } from '../src/gateway/gateway.ts';
+import type { TestDb } from './support/db.ts';
+import { HEADEND, HEADEND_2, type TestBroker } from './support/brokers.ts';
+import { startGatewayWorld, type GatewayWorld } from './support/gateway-world.ts';
+import { sleep, waitFor } from './support/world.ts';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 
 /**
@@ -20,6 +20,7 @@ import type { CreatedHousehold } from '../src/accounts/repo.ts';
  * refused with state unchanged, also after the meter restarts from its saved state.
  */
 const keys = generateSigningKeyPair();
+let world: GatewayWorld;
 let db: TestDb;
 let broker: TestBroker;
 let gw: Gateway;
@@ -56,26 +57,14 @@ async function commandRow(id: string) {
 }
 
 beforeAll(async () => {
-  db = await createTestDb();
-  [h] = (await seedMeters(db.pool, 1)) as [CreatedHousehold];
-  broker = await startTestBroker(db.pool, [{ id: h.meterSerial, password: h.meterCredential }]);
-  gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-cmd-${process.pid}`,
-    commandRetryS: 1,
-  });
-  await gw.start();
+  world = await startGatewayWorld(1, { gateway: { commandRetryS: 1 } });
+  ({ db, broker, gw } = world);
+  h = world.hh[0]!;
 });
 
 afterAll(async () => {
   await client?.stop();
-  await gw?.stop();
-  await broker?.close();
-  await db?.drop();
+  await world?.close();
 });
 
 describe('signed commands', () => {

@@ -1,36 +1,26 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Gateway } from '../src/gateway/gateway.ts';
-import { logger } from '../src/log.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
-import { RawMeter, readingsMsg, seedMeters, waitFor } from './support/world.ts';
+import type { Gateway } from '../src/gateway/gateway.ts';
+import type { TestDb } from './support/db.ts';
+import type { TestBroker } from './support/brokers.ts';
+import { startGatewayWorld, type GatewayWorld } from './support/gateway-world.ts';
+import { RawMeter, readingsMsg, waitFor } from './support/world.ts';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 import { localMidnight } from '@kilowire/protocol';
 
+let world: GatewayWorld;
 let db: TestDb;
 let broker: TestBroker;
 let gw: Gateway;
 let hh: CreatedHousehold[];
 
 beforeAll(async () => {
-  db = await createTestDb();
-  hh = await seedMeters(db.pool, 1);
-  broker = await startTestBroker(db.pool, hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })));
-  gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-hostile-${process.pid}`,
-  });
-  await gw.start();
+  // Production batching (no short flush): the flood is what batches are for.
+  world = await startGatewayWorld(1, { gateway: { flushMs: 5 } });
+  ({ db, broker, gw, hh } = world);
 });
 
 afterAll(async () => {
-  await gw?.stop();
-  await broker?.close();
-  await db?.drop();
+  await world?.close();
 });
 
 /** A deterministic generator of hostile payloads: every one must be refused. */

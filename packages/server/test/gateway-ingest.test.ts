@@ -1,41 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { localMidnight } from '@kilowire/protocol';
-import { Gateway } from '../src/gateway/gateway.ts';
-import { logger } from '../src/log.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
-import { RawMeter, readingsMsg, seedMeters, sleep } from './support/world.ts';
+import type { Gateway } from '../src/gateway/gateway.ts';
+import type { TestDb } from './support/db.ts';
+import { startGatewayWorld, type GatewayWorld } from './support/gateway-world.ts';
+import { readingsMsg, sleep, type RawMeter } from './support/world.ts';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 
+let world: GatewayWorld;
 let db: TestDb;
-let broker: TestBroker;
 let gw: Gateway;
 let hh: CreatedHousehold[];
-const meters: RawMeter[] = [];
+let meters: RawMeter[];
 
 beforeAll(async () => {
-  db = await createTestDb();
-  hh = await seedMeters(db.pool, 6);
-  broker = await startTestBroker(db.pool, hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })));
-  gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-test-${process.pid}`,
-    flushMs: 2,
-  });
-  await gw.start();
-  for (const h of hh) meters.push(await RawMeter.connect(broker.url, h.meterSerial, h.meterCredential));
+  world = await startGatewayWorld(6, { rawMeters: true });
+  ({ db, gw, hh, meters } = world);
 });
 
 afterAll(async () => {
-  for (const m of meters) await m.close();
-  await gw?.stop();
-  await broker?.close();
-  await db?.drop();
+  await world?.close();
 });
 
 const DAY = 86_400;
