@@ -1,6 +1,6 @@
 import { webRoutes } from './web.ts';
 import type { KeyObject } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
@@ -86,7 +86,7 @@ export async function buildApi(deps: {
     loggerInstance: log,
     // Two log lines per request cost more than a home call's queries; request timing goes to
     // the kilowire_http_request_duration_seconds histogram instead, errors are still logged.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     // HEAD routes would double the surface the authorisation test must walk, for no client.
     exposeHeadRoutes: false,
