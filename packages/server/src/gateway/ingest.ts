@@ -7,6 +7,7 @@ import {
   localMidnight,
   type EventsMessage,
   type ReadingsMessage,
+  type StatusMessage,
 } from '@kilowire/protocol';
 import type { PoolClient } from '../db/pool.ts';
 import type { IntervalRow, VeeIssue, VeeResult } from './vee.ts';
@@ -245,14 +246,22 @@ async function copyNewReadings(c: PoolClient, cols: Cols, days: string[]): Promi
   return cols[0].length;
 }
 
+/** Status snapshots (latest per meter) onto the meters rows, in one statement. */
+const UPDATE_STATUS = `
+UPDATE meters m SET relay = s.relay, mode = s.mode, credit_minor = s.credit, firmware_version = s.fw,
+  last_status = s.status::jsonb, last_seen_at = now()
+FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) AS s(id, relay, mode, credit, fw, status)
+WHERE m.id = s.id`;
+
 /**
- * Write one batch of readings and events messages in the caller's transaction and return the
+ * Write one batch of readings, events and status messages in the caller's transaction and return the
  * acknowledgements to send after COMMIT.
  */
 export async function writeBatch(
   c: PoolClient,
   readings: ReadingsItem[],
   events: EventsItem[],
+  statuses: ReadonlyMap<number, StatusMessage> = new Map(),
 ): Promise<BatchResult> {
   const acks: AckInfo[] = [];
   let newReadings = 0;
@@ -300,6 +309,18 @@ export async function writeBatch(
     );
     for (const r of res.rows)
       acks.push({ serial: r.serial, stream: 'readings', upTo: r.upto, above: r.above });
+  }
+  if (statuses.size) {
+    const ids = [...statuses.keys()].sort((a, b) => a - b);
+    const st = ids.map((id) => statuses.get(id)!);
+    await c.query(UPDATE_STATUS, [
+      ids,
+      st.map((s) => s.relay),
+      st.map((s) => s.mode),
+      st.map((s) => s.creditMinor ?? null),
+      st.map((s) => s.firmware.version),
+      st.map((s) => JSON.stringify(s)),
+    ]);
   }
   if (events.length) {
     const ev: [number[], number[], number[], number[], string[], (string | null)[]] = [

@@ -61,7 +61,12 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
   const last = msg.intervals[msg.intervals.length - 1]!;
   const endS = last.t + msg.intervalS;
   if (msg.intervalS !== meter.intervalS) {
-    issues.push({ meterId: meter.id, ts: first.t, rule: 'interval_size', detail: { got: msg.intervalS, expected: meter.intervalS } });
+    issues.push({
+      meterId: meter.id,
+      ts: first.t,
+      rule: 'interval_size',
+      detail: { got: msg.intervalS, expected: meter.intervalS },
+    });
     return { rows: [], issues, register: null, refused: 'INTERVAL_SIZE' };
   }
   if (endS > nowS + FUTURE_TOLERANCE_S) {
@@ -87,12 +92,22 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
   if (meter.lastRegAt !== null && meter.lastRegImport !== null && endS > meter.lastRegAt) {
     const delta = importNow - meter.lastRegImport;
     if (delta < 0) {
-      issues.push({ meterId: meter.id, ts: endS, rule: 'register_decrease', detail: { before: meter.lastRegImport, now: importNow } });
+      issues.push({
+        meterId: meter.id,
+        ts: endS,
+        rule: 'register_decrease',
+        detail: { before: meter.lastRegImport, now: importNow },
+      });
       for (const r of rows) r.flags |= FLAG.sumCheck;
     } else if (first.t === meter.lastRegAt) {
       // Contiguous with the previous snapshot: the intervals must add up to the register delta.
       if (Math.abs(delta - sum) > Math.max(1, Math.floor(delta / 100))) {
-        issues.push({ meterId: meter.id, ts: first.t, rule: 'sum_check', detail: { registerDelta: delta, intervalSum: sum } });
+        issues.push({
+          meterId: meter.id,
+          ts: first.t,
+          rule: 'sum_check',
+          detail: { registerDelta: delta, intervalSum: sum },
+        });
         for (const r of rows) r.flags |= FLAG.sumCheck;
       }
     } else if (first.t > meter.lastRegAt) {
@@ -103,9 +118,20 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
         const each = Math.floor(energy / missing);
         for (let k = 0; k < missing; k++) {
           const wh = k === missing - 1 ? energy - each * (missing - 1) : each;
-          rows.push({ meterId: meter.id, ts: meter.lastRegAt + k * msg.intervalS, wh, expWh: null, flags: FLAG.estimated });
+          rows.push({
+            meterId: meter.id,
+            ts: meter.lastRegAt + k * msg.intervalS,
+            wh,
+            expWh: null,
+            flags: FLAG.estimated,
+          });
         }
-        issues.push({ meterId: meter.id, ts: meter.lastRegAt, rule: 'gap_estimated', detail: { intervals: missing, wh: energy } });
+        issues.push({
+          meterId: meter.id,
+          ts: meter.lastRegAt,
+          rule: 'gap_estimated',
+          detail: { intervals: missing, wh: energy },
+        });
       }
     }
   }
