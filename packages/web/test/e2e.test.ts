@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
+import { freePort } from '../../server/src/net.ts';
 import { isBlocking, launch, login, newContext, runAxeCheck, settle } from '../scripts/axe-check.ts';
 
 /**
@@ -16,17 +16,6 @@ import { isBlocking, launch, login, newContext, runAxeCheck, settle } from '../s
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const CONSUMER = { consumerId: 'C100001', password: 'consumer-demo-pass' };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A time zone where it is now between 09:00 and 22:00, so that the simulated meters (one

