@@ -52,6 +52,8 @@ export const envSchema = z.object({
   UNSAFE_ALLOW_NON_DURABLE_DB: bool.default(false),
   GATEWAY_BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(2000),
   GATEWAY_LANES: z.coerce.number().int().min(1).max(32).default(2),
+  /** MQTT client id of the gateway; aedes requires the `kw-` prefix for head-end logins. */
+  GATEWAY_CLIENT_ID: z.string().regex(/^kw-[A-Za-z0-9_-]{1,60}$/).default('kw-gateway'),
   GATEWAY_FLUSH_MS: z.coerce.number().int().min(0).max(5000).default(5),
   COMMAND_RETRY_S: z.coerce.number().int().min(1).max(3600).default(30),
   /** Email for alerts: smtp://user:pass@host:port (STARTTLS when offered) or smtps://. Unset: the outbox table. */
@@ -96,7 +98,7 @@ export interface Config {
   cookieSecure: boolean;
   sessionTtlHours: number;
   unsafeAllowNonDurableDb: boolean;
-  gateway: { batchMax: number; lanes: number; flushMs: number; commandRetryS: number };
+  gateway: { batchMax: number; lanes: number; flushMs: number; commandRetryS: number; clientId: string };
   notify: NotifyConfig;
   alerts: { lookbackDays: number };
   logLevel: string;
@@ -228,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       lanes: e.GATEWAY_LANES,
       flushMs: e.GATEWAY_FLUSH_MS,
       commandRetryS: e.COMMAND_RETRY_S,
+      clientId: e.GATEWAY_CLIENT_ID,
     },
     notify: {
       smtpUrl: e.SMTP_URL,

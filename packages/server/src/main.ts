@@ -83,7 +83,7 @@ export async function startKilowire(config: Config): Promise<Running> {
         mqttUrl,
         username: config.mqttUsername,
         password: config.mqttPassword,
-        clientId: process.env.GATEWAY_CLIENT_ID ?? 'kw-gateway',
+        clientId: config.gateway.clientId,
         shareGroup: config.mqttShareGroup,
         batchMax: config.gateway.batchMax,
         lanes: config.gateway.lanes,

@@ -37,7 +37,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     cookieSecure: false,
     sessionTtlHours: 12,
     unsafeAllowNonDurableDb: false,
-    gateway: { batchMax: 100, lanes: 2, flushMs: 5, commandRetryS: 30 },
+    gateway: { batchMax: 100, lanes: 2, flushMs: 5, commandRetryS: 30, clientId: 'kw-test' },
     notify: defaultNotifyConfig(),
     alerts: { lookbackDays: 1 },
     logLevel: 'silent',
