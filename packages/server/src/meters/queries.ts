@@ -1,6 +1,14 @@
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
-import { meterScopeSql, type Actor, type MeterSubject } from '../policies.ts';
+import {
+  authorise,
+  meterScopeSql,
+  requireRole,
+  ROLES_FOR,
+  type Action,
+  type Actor,
+  type MeterSubject,
+} from '../policies.ts';
 
 type Q = Pool | PoolClient;
 
@@ -92,4 +100,16 @@ export async function meterEvents(
     [meterId, f.from, f.to, f.limit],
   );
   return rows;
+}
+
+/**
+ * How a route reaches a meter: a role that may never do `action` gets 403 before any lookup
+ * (nothing about the serial is revealed), a meter outside the actor's scope is 404, and the
+ * policy decides the rest.
+ */
+export async function authorisedMeter(q: Q, actor: Actor, serial: string, action: Action): Promise<MeterRow> {
+  requireRole(actor, ...ROLES_FOR[action]);
+  const m = await findVisibleMeter(q, actor, serial);
+  authorise(actor, action, meterSubject(m));
+  return m;
 }

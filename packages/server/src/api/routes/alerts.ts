@@ -32,7 +32,10 @@ const alertsQuery = z
     limit: z.coerce.number().int().min(1).max(200).default(50),
     cursor: cursorParam.optional(),
   })
-  .refine((q) => !q.from || !q.to || daysBetween(q.from, q.to) >= 0, { message: 'to must not be before from', path: ['to'] });
+  .refine((q) => !q.from || !q.to || daysBetween(q.from, q.to) >= 0, {
+    message: 'to must not be before from',
+    path: ['to'],
+  });
 
 const alertItem = z.object({
   id: z.number().int(),
@@ -61,7 +64,8 @@ export function alertRoutes(app: ApiApp, deps: ApiDeps): void {
     {
       schema: {
         tags: ['alerts'],
-        summary: "Alert history, newest first (consumers: their own; supplier staff: their supplier's meters)",
+        summary:
+          "Alert history, newest first (consumers: their own; supplier staff: their supplier's meters)",
         querystring: alertsQuery,
         response: { 200: alertsResponse, ...errorResponses },
       },

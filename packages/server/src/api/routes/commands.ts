@@ -3,8 +3,7 @@ import type { Command } from '@kilowire/protocol';
 import { audit } from '../../audit.ts';
 import { issueCommand } from '../../commands/service.ts';
 import { listCommands } from '../../commands/queries.ts';
-import { findVisibleMeter, meterSubject } from '../../meters/queries.ts';
-import { authorise, ROLES_FOR, requireRole } from '../../policies.ts';
+import { authorisedMeter } from '../../meters/queries.ts';
 import { actorOf, errorResponses, iso, serialParams, timestamp, type ApiApp, type ApiDeps } from '../http.ts';
 
 /** The commands staff may issue by hand; tariffs, credit and firmware have their own flows. */
@@ -50,9 +49,7 @@ export function commandRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req, reply) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.command']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.command', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.command');
       const cmd: Command = req.body;
       const issued = await issueCommand(pool, commandKey, { id: m.id, serial: m.serial }, cmd, actor.userId);
       await audit(pool, {
@@ -84,9 +81,7 @@ export function commandRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.commands.read']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.commands.read', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.commands.read');
       const rows = await listCommands(pool, m.id, req.query.limit);
       return {
         serial: m.serial,

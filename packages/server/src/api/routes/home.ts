@@ -13,8 +13,15 @@ const homeResponse = z.object({
     serial: z.string(),
     tz: z.string(),
     mode: z.enum(['credit', 'prepayment']),
-    relay: z.enum(['connected', 'disconnected', 'armed']).nullable().describe('Last reported; null = not yet'),
-    creditMinor: z.number().int().nullable().describe('Prepayment credit on the meter, minor units; null = unknown'),
+    relay: z
+      .enum(['connected', 'disconnected', 'armed'])
+      .nullable()
+      .describe('Last reported; null = not yet'),
+    creditMinor: z
+      .number()
+      .int()
+      .nullable()
+      .describe('Prepayment credit on the meter, minor units; null = unknown'),
     currency: z.string().describe('ISO 4217, e.g. GBP'),
   }),
   lastReadingAt: z.string().nullable().describe('End of the latest interval received, ISO 8601 UTC'),
@@ -58,7 +65,12 @@ export function homeRoutes(app: ApiApp, deps: ApiDeps): void {
           currency: h.currency,
         },
         lastReadingAt: h.last_reading_at ? h.last_reading_at.toISOString() : null,
-        today: { date: h.today, wh: h.today_wh, dailyLimitWh: h.daily_limit_wh, hourlyLimitWh: h.hourly_limit_wh },
+        today: {
+          date: h.today,
+          wh: h.today_wh,
+          dailyLimitWh: h.daily_limit_wh,
+          hourlyLimitWh: h.hourly_limit_wh,
+        },
         billingPeriod: { start: h.period_start, wh: h.period_wh },
         unreadAlerts: h.unread,
       };

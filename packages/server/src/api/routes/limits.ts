@@ -2,20 +2,16 @@ import { z } from 'zod';
 import { getLimits, setLimits } from '../../alerts/queries.ts';
 import { evaluateLimits } from '../../alerts/rules.ts';
 import { audit } from '../../audit.ts';
-import { findVisibleMeter, meterSubject } from '../../meters/queries.ts';
-import { authorise, requireRole, ROLES_FOR } from '../../policies.ts';
+import { authorisedMeter } from '../../meters/queries.ts';
 import { actorOf, errorResponses, serialParams, type ApiApp, type ApiDeps } from '../http.ts';
 
-const limitWh = z
-  .number()
-  .int()
-  .min(1)
-  .max(1_000_000)
-  .nullable()
-  .describe('Wh, 1..1000000; null = no limit');
+const limitWh = z.number().int().min(1).max(1_000_000).nullable().describe('Wh, 1..1000000; null = no limit');
 
 const limitsBody = z.strictObject({ dailyLimitWh: limitWh, hourlyLimitWh: limitWh });
-const limitsResponse = z.object({ dailyLimitWh: z.number().int().nullable(), hourlyLimitWh: z.number().int().nullable() });
+const limitsResponse = z.object({
+  dailyLimitWh: z.number().int().nullable(),
+  hourlyLimitWh: z.number().int().nullable(),
+});
 
 export function limitRoutes(app: ApiApp, deps: ApiDeps): void {
   const { pool, log } = deps;
@@ -32,9 +28,7 @@ export function limitRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.limits']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.limits', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.limits');
       return getLimits(pool, m.id);
     },
   );
@@ -52,9 +46,7 @@ export function limitRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.limits']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.limits', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.limits');
       const saved = await setLimits(pool, m.id, req.body, actor.userId);
       await audit(pool, {
         actorId: actor.userId,

@@ -1,12 +1,6 @@
 import { z } from 'zod';
-import {
-  findVisibleMeter,
-  listVisibleMeters,
-  meterEvents,
-  meterSubject,
-  type MeterRow,
-} from '../../meters/queries.ts';
-import { authorise, ROLES_FOR, requireRole } from '../../policies.ts';
+import { authorisedMeter, listVisibleMeters, meterEvents, type MeterRow } from '../../meters/queries.ts';
+import { ROLES_FOR, requireRole } from '../../policies.ts';
 import { AppError } from '../../errors.ts';
 import { actorOf, errorResponses, iso, serialParams, timestamp, type ApiApp, type ApiDeps } from '../http.ts';
 
@@ -119,9 +113,7 @@ export function meterRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.read']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.read', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.read');
       return presentMeter(m);
     },
   );
@@ -139,9 +131,7 @@ export function meterRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.read']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.read', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.read');
       const rows = await meterEvents(pool, m.id, {
         from: req.query.from ? new Date(req.query.from) : null,
         to: req.query.to ? new Date(req.query.to) : null,

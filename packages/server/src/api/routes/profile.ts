@@ -88,7 +88,12 @@ export function profileRoutes(app: ApiApp, deps: ApiDeps): void {
       requireCapability(actor, 'profile.manage');
       if (actor.consumerId === undefined) throw new AppError('NOT_FOUND', 'no consumer profile');
       await saveAlertProfile(pool, actor.consumerId, actor.userId, req.body);
-      await audit(pool, { actorId: actor.userId, action: 'profile.update', target: String(actor.userId), ip: req.ip });
+      await audit(pool, {
+        actorId: actor.userId,
+        action: 'profile.update',
+        target: String(actor.userId),
+        ip: req.ip,
+      });
       return getAlertProfile(pool, actor.consumerId);
     },
   );
@@ -117,10 +122,17 @@ export function profileRoutes(app: ApiApp, deps: ApiDeps): void {
         throw new AppError('RATE_LIMITED', 'too many attempts; try again later');
       }
       const row = (
-        await pool.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [actor.userId])
+        await pool.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [
+          actor.userId,
+        ])
       ).rows[0];
       if (!row || !(await verifyPassword(row.password_hash, req.body.currentPassword))) {
-        await audit(pool, { actorId: actor.userId, action: 'user.password_change_failed', target: String(actor.userId), ip: req.ip });
+        await audit(pool, {
+          actorId: actor.userId,
+          action: 'user.password_change_failed',
+          target: String(actor.userId),
+          ip: req.ip,
+        });
         throw new AppError('WRONG_PASSWORD', 'the current password is not correct', [
           { path: 'body.currentPassword', message: 'not correct' },
         ]);
@@ -133,7 +145,12 @@ export function profileRoutes(app: ApiApp, deps: ApiDeps): void {
           `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2`,
           [actor.userId, current ? tokenHash(current) : ''],
         );
-        await audit(c, { actorId: actor.userId, action: 'user.password_changed', target: String(actor.userId), ip: req.ip });
+        await audit(c, {
+          actorId: actor.userId,
+          action: 'user.password_changed',
+          target: String(actor.userId),
+          ip: req.ip,
+        });
       });
       return reply.code(204).send(null);
     },

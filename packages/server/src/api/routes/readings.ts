@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { findVisibleMeter, meterSubject } from '../../meters/queries.ts';
+import { authorisedMeter } from '../../meters/queries.ts';
 import { dailyRollups, dayProfile, monthlyRollups } from '../../readings/queries.ts';
-import { authorise, ROLES_FOR, requireRole } from '../../policies.ts';
 import {
   actorOf,
   daysBetween,
@@ -110,9 +109,7 @@ export function readingRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.read']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.read', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.read');
       const day = await dayProfile(pool, m.id, m.tz, req.query.date, m.interval_s);
       return {
         serial: m.serial,
@@ -148,9 +145,7 @@ export function readingRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.read']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.read', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.read');
       const rows = await dailyRollups(pool, m.id, req.query.from, req.query.to);
       return {
         serial: m.serial,
@@ -176,9 +171,7 @@ export function readingRoutes(app: ApiApp, deps: ApiDeps): void {
     },
     async (req) => {
       const actor = actorOf(req);
-      requireRole(actor, ...ROLES_FOR['meter.read']);
-      const m = await findVisibleMeter(pool, actor, req.params.serial);
-      authorise(actor, 'meter.read', meterSubject(m));
+      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.read');
       const rows = await monthlyRollups(pool, m.id, req.query.from, req.query.to);
       return {
         serial: m.serial,
