@@ -25,3 +25,42 @@ export class ProtocolError extends Error {
     this.name = 'ProtocolError';
   }
 }
+
+/**
+ * Why the gateway refused an up message, beyond the codec's own codes: counted in
+ * `kilowire_gateway_rejected_total{code}`. Stable, like the codec's.
+ */
+export const GATEWAY_REJECT_CODES = [
+  /** Not `meters/{id}/up/{kind}`. */
+  'UNKNOWN_TOPIC',
+  /** No meter with this id is provisioned. */
+  'UNKNOWN_METER',
+  /** A readings message ending more than 5 minutes after the head-end's clock. */
+  'FUTURE_READING',
+  /** An events message with an event dated more than 5 minutes after the head-end's clock. */
+  'FUTURE_EVENT',
+  /** The message's interval length is not the meter's configured one. */
+  'INTERVAL_SIZE',
+  /** A sequence number already committed, carrying data that differs from what was stored. */
+  'SEQ_CONFLICT',
+  /** The retain flag is set on a meter's up topic (the head-end never reads retained data). */
+  'RETAINED',
+  /** A firmware block request while no firmware is offered to the meter. */
+  'FW_NOT_OFFERED',
+  /** A bug on the head-end's side while handling the message (logged with a stack). */
+  'INTERNAL',
+] as const;
+export type GatewayRejectCode = (typeof GATEWAY_REJECT_CODES)[number];
+
+/** Codes a meter puts in a `rejected` or `failed` reply. */
+export const METER_REPLY_CODES = [
+  'BAD_SIGNATURE',
+  'WRONG_METER',
+  'STALE_COUNTER',
+  'SCHEMA',
+  'BAD_JSON',
+  'EXPIRED',
+  'DUPLICATE_TOPUP',
+  'NOT_SUPPORTED_YET',
+] as const;
+export type MeterReplyCode = (typeof METER_REPLY_CODES)[number];

@@ -1,4 +1,5 @@
 export * from './codec.ts';
+export * from './enums.ts';
 export * from './errors.ts';
 export * from './events.ts';
 export * from './messages.ts';

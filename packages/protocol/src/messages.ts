@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { EVENT_CODES } from './events.ts';
 import { OBIS } from './obis.ts';
+import { METER_MODES, RELAY_STATES, REPLY_RESULTS } from './enums.ts';
+export type { MeterMode, RelayState } from './enums.ts';
 
 /**
  * Wire contract v1. One schema per message. Unknown fields are ignored (additive changes
@@ -86,10 +88,8 @@ export type MeterEvent = z.infer<typeof meterEvent>;
 export const eventsMessage = z.object({ v, seq, events: z.array(meterEvent).min(1).max(50) });
 export type EventsMessage = z.infer<typeof eventsMessage>;
 
-export const relayState = z.enum(['connected', 'disconnected', 'armed']);
-export type RelayState = z.infer<typeof relayState>;
-export const meterMode = z.enum(['credit', 'prepayment']);
-export type MeterMode = z.infer<typeof meterMode>;
+export const relayState = z.enum(RELAY_STATES);
+export const meterMode = z.enum(METER_MODES);
 
 /** `meters/{id}/up/status`: a snapshot, sent on connect and on every change; not acknowledged. */
 export const statusMessage = z.object({
@@ -112,7 +112,7 @@ export const replyMessage = z.object({
   id: z.uuid(),
   counter: z.int().min(0),
   t: epoch,
-  result: z.enum(['ok', 'rejected', 'failed']),
+  result: z.enum(REPLY_RESULTS),
   code: z.string().max(64).optional(),
   detail: z.string().max(256).optional(),
 });
@@ -189,15 +189,26 @@ export const command = z.discriminatedUnion('type', [
 export type Command = z.infer<typeof command>;
 export type CommandType = Command['type'];
 
-/** The signed part of a command. `meter` binds it to one meter; `counter` strictly increases. */
-export const commandBody = z.object({
-  v,
-  id: z.uuid(),
-  meter: z.string().max(32),
-  counter: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
-  issuedAt: epoch,
-  cmd: command,
-});
+/**
+ * The signed part of a command. `meter` binds it to one meter; `counter` strictly increases.
+ * `expiresAt`: the meter refuses the command (`EXPIRED`) when its clock is past this instant,
+ * so a command the head-end gave up on never runs when an offline meter comes back.
+ * Optional only so that bodies signed before expiry existed stay valid; the head-end always sets it.
+ */
+export const commandBody = z
+  .object({
+    v,
+    id: z.uuid(),
+    meter: z.string().max(32),
+    counter: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+    issuedAt: epoch,
+    expiresAt: epoch.optional(),
+    cmd: command,
+  })
+  .refine((b) => b.expiresAt === undefined || b.expiresAt > b.issuedAt, {
+    message: 'expiresAt must be after issuedAt',
+    path: ['expiresAt'],
+  });
 export type CommandBody = z.infer<typeof commandBody>;
 
 /** `meters/{id}/down/commands`: body is the exact JSON text that was signed (no re-serialising). */

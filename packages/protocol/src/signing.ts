@@ -51,10 +51,12 @@ export function signCommand(body: CommandBody, key: KeyObject): CommandEnvelope 
 }
 
 /**
- * Verify an envelope for one meter. Checks signature first (nothing unauthenticated is
- * even parsed further), then that it names this meter, then the counter. Returns the body.
+ * Authenticate an envelope for one meter: the signature first (nothing unauthenticated is
+ * even parsed further), then the body's schema, then that it names this meter. Counter and
+ * expiry are the caller's to judge (a meter answers a duplicate of a command it already
+ * applied with the stored reply, which a plain counter check could not).
  */
-export function openCommand(env: CommandEnvelope, key: KeyObject, meterId: string, lastCounter: number): CommandBody {
+export function verifyCommand(env: CommandEnvelope, key: KeyObject, meterId: string): CommandBody {
   if (!verifyBytes(env.body, env.sig, key)) throw new ProtocolError('BAD_SIGNATURE', 'command signature invalid');
   let raw: unknown;
   try {
@@ -66,8 +68,31 @@ export function openCommand(env: CommandEnvelope, key: KeyObject, meterId: strin
   if (!parsed.success) throw new ProtocolError('SCHEMA', parsed.error.issues[0]?.message ?? 'invalid command');
   const body = parsed.data;
   if (body.meter !== meterId) throw new ProtocolError('WRONG_METER', 'command is for another meter');
+  return body;
+}
+
+/** Whether an authenticated body has expired at `nowS` (epoch s, the meter's clock). */
+export function commandExpired(body: CommandBody, nowS: number): boolean {
+  return body.expiresAt !== undefined && nowS > body.expiresAt;
+}
+
+/**
+ * Verify an envelope for one meter: `verifyCommand`, then the counter (strictly above
+ * `lastCounter`), then, when `nowS` is given, the expiry. Returns the body.
+ */
+export function openCommand(
+  env: CommandEnvelope,
+  key: KeyObject,
+  meterId: string,
+  lastCounter: number,
+  nowS?: number,
+): CommandBody {
+  const body = verifyCommand(env, key, meterId);
   if (body.counter <= lastCounter) {
     throw new ProtocolError('STALE_COUNTER', `counter ${body.counter} <= last ${lastCounter}`);
+  }
+  if (nowS !== undefined && commandExpired(body, nowS)) {
+    throw new ProtocolError('EXPIRED', `command expired at ${body.expiresAt}`);
   }
   return body;
 }
