@@ -4,10 +4,7 @@
  * Env: DATABASE_URL, DATA_DIR. Prints "LISTENING <port>" when ready; SIGTERM closes.
  */
 import { privateKeyFromB64 } from '@kilowire/protocol';
-import { buildApi } from '../packages/server/src/api/app.ts';
-import { loadConfig } from '../packages/server/src/config.ts';
-import { createPool } from '../packages/server/src/db/pool.ts';
-import { logger, rootLogger } from '../packages/server/src/log.ts';
+import { buildApi, createPool, loadConfig, logger, rootLogger } from '@kilowire/server';
 
 async function main(): Promise<void> {
   rootLogger.level = 'warn';

@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import type { Pool } from '../packages/server/src/db/pool.ts';
 import { provision, type Household } from './db.ts';
 import { cpuMs, log, nowMs, onCleanup, percentile, spawnChild, withTimeout } from './lib.ts';
+import { type Pool } from '@kilowire/server';
 
 const YEAR_START = '2024-01-01 00:00:00+00';
 const HALF_HOURS_PER_YEAR = 366 * 48; // 2024 is a leap year

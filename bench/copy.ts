@@ -7,8 +7,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Pool } from '../packages/server/src/db/pool.ts';
 import { log, nowMs } from './lib.ts';
+import { type Pool } from '@kilowire/server';
 
 /** Meter ids far above anything provisioned (interval_readings has no foreign key). */
 const BASE_METER = 10_000_000;

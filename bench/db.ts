@@ -5,13 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { createArea, createHousehold, createOrganisation } from '../packages/server/src/accounts/repo.ts';
-import { embeddedPgPassword } from '../packages/server/src/config.ts';
-import { startEmbeddedPostgres } from '../packages/server/src/db/embedded.ts';
-import { createPool, type Pool } from '../packages/server/src/db/pool.ts';
-import { migrate } from '../packages/server/src/db/migrate.ts';
-import { logger } from '../packages/server/src/log.ts';
 import { freePort, log, onCleanup } from './lib.ts';
+import { createArea, createHousehold, createOrganisation, createPool, embeddedPgPassword, logger, migrate, startEmbeddedPostgres, type Pool } from '@kilowire/server';
 
 export interface BenchDb {
   url: string;
@@ -51,7 +46,8 @@ export async function startDatabase(): Promise<BenchDb> {
   const u = new URL(serverUrl);
   u.pathname = `/${name}`;
   const url = u.toString();
-  const pool = createPool(url, 20);
+  // Building millions of rows in one statement takes longer than the service's 30 s statement limit.
+  const pool = createPool(url, { max: 20, statementTimeoutMs: 3_600_000 });
   onCleanup('bench pool', () => pool.end());
   await migrate(pool);
   log(`database ${name} on ${where}`);

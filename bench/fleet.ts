@@ -9,12 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKeyPair } from '@kilowire/protocol';
-import { mosquittoAcl, mosquittoPasswordLine } from '../packages/server/src/broker/mosquitto.ts';
-import type { Pool } from '../packages/server/src/db/pool.ts';
 import { provision } from './db.ts';
 import { log, onCleanup, rssMb, sleep, spawnChild, startMosquitto } from './lib.ts';
+import { mosquittoAcl, mosquittoPasswordLine, type Pool } from '@kilowire/server';
 
-const MAIN = fileURLToPath(new URL('../packages/server/src/main.ts', import.meta.url));
+const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
 const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
 
 interface FleetLine {

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, waitPort } from '../packages/server/src/net.ts';
+import { freePort, waitPort } from '@kilowire/server';
 
 export { freePort, waitPort };
 

@@ -6,15 +6,12 @@
  *
  * For batches shaped like the gateway's (2,000 messages of 1 or 48 readings) it times the
  * JavaScript side per message (decode + validation, VEE) and each SQL statement of
- * writeBatch, then prints EXPLAIN ANALYZE of the readings UPSERT for one batch of each shape.
+ * ingest, then prints EXPLAIN ANALYZE of the readings UPSERT for one batch of each shape.
  */
 import { decodeUp, encodeUp, type ReadingsMessage } from '@kilowire/protocol';
-import { tx, type PoolClient } from '../packages/server/src/db/pool.ts';
-import { writeBatch, type ReadingsItem } from '../packages/server/src/gateway/ingest.ts';
-import { runVee, type MeterInfo } from '../packages/server/src/gateway/vee.ts';
-import { rootLogger } from '../packages/server/src/log.ts';
 import { provision, startDatabase } from './db.ts';
 import { nowMs, runCleanups } from './lib.ts';
+import { ingest, rootLogger, runVee, tx, type MeterInfo, type PoolClient, type ReadingsItem } from '@kilowire/server';
 
 const BATCH = 2000;
 
@@ -99,7 +96,7 @@ async function main(): Promise<void> {
       const explain = b === batches - 1;
       const t = nowMs();
       await tx(db.pool, (c) =>
-        writeBatch(timed(c, explain ? new Map<string, number>() : stmt, explain), items, []),
+        ingest(timed(c, explain ? new Map<string, number>() : stmt, explain), items, []),
       );
       if (!explain) total += nowMs() - t;
     }
@@ -107,7 +104,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\n== ${k} reading(s) per message, batches of ${BATCH} messages (${BATCH * k} rows)\n` +
         `JS per message: decode+schema ${((decodeMs / (batches * BATCH)) * 1000).toFixed(1)} us, VEE ${((veeMs / (batches * BATCH)) * 1000).toFixed(1)} us\n` +
-        `writeBatch per batch: ${(total / (batches - 1)).toFixed(0)} ms = ${((n * k) / (total / 1000)).toFixed(0)} rows/s, ${(n / (total / 1000)).toFixed(0)} msgs/s\n` +
+        `ingest per batch: ${(total / (batches - 1)).toFixed(0)} ms = ${((n * k) / (total / 1000)).toFixed(0)} rows/s, ${(n / (total / 1000)).toFixed(0)} msgs/s\n` +
         [...stmt]
           .map(([key, ms]) => `  ${key.padEnd(20)} ${(ms / (batches - 1)).toFixed(1)} ms/batch`)
           .join('\n') +

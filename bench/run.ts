@@ -14,15 +14,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { hashPassword } from '../packages/server/src/auth/passwords.ts';
-import { rootLogger } from '../packages/server/src/log.ts';
 import { benchApi, type ApiResult } from './api.ts';
 import { benchCopy, type CopyResult } from './copy.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchBroker, benchIngest, type IngestResult } from './ingest.ts';
 import { log, nowMs, round, runCleanups, startMosquitto } from './lib.ts';
-import { measure } from '../packages/web/scripts/size.ts';
+import { measure } from '@kilowire/web/size';
+import { hashPassword, rootLogger } from '@kilowire/server';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv
@@ -140,7 +139,7 @@ async function main(): Promise<number> {
         if (!r) continue;
         log(
           `  ${r.shape}: ${r.messages} msgs, ${r.rows} rows sent, ${r.rowsInDb} rows in interval_readings, rollups count ${r.rollupIntervals}, ` +
-            `${r.batches} batches (${((r.batchSeconds / r.seconds) * 100).toFixed(0)}% of the time in batch transactions), rejected ${r.rejected}, dropped ${r.dropped}`,
+            `${r.batches} batches (${((r.batchSeconds / r.seconds) * 100).toFixed(0)}% of the time in batch transactions), rejected ${r.rejected}, intake paused ${r.paused}x`,
         );
         if (r.rowsInDb !== r.rows || r.rollupIntervals !== r.rows) {
           errors[`c ingest ${r.shape}`] =

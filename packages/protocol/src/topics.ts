@@ -36,3 +36,37 @@ export function parseTopic(topic: string): ParsedTopic | null {
   }
   return null;
 }
+
+/**
+ * Whether every topic the subscription `filter` can match is also matched by `pattern`
+ * (both MQTT filters with + and #). The embedded broker allows a subscription only inside
+ * the subtree an ACL pattern grants, exactly as Mosquitto's pattern ACL does.
+ */
+export function filterWithin(filter: string, pattern: string): boolean {
+  const f = filter.split('/');
+  const p = pattern.split('/');
+  for (let i = 0; i < p.length; i++) {
+    const ps = p[i]!;
+    if (ps === '#') return true;
+    const fs = f[i];
+    if (fs === undefined || fs === '#') return false;
+    if (ps === '+') {
+      continue;
+    }
+    if (fs === '+' || fs !== ps) return false;
+  }
+  return f.length === p.length;
+}
+
+/**
+ * The broker rules, one definition for both brokers (the embedded one checks them in its
+ * hooks, the Mosquitto configuration writer turns them into an ACL): a meter writes only its
+ * own up kinds and reads only its own down subtree; the head-end reads every meter's up
+ * subtree and writes every meter's down kinds.
+ */
+export const BROKER_RULES = {
+  meterWrites: (id: string) => UP_KINDS.map((k) => topics.up(id, k)),
+  meterReads: (id: string) => `meters/${id}/down/#`,
+  headendReads: 'meters/+/up/#',
+  headendWrites: DOWN_KINDS.map((k) => `meters/+/down/${k}`),
+} as const;

@@ -55,7 +55,34 @@ export const envSchema = z.object({
   /** MQTT client id of the gateway; aedes requires the `kw-` prefix for head-end logins. */
   GATEWAY_CLIENT_ID: z.string().regex(/^kw-[A-Za-z0-9_-]{1,60}$/).default('kw-gateway'),
   GATEWAY_FLUSH_MS: z.coerce.number().int().min(0).max(5000).default(5),
+  /** First resend delay of an unanswered command (s); doubles per attempt up to COMMAND_MAX_RETRY_S. */
   COMMAND_RETRY_S: z.coerce.number().int().min(1).max(3600).default(30),
+  COMMAND_MAX_RETRY_S: z.coerce.number().int().min(1).max(86_400).default(900),
+  /** A command not applied within this many seconds of being queued is refused by the meter (EXPIRED). */
+  COMMAND_TTL_S: z.coerce.number().int().min(10).max(30 * 86_400).default(86_400),
+  /** Payload the gateway holds before it stops reading from the broker (backpressure), MiB. */
+  GATEWAY_MAX_BUFFER_MB: z.coerce.number().int().min(1).max(4096).default(16),
+  /** Longest a database statement may run (ms); a hung database fails queries instead of hanging them. */
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
+  /** Fallback sweep of undispatched domain events (normally woken at once by NOTIFY), ms. */
+  EVENTS_SWEEP_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
+  /** After a NOTIFY, gather events this long before dispatching them together (ms). */
+  EVENTS_GATHER_MS: z.coerce.number().int().min(0).max(10_000).default(100),
+  /** Dispatched domain events are kept this many days. */
+  EVENTS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+  /** Bearer token that /metrics requires; unset = /metrics is open (bind METRICS_PORT to a private address instead). */
+  METRICS_TOKEN: z.string().min(16).optional(),
+  /** Serve /metrics on this port only (on METRICS_HOST), not on the public PORT. */
+  METRICS_PORT: port.optional(),
+  METRICS_HOST: z.string().default('127.0.0.1'),
+  /**
+   * Behind a reverse proxy: which X-Forwarded-* to believe (client address for rate limits and
+   * audit, https for the Secure cookie). false (default), true (any hop), a number of hops, or
+   * a comma list of proxy addresses/CIDRs.
+   */
+  TRUST_PROXY: z.string().default('false'),
+  /** Extra origins (comma list, e.g. https://portal.example.com) allowed to send state-changing requests. */
+  ALLOWED_ORIGINS: z.string().default(''),
   /** Email for alerts: smtp://user:pass@host:port (STARTTLS when offered) or smtps://. Unset: the outbox table. */
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
   SMTP_FROM: z.string().min(3).max(254).default('Kilowire <alerts@kilowire.invalid>'),
@@ -98,7 +125,13 @@ export interface Config {
   cookieSecure: boolean;
   sessionTtlHours: number;
   unsafeAllowNonDurableDb: boolean;
-  gateway: { batchMax: number; lanes: number; flushMs: number; commandRetryS: number; clientId: string };
+  gateway: { batchMax: number; lanes: number; flushMs: number; clientId: string; maxBufferBytes: number };
+  commands: { retryS: number; maxRetryS: number; ttlS: number };
+  dbStatementTimeoutMs: number;
+  events: { sweepMs: number; gatherMs: number; retentionDays: number };
+  metrics: { token: string | undefined; port: number | undefined; host: string };
+  trustProxy: boolean | number | string[];
+  allowedOrigins: string[];
   notify: NotifyConfig;
   alerts: { lookbackDays: number };
   logLevel: string;
@@ -191,6 +224,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   if (e.MQTT_URL) services.delete('broker');
   const problems: string[] = [];
   if (e.MQTT_URL && !e.MQTT_PASSWORD) problems.push('MQTT_PASSWORD: required when MQTT_URL is set');
+  const trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  if (trustProxy === null) problems.push('TRUST_PROXY: expected true, false, a number of hops or a comma list of addresses');
+  const allowedOrigins = e.ALLOWED_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const o of allowedOrigins) {
+    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/.test(o)) problems.push(`ALLOWED_ORIGINS: "${o}" is not an origin like https://portal.example.com`);
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) problems.push('METRICS_PORT: must differ from PORT');
+  if (e.MQTT_SHARE_GROUP && !e.MQTT_URL) {
+    problems.push('MQTT_SHARE_GROUP: needs MQTT_URL (the embedded broker has no shared subscriptions; run one gateway with it)');
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const dataDir = path.resolve(e.DATA_DIR);
@@ -229,9 +274,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       batchMax: e.GATEWAY_BATCH_MAX,
       lanes: e.GATEWAY_LANES,
       flushMs: e.GATEWAY_FLUSH_MS,
-      commandRetryS: e.COMMAND_RETRY_S,
       clientId: e.GATEWAY_CLIENT_ID,
+      maxBufferBytes: e.GATEWAY_MAX_BUFFER_MB * 1024 * 1024,
     },
+    commands: { retryS: e.COMMAND_RETRY_S, maxRetryS: e.COMMAND_MAX_RETRY_S, ttlS: e.COMMAND_TTL_S },
+    dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    events: { sweepMs: e.EVENTS_SWEEP_MS, gatherMs: e.EVENTS_GATHER_MS, retentionDays: e.EVENTS_RETENTION_DAYS },
+    metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
+    trustProxy: trustProxy ?? false,
+    allowedOrigins,
     notify: {
       smtpUrl: e.SMTP_URL,
       smtpFrom: e.SMTP_FROM,
@@ -246,6 +297,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     alerts: { lookbackDays: e.ALERT_LOOKBACK_DAYS },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+function parseTrustProxy(v: string): boolean | number | string[] | null {
+  const t = v.trim().toLowerCase();
+  if (['false', '0', 'no', ''].includes(t)) return false;
+  if (['true', 'yes'].includes(t)) return true;
+  if (/^\d+$/.test(t)) return Number(t);
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  return list.every((x) => /^[0-9a-fA-F:.]+(\/\d+)?$/.test(x)) ? list : null;
 }
 
 /** The embedded PostgreSQL password lives with the other generated secrets. */

@@ -1,23 +1,29 @@
+import type { ApiErrorCode } from '@kilowire/contract/enums';
+
 /**
- * Typed application errors with stable codes. Routes throw these; one error handler turns
- * them into `{ error: { code, message } }` with the status below. Tests assert the code.
+ * Typed application errors with stable codes (the list lives in the HTTP contract). Routes
+ * and domains throw these; one error handler turns them into `{ error: { code, message } }`
+ * with the status below. Tests assert the code.
  */
-export const ERROR_STATUS = {
+export const ERROR_STATUS: Record<ApiErrorCode, number> = {
   VALIDATION: 400,
   UNAUTHENTICATED: 401,
   INVALID_CREDENTIALS: 401,
   /** A signed-in user gave the wrong current password (e.g. changing it): not a session problem. */
   WRONG_PASSWORD: 400,
   FORBIDDEN: 403,
+  /** A state-changing request a browser sent from another site (CSRF). */
+  FOREIGN_ORIGIN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
-} as const;
-export type AppErrorCode = keyof typeof ERROR_STATUS;
+};
+export type AppErrorCode = ApiErrorCode;
 
 export class AppError extends Error {
   constructor(

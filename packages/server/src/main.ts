@@ -1,19 +1,20 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { privateKeyFromB64 } from '@kilowire/protocol';
 import { ConfigError, embeddedPgPassword, loadConfig, type Config } from './config.ts';
-import { startEmbeddedPostgres, type EmbeddedPg } from './db/embedded.ts';
-import { createPool, type Pool } from './db/pool.ts';
+import { EmbeddedPgError, startEmbeddedPostgres, type EmbeddedPg } from './db/embedded.ts';
+import { createPool, isConnectionError, waitForDatabase, type Pool } from './db/pool.ts';
 import { durabilityProblems, migrate } from './db/migrate.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
 import { Gateway } from './gateway/gateway.ts';
-import { AlertEngine } from './alerts/rules.ts';
-import { logger, rootLogger } from './log.ts';
+import { logger, rootLogger, type Logger } from './log.ts';
 import { seedDemo, type DemoLogins, type FleetFile } from './demo/seed.ts';
-import { privateKeyFromB64 } from '@kilowire/protocol';
 
 /**
  * One codebase, several roles of process: `--services=broker,gateway,jobs,api,simulator`
- * (default: all). Start order follows dependencies; Ctrl-C stops in reverse order.
+ * (default: all). Start order follows dependencies; stop runs in reverse order, the
+ * embedded database last. Every role waits for a database that is not up yet and rides
+ * out one that restarts; the API answers /readyz 503 meanwhile.
  */
 export interface Running {
   config: Config;
@@ -21,34 +22,81 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function startKilowire(config: Config): Promise<Running> {
-  const log = logger('main');
-  const stops: (() => Promise<void>)[] = [];
-  let embeddedPg: EmbeddedPg | undefined;
-  let databaseUrl = config.databaseUrl;
-  if (!databaseUrl) {
-    embeddedPg = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, embeddedPgPassword(config.dataDir), logger('pg'));
-    databaseUrl = embeddedPg.url;
-    stops.push(() => embeddedPg!.stop());
+/** Run `fn` until it succeeds, retrying while the database is unreachable (aborted by `signal`). */
+async function whileDbUnreachable<T>(fn: () => Promise<T>, log: Logger, signal: AbortSignal | undefined, pool: Pool): Promise<T> {
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConnectionError(err) || signal?.aborted) throw err;
+      log.warn({ err: (err as Error).message }, 'database went away while starting; waiting for it');
+      await waitForDatabase(pool, log, signal);
+    }
   }
-  const pool = createPool(databaseUrl, 20);
-  stops.push(() => pool.end());
+}
+
+export async function startKilowire(config: Config, opts: { signal?: AbortSignal } = {}): Promise<Running> {
+  const log = logger('main');
+  const { signal } = opts;
+  const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const s of stops.reverse()) await s().catch((err: unknown) => log.error({ err }, 'stop failed'));
+    stops.length = 0;
   };
+  let embeddedPg: EmbeddedPg | undefined;
+  let databaseUrl = config.databaseUrl;
   try {
-    const problems = await durabilityProblems(pool);
+    if (!databaseUrl) {
+      embeddedPg = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, embeddedPgPassword(config.dataDir), logger('pg'));
+      databaseUrl = embeddedPg.url;
+      const pgStop = embeddedPg.stop.bind(embeddedPg);
+      stops.push(pgStop);
+    }
+    const pool = createPool(databaseUrl, { max: 20, statementTimeoutMs: config.dbStatementTimeoutMs });
+    stops.push(() => pool.end());
+
+    const state = { started: false };
+    let gateway: Gateway | undefined;
+    if (config.services.has('api')) {
+      // Listening before the database answers: /healthz is live at once, /readyz and the API
+      // say 503 until everything below has started.
+      const { buildApi } = await import('./api/app.ts');
+      const app = await buildApi({
+        pool,
+        config,
+        log: logger('api'),
+        commandKey: privateKeyFromB64(config.commandSigningKey),
+        ready: () => ({ started: state.started, mqtt: gateway ? gateway.connected : true }),
+      });
+      await app.listen({ port: config.port, host: config.host });
+      stops.push(() => app.close());
+      if (config.metrics.port !== undefined) {
+        const { startMetricsServer } = await import('./api/metrics-server.ts');
+        const close = await startMetricsServer(config.metrics.port, config.metrics.host, config.metrics.token);
+        stops.push(close);
+      }
+    }
+
+    await waitForDatabase(pool, log, signal);
+    const problems = await whileDbUnreachable(() => durabilityProblems(pool), log, signal, pool);
     if (problems.length && !config.unsafeAllowNonDurableDb) {
       throw new ConfigError([
         `PostgreSQL may lose committed readings (${problems.join(', ')}); fix the server or set UNSAFE_ALLOW_NON_DURABLE_DB=true`,
       ]);
     }
     if (problems.length) log.warn({ problems }, 'running on a non-durable PostgreSQL (UNSAFE_ALLOW_NON_DURABLE_DB)');
-    const applied = await migrate(pool);
+    const applied = await whileDbUnreachable(() => migrate(pool), log, signal, pool);
     if (applied.length) log.info({ applied }, 'migrations applied');
 
     let demo: DemoLogins | null = null;
-    if (config.demoSeed) demo = await seedDemo(pool, config.dataDir, config.commandPublicKey, 25, config.demoTz);
+    if (config.demoSeed) {
+      demo = await whileDbUnreachable(
+        () => seedDemo(pool, config.dataDir, config.commandPublicKey, 25, config.demoTz),
+        log,
+        signal,
+        pool,
+      );
+    }
 
     let broker: EmbeddedBroker | undefined;
     let mqttUrl = config.mqttUrl;
@@ -68,16 +116,17 @@ export async function startKilowire(config: Config): Promise<Running> {
     if (config.services.has('jobs')) {
       // Loaded per service, like the api: a gateway-only process never loads pg-boss or mailers.
       const { startJobs } = await import('./jobs/service.ts');
-      const jobs = await startJobs({ pool, config, log: logger('jobs') });
+      const jobs = await whileDbUnreachable(
+        () => startJobs({ pool, config, log: logger('jobs'), databaseUrl }),
+        log,
+        signal,
+        pool,
+      );
       stops.push(() => jobs.stop());
     }
 
-    let gateway: Gateway | undefined;
     if (config.services.has('gateway')) {
-      // Alert rules run after each committed batch, off the ack path.
-      const alerts = new AlertEngine(pool, logger('alerts'), { lookbackDays: config.alerts.lookbackDays });
-      stops.push(() => alerts.stop());
-      gateway = new Gateway({
+      const gw = new Gateway({
         pool,
         log: logger('gateway'),
         mqttUrl,
@@ -88,25 +137,13 @@ export async function startKilowire(config: Config): Promise<Running> {
         batchMax: config.gateway.batchMax,
         lanes: config.gateway.lanes,
         flushMs: config.gateway.flushMs,
-        commandRetryS: config.gateway.commandRetryS,
-        onCommitted: (b) => alerts.committed(b),
+        maxBufferBytes: config.gateway.maxBufferBytes,
+        commands: config.commands,
+        databaseUrl,
       });
-      await gateway.start();
-      stops.push(() => gateway!.stop());
-    }
-
-    if (config.services.has('api')) {
-      // Loaded per service: a gateway-only process never loads the web stack.
-      const { buildApi } = await import('./api/app.ts');
-      const app = await buildApi({
-        pool,
-        config,
-        log: logger('api'),
-        commandKey: privateKeyFromB64(config.commandSigningKey),
-        ready: () => ({ mqtt: gateway ? gateway.connected : true }),
-      });
-      await app.listen({ port: config.port, host: config.host });
-      stops.push(() => app.close());
+      gateway = gw;
+      await gw.start();
+      stops.push(() => gw.stop());
     }
 
     if (config.services.has('simulator') && config.sim.meters > 0) {
@@ -133,6 +170,7 @@ export async function startKilowire(config: Config): Promise<Running> {
       stops.push(() => fleet.stop());
     }
 
+    state.started = true;
     if (demo && config.services.has('api')) printDemo(config, demo);
     return { config, pool, stop: stopAll };
   } catch (err) {
@@ -159,6 +197,9 @@ function printDemo(config: Config, d: DemoLogins): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+/** Longest a clean stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 20_000;
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -171,26 +212,45 @@ async function main(): Promise<void> {
     throw err;
   }
   rootLogger.level = config.logLevel;
-  let running: Running;
-  try {
-    running = await startKilowire(config);
-  } catch (err) {
-    if (err instanceof ConfigError) process.stderr.write(`kilowire: ${err.message}\n`);
-    else process.stderr.write(`kilowire: failed to start: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
+  const ac = new AbortController();
+  let running: Running | undefined;
   let stopping = false;
+  // Installed before anything starts: Ctrl-C ends the process at any moment, also while it
+  // waits for a database that is not there. A second Ctrl-C ends it at once.
   const shutdown = (sig: string) => {
-    if (stopping) return;
+    if (stopping) {
+      process.stderr.write('kilowire: stopping now\n');
+      process.exit(130);
+    }
     stopping = true;
     rootLogger.info({ sig }, 'stopping');
-    running.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    ac.abort();
+    setTimeout(() => {
+      process.stderr.write(`kilowire: did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting\n`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    if (running) {
+      running.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    }
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  try {
+    running = await startKilowire(config, { signal: ac.signal });
+  } catch (err) {
+    if (stopping) process.exit(0);
+    if (err instanceof ConfigError) process.stderr.write(`kilowire: ${err.message}\n`);
+    else if (err instanceof EmbeddedPgError) process.stderr.write(`kilowire: ${err.message}\n`);
+    else process.stderr.write(`kilowire: failed to start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  if (stopping) {
+    await running.stop().catch(() => undefined);
+    process.exit(0);
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('main.ts')) {

@@ -1,16 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, encodeUp, localDate, localMidnight } from '@kilowire/protocol';
-import { logger } from '../src/log.ts';
-import { AlertEngine, evaluateEvents, evaluateLimits, raiseTariffChanged } from '../src/alerts/rules.ts';
+import { evaluateEvents, evaluateLimits, raiseTariffChanged } from '../src/alerts/rules.ts';
+import type { RunningJobs } from '../src/jobs/service.ts';
 import { createStaffUser, type CreatedHousehold } from '../src/accounts/repo.ts';
 import type { TestDb } from './support/db.ts';
 import { startGatewayWorld, type GatewayWorld } from './support/gateway-world.ts';
+import { settleEvents, startTestJobs } from './support/jobs.ts';
 import { readingsMsg, waitFor, type RawMeter } from './support/world.ts';
 
-/** Alert rules: once per crossing, from readings (through the real gateway) and from events. */
+/**
+ * Alert rules: once per crossing, from readings and events through the real gateway, the
+ * durable domain events it commits, and the jobs service that hands them to the rules.
+ */
 let world: GatewayWorld;
 let db: TestDb;
-let engine: AlertEngine;
+let jobs: RunningJobs;
 let hh: CreatedHousehold[];
 let meters: RawMeter[];
 const TZ = 'Europe/London';
@@ -18,18 +22,17 @@ const now = () => Math.floor(Date.now() / 1000);
 const today = () => localDate(now(), TZ);
 
 beforeAll(async () => {
-  let e: AlertEngine | undefined;
   world = await startGatewayWorld(5, {
     rawMeters: true,
-    // The engine needs the pool, which the world creates: bind it on first use.
-    gateway: { onCommitted: (b) => e?.committed(b) },
     beforeClose: async () => {
-      await e?.stop();
+      await jobs?.stop();
     },
   });
   ({ db, hh, meters } = world);
-  engine = e = new AlertEngine(db.pool, logger('test-alerts'), { lookbackDays: 2 });
+  jobs = await startTestJobs(db.pool, { lookbackDays: 2 });
 });
+
+const settle = () => settleEvents(db.pool, jobs);
 
 afterAll(async () => {
   await world?.close();
@@ -83,13 +86,13 @@ describe('daily limit through the gateway', () => {
     // 1.5 kWh: under the limit.
     await m.readings(readingsMsg(1, d0, [500, 500, 500], 0));
     await m.waitAck((a) => a.kind === 'ack' && a.stream === 'readings' && a.upTo === 1);
-    await engine.idle();
+    await settle();
     expect(await alertsOf(h.meterId)).toEqual([]);
     // 2.5 kWh: crossed.
     await m.readings(readingsMsg(2, d0 + 3 * 1800, [1000], 1500));
     await m.waitAck((a) => a.kind === 'ack' && a.upTo === 2);
     const [first] = await waitFor(async () => {
-      await engine.idle();
+      await settle();
       const a = await alertsOf(h.meterId, 'daily_limit');
       return a.length ? a : undefined;
     });
@@ -105,14 +108,14 @@ describe('daily limit through the gateway', () => {
     await m.readings(readingsMsg(3, d0 + 4 * 1800, [800, 800], 2500));
     await m.readings(readingsMsg(3, d0 + 4 * 1800, [800, 800], 2500));
     await m.waitAck((a) => a.kind === 'ack' && a.upTo === 3);
-    await engine.idle();
+    await settle();
     expect(await alertsOf(h.meterId, 'daily_limit')).toHaveLength(1);
     // The next day crosses too: a new alert.
     const d1 = localMidnight(yesterday, TZ);
     await m.readings(readingsMsg(4, d1, [2100], 4100));
     await m.waitAck((a) => a.kind === 'ack' && a.upTo === 4);
     const both = await waitFor(async () => {
-      await engine.idle();
+      await settle();
       const a = await alertsOf(h.meterId, 'daily_limit');
       return a.length === 2 ? a : undefined;
     });
@@ -127,7 +130,7 @@ describe('daily limit through the gateway', () => {
     // Yesterday far above the new limit: it was set today, so yesterday is not an alert.
     await m.readings(readingsMsg(1, localMidnight(addDays(today(), -1), TZ), [3000], 0));
     await m.waitAck((a) => a.kind === 'ack' && a.upTo === 1);
-    await engine.idle();
+    await settle();
     expect(await alertsOf(h.meterId, 'daily_limit')).toEqual([]);
   });
 
@@ -162,7 +165,7 @@ describe('daily limit through the gateway', () => {
       }),
     );
     const [a] = await waitFor(async () => {
-      await engine.idle();
+      await settle();
       const x = await alertsOf(h.meterId, 'tamper');
       return x.length ? x : undefined;
     });

@@ -55,6 +55,7 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /healthz': { kind: 'public' },
   'GET /readyz': { kind: 'public' },
   'GET /metrics': { kind: 'public' },
+  'GET /api/session': { kind: 'public' },
   'POST /api/session': { kind: 'public' },
   'DELETE /api/session': { kind: 'session' },
   'GET /api/me': { kind: 'session' },
@@ -384,7 +385,7 @@ describe('commands', () => {
       'SELECT status, type, created_by FROM commands WHERE id = $1',
       [id],
     );
-    expect(row.rows[0]).toMatchObject({ status: 'pending', type: 'supply.off' });
+    expect(row.rows[0]).toMatchObject({ status: 'queued', type: 'supply.off' });
     const auditRows = await db.pool.query<{ target: string; detail: { commandId: string } }>(
       "SELECT target, detail FROM audit_log WHERE action = 'meter.command' AND detail->>'commandId' = $1",
       [id],
@@ -396,7 +397,7 @@ describe('commands', () => {
     );
     expect(list.statusCode).toBe(200);
     const items = (JSON.parse(list.body) as { items: { id: string; status: string; type: string }[] }).items;
-    expect(items.find((i) => i.id === id)).toMatchObject({ status: 'pending', type: 'supply.off' });
+    expect(items.find((i) => i.id === id)).toMatchObject({ status: 'queued', type: 'supply.off' });
   });
 
   test('operator of the area may not command the meter (403), and nothing is queued', async () => {

@@ -87,15 +87,16 @@ test('/readyz 503 when the broker connection is down', async () => {
   }
 });
 
-test('database down: /readyz 503, API 500 INTERNAL without internals, /healthz still 200', async () => {
+test('database down: /readyz 503 within a second, API 503 UNAVAILABLE without internals, /healthz still 200', async () => {
   const deadPool = createPool('postgres://nobody:secret-pw@127.0.0.1:1/nowhere', 1);
   const dead = await testApi(deadPool);
   try {
     expect((await dead.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     expect((await dead.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     const res = await dead.inject({ method: 'GET', url: '/api/me', headers: { cookie: 'kw_session=abc' } });
-    expect(res.statusCode).toBe(500);
-    expect(JSON.parse(res.body)).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
+    expect(res.statusCode).toBe(503);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+    expect(res.headers['retry-after']).toBe('2');
     expect(res.body).not.toMatch(/ECONNREFUSED|secret-pw|127\.0\.0\.1|stack/);
   } finally {
     await dead.close();

@@ -12,6 +12,7 @@ import {
   type World,
 } from './support/api.ts';
 import { tokenHash } from '../src/auth/sessions.ts';
+import { FREE_FAILURES, SOURCE_FAILURES } from '../src/auth/throttle.ts';
 
 let db: TestDb;
 let app: FastifyInstance;
@@ -252,34 +253,60 @@ describe('sessions', () => {
   });
 });
 
-describe('rate limits', () => {
-  // A fresh app: its limiter counts only the attempts below.
-  beforeAll(async () => {
-    await app.close();
-    app = await testApi(db.pool);
-  });
-
-  test('per identifier: the 11th attempt in a minute is 429, even from new IPs and with the right password', async () => {
-    for (let i = 0; i < 10; i++) {
-      const r = await attempt({ consumerId: 'C2A', password: `guess-${i}` });
-      expect(r.statusCode).toBe(401);
+describe('login throttling (in PostgreSQL: every API process agrees)', () => {
+  test('the guesser is slowed down, the owner signing in from elsewhere is not, unknown IDs look the same', async () => {
+    const guesser = '203.0.113.7';
+    for (let i = 0; i < FREE_FAILURES; i++) {
+      expect((await attempt({ consumerId: 'C2A', password: `guess-${i}` }, { ip: guesser })).statusCode).toBe(401);
     }
-    const r = await attempt(loginBody('C2A'));
-    expect(r.statusCode).toBe(429);
-    expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'RATE_LIMITED' } });
-    expect(r.headers['retry-after']).toBeDefined();
-    // Another identifier is unaffected.
-    expect((await attempt(loginBody('C1A'))).statusCode).toBe(200);
+    // One more failure starts the backoff for this (account, address)...
+    expect((await attempt({ consumerId: 'C2A', password: 'guess-x' }, { ip: guesser })).statusCode).toBe(401);
+    const blocked = await attempt(loginBody('C2A'), { ip: guesser });
+    expect(blocked.statusCode).toBe(429);
+    expect(JSON.parse(blocked.body)).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // ...while the household itself, from its own address, signs in at once.
+    expect((await attempt(loginBody('C2A'), { ip: '198.51.100.20' })).statusCode).toBe(200);
+    // An unknown consumer ID is throttled exactly like a real one (no account enumeration).
+    for (let i = 0; i <= FREE_FAILURES; i++) await attempt({ consumerId: 'NOSUCH', password: 'x' }, { ip: guesser });
+    const unknown = await attempt({ consumerId: 'NOSUCH', password: 'x' }, { ip: guesser });
+    expect(unknown.statusCode).toBe(429);
+    expect(JSON.parse(unknown.body)).toEqual(JSON.parse(blocked.body));
   });
 
-  test('per IP: many identifiers from one address are stopped', async () => {
+  test('the backoff holds across API processes; after the wait, the right password clears it', async () => {
+    const ip = '203.0.113.8';
+    for (let i = 0; i <= FREE_FAILURES; i++) await attempt({ consumerId: 'C1B', password: `g${i}` }, { ip });
+    // A second API process on the same database refuses too.
+    const other = await testApi(db.pool);
+    try {
+      const r = await other.inject({
+        method: 'POST',
+        url: '/api/session',
+        remoteAddress: ip,
+        headers: JSON_CT,
+        payload: loginBody('C1B'),
+      });
+      expect(r.statusCode).toBe(429);
+    } finally {
+      await other.close();
+    }
+    // Once the wait is over, the right password from that address works and clears the count.
+    await db.pool.query("UPDATE login_throttle SET blocked_until = now() - interval '1 second' WHERE key LIKE 'a:c:c1b|%'");
+    expect((await attempt(loginBody('C1B'), { ip })).statusCode).toBe(200);
+    expect((await db.pool.query("SELECT 1 FROM login_throttle WHERE key = 'a:c:c1b|203.0.113.8'")).rowCount).toBe(0);
+  });
+
+  test('per address: spraying many identifiers from one address is stopped', async () => {
     const ip = '198.51.100.9';
     let limited = 0;
-    for (let i = 0; i < 35; i++) {
+    for (let i = 0; i < SOURCE_FAILURES + 5; i++) {
       const r = await attempt({ consumerId: `SPRAY-${i}`, password: 'x' }, { ip });
       if (r.statusCode === 429) limited++;
       else expect(r.statusCode).toBe(401);
     }
     expect(limited).toBe(5);
+    // Another address is unaffected.
+    expect((await attempt(loginBody('C1A'), { ip: '198.51.100.10' })).statusCode).toBe(200);
   });
 });

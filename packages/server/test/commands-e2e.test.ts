@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { FileStore, Meter, MeterClient } from '@kilowire/meter';
 import { generateSigningKeyPair, privateKeyFromB64, topics } from '@kilowire/protocol';
-import { issueCommand } from '../src/commands/service.ts';
+import { requestCommand } from '../src/commands/lifecycle.ts';
+import { tx } from '../src/db/pool.ts';
 import type { Gateway } from '../src/gateway/gateway.ts';
 import type { TestDb } from './support/db.ts';
 import { HEADEND, HEADEND_2, type TestBroker } from './support/brokers.ts';
@@ -57,7 +58,7 @@ async function commandRow(id: string) {
 }
 
 beforeAll(async () => {
-  world = await startGatewayWorld(1, { gateway: { commandRetryS: 1 } });
+  world = await startGatewayWorld(1, { gateway: { commands: { retryS: 1, maxRetryS: 2 } } });
   ({ db, broker, gw } = world);
   h = world.hh[0]!;
 });
@@ -70,13 +71,7 @@ afterAll(async () => {
 describe('signed commands', () => {
   it('delivers, retries until the meter replies, and stores the result', async () => {
     // Issued while the meter is offline: the gateway keeps retrying until it answers.
-    const cmd = await issueCommand(
-      db.pool,
-      privateKeyFromB64(keys.privateKey),
-      { id: h.meterId, serial: h.meterSerial },
-      { type: 'supply.off', reason: 'test' },
-      null,
-    );
+    const cmd = await tx(db.pool, (c) => requestCommand(c, privateKeyFromB64(keys.privateKey), { id: h.meterId, serial: h.meterSerial }, { type: 'supply.off', reason: 'test' }, { actorId: null }));
     await gw.sendCommands();
     await sleep(1200);
     await gw.sendCommands();
@@ -95,13 +90,7 @@ describe('signed commands', () => {
 
   it('refuses a replayed, an altered and a stale command, before and after a meter restart', async () => {
     const key = privateKeyFromB64(keys.privateKey);
-    const arm = await issueCommand(
-      db.pool,
-      key,
-      { id: h.meterId, serial: h.meterSerial },
-      { type: 'supply.arm' },
-      null,
-    );
+    const arm = await tx(db.pool, (c) => requestCommand(c, key, { id: h.meterId, serial: h.meterSerial }, { type: 'supply.arm' }, { actorId: null }));
     await waitFor(async () => (await commandRow(arm.id)).status === 'ok', 20_000, 'arm ok');
     expect(client.meter.relay.state).toBe('armed');
     const counterAfter = client.meter.lastCounter;

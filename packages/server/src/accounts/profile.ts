@@ -1,7 +1,6 @@
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Q } from '../db/pool.ts';
 import type { OrgKind, Role } from './repo.ts';
 
-type Q = Pool | PoolClient;
 
 export interface Profile {
   user: { id: number; role: Role; displayName: string; email: string | null; loginId: string | null };

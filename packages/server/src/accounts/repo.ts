@@ -1,13 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { OrgKind } from '@kilowire/contract/enums';
+import type { Q } from '../db/pool.ts';
 import { hashPassword } from '../auth/passwords.ts';
 
-type Q = Pool | PoolClient;
 
-export type Role = 'consumer' | 'supplier' | 'operator' | 'admin';
-export type OrgKind = 'supplier' | 'network_operator' | 'platform';
+export type { Role } from '../policies.ts';
+export type { OrgKind } from '@kilowire/contract/enums';
 
-/** Meter broker passwords are 32 random bytes, so SHA-256 (fast, for 10k connects) is enough. */
+/** Meter broker passwords are 24 random bytes, so SHA-256 (fast, for 10k connects) is enough: nothing to guess offline. */
 export function credentialHash(password: string): string {
   return createHash('sha256').update(password).digest('hex');
 }

@@ -1,6 +1,5 @@
 import { EVENT_CATALOGUE, type EventCode } from '@kilowire/protocol';
 import type { Pool } from '../db/pool.ts';
-import type { Logger } from '../log.ts';
 import { kwh, localStamp, money, shortDay } from './format.ts';
 import { raiseAlerts, type NewAlert, type RaiseOptions } from './service.ts';
 import { alertTypeOfEvent } from './types.ts';
@@ -201,64 +200,4 @@ export async function raiseTariffChanged(pool: Pool, t: TariffChange, o: RuleOpt
     })),
     o,
   );
-}
-
-/** What the gateway committed in one batch. */
-export interface CommittedBatch {
-  /** Meters whose readings were written. */
-  meterIds: number[];
-  /** Event messages written: (meter, seq). */
-  events: { meterId: number; seq: number }[];
-}
-
-/**
- * Runs the rules after each committed gateway batch, off the gateway's ack path: batches are
- * coalesced and evaluated one run at a time; errors are logged, never thrown at the gateway.
- */
-export class AlertEngine {
-  private meters = new Set<number>();
-  private events = new Map<string, { meterId: number; seq: number }>();
-  private running: Promise<void> | undefined;
-  private stopped = false;
-
-  constructor(
-    private readonly pool: Pool,
-    private readonly log: Logger,
-    private readonly opts: RuleOptions = {},
-  ) {}
-
-  /** Called by the gateway after COMMIT; returns at once. */
-  committed(b: CommittedBatch): void {
-    if (this.stopped) return;
-    for (const id of b.meterIds) this.meters.add(id);
-    for (const e of b.events) this.events.set(`${e.meterId}:${e.seq}`, e);
-    this.running ??= this.run().finally(() => {
-      this.running = undefined;
-    });
-  }
-
-  private async run(): Promise<void> {
-    while (this.meters.size || this.events.size) {
-      const meters = [...this.meters];
-      const events = [...this.events.values()];
-      this.meters.clear();
-      this.events.clear();
-      try {
-        await evaluateEvents(this.pool, events, this.opts);
-        await evaluateLimits(this.pool, meters, this.opts);
-      } catch (err) {
-        this.log.error({ err, meters: meters.length, events: events.length }, 'alert evaluation failed');
-      }
-    }
-  }
-
-  /** Resolves when nothing is pending (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.idle();
-  }
 }

@@ -1,11 +1,10 @@
 import { inWindow, localDate, localMinuteOfDay, addDays } from '@kilowire/protocol';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
+import { DELIVERIES_CHANNEL } from '../notify/channels.ts';
 import { localTimeToEpoch } from './format.ts';
 import { defaultPreferences, isCritical, SEVERITY, type AlertType } from './types.ts';
 
-/** NOTIFY channel that wakes the delivery dispatcher (jobs service) after a commit. */
-export const DELIVERIES_CHANNEL = 'kw_deliveries';
 
 export interface NewAlert {
   meterId: number;

@@ -1,8 +1,6 @@
-import { webRoutes } from './web.ts';
 import type { KeyObject } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
-import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import {
@@ -11,15 +9,15 @@ import {
   ResponseSerializationError,
   serializerCompiler,
   validatorCompiler,
-  type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import type { ApiErrorCode } from '@kilowire/contract/enums';
 import type { Config } from '../config.ts';
-import type { Pool } from '../db/pool.ts';
+import { isConnectionError, type Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
-import { AppError, type AppErrorCode } from '../errors.ts';
+import { AppError } from '../errors.ts';
 import { metrics } from '../metrics.ts';
 import { SESSION_COOKIE, sessionActor } from '../auth/sessions.ts';
-import type { ApiApp, ApiDeps } from './http.ts';
+import type { ApiDeps } from './http.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -31,11 +29,14 @@ import { meRoutes } from './routes/me.ts';
 import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
+import { webRoutes } from './web.ts';
 
 export type { ApiDeps } from './http.ts';
 
 /** Request bodies are small JSON documents (login, commands); anything bigger is refused (413). */
 const BODY_LIMIT = 64 * 1024;
+/** Longest path parameter (a serial is at most 64): longer URLs get 414. */
+const MAX_PARAM_LENGTH = 200;
 
 export interface RouteEntry {
   method: string;
@@ -55,23 +56,37 @@ export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
 
 type ErrorBody = { error: { code: string; message: string; issues?: { path: string; message: string }[] } };
 
-function errorBody(
-  code: AppErrorCode,
-  message: string,
-  issues?: { path: string; message: string }[],
-): ErrorBody {
+function errorBody(code: ApiErrorCode, message: string, issues?: { path: string; message: string }[]): ErrorBody {
   return { error: issues ? { code, message, issues } : { code, message } };
 }
 
-const CLIENT_ERROR_CODES: Record<number, AppErrorCode> = {
+const CLIENT_ERROR_CODES: Record<number, ApiErrorCode> = {
   400: 'VALIDATION',
   404: 'NOT_FOUND',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
 };
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The first string under `v` that holds a NUL character, as a dotted path; PostgreSQL cannot store one. */
+function findNul(v: unknown, path: string, depth = 0): string | null {
+  if (typeof v === 'string') return v.includes('\u0000') ? path : null;
+  if (depth > 8 || v === null || typeof v !== 'object') return null;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (k.includes('\u0000')) return `${path}.${k.split('\u0000').join('\\0')}`;
+    const p = findNul(x, `${path}.${k}`, depth + 1);
+    if (p) return p;
+  }
+  return null;
+}
+
+/** The origin this request was addressed to (behind a trusted proxy: the proxy's scheme and host). */
+function ownOrigin(req: FastifyRequest): string {
+  return `${req.protocol}://${req.host}`;
+}
 
 /** Build the HTTP API (not listening): the host process calls `listen`, tests call `inject`. */
 export async function buildApi(deps: {
@@ -79,24 +94,26 @@ export async function buildApi(deps: {
   config: Config;
   log: Logger;
   commandKey: KeyObject;
-  ready?: () => { mqtt: boolean };
+  ready?: ApiDeps['ready'];
 }): Promise<FastifyInstance> {
-  const { pool, log } = deps;
-  const base = Fastify({
+  const { pool, log, config } = deps;
+  const tp = config.trustProxy;
+  const app = Fastify({
     loggerInstance: log,
     // Two log lines per request cost more than a home call's queries; request timing goes to
     // the kilowire_http_request_duration_seconds histogram instead, errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // HEAD routes would double the surface the authorisation test must walk, for no client.
     exposeHeadRoutes: false,
-    // Behind a load balancer set trustProxy so req.ip (rate limits, audit) is the client's.
-    trustProxy: false,
-  });
-  const app = base.withTypeProvider<ZodTypeProvider>() as unknown as ApiApp;
+    // Behind a load balancer set TRUST_PROXY so req.ip (throttling, audit) and req.protocol
+    // (the Secure cookie, the CSRF origin check) are the client's.
+    trustProxy: typeof tp === 'number' ? (_addr: string, hop: number) => hop < tp : tp,
+  }) as unknown as FastifyInstance; // pino's Logger type vs Fastify's base logger type
 
   const routes: RouteEntry[] = [];
-  routeLists.set(base as unknown as FastifyInstance, routes);
+  routeLists.set(app, routes);
   app.addHook('onRoute', (r) => {
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method, url: r.url });
   });
@@ -108,20 +125,15 @@ export async function buildApi(deps: {
   // usually no body; the default parser would call that an error.
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(
-    'application/json',
-    { parseAs: 'string', bodyLimit: BODY_LIMIT },
-    (req, body, done) => {
-      if (body === '') {
-        done(null, undefined);
-        return;
-      }
-      void defaultJson(req, body as string, done);
-    },
-  );
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    void defaultJson(req, body as string, done);
+  });
 
   await app.register(fastifyCookie);
-  await app.register(fastifyRateLimit, { global: false });
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
@@ -130,32 +142,56 @@ export async function buildApi(deps: {
         version: '1.0.0',
         description:
           'Smart metering head-end API. Sign in with POST /api/session; the kw_session cookie carries the session. ' +
-          'State-changing requests must be sent as application/json. Energy is integer Wh.',
+          'State-changing requests must be sent as application/json and, from a browser, from this origin. ' +
+          'Energy is integer Wh, money integer minor units, times ISO 8601. Errors: { error: { code, message, issues? } } with a stable code.',
       },
       components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE } } },
       security: [{ session: [] }],
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    // Swagger UI with a CSP that allows only its own files (hashes for its inline parts).
+    staticCSP: true,
+    transformStaticCSP: (h) => `${h}; frame-ancestors 'none'`,
+  });
 
-  // CSRF. The session cookie is SameSite=Lax, and on top of that every state-changing request
-  // must declare content-type: application/json. A cross-site HTML form can only send
-  // urlencoded, multipart or text/plain bodies, and a cross-site fetch with a JSON content type
-  // needs a CORS preflight, which this API never grants; so no other site can make a signed-in
-  // browser change anything here.
+  // While the process still waits for its database or starts its services, the API says so.
   app.addHook('onRequest', (req, _reply, done) => {
-    const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (SAFE_METHODS.has(req.method) || ct === 'application/json') {
+    const route = req.routeOptions.url;
+    if (route?.startsWith('/api/') && deps.ready?.().started === false) {
+      done(new AppError('UNAVAILABLE', 'Kilowire is starting; try again in a moment'));
+      return;
+    }
+    done();
+  });
+
+  // CSRF, two walls. (1) Every state-changing request must declare content-type:
+  // application/json: a cross-site HTML form can only send urlencoded, multipart or
+  // text/plain, and a cross-site fetch with JSON needs a CORS preflight this API never grants.
+  // (2) A browser says where a request comes from (Origin, Sec-Fetch-Site): anything but this
+  // origin (or a configured one) is refused. Clients that send neither (curl, scripts) carry
+  // no one else's cookies and pass.
+  const allowed = new Set(config.allowedOrigins);
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (SAFE_METHODS.has(req.method)) {
       done();
       return;
     }
-    done(
-      new AppError(
-        'UNSUPPORTED_MEDIA_TYPE',
-        'state-changing requests must have content-type: application/json',
-      ),
-    );
+    const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (ct !== 'application/json') {
+      done(new AppError('UNSUPPORTED_MEDIA_TYPE', 'state-changing requests must have content-type: application/json'));
+      return;
+    }
+    const origin = req.headers.origin;
+    const site = req.headers['sec-fetch-site'];
+    const fromHere = origin === undefined ? undefined : origin === ownOrigin(req) || allowed.has(origin);
+    if (fromHere === false || (fromHere === undefined && (site === 'cross-site' || site === 'same-site'))) {
+      done(new AppError('FOREIGN_ORIGIN', 'requests that change something must come from this site'));
+      return;
+    }
+    done();
   });
 
   // Authentication: every /api route needs a live session unless it is marked public.
@@ -174,6 +210,28 @@ export async function buildApi(deps: {
     req.actor = actor;
   });
 
+  // Input PostgreSQL cannot hold (NUL characters) is refused up front, whatever the field.
+  app.addHook('preValidation', (req, _reply, done) => {
+    const at = findNul(req.params, 'params') ?? findNul(req.query, 'query') ?? findNul(req.body, 'body');
+    if (at) done(new AppError('VALIDATION', `${at}: must not contain NUL characters`, [{ path: at, message: 'NUL character' }]));
+    else done();
+  });
+
+  app.addHook('onSend', (req, reply, payload, done) => {
+    const url = req.url;
+    if (url.startsWith('/api/') || url === '/api') {
+      // Answers depend on who asks: never cached by a browser or a proxy, never sniffed.
+      void reply.header('cache-control', 'no-store');
+      void reply.header('x-content-type-options', 'nosniff');
+      void reply.header('referrer-policy', 'same-origin');
+    } else if (url.startsWith('/docs')) {
+      void reply.header('x-content-type-options', 'nosniff');
+      void reply.header('x-frame-options', 'DENY');
+      void reply.header('referrer-policy', 'same-origin');
+    }
+    done(null, payload);
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpSeconds.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
@@ -183,10 +241,9 @@ export async function buildApi(deps: {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof AppError) {
-      const issues = Array.isArray(err.details)
-        ? (err.details as { path: string; message: string }[])
-        : undefined;
-      if (err.status >= 500) req.log.error({ err }, 'request failed');
+      const issues = Array.isArray(err.details) ? (err.details as { path: string; message: string }[]) : undefined;
+      if (err.status >= 500 && err.code !== 'UNAVAILABLE') req.log.error({ err }, 'request failed');
+      if (err.code === 'UNAVAILABLE') void reply.header('retry-after', '2');
       return reply.code(err.status).send(errorBody(err.code, err.message, issues));
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
@@ -203,6 +260,11 @@ export async function buildApi(deps: {
       req.log.error({ err, issues: err.cause.issues }, 'response does not match its schema');
       return reply.code(500).send(errorBody('INTERNAL', 'internal error'));
     }
+    if (isConnectionError(err)) {
+      // The database is restarting or unreachable: a moment's unavailability, not a bug.
+      void reply.header('retry-after', '2');
+      return reply.code(503).send(errorBody('UNAVAILABLE', 'the service is briefly unavailable; try again in a moment'));
+    }
     const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
     const code = CLIENT_ERROR_CODES[status];
     if (status >= 400 && status < 500) {
@@ -216,18 +278,22 @@ export async function buildApi(deps: {
   app.setNotFoundHandler((_req, reply) => reply.code(404).send(errorBody('NOT_FOUND', 'no such route')));
 
   const routeDeps: ApiDeps = deps;
-  healthRoutes(app, routeDeps);
-  sessionRoutes(app, routeDeps);
-  meRoutes(app, routeDeps);
-  meterRoutes(app, routeDeps);
-  readingRoutes(app, routeDeps);
-  commandRoutes(app, routeDeps);
-  homeRoutes(app, routeDeps);
-  limitRoutes(app, routeDeps);
-  profileRoutes(app, routeDeps);
-  alertRoutes(app, routeDeps);
-  outboxRoutes(app, routeDeps);
-  await webRoutes(base as unknown as FastifyInstance);
+  for (const plugin of [
+    healthRoutes,
+    sessionRoutes,
+    meRoutes,
+    meterRoutes,
+    readingRoutes,
+    commandRoutes,
+    homeRoutes,
+    limitRoutes,
+    profileRoutes,
+    alertRoutes,
+    outboxRoutes,
+  ]) {
+    await app.register(plugin, routeDeps);
+  }
+  await webRoutes(app);
 
-  return base as unknown as FastifyInstance;
+  return app;
 }

@@ -1,17 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import type {
-  FastifyBaseLogger,
-  FastifyInstance,
-  FastifyRequest,
-  RawReplyDefaultExpression,
-  RawRequestDefaultExpression,
-  RawServerDefault,
-} from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { tzOffsetS } from '@kilowire/protocol';
 import type { Config } from '../config.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool, Who } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { AppError } from '../errors.ts';
 import type { Actor } from '../policies.ts';
@@ -23,18 +15,21 @@ export interface ApiDeps {
   log: Logger;
   /** Ed25519 private key that signs meter commands. */
   commandKey: KeyObject;
-  /** Readiness of other subsystems in this process; `mqtt: false` makes /readyz 503. */
-  ready?: () => { mqtt: boolean };
+  /**
+   * Readiness of this process: `started: false` while it still waits for the database or
+   * starts its services (the API answers 503 meanwhile); `mqtt: false` when the process's
+   * gateway has lost the broker.
+   */
+  ready?: () => { started?: boolean; mqtt: boolean };
 }
 
-/** The Fastify instance routes register on: zod schemas give validation, types and OpenAPI. */
-export type ApiApp = FastifyInstance<
-  RawServerDefault,
-  RawRequestDefaultExpression,
-  RawReplyDefaultExpression,
-  FastifyBaseLogger,
-  ZodTypeProvider
->;
+/**
+ * A group of routes: a Fastify plugin that receives the API's dependencies. Each route:
+ * validate (zod, from @kilowire/contract) -> authenticate (the app's hook) -> authorise
+ * (policies) -> call the domain, in `withTx` when it changes something (the audit row
+ * commits with the change) -> present.
+ */
+export type Routes = FastifyPluginAsyncZod<ApiDeps>;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,7 +37,7 @@ declare module 'fastify' {
     actor: Actor | null;
   }
   interface FastifyContextConfig {
-    /** An /api route reachable without a session (login only). Every other /api route needs one. */
+    /** An /api route reachable without a session (login, session state). Every other /api route needs one. */
     public?: boolean;
   }
 }
@@ -53,48 +48,9 @@ export function actorOf(req: FastifyRequest): Actor {
   return req.actor;
 }
 
-// ---- shared schemas -------------------------------------------------------------------
-
-export const errorBody = z
-  .object({
-    error: z.object({
-      code: z.string().describe('Stable machine-readable code, e.g. NOT_FOUND, VALIDATION'),
-      message: z.string(),
-      issues: z
-        .array(z.object({ path: z.string().describe('e.g. query.date or body.type'), message: z.string() }))
-        .optional(),
-    }),
-  })
-  .describe('Error');
-
-/** Error responses documented on every route. */
-export const errorResponses = {
-  400: errorBody,
-  401: errorBody,
-  403: errorBody,
-  404: errorBody,
-  429: errorBody,
-  500: errorBody,
-} as const;
-
-export const serialParams = z.object({
-  serial: z
-    .string()
-    .min(1)
-    .max(64)
-    .regex(/^[A-Za-z0-9._-]+$/, 'serial: letters, digits, . _ -'),
-});
-
-/** A real calendar date, YYYY-MM-DD. */
-export const isoDate = z.iso.date();
-/** A calendar month, YYYY-MM. */
-export const isoMonth = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'expected YYYY-MM');
-
-export const timestamp = z.string().describe('ISO 8601 instant');
-
-/** Whole days from a to b (YYYY-MM-DD), b - a. */
-export function daysBetween(a: string, b: string): number {
-  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
+/** Who is making a change, for its audit row. */
+export function whoOf(req: FastifyRequest): Who {
+  return { actorId: req.actor?.userId ?? null, ip: req.ip };
 }
 
 export function iso(d: Date | null): string | null {
@@ -110,4 +66,34 @@ export function isoInZone(epochS: number, tz: string): string {
   const hh = String(Math.floor(abs / 3600)).padStart(2, '0');
   const mm = String(Math.floor((abs % 3600) / 60)).padStart(2, '0');
   return `${local}${sign}${hh}:${mm}`;
+}
+
+/** Page cursors are opaque: base64url of the last id returned. */
+export function encodeIdCursor(id: number): string {
+  return Buffer.from(String(id)).toString('base64url');
+}
+
+export function decodeIdCursor(cursor: string | undefined): number | null {
+  if (cursor === undefined) return null;
+  const s = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[1-9]\d{0,15}$/.test(s)) throw badCursor();
+  return Number(s);
+}
+
+/** Cursors over serials: base64url of the last serial of the page. */
+export function encodeSerialCursor(serial: string): string {
+  return Buffer.from(serial, 'utf8').toString('base64url');
+}
+
+export function decodeSerialCursor(c: string | undefined): string | null {
+  if (c === undefined) return null;
+  const s = Buffer.from(c, 'base64url').toString('utf8');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(s) || encodeSerialCursor(s) !== c) throw badCursor();
+  return s;
+}
+
+function badCursor(): AppError {
+  return new AppError('VALIDATION', 'query.cursor: not a cursor from this API', [
+    { path: 'query.cursor', message: 'not a cursor from this API' },
+  ]);
 }

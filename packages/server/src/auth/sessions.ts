@@ -1,12 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Pool, PoolClient } from '../db/pool.ts';
-import { tx } from '../db/pool.ts';
-import { audit } from '../audit.ts';
-import type { Role } from '../accounts/repo.ts';
-import type { Actor } from '../policies.ts';
+import type { PoolClient, Q } from '../db/pool.ts';
+import type { Actor, Role } from '../policies.ts';
 import { dummyPasswordHash, verifyPassword } from './passwords.ts';
-
-type Q = Pool | PoolClient;
 
 /** Name of the session cookie; its value is the raw token, which is never stored. */
 export const SESSION_COOKIE = 'kw_session';
@@ -29,7 +24,7 @@ export type LoginResult =
  * the user does not exist, against the real one when disabled), so timing does not tell an
  * attacker which consumer IDs or emails exist.
  */
-export async function checkCredentials(pool: Pool, cred: Credentials): Promise<LoginResult> {
+export async function checkCredentials(pool: Q, cred: Credentials): Promise<LoginResult> {
   const { rows } =
     cred.kind === 'consumer'
       ? await pool.query<{
@@ -67,31 +62,26 @@ export interface NewSession {
 }
 
 /**
- * Start a session for `userId`, revoking the session the request came with (if any), so a
- * token planted before login (session fixation) or left from a previous user is dead.
+ * Start a session for `userId` in the caller's transaction, revoking the session the request
+ * came with (if any), so a token planted before login (session fixation) or left from a
+ * previous user is dead.
  */
 export async function startSession(
-  pool: Pool,
+  c: PoolClient,
   userId: number,
   ttlHours: number,
   previousToken: string | undefined,
-  ip: string,
 ): Promise<NewSession> {
   const token = randomBytes(32).toString('base64url');
-  return tx(pool, async (c) => {
-    if (previousToken) {
-      await c.query('UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [
-        tokenHash(previousToken),
-      ]);
-    }
-    const { rows } = await c.query<{ expires_at: Date }>(
-      `INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(hours => $3))
-       RETURNING expires_at`,
-      [tokenHash(token), userId, ttlHours],
-    );
-    await audit(c, { actorId: userId, action: 'session.login', target: String(userId), ip });
-    return { token, expiresAt: rows[0]!.expires_at };
-  });
+  if (previousToken) {
+    await c.query('UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [tokenHash(previousToken)]);
+  }
+  const { rows } = await c.query<{ expires_at: Date }>(
+    `INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(hours => $3))
+     RETURNING expires_at`,
+    [tokenHash(token), userId, ttlHours],
+  );
+  return { token, expiresAt: rows[0]!.expires_at };
 }
 
 /** Revoke the session of `token`; true if it was live. */
@@ -125,4 +115,19 @@ export async function sessionActor(q: Q, token: string): Promise<Actor | null> {
   const actor: Actor = { userId: r.user_id, role: r.role, orgId: r.org_id };
   if (r.consumer_id !== null) actor.consumerId = r.consumer_id;
   return actor;
+}
+
+/** The signed-in user behind a live session and when the session ends, or null. */
+export async function sessionInfo(
+  q: Q,
+  token: string,
+): Promise<{ userId: number; role: Role; displayName: string; expiresAt: Date } | null> {
+  const { rows } = await q.query<{ user_id: number; role: Role; display_name: string; expires_at: Date }>(
+    `SELECT u.id AS user_id, u.role, u.display_name, s.expires_at
+       FROM sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled`,
+    [tokenHash(token)],
+  );
+  const r = rows[0];
+  return r ? { userId: r.user_id, role: r.role, displayName: r.display_name, expiresAt: r.expires_at } : null;
 }

@@ -1,11 +1,12 @@
 import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { METER_ID_RE, parseTopic } from '@kilowire/protocol';
+import { BROKER_RULES, METER_ID_RE, filterWithin, parseTopic } from '@kilowire/protocol';
 import { credentialHash } from '../accounts/repo.ts';
 import type { Pool } from '../db/pool.ts';
 import { assertPortFree } from '../net.ts';
-import type { Logger } from '../log.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
+import { PacketCap } from './packet-cap.ts';
 
 /**
  * The embedded MQTT broker (aedes, MQTT 3.1.1) with the same isolation the documented
@@ -61,6 +62,8 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     return hash;
   }
 
+  // Refusals are logged per kind at most every 10 s: a misbehaving client cannot flood the log.
+  const refused = new RateLimitedLog(log, 10_000);
   const aedes = await Aedes.createBroker({
     authenticate(client: Authed, username, password, done) {
       const pw = password?.toString('utf8') ?? '';
@@ -93,24 +96,35 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     authorizePublish(client: Authed | null, packet, cb) {
       if (!client) return cb(); // broker-internal publishes
       const t = parseTopic(packet.topic);
+      // Retained data on a meter's topics would be replayed to every new subscriber as if new.
+      if (packet.retain && !client[HEADEND]) {
+        refused.warn('retain', { meter: client.meterId, topic: packet.topic.slice(0, 120) }, 'retained publish refused');
+        return cb(new Error('retained messages are not accepted'));
+      }
       if (client[HEADEND]) return t?.dir === 'down' ? cb() : cb(new Error('headend publishes only down'));
       if (t?.dir === 'up' && t.meterId === client.meterId) return cb();
-      log.warn({ meter: client.meterId, topic: packet.topic.slice(0, 120) }, 'publish refused');
+      refused.warn('publish', { meter: client.meterId, topic: packet.topic.slice(0, 120) }, 'publish refused');
       cb(new Error('not authorised'));
     },
     authorizeSubscribe(client: Authed, sub, cb) {
       if (client[HEADEND]) {
-        return cb(null, sub.topic === 'meters/+/up/#' || /^meters\/[^/#+]+\/up\/[a-z]+$/.test(sub.topic) ? sub : null);
+        // The embedded broker has no shared subscriptions: one gateway process per broker.
+        return cb(null, filterWithin(sub.topic, BROKER_RULES.headendReads) ? sub : null);
       }
-      const own = `meters/${client.meterId}/down/`;
-      const ok = sub.topic === `${own}#` || (sub.topic.startsWith(own) && !/[#+]/.test(sub.topic));
-      if (!ok) log.warn({ meter: client.meterId, topic: sub.topic.slice(0, 120) }, 'subscribe refused');
+      const ok = client.meterId !== undefined && filterWithin(sub.topic, BROKER_RULES.meterReads(client.meterId));
+      if (!ok) refused.warn('subscribe', { meter: client.meterId, topic: sub.topic.slice(0, 120) }, 'subscribe refused');
       cb(null, ok ? sub : null);
     },
   });
   aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'client error'));
 
-  const server = net.createServer(aedes.handle);
+  const server = net.createServer((sock) => {
+    aedes.handle(
+      new PacketCap(sock, undefined, undefined, (bytes) =>
+        refused.warn('size', { bytes, from: sock.remoteAddress }, 'oversized MQTT packet: connection closed'),
+      ),
+    );
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());

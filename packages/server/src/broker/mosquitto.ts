@@ -1,6 +1,8 @@
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { BROKER_RULES } from '@kilowire/protocol';
+import { MAX_PACKET_BYTES } from './packet-cap.ts';
 
 /**
  * Mosquitto configuration that gives the same isolation as the embedded broker:
@@ -19,10 +21,15 @@ export function mosquittoPasswordLine(username: string, password: string, iterat
 export function mosquittoAcl(headendUsernames: string[]): string {
   return [
     '# Kilowire: meters are confined to their own subtree; %u is the MQTT username.',
-    ...headendUsernames.flatMap((u) => [`user ${u}`, 'topic read meters/+/up/#', 'topic write meters/+/down/#']),
+    '# Generated from BROKER_RULES (packages/protocol/src/topics.ts), the rules the embedded broker enforces.',
+    ...headendUsernames.flatMap((u) => [
+      `user ${u}`,
+      `topic read ${BROKER_RULES.headendReads}`,
+      ...BROKER_RULES.headendWrites.map((t) => `topic write ${t}`),
+    ]),
     '',
-    'pattern write meters/%u/up/#',
-    'pattern read meters/%u/down/#',
+    ...BROKER_RULES.meterWrites('%u').map((t) => `pattern write ${t}`),
+    `pattern read ${BROKER_RULES.meterReads('%u')}`,
     '',
   ].join('\n');
 }
@@ -63,6 +70,11 @@ export function writeMosquittoConfig(
       // Each meter must use its username as client id: no one can take over another meter's session.
       'use_username_as_clientid true',
       'max_queued_messages 10000',
+      // The protocol's largest message is 96 KiB: anything larger is refused before it is
+      // buffered, also from clients that have not logged in yet (Mosquitto checks the header).
+      `max_packet_size ${MAX_PACKET_BYTES}`,
+      // Retained data on a meter's topics would be replayed to every new subscriber as if new.
+      'retain_available false',
       ...(opts.user ? [`user ${opts.user}`] : []),
       opts.persistence ? `persistence true\npersistence_location ${opts.persistence}/` : 'persistence false',
       '',

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Pool } from './pool.ts';
+import { checkout, isConnectionError, type Pool } from './pool.ts';
 
 const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
 /** Arbitrary constant: the advisory lock that serialises migrations across processes. */
@@ -12,8 +12,9 @@ const MIGRATION_LOCK = 7_351_001;
  * advisory lock so that several processes starting together apply each exactly once.
  */
 export async function migrate(pool: Pool): Promise<string[]> {
-  const c = await pool.connect();
+  const { c, release } = await checkout(pool);
   const applied: string[] = [];
+  let failure: unknown;
   try {
     await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await c.query(
@@ -33,13 +34,18 @@ export async function migrate(pool: Pool): Promise<string[]> {
         await c.query('COMMIT');
         applied.push(f);
       } catch (err) {
-        await c.query('ROLLBACK');
+        await c.query('ROLLBACK').catch(() => undefined);
+        if (isConnectionError(err)) throw err; // retried by the caller once the database is back
         throw new Error(`migration ${f} failed: ${(err as Error).message}`, { cause: err });
       }
     }
+  } catch (err) {
+    failure = err;
+    throw err;
   } finally {
+    // The session lock dies with the connection if the unlock cannot be sent.
     await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-    c.release();
+    release(failure);
   }
   return applied;
 }

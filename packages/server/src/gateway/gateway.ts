@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import {
   ProtocolError,
   decodeUp,
@@ -7,23 +7,45 @@ import {
   parseTopic,
   topics,
   type AckMessage,
+  type GatewayRejectCode,
+  type ProtocolErrorCode,
   type ReplyMessage,
   type StatusMessage,
 } from '@kilowire/protocol';
-import type { Pool } from '../db/pool.ts';
-import { tx } from '../db/pool.ts';
-import type { Logger } from '../log.ts';
+import {
+  COMMANDS_CHANNEL,
+  DEFAULT_TIMING,
+  applyReplies,
+  claimDueCommands,
+  expireCommands,
+  type CommandTiming,
+} from '../commands/lifecycle.ts';
+import { Listener } from '../db/listener.ts';
+import { isConnectionError, tx, type Pool } from '../db/pool.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
 import { metrics } from '../metrics.ts';
-import { writeBatch, type EventsItem, type ReadingsItem } from './ingest.ts';
-import { runVee, type MeterInfo } from './vee.ts';
+import { meterForIngest } from '../meters/lookup.ts';
+import { storeStatuses } from '../meters/status.ts';
+import { ingest, type EventsItem, type IngestResult, type ReadingsItem } from '../readings/ingest.ts';
+import { FUTURE_TOLERANCE_S, runVee, type MeterInfo } from '../readings/vee.ts';
+
+/** Something the gateway holds until it is committed, with the memory it is counted as. */
+interface Held<T> {
+  v: T;
+  bytes: number;
+}
 
 interface Lane {
-  readings: ReadingsItem[];
-  events: EventsItem[];
+  readings: Held<ReadingsItem>[];
+  events: Held<EventsItem>[];
   /** Latest status per meter: a snapshot, so only the newest matters. */
-  statuses: Map<number, StatusMessage>;
+  statuses: Map<number, Held<StatusMessage>>;
+  /** Replies in arrival order: the first answer to a command is the one that counts. */
+  replies: Held<{ meterId: number; reply: ReplyMessage }>[];
   flushTimer: NodeJS.Timeout | undefined;
   flushing: Promise<void> | undefined;
+  /** Consecutive failed commits: the retry backoff. */
+  failures: number;
 }
 
 export interface GatewayOptions {
@@ -39,23 +61,35 @@ export interface GatewayOptions {
   /** Parallel write lanes (database connections), meters split by id. Default 2. */
   lanes?: number;
   flushMs?: number;
-  commandRetryS?: number;
-  /** Messages waiting for the database beyond which new ones are dropped unacknowledged (the meter resends). */
-  maxQueued?: number;
+  /** Command resend backoff and expiry. */
+  commands?: Partial<CommandTiming>;
+  /**
+   * Bytes of payload the gateway holds before it stops reading from the broker (backpressure:
+   * the broker queues, the meters keep their outboxes). Default 16 MiB; decoded messages take
+   * several times their payload in memory.
+   */
+  maxBufferBytes?: number;
+  /** Most meters whose details are cached (oldest dropped first). */
+  maxCachedMeters?: number;
   /** Head-end clock (epoch seconds) for the "future reading" check. */
   now?: () => number;
-  /**
-   * Told after each COMMIT (after the acks went out) which meters and event messages the
-   * batch wrote, e.g. for alert rules. Must return at once; exceptions are logged.
-   */
-  onCommitted?: (batch: { meterIds: number[]; events: { meterId: number; seq: number }[] }) => void;
+  /** Database URL for the LISTEN connection that wakes the command sender (optional: it also ticks every second). */
+  databaseUrl?: string;
 }
 
+type RejectCode = ProtocolErrorCode | GatewayRejectCode;
+
+/** The estimated memory of a decoded message, per payload byte (objects, arrays, VEE rows). */
+const MEMORY_PER_PAYLOAD_BYTE = 6;
+
 /**
- * The gateway: subscribes to every meter's up topics, validates each payload with the
- * protocol codec, runs VEE, writes readings and events in batches (one transaction per
- * batch) and acknowledges on the acks topic only after COMMIT. mqtt.js's own PUBACK goes
- * out at once; holding it until the commit would stall the connection's stream.
+ * The gateway, an adapter between MQTT and the domains: it subscribes to every meter's up
+ * topics, decodes each payload with the protocol codec, runs VEE, and commits readings,
+ * events, status snapshots and command replies in batches (one transaction per batch and
+ * lane); it acknowledges on the acks topic only after COMMIT and sends the commands the
+ * command lifecycle hands it. mqtt.js's own PUBACK goes out as soon as a message is
+ * admitted; when the gateway holds too much, or the database is down, it stops admitting
+ * (the broker and the meters' outboxes hold the rest) instead of growing without bound.
  */
 export class Gateway {
   private client: MqttClient | undefined;
@@ -63,19 +97,36 @@ export class Gateway {
   private readonly unknownAt = new Map<string, number>();
   private readonly lanes: Lane[];
   private commandTimer: NodeJS.Timeout | undefined;
+  private listener: Listener | undefined;
+  private sending: Promise<number> | undefined;
+  private sendAgain = false;
+  private lastExpirySweep = 0;
   private stopped = false;
-  private lastRejectLog = 0;
-  private rejectLogBudget = 0;
-  readonly stats = { received: 0, rejected: 0, stored: 0, batches: 0, acksSent: 0, dropped: 0 };
+  private readonly rejectLog: RateLimitedLog;
+  private readonly errLog: RateLimitedLog;
+  /** Bytes held in lanes and in meter lookups. */
+  private held = 0;
+  /** The database failed with a connection error and no commit has succeeded since. */
+  private dbDown = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** mqtt.js's callback for the message we have not admitted yet (at most one: the stream waits). */
+  private waiting: (() => void) | undefined;
+  private readonly timing: CommandTiming;
+  readonly stats = { received: 0, rejected: 0, stored: 0, batches: 0, acksSent: 0, conflicts: 0, retries: 0, paused: 0 };
 
   constructor(private readonly o: GatewayOptions) {
     this.lanes = Array.from({ length: Math.max(1, o.lanes ?? 2) }, () => ({
       readings: [],
       events: [],
       statuses: new Map(),
+      replies: [],
       flushTimer: undefined,
       flushing: undefined,
+      failures: 0,
     }));
+    this.rejectLog = new RateLimitedLog(o.log, 1_000);
+    this.errLog = new RateLimitedLog(o.log, 10_000);
+    this.timing = { ...DEFAULT_TIMING, ...o.commands };
   }
 
   /** A meter always maps to the same lane, so its batches commit in order and rollup rows never contend. */
@@ -83,14 +134,17 @@ export class Gateway {
     return this.lanes[meterId % this.lanes.length]!;
   }
 
-  private queued(): number {
-    let n = 0;
-    for (const l of this.lanes) n += l.readings.length + l.events.length;
-    return n;
-  }
-
   get connected(): boolean {
     return this.client?.connected ?? false;
+  }
+
+  /** Payload bytes currently held (for tests and metrics). */
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  private get maxBuffer(): number {
+    return this.o.maxBufferBytes ?? 16 * 1024 * 1024;
   }
 
   async start(): Promise<void> {
@@ -105,7 +159,16 @@ export class Gateway {
       connectTimeout: 10_000,
     });
     this.client = client;
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    // Overriding handleMessage is mqtt.js's backpressure hook: the next packet is read only
+    // after the callback, so holding it stops the stream (and the PUBACK) at the TCP level.
+    client.handleMessage = (packet: IPublishPacket, callback: (err?: Error) => void) => {
+      try {
+        this.onMessage(packet.topic, packet.payload as Buffer, packet.retain);
+      } catch (err) {
+        this.o.log.error({ err }, 'unexpected error admitting a message');
+      }
+      this.admit(() => callback());
+    };
     client.on('connect', () => {
       metrics.mqttConnected.set(1);
       o.log.info('gateway connected to broker');
@@ -114,7 +177,7 @@ export class Gateway {
       });
     });
     client.on('close', () => metrics.mqttConnected.set(0));
-    client.on('error', (err) => o.log.warn({ err: err.message }, 'mqtt error'));
+    client.on('error', (err) => this.errLog.warn('mqtt', { err: err.message }, 'mqtt error'));
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`cannot reach MQTT broker at ${o.mqttUrl}`)), 15_000);
       client.once('connect', () => {
@@ -122,86 +185,122 @@ export class Gateway {
         resolve();
       });
     });
-    this.commandTimer = setInterval(
-      () => void this.sendCommands().catch((err: unknown) => o.log.error({ err }, 'command sender')),
-      1000,
-    );
+    if (o.databaseUrl) {
+      this.listener = new Listener(o.databaseUrl, [COMMANDS_CHANNEL], () => this.kickCommands(), o.log, () =>
+        this.kickCommands(),
+      );
+      this.listener.start();
+    }
+    this.commandTimer = setInterval(() => this.kickCommands(), 1000);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.commandTimer);
-    await this.flush();
-    await this.client?.endAsync();
+    clearTimeout(this.probeTimer);
+    await this.listener?.stop();
+    while (this.sending) await this.sending.catch(() => 0);
+    // One last commit of what we hold, bounded: with the database gone, the meters resend.
+    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    this.waiting?.();
+    this.waiting = undefined;
+    await this.client?.endAsync(true);
   }
 
   private now(): number {
     return this.o.now ? this.o.now() : Math.floor(Date.now() / 1000);
   }
 
-  private reject(code: string, meter: string | undefined, detail: string): void {
-    this.stats.rejected++;
-    metrics.rejected.inc({ code });
-    // Log every rejection's meter and code, but at most ~20 lines a second: a hostile
-    // flood must not turn into a logging outage.
-    const now = Date.now();
-    if (now - this.lastRejectLog > 1000) {
-      this.lastRejectLog = now;
-      this.rejectLogBudget = 20;
+  /** Let mqtt.js read the next message now, or once we hold less and the database is back. */
+  private admit(next: () => void): void {
+    if (this.stopped || (!this.dbDown && this.held < this.maxBuffer)) {
+      next();
+      return;
     }
-    if (this.rejectLogBudget-- > 0)
-      this.o.log.warn({ meter, code, detail: detail.slice(0, 200) }, 'payload rejected');
+    this.stats.paused++;
+    this.waiting = next;
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private release(): void {
+    if (!this.waiting || this.dbDown || this.held >= this.maxBuffer * 0.75) return;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w();
+  }
+
+  private reject(code: RejectCode, meter: string | undefined, detail: string): void {
+    this.stats.rejected++;
+    metrics.rejected.inc({ code });
+    // Log each code at most once a second (with a count of the rest): a hostile flood must
+    // not turn into a logging outage.
+    this.rejectLog.warn(`reject:${code}`, { meter, code, detail: detail.slice(0, 200) }, 'payload rejected');
+  }
+
+  private onMessage(topic: string, payload: Buffer, retained = false): void {
     this.stats.received++;
     const t = parseTopic(topic);
     if (!t || t.dir !== 'up') return this.reject('UNKNOWN_TOPIC', undefined, topic.slice(0, 100));
+    // A retained message is old data the broker replays to every new subscriber: never data
+    // a meter is sending now. The broker configuration refuses them; this is the second wall.
+    if (retained) return this.reject('RETAINED', t.meterId, `retained ${t.kind}`);
     metrics.messagesIn.inc({ kind: t.kind });
     const cached = this.meters.get(t.meterId);
     if (cached === undefined) {
+      this.held += payload.length;
       this.lookupMeter(t.meterId).then(
-        () => this.onMessage(topic, payload),
-        (err: unknown) => this.o.log.error({ err, meter: t.meterId }, 'meter lookup failed'),
+        () => {
+          this.held -= payload.length;
+          this.stats.received--;
+          this.onMessage(topic, payload);
+          this.release();
+        },
+        (err: unknown) => {
+          this.held -= payload.length;
+          // Not acknowledged, so the meter resends; while the database is down we stop reading.
+          if (isConnectionError(err)) this.databaseDown(err);
+          else this.errLog.error('lookup', { err, meter: t.meterId }, 'meter lookup failed');
+          this.release();
+        },
       );
-      this.stats.received--;
       return;
     }
     if (cached === null) return this.reject('UNKNOWN_METER', t.meterId, 'no such meter');
     try {
       switch (t.kind) {
         case 'readings': {
-          if (this.queued() >= (this.o.maxQueued ?? 200_000)) {
-            this.stats.dropped++;
-            return this.reject('OVERLOADED', t.meterId, 'queue full');
-          }
           const msg = decodeUp('readings', payload);
           const vee = runVee(cached, msg, this.now());
           if (vee.refused) this.reject(vee.refused, t.meterId, `seq ${msg.seq}`);
           for (const i of vee.issues) metrics.veeFindings.inc({ rule: i.rule });
           const lane = this.lane(cached.id);
-          lane.readings.push({ meterId: cached.id, serial: cached.serial, tz: cached.tz, msg, vee });
-          this.schedule(lane);
+          lane.readings.push(this.hold(lane, payload, { meterId: cached.id, serial: cached.serial, tz: cached.tz, msg, vee }));
           return;
         }
         case 'events': {
           const msg = decodeUp('events', payload);
           const lane = this.lane(cached.id);
-          lane.events.push({ meterId: cached.id, serial: cached.serial, msg });
-          this.schedule(lane);
+          const future = msg.events.some((e) => e.t > this.now() + FUTURE_TOLERANCE_S);
+          if (future) this.reject('FUTURE_EVENT', t.meterId, `seq ${msg.seq}`);
+          const item: EventsItem = future
+            ? { meterId: cached.id, serial: cached.serial, msg, refused: 'FUTURE_EVENT' }
+            : { meterId: cached.id, serial: cached.serial, msg };
+          lane.events.push(this.hold(lane, payload, item));
           return;
         }
         case 'status': {
           // Batched with the lane's next commit: 10,000 meters reconnecting are a few statements, not 10,000.
           const lane = this.lane(cached.id);
-          lane.statuses.set(cached.id, decodeUp('status', payload));
-          this.schedule(lane);
+          const older = lane.statuses.get(cached.id);
+          if (older) this.held -= older.bytes;
+          lane.statuses.set(cached.id, this.hold(lane, payload, decodeUp('status', payload)));
           return;
         }
-        case 'replies':
-          return void this.onReply(cached, decodeUp('replies', payload)).catch((err: unknown) =>
-            this.o.log.error({ err }, 'reply update failed'),
-          );
+        case 'replies': {
+          // In the lane, in arrival order, committed with the batch: replies are applied in order.
+          const lane = this.lane(cached.id);
+          lane.replies.push(this.hold(lane, payload, { meterId: cached.id, reply: decodeUp('replies', payload) }));
+          return;
+        }
         case 'fw':
           decodeUp('fw', payload);
           // Firmware distribution arrives with the firmware campaign work; until then a
@@ -213,6 +312,13 @@ export class Gateway {
       this.o.log.error({ err, meter: t.meterId }, 'unexpected error handling message');
       this.reject('INTERNAL', t.meterId, 'internal');
     }
+  }
+
+  private hold<T>(lane: Lane, payload: Buffer, v: T): Held<T> {
+    const bytes = payload.length * MEMORY_PER_PAYLOAD_BYTE;
+    this.held += bytes;
+    queueMicrotask(() => this.schedule(lane));
+    return { v, bytes };
   }
 
   private readonly lookups = new Map<string, Promise<void>>();
@@ -231,169 +337,250 @@ export class Gateway {
     if (this.meters.has(serial)) return;
     const last = this.unknownAt.get(serial);
     if (last && Date.now() - last < 60_000) {
-      this.meters.set(serial, null);
+      this.cache(serial, null);
       return;
     }
-    const { rows } = await this.o.pool.query<{
-      id: number;
-      tz: string;
-      interval_s: number;
-      max_power_w: number;
-      last_reg_at: Date | null;
-      last_reg_import: number | null;
-    }>(
-      `SELECT m.id, m.tz, m.interval_s, m.max_power_w, s.last_reg_at, s.last_reg_import
-       FROM meters m LEFT JOIN meter_ingest_state s ON s.meter_id = m.id WHERE m.serial = $1`,
-      [serial],
-    );
-    const r = rows[0];
-    if (!r) {
+    const m = await meterForIngest(this.o.pool, serial);
+    if (!m) {
       this.unknownAt.set(serial, Date.now());
-      this.meters.set(serial, null);
+      if (this.unknownAt.size > 10_000) this.unknownAt.clear();
+      this.cache(serial, null);
       // Forget the negative answer after a minute: the meter may be provisioned meanwhile.
       setTimeout(() => this.meters.get(serial) === null && this.meters.delete(serial), 60_000).unref();
       return;
     }
-    this.meters.set(serial, {
-      id: r.id,
-      serial,
-      tz: r.tz,
-      intervalS: r.interval_s,
-      maxPowerW: r.max_power_w,
-      lastRegAt: r.last_reg_at ? r.last_reg_at.getTime() / 1000 : null,
-      lastRegImport: r.last_reg_import,
-    });
+    this.cache(serial, m);
   }
 
-  private schedule(lane: Lane): void {
-    if (lane.readings.length + lane.events.length + lane.statuses.size >= (this.o.batchMax ?? 2000)) {
+  /** Bounded cache: past the limit the oldest tenth is dropped (and reloaded on next sight). */
+  private cache(serial: string, m: MeterInfo | null): void {
+    const max = this.o.maxCachedMeters ?? 1_000_000;
+    if (this.meters.size >= max) {
+      let n = Math.ceil(max / 10);
+      for (const k of this.meters.keys()) {
+        if (n-- <= 0) break;
+        this.meters.delete(k);
+      }
+    }
+    this.meters.set(serial, m);
+  }
+
+  private pending(lane: Lane): number {
+    return lane.readings.length + lane.events.length + lane.statuses.size + lane.replies.length;
+  }
+
+  private schedule(lane: Lane, delayMs?: number): void {
+    if (lane.flushing) return; // the running flush reschedules when it ends
+    if (delayMs === undefined && this.pending(lane) >= (this.o.batchMax ?? 2000)) {
+      clearTimeout(lane.flushTimer);
+      lane.flushTimer = undefined;
       void this.flushLane(lane);
       return;
     }
-    lane.flushTimer ??= setTimeout(() => void this.flushLane(lane), this.o.flushMs ?? 5);
+    lane.flushTimer ??= setTimeout(() => {
+      lane.flushTimer = undefined;
+      void this.flushLane(lane);
+    }, delayMs ?? this.o.flushMs ?? 5);
   }
 
-  /** Commit everything queued in every lane. */
+  /** Commit everything queued in every lane (one attempt each). */
   async flush(): Promise<void> {
+    for (const l of this.lanes) {
+      clearTimeout(l.flushTimer);
+      l.flushTimer = undefined;
+    }
     await Promise.all(this.lanes.map((l) => this.flushLane(l)));
   }
 
   /**
    * Commit one lane's queue. Lanes run in parallel on their own connections (the database
    * uses every core); within a lane one batch at a time, so a meter's batches stay in order.
+   * A failed batch goes back to the front of the lane and is retried with backoff: nothing
+   * was acknowledged, so nothing is lost either way, and retrying beats waiting for resends.
    */
   private async flushLane(lane: Lane): Promise<void> {
-    clearTimeout(lane.flushTimer);
-    lane.flushTimer = undefined;
     while (lane.flushing) await lane.flushing;
-    if (!lane.readings.length && !lane.events.length && !lane.statuses.size) return;
-    const readings = lane.readings;
-    const events = lane.events;
+    if (!this.pending(lane)) return;
+    const batchMax = this.o.batchMax ?? 2000;
+    const readings = lane.readings.splice(0, batchMax);
+    const events = lane.events.splice(0, Math.max(0, batchMax - readings.length));
     const statuses = lane.statuses;
-    lane.readings = [];
-    lane.events = [];
+    const replies = lane.replies;
     lane.statuses = new Map();
-    lane.flushing = this.writeAndAck(readings, events, statuses).finally(() => {
-      lane.flushing = undefined;
-      if (lane.readings.length || lane.events.length || lane.statuses.size) this.schedule(lane);
-    });
+    lane.replies = [];
+    let ok = false;
+    lane.flushing = this.writeAndAck(
+      readings.map((h) => h.v),
+      events.map((h) => h.v),
+      new Map([...statuses].map(([id, h]) => [id, h.v])),
+      replies.map((h) => h.v),
+    )
+      .then(
+        () => {
+          ok = true;
+          let freed = 0;
+          for (const list of [readings, events, replies, [...statuses.values()]]) for (const h of list) freed += h.bytes;
+          this.held -= freed;
+        },
+        (err: unknown) => {
+          // Back to the front, in order; newer statuses win over the failed batch's.
+          lane.readings = readings.concat(lane.readings);
+          lane.events = events.concat(lane.events);
+          for (const [id, h] of statuses) {
+            if (lane.statuses.has(id)) this.held -= h.bytes;
+            else lane.statuses.set(id, h);
+          }
+          lane.replies = replies.concat(lane.replies);
+          lane.failures++;
+          this.stats.retries++;
+          if (isConnectionError(err)) this.databaseDown(err);
+          else
+            this.errLog.error(
+              'batch',
+              { err, readings: readings.length, events: events.length },
+              'batch failed; retrying (nothing was acknowledged)',
+            );
+        },
+      )
+      .finally(() => {
+        lane.flushing = undefined;
+        if (ok) {
+          lane.failures = 0;
+          this.databaseUp();
+          this.release();
+        }
+        if (this.pending(lane) && !this.stopped) {
+          this.schedule(lane, ok ? undefined : Math.min(5_000, 100 * 2 ** Math.min(lane.failures, 6)));
+        }
+      });
     await lane.flushing;
+  }
+
+  private databaseDown(err: unknown): void {
+    if (!this.dbDown) {
+      this.o.log.warn({ err: (err as Error).message }, 'database unavailable: holding intake until it answers');
+    }
+    this.dbDown = true;
+    this.probe(250);
+  }
+
+  private databaseUp(): void {
+    if (!this.dbDown) return;
+    this.dbDown = false;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    this.o.log.info('database answers again: resuming intake');
+    this.release();
+  }
+
+  /** While the database is down and no batch is retrying, check it with backoff. */
+  private probe(delayMs: number): void {
+    if (this.probeTimer || this.stopped) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      this.o.pool.query('SELECT 1').then(
+        () => this.databaseUp(),
+        () => {
+          if (this.dbDown) this.probe(Math.min(delayMs * 2, 5_000));
+        },
+      );
+    }, delayMs);
+    this.probeTimer.unref();
   }
 
   private async writeAndAck(
     readings: ReadingsItem[],
     events: EventsItem[],
     statuses: Map<number, StatusMessage>,
+    replies: { meterId: number; reply: ReplyMessage }[],
   ): Promise<void> {
     const end = metrics.batchSeconds.startTimer();
+    let res: IngestResult;
+    let applied: Awaited<ReturnType<typeof applyReplies>>;
     try {
-      const res = await tx(this.o.pool, (c) => writeBatch(c, readings, events, statuses));
-      end();
-      this.stats.batches++;
-      this.stats.stored += res.newReadings;
-      metrics.readingsStored.inc(res.newReadings);
-      // Only now, after COMMIT, may the meters forget these messages.
-      for (const a of res.acks) {
-        this.publishAck(a.serial, {
-          v: 1,
-          kind: 'ack',
-          stream: a.stream,
-          upTo: a.upTo,
-          seqs: a.above.slice(0, 500),
-        });
-        if (a.above.length) {
-          const missing: number[] = [];
-          const have = new Set(a.above);
-          const top = a.above[a.above.length - 1]!;
-          for (let s = a.upTo + 1; s < top && missing.length < 100; s++) if (!have.has(s)) missing.push(s);
-          if (missing.length)
-            this.publishAck(a.serial, { v: 1, kind: 'resend', stream: a.stream, seqs: missing });
-        }
-      }
-      if (this.o.onCommitted) {
-        try {
-          this.o.onCommitted({
-            meterIds: [...new Set(readings.map((r) => r.meterId))],
-            events: events.map((e) => ({ meterId: e.meterId, seq: e.msg.seq })),
-          });
-        } catch (err) {
-          this.o.log.error({ err }, 'onCommitted hook failed');
-        }
-      }
+      ({ res, applied } = await tx(this.o.pool, async (c) => {
+        const r = await ingest(c, readings, events);
+        await storeStatuses(c, statuses);
+        const a = await applyReplies(c, replies);
+        return { res: r, applied: a };
+      }));
     } catch (err) {
-      end();
-      // Nothing was acknowledged, so the meters will resend; the cached VEE state may be
-      // ahead of the database, so reload it on next sight.
+      // The cached VEE state may be ahead of the database: reload it on next sight.
       for (const r of readings) this.meters.delete(r.serial);
-      this.o.log.error(
-        { err, readings: readings.length, events: events.length },
-        'batch failed; meters will resend',
-      );
+      throw err;
+    } finally {
+      end();
+    }
+    this.stats.batches++;
+    this.stats.stored += res.newReadings;
+    metrics.readingsStored.inc(res.newReadings);
+    for (const a of applied) metrics.commands.inc({ type: a.type, result: a.result });
+    for (const k of res.conflicts) {
+      this.stats.conflicts++;
+      this.reject('SEQ_CONFLICT', k.serial, `${k.stream} seq ${k.seq} reused with other data`);
+      // Its VEE state was advanced by data that was not stored.
+      this.meters.delete(k.serial);
+    }
+    // Only now, after COMMIT, may the meters forget these messages.
+    for (const a of res.acks) {
+      this.publishAck(a.serial, { v: 1, kind: 'ack', stream: a.stream, upTo: a.upTo, seqs: a.above.slice(0, 500) });
+      if (a.above.length) {
+        const missing: number[] = [];
+        const have = new Set(a.above);
+        const top = a.above[a.above.length - 1]!;
+        for (let s = a.upTo + 1; s < top && missing.length < 100; s++) if (!have.has(s)) missing.push(s);
+        if (missing.length) this.publishAck(a.serial, { v: 1, kind: 'resend', stream: a.stream, seqs: missing });
+      }
     }
   }
 
   private publishAck(serial: string, msg: AckMessage): void {
-    if (this.stopped && !this.client?.connected) return;
+    if (!this.client?.connected) return;
     this.stats.acksSent++;
-    this.client?.publish(topics.down(serial, 'acks'), encodeDown('acks', msg), { qos: 1 });
+    this.client.publish(topics.down(serial, 'acks'), encodeDown('acks', msg), { qos: 1 });
   }
 
-  private async onReply(m: MeterInfo, r: ReplyMessage): Promise<void> {
-    // meter_id in the WHERE: a meter can only answer its own commands.
-    const { rows } = await this.o.pool.query<{ type: string }>(
-      `UPDATE commands SET status = $3, replied_at = now(), result_code = $4, result_detail = $5
-       WHERE id = $1 AND meter_id = $2 AND status IN ('pending', 'sent') RETURNING type`,
-      [r.id, m.id, r.result, r.code ?? null, r.detail ?? null],
-    );
-    if (rows[0]) metrics.commands.inc({ type: rows[0].type, result: r.result });
+  /** Run the command sender now (coalesced: one run at a time, one more if asked meanwhile). */
+  private kickCommands(): void {
+    if (this.stopped) return;
+    if (this.sending) {
+      this.sendAgain = true;
+      return;
+    }
+    this.sending = this.sendCommands()
+      .catch((err: unknown) => {
+        if (isConnectionError(err)) this.databaseDown(err);
+        else this.errLog.error('commands', { err }, 'command sender failed');
+        return 0;
+      })
+      .finally(() => {
+        this.sending = undefined;
+        if (this.sendAgain) {
+          this.sendAgain = false;
+          this.kickCommands();
+        }
+      });
   }
 
   /**
-   * Deliver open commands: per meter only the oldest open one (by counter), so a retry
-   * never arrives after a newer command and gets refused as stale. Resent every
-   * commandRetryS until the meter replies; expired after 50 attempts.
+   * Deliver what the command lifecycle says is due (claimed, so another gateway never sends
+   * the same command at the same time), and give up on expired commands every few seconds.
+   * Returns how many were published.
    */
   async sendCommands(): Promise<number> {
-    if (!this.client?.connected) return 0;
-    const retry = this.o.commandRetryS ?? 30;
-    await this.o.pool.query(
-      "UPDATE commands SET status = 'expired', result_code = 'NO_REPLY' WHERE status = 'sent' AND attempts >= 50",
-    );
-    const { rows } = await this.o.pool.query<{ id: string; serial: string; envelope: string }>(
-      `WITH oldest AS (
-         SELECT DISTINCT ON (c.meter_id) c.id, c.status, c.sent_at FROM commands c
-         WHERE c.status IN ('pending', 'sent') ORDER BY c.meter_id, c.counter
-       )
-       UPDATE commands c SET status = 'sent', attempts = attempts + 1, sent_at = now()
-       FROM oldest o, meters m
-       WHERE c.id = o.id AND m.id = c.meter_id
-         AND (o.sent_at IS NULL OR o.sent_at < now() - make_interval(secs => $1))
-       RETURNING c.id, m.serial, c.envelope`,
-      [retry],
-    );
-    for (const r of rows) {
-      this.client.publish(topics.down(r.serial, 'commands'), r.envelope, { qos: 1 });
+    if (!this.client?.connected || this.dbDown) return 0;
+    if (Date.now() - this.lastExpirySweep > 5_000) {
+      this.lastExpirySweep = Date.now();
+      await tx(this.o.pool, (c) => expireCommands(c));
     }
-    return rows.length;
+    let total = 0;
+    for (;;) {
+      const due = await tx(this.o.pool, (c) => claimDueCommands(c, this.timing, 500));
+      for (const d of due) {
+        this.client.publish(topics.down(d.serial, 'commands'), d.envelope, { qos: 1 });
+      }
+      total += due.length;
+      if (due.length < 500 || this.stopped) return total;
+    }
   }
 }

@@ -1,11 +1,13 @@
 import type PgBoss from 'pg-boss';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import { Listener } from '../db/listener.ts';
+import type { Pool } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
-import type { Logger } from '../log.ts';
-import { DELIVERIES_CHANNEL } from '../alerts/service.ts';
-import { compose, type DeliveryView } from '../notify/compose.ts';
-import { DeliveryError, type Sender } from '../notify/types.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
+import { DELIVERIES_CHANNEL } from '../notify/channels.ts';
+import { deliver, type Senders } from '../notify/delivery.ts';
 import { bossDb, stableUuid } from './boss.ts';
+
+export type { Senders } from '../notify/delivery.ts';
 
 export const DELIVERY_QUEUE = 'alert-delivery';
 
@@ -26,10 +28,11 @@ export interface RetryPolicy {
  */
 export class DeliveryDispatcher {
   private timer: NodeJS.Timeout | undefined;
-  private listener: PoolClient | undefined;
+  private listener: Listener | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private readonly errLog: RateLimitedLog;
 
   constructor(
     private readonly pool: Pool,
@@ -37,17 +40,18 @@ export class DeliveryDispatcher {
     private readonly log: Logger,
     private readonly retry: RetryPolicy,
     private readonly sweepMs: number,
-  ) {}
+    /** Database URL for the LISTEN connection; unset = sweep only. */
+    private readonly databaseUrl?: string,
+    /** Wake this process's delivery workers once jobs committed (others poll). */
+    private readonly wake: () => void = () => undefined,
+  ) {
+    this.errLog = new RateLimitedLog(log, 10_000);
+  }
 
-  async start(): Promise<void> {
-    try {
-      const c = await this.pool.connect();
-      c.on('notification', () => this.kick());
-      c.on('error', (err) => this.log.warn({ err }, 'delivery listener lost; sweeping on the timer'));
-      await c.query(`LISTEN ${DELIVERIES_CHANNEL}`);
-      this.listener = c;
-    } catch (err) {
-      this.log.warn({ err }, 'LISTEN failed; sweeping on the timer only');
+  start(): void {
+    if (this.databaseUrl) {
+      this.listener = new Listener(this.databaseUrl, [DELIVERIES_CHANNEL], () => this.kick(), this.log, () => this.kick());
+      this.listener.start();
     }
     this.timer = setInterval(() => this.kick(), this.sweepMs);
     this.kick();
@@ -63,9 +67,9 @@ export class DeliveryDispatcher {
       do {
         this.again = false;
         try {
-          while ((await this.dispatchOnce()) > 0 && !this.stopped);
+          while ((await this.dispatchOnce()) > 0 && !this.stopped) this.wake();
         } catch (err) {
-          this.log.error({ err }, 'delivery dispatch failed');
+          this.errLog.error('dispatch', { err }, 'delivery dispatch failed; will retry');
         }
       } while (this.again && !this.stopped);
     })().finally(() => {
@@ -102,91 +106,9 @@ export class DeliveryDispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    await this.listener?.stop();
     while (this.running) await this.running;
-    if (this.listener) {
-      await this.listener.query(`UNLISTEN ${DELIVERIES_CHANNEL}`).catch(() => undefined);
-      this.listener.release();
-      this.listener = undefined;
-    }
   }
-}
-
-export interface Senders {
-  /** Unset: the built-in outbox table. */
-  email?: Sender;
-  sms?: Sender;
-}
-
-export type DeliveryOutcome = 'sent' | 'skipped' | 'failed' | 'retry';
-
-/**
- * Deliver one row. Under a row lock: skip unless still pending (never twice to the person);
- * send; mark sent in the same transaction once the channel accepted it. The outbox sink
- * writes its row in that transaction, so it is exactly once. A failure is recorded
- * (attempts, last_error); permanent ones and the last attempt mark the row failed, others
- * are thrown so pg-boss retries with backoff.
- */
-export async function deliver(
-  pool: Pool,
-  senders: Senders,
-  deliveryId: number,
-  finalAttempt: boolean,
-): Promise<DeliveryOutcome> {
-  const c = await pool.connect();
-  let retryErr: Error | undefined;
-  let outcome: DeliveryOutcome = 'skipped';
-  try {
-    await c.query('BEGIN');
-    const d = (
-      await c.query<DeliveryView & { status: string; alert_id: number }>(
-        `SELECT d.id, d.channel, d.recipient, d.audience, d.status, d.alert_id, a.type, a.title, a.message, m.serial,
-                cu.name AS consumer_name
-           FROM deliveries d
-           JOIN alerts a ON a.id = d.alert_id
-           JOIN meters m ON m.id = a.meter_id
-           LEFT JOIN consumers cu ON cu.id = a.consumer_id
-          WHERE d.id = $1
-          FOR UPDATE OF d`,
-        [deliveryId],
-      )
-    ).rows[0];
-    if (d && d.status === 'pending') {
-      const msg = compose(d);
-      const sender = senders[d.channel];
-      try {
-        if (sender) await sender.send(msg);
-        else
-          await c.query(
-            'INSERT INTO outbox (channel, recipient, subject, body, alert_id) VALUES ($1, $2, $3, $4, $5)',
-            [msg.channel, msg.recipient, msg.subject, msg.body, d.alert_id],
-          );
-        await c.query(
-          `UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1`,
-          [d.id],
-        );
-        outcome = 'sent';
-      } catch (err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        const permanent = (e instanceof DeliveryError && e.permanent) || finalAttempt;
-        await c.query(
-          `UPDATE deliveries SET attempts = attempts + 1, last_error = $2,
-                  status = CASE WHEN $3 THEN 'failed' ELSE status END
-            WHERE id = $1`,
-          [d.id, e.message.slice(0, 1000), permanent],
-        );
-        outcome = permanent ? 'failed' : 'retry';
-        if (!permanent) retryErr = e;
-      }
-    }
-    await c.query('COMMIT');
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    c.release();
-  }
-  if (retryErr) throw retryErr;
-  return outcome;
 }
 
 /** Register the queue's workers (`concurrency` of them, one job each at a time). */
@@ -196,7 +118,8 @@ export async function startDeliveryWorkers(
   senders: Senders,
   log: Logger,
   o: RetryPolicy & { pollS: number; concurrency: number },
-): Promise<void> {
+): Promise<() => void> {
+  const ids: string[] = [];
   await boss.createQueue(DELIVERY_QUEUE, {
     name: DELIVERY_QUEUE,
     policy: 'short',
@@ -206,7 +129,7 @@ export async function startDeliveryWorkers(
     expireInSeconds: 300,
   });
   for (let i = 0; i < o.concurrency; i++) {
-    await boss.work<DeliveryJob>(
+    const id = await boss.work<DeliveryJob>(
       DELIVERY_QUEUE,
       { includeMetadata: true, batchSize: 1, pollingIntervalSeconds: o.pollS },
       async (jobs) => {
@@ -222,5 +145,9 @@ export async function startDeliveryWorkers(
         }
       },
     );
+    ids.push(id);
   }
+  return () => {
+    for (const id of ids) boss.notifyWorker(id);
+  };
 }

@@ -1,24 +1,35 @@
 import type PgBoss from 'pg-boss';
+import { alertsSubscriber } from '../alerts/handlers.ts';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
-import type { Logger } from '../log.ts';
+import type { Subscriber } from '../events/types.ts';
+import { RateLimitedLog, type Logger } from '../log.ts';
 import { SmtpSender } from '../notify/email.ts';
 import { SmppSender } from '../notify/sms.ts';
 import { startBoss } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
+import { EventDispatcher, startEventWorkers } from './events.ts';
 
 export interface RunningJobs {
   boss: PgBoss;
   dispatcher: DeliveryDispatcher;
+  events: EventDispatcher;
   stop(): Promise<void>;
 }
 
 /**
- * The `jobs` service: pg-boss (its schema `pgboss` in the same database), the alert delivery
- * dispatcher and workers. Email goes over SMTP and SMS over SMPP when configured; otherwise
- * both go to the built-in outbox table.
+ * The `jobs` service: pg-boss (its schema `pgboss` in the same database), the domain event
+ * dispatcher and its subscribers (alert rules), and the alert delivery dispatcher and
+ * workers. Email goes over SMTP and SMS over SMPP when configured; otherwise both go to the
+ * built-in outbox table. Any number of jobs processes can share one database.
  */
-export async function startJobs(deps: { pool: Pool; config: Config; log: Logger }): Promise<RunningJobs> {
+export async function startJobs(deps: {
+  pool: Pool;
+  config: Config;
+  log: Logger;
+  /** For the LISTEN connections; unset = timers only. */
+  databaseUrl?: string;
+}): Promise<RunningJobs> {
   const { pool, config, log } = deps;
   const n = config.notify;
   const senders: Senders = {};
@@ -29,15 +40,31 @@ export async function startJobs(deps: { pool: Pool; config: Config; log: Logger 
     'alert delivery channels',
   );
   const boss = await startBoss(pool, { supervise: true, schedule: true });
-  boss.on('error', (err) => log.error({ err }, 'pg-boss error'));
+  // pg-boss reports every failed poll while the database is away: once per 10 s is plenty.
+  const bossErrors = new RateLimitedLog(log, 10_000);
+  boss.on('error', (err) => bossErrors.warn('boss', { err: err.message }, 'pg-boss error'));
+
+  const subscribers: Subscriber[] = [alertsSubscriber(pool, { lookbackDays: config.alerts.lookbackDays })];
+  const wake = await startEventWorkers(boss, pool, subscribers, log, { pollS: n.pollS });
+  const events = new EventDispatcher(pool, boss, subscribers, log, {
+    sweepMs: config.events.sweepMs,
+    gatherMs: config.events.gatherMs,
+    retentionDays: config.events.retentionDays,
+    wake,
+    ...(deps.databaseUrl ? { databaseUrl: deps.databaseUrl } : {}),
+  });
+  events.start();
+
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
-  await startDeliveryWorkers(boss, pool, senders, log, { ...retry, pollS: n.pollS, concurrency: n.concurrency });
-  const dispatcher = new DeliveryDispatcher(pool, boss, log, retry, n.dispatchMs);
-  await dispatcher.start();
+  const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, { ...retry, pollS: n.pollS, concurrency: n.concurrency });
+  const dispatcher = new DeliveryDispatcher(pool, boss, log, retry, n.dispatchMs, deps.databaseUrl, wakeDelivery);
+  dispatcher.start();
   return {
     boss,
     dispatcher,
+    events,
     async stop() {
+      await events.stop();
       await dispatcher.stop();
       await boss.stop({ graceful: true, wait: true, close: false, timeout: 10_000 });
       await senders.email?.close();

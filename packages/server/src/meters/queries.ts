@@ -1,16 +1,6 @@
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Q } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
-import {
-  authorise,
-  meterScopeSql,
-  requireRole,
-  ROLES_FOR,
-  type Action,
-  type Actor,
-  type MeterSubject,
-} from '../policies.ts';
-
-type Q = Pool | PoolClient;
+import { authorise, scopeSql, type Action, type Actor } from '../policies.ts';
 
 /** A meter as the API reads it: identity, state, and what policies need. */
 export interface MeterRow {
@@ -44,13 +34,9 @@ const SELECT_METER = `
     JOIN network_areas na ON na.id = m.area_id
     LEFT JOIN accounts a ON a.id = m.account_id`;
 
-export function meterSubject(m: MeterRow): MeterSubject {
-  return { kind: 'meter', supplierId: m.supplier_id, operatorId: m.operator_id, consumerId: m.consumer_id };
-}
-
 /** The meter with `serial` if the actor may see it; otherwise 404, exactly as for a meter that does not exist. */
 export async function findVisibleMeter(q: Q, actor: Actor, serial: string): Promise<MeterRow> {
-  const scope = meterScopeSql(actor, 'm', 2);
+  const scope = scopeSql(actor, 'meters', 'm', 2);
   // Named per scope shape (role, and whether it has a parameter): each has one text.
   const { rows } = await q.query<MeterRow>({
     name: `find-visible-meter-${actor.role}-${scope.params.length}`,
@@ -68,7 +54,7 @@ export async function listVisibleMeters(
   actor: Actor,
   page: { limit: number; afterSerial: string | null },
 ): Promise<{ items: MeterRow[]; nextAfter: string | null }> {
-  const scope = meterScopeSql(actor, 'm', 3);
+  const scope = scopeSql(actor, 'meters', 'm', 3);
   const { rows } = await q.query<MeterRow>(
     `${SELECT_METER} WHERE ($1::text IS NULL OR m.serial > $1) AND (${scope.sql}) ORDER BY m.serial LIMIT $2`,
     [page.afterSerial, page.limit + 1, ...scope.params],
@@ -108,8 +94,6 @@ export async function meterEvents(
  * policy decides the rest.
  */
 export async function authorisedMeter(q: Q, actor: Actor, serial: string, action: Action): Promise<MeterRow> {
-  requireRole(actor, ...ROLES_FOR[action]);
-  const m = await findVisibleMeter(q, actor, serial);
-  authorise(actor, action, meterSubject(m));
-  return m;
+  authorise(actor, action);
+  return findVisibleMeter(q, actor, serial);
 }

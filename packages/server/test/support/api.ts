@@ -37,7 +37,13 @@ export function testConfig(over: Partial<Config> = {}): Config {
     cookieSecure: false,
     sessionTtlHours: 12,
     unsafeAllowNonDurableDb: false,
-    gateway: { batchMax: 100, lanes: 2, flushMs: 5, commandRetryS: 30, clientId: 'kw-test' },
+    gateway: { batchMax: 100, lanes: 2, flushMs: 5, clientId: 'kw-test', maxBufferBytes: 16 * 1024 * 1024 },
+    commands: { retryS: 30, maxRetryS: 900, ttlS: 86_400 },
+    dbStatementTimeoutMs: 30_000,
+    events: { sweepMs: 500, gatherMs: 20, retentionDays: 7 },
+    metrics: { token: undefined, port: undefined, host: '127.0.0.1' },
+    trustProxy: false,
+    allowedOrigins: [],
     notify: defaultNotifyConfig(),
     alerts: { lookbackDays: 1 },
     logLevel: 'silent',
@@ -47,7 +53,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
 
 export async function testApi(
   pool: Pool,
-  opts: { config?: Partial<Config>; ready?: () => { mqtt: boolean } } = {},
+  opts: { config?: Partial<Config>; ready?: () => { started?: boolean; mqtt: boolean } } = {},
 ): Promise<FastifyInstance> {
   const config = testConfig(opts.config);
   const app = await buildApi({

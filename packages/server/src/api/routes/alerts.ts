@@ -1,62 +1,11 @@
 import { z } from 'zod';
+import { alertsQuery, alertsResponse, errorResponses, idParams } from '@kilowire/contract';
 import { listAlerts, markAllRead, markRead } from '../../alerts/queries.ts';
-import { ALERT_TYPES } from '../../alerts/types.ts';
 import { AppError } from '../../errors.ts';
 import { requireCapability } from '../../policies.ts';
-import { actorOf, daysBetween, errorResponses, isoDate, type ApiApp, type ApiDeps } from '../http.ts';
+import { actorOf, decodeIdCursor, encodeIdCursor, type Routes } from '../http.ts';
 
-/** Page cursors are opaque: base64url of the last id returned. */
-export function encodeCursor(id: number): string {
-  return Buffer.from(String(id)).toString('base64url');
-}
-
-export function decodeCursor(cursor: string | undefined): number | null {
-  if (cursor === undefined) return null;
-  const s = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[1-9]\d{0,15}$/.test(s)) {
-    throw new AppError('VALIDATION', 'query.cursor: not a cursor from this API', [
-      { path: 'query.cursor', message: 'not a cursor from this API' },
-    ]);
-  }
-  return Number(s);
-}
-
-export const cursorParam = z.string().min(1).max(64).describe('nextCursor of the previous page');
-
-const alertsQuery = z
-  .strictObject({
-    type: z.enum(ALERT_TYPES).optional(),
-    from: isoDate.optional().describe("First local day (meter's time zone), inclusive"),
-    to: isoDate.optional().describe('Last local day, inclusive'),
-    status: z.enum(['read', 'unread']).optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
-    cursor: cursorParam.optional(),
-  })
-  .refine((q) => !q.from || !q.to || daysBetween(q.from, q.to) >= 0, {
-    message: 'to must not be before from',
-    path: ['to'],
-  });
-
-const alertItem = z.object({
-  id: z.number().int(),
-  type: z.enum(ALERT_TYPES),
-  severity: z.enum(['info', 'warning', 'critical']),
-  title: z.string(),
-  message: z.string().describe('The reason and the figures, in words'),
-  meterSerial: z.string(),
-  createdAt: z.string().describe('ISO 8601 UTC'),
-  readAt: z.string().nullable(),
-});
-
-const alertsResponse = z.object({
-  items: z.array(alertItem),
-  nextCursor: z.string().nullable(),
-  unread: z.number().int().describe('Unread alerts in the whole scope (not just this page)'),
-});
-
-const idParams = z.object({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
-
-export function alertRoutes(app: ApiApp, deps: ApiDeps): void {
+export const alertRoutes: Routes = async (app, deps) => {
   const { pool } = deps;
 
   app.get(
@@ -64,8 +13,7 @@ export function alertRoutes(app: ApiApp, deps: ApiDeps): void {
     {
       schema: {
         tags: ['alerts'],
-        summary:
-          "Alert history, newest first (consumers: their own; supplier staff: their supplier's meters)",
+        summary: "Alert history, newest first (consumers: their own; supplier staff: their supplier's meters)",
         querystring: alertsQuery,
         response: { 200: alertsResponse, ...errorResponses },
       },
@@ -80,7 +28,7 @@ export function alertRoutes(app: ApiApp, deps: ApiDeps): void {
         to: q.to,
         status: q.status,
         limit: q.limit,
-        beforeId: decodeCursor(q.cursor),
+        beforeId: decodeIdCursor(q.cursor),
       });
       return {
         items: page.items.map((a) => ({
@@ -93,7 +41,7 @@ export function alertRoutes(app: ApiApp, deps: ApiDeps): void {
           createdAt: a.created_at.toISOString(),
           readAt: a.read_at ? a.read_at.toISOString() : null,
         })),
-        nextCursor: page.nextBefore === null ? null : encodeCursor(page.nextBefore),
+        nextCursor: page.nextBefore === null ? null : encodeIdCursor(page.nextBefore),
         unread: page.unread,
       };
     },
@@ -135,4 +83,4 @@ export function alertRoutes(app: ApiApp, deps: ApiDeps): void {
       return reply.code(204).send(null);
     },
   );
-}
+};

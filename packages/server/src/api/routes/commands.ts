@@ -1,37 +1,20 @@
-import { z } from 'zod';
 import type { Command } from '@kilowire/protocol';
-import { audit } from '../../audit.ts';
-import { issueCommand } from '../../commands/service.ts';
-import { listCommands } from '../../commands/queries.ts';
+import {
+  bodyErrorResponses,
+  commandAccepted,
+  commandBody,
+  commandListQuery,
+  commandListResponse,
+  errorResponses,
+  serialParams,
+} from '@kilowire/contract';
+import { listCommands, requestCommand } from '../../commands/lifecycle.ts';
+import { withTx } from '../../db/pool.ts';
 import { authorisedMeter } from '../../meters/queries.ts';
-import { actorOf, errorResponses, iso, serialParams, timestamp, type ApiApp, type ApiDeps } from '../http.ts';
+import { actorOf, iso, whoOf, type Routes } from '../http.ts';
 
-/** The commands staff may issue by hand; tariffs, credit and firmware have their own flows. */
-const commandBody = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('supply.off'),
-    reason: z.string().max(64).optional().describe('Why, shown in the audit log'),
-  }),
-  z.strictObject({ type: z.literal('supply.on') }),
-  z.strictObject({ type: z.literal('supply.arm') }),
-]);
-
-const commandSchema = z.object({
-  id: z.string(),
-  counter: z.number().int(),
-  type: z.string(),
-  status: z.enum(['pending', 'sent', 'ok', 'rejected', 'failed', 'expired']),
-  attempts: z.number().int(),
-  createdBy: z.number().nullable(),
-  createdAt: timestamp,
-  sentAt: timestamp.nullable(),
-  repliedAt: timestamp.nullable(),
-  resultCode: z.string().nullable(),
-  resultDetail: z.string().nullable(),
-});
-
-export function commandRoutes(app: ApiApp, deps: ApiDeps): void {
-  const { pool, commandKey } = deps;
+export const commandRoutes: Routes = async (app, deps) => {
+  const { pool, commandKey, config } = deps;
 
   app.post(
     '/api/meters/:serial/commands',
@@ -41,30 +24,30 @@ export function commandRoutes(app: ApiApp, deps: ApiDeps): void {
         summary: "Remote supply off / on / arm (supplier staff of the meter's supplier only)",
         params: serialParams,
         body: commandBody,
-        response: {
-          202: z.object({ id: z.string(), counter: z.number().int(), status: z.literal('pending') }),
-          ...errorResponses,
-        },
+        response: { 202: commandAccepted, ...errorResponses, ...bodyErrorResponses },
       },
     },
     async (req, reply) => {
       const actor = actorOf(req);
       const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.command');
       const cmd: Command = req.body;
-      const issued = await issueCommand(pool, commandKey, { id: m.id, serial: m.serial }, cmd, actor.userId);
-      await audit(pool, {
-        actorId: actor.userId,
-        action: 'meter.command',
-        target: m.serial,
-        detail: {
-          commandId: issued.id,
+      const reason = req.body.type === 'supply.off' ? (req.body.reason ?? null) : null;
+      const issued = await withTx(pool, whoOf(req), async (t) => {
+        const r = await requestCommand(t.c, commandKey, { id: m.id, serial: m.serial }, cmd, {
+          actorId: actor.userId,
+          reason,
+          timing: config.commands,
+        });
+        await t.audit('meter.command', m.serial, {
+          commandId: r.id,
           type: cmd.type,
-          counter: issued.counter,
-          ...(req.body.type === 'supply.off' && req.body.reason ? { reason: req.body.reason } : {}),
-        },
-        ip: req.ip,
+          counter: r.counter,
+          status: r.status,
+          ...(reason ? { reason } : {}),
+        });
+        return r;
       });
-      return reply.code(202).send({ id: issued.id, counter: issued.counter, status: 'pending' as const });
+      return reply.code(202).send(issued);
     },
   );
 
@@ -73,15 +56,14 @@ export function commandRoutes(app: ApiApp, deps: ApiDeps): void {
     {
       schema: {
         tags: ['commands'],
-        summary: 'Commands sent to a meter, newest first, with their status and result (staff)',
+        summary: 'Commands sent to a meter, newest first, with their lifecycle status and result (staff)',
         params: serialParams,
-        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
-        response: { 200: z.object({ serial: z.string(), items: z.array(commandSchema) }), ...errorResponses },
+        querystring: commandListQuery,
+        response: { 200: commandListResponse, ...errorResponses },
       },
     },
     async (req) => {
-      const actor = actorOf(req);
-      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.commands.read');
+      const m = await authorisedMeter(pool, actorOf(req), req.params.serial, 'meter.commands.read');
       const rows = await listCommands(pool, m.id, req.query.limit);
       return {
         serial: m.serial,
@@ -91,14 +73,18 @@ export function commandRoutes(app: ApiApp, deps: ApiDeps): void {
           type: c.type,
           status: c.status,
           attempts: c.attempts,
+          reason: c.reason,
           createdBy: c.created_by,
+          approvedBy: c.approved_by,
           createdAt: c.created_at.toISOString(),
+          queuedAt: iso(c.queued_at),
           sentAt: iso(c.sent_at),
           repliedAt: iso(c.replied_at),
+          expiresAt: iso(c.expires_at),
           resultCode: c.result_code,
           resultDetail: c.result_detail,
         })),
       };
     },
   );
-}
+};

@@ -1,19 +1,11 @@
-import { z } from 'zod';
-import { getLimits, setLimits } from '../../alerts/queries.ts';
+import { bodyErrorResponses, errorResponses, limitsBody, limitsResponse, serialParams } from '@kilowire/contract';
+import { getLimits, setLimits } from '../../alerts/limits.ts';
 import { evaluateLimits } from '../../alerts/rules.ts';
-import { audit } from '../../audit.ts';
+import { withTx } from '../../db/pool.ts';
 import { authorisedMeter } from '../../meters/queries.ts';
-import { actorOf, errorResponses, serialParams, type ApiApp, type ApiDeps } from '../http.ts';
+import { actorOf, whoOf, type Routes } from '../http.ts';
 
-const limitWh = z.number().int().min(1).max(1_000_000).nullable().describe('Wh, 1..1000000; null = no limit');
-
-const limitsBody = z.strictObject({ dailyLimitWh: limitWh, hourlyLimitWh: limitWh });
-const limitsResponse = z.object({
-  dailyLimitWh: z.number().int().nullable(),
-  hourlyLimitWh: z.number().int().nullable(),
-});
-
-export function limitRoutes(app: ApiApp, deps: ApiDeps): void {
+export const limitRoutes: Routes = async (app, deps) => {
   const { pool, log } = deps;
 
   app.get(
@@ -27,8 +19,7 @@ export function limitRoutes(app: ApiApp, deps: ApiDeps): void {
       },
     },
     async (req) => {
-      const actor = actorOf(req);
-      const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.limits');
+      const m = await authorisedMeter(pool, actorOf(req), req.params.serial, 'meter.limits');
       return getLimits(pool, m.id);
     },
   );
@@ -41,27 +32,25 @@ export function limitRoutes(app: ApiApp, deps: ApiDeps): void {
         summary: 'Set the limits; takes effect at once (a limit already passed today raises its alert now)',
         params: serialParams,
         body: limitsBody,
-        response: { 200: limitsResponse, ...errorResponses },
+        response: { 200: limitsResponse, ...errorResponses, ...bodyErrorResponses },
       },
     },
     async (req) => {
       const actor = actorOf(req);
       const m = await authorisedMeter(pool, actor, req.params.serial, 'meter.limits');
-      const saved = await setLimits(pool, m.id, req.body, actor.userId);
-      await audit(pool, {
-        actorId: actor.userId,
-        action: 'meter.limits',
-        target: m.serial,
-        detail: { ...saved },
-        ip: req.ip,
+      const saved = await withTx(pool, whoOf(req), async (t) => {
+        const s = await setLimits(t.c, m.id, req.body, actor.userId);
+        await t.audit('meter.limits', m.serial, { ...s });
+        return s;
       });
       try {
+        // At once, for the household watching; the limits.changed event committed with the
+        // limits has the jobs service judge them too, should this process die right here.
         await evaluateLimits(pool, [m.id], { lookbackDays: 0 });
       } catch (err) {
-        // The limits are saved; the next ingest evaluates again.
-        log.error({ err, meter: m.serial }, 'limit evaluation after save failed');
+        log.error({ err, meter: m.serial }, 'limit evaluation after save failed (the event will retry it)');
       }
       return saved;
     },
   );
-}
+};

@@ -1,31 +1,9 @@
-import { z } from 'zod';
-import { listOutbox } from '../../alerts/queries.ts';
+import { errorResponses, outboxQuery, outboxResponse } from '@kilowire/contract';
+import { listOutbox } from '../../notify/outbox.ts';
 import { requireCapability } from '../../policies.ts';
-import { actorOf, errorResponses, type ApiApp, type ApiDeps } from '../http.ts';
-import { cursorParam, decodeCursor, encodeCursor } from './alerts.ts';
+import { actorOf, decodeIdCursor, encodeIdCursor, type Routes } from '../http.ts';
 
-const outboxQuery = z.strictObject({
-  channel: z.enum(['email', 'sms']).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: cursorParam.optional(),
-});
-
-const outboxResponse = z.object({
-  items: z.array(
-    z.object({
-      id: z.number().int(),
-      channel: z.enum(['email', 'sms']),
-      recipient: z.string(),
-      subject: z.string().nullable().describe('Email only'),
-      body: z.string(),
-      createdAt: z.string().describe('ISO 8601 UTC'),
-      alertId: z.number().int().nullable(),
-    }),
-  ),
-  nextCursor: z.string().nullable(),
-});
-
-export function outboxRoutes(app: ApiApp, deps: ApiDeps): void {
+export const outboxRoutes: Routes = async (app, deps) => {
   app.get(
     '/api/outbox',
     {
@@ -43,7 +21,7 @@ export function outboxRoutes(app: ApiApp, deps: ApiDeps): void {
       const page = await listOutbox(deps.pool, actor, {
         channel: req.query.channel,
         limit: req.query.limit,
-        beforeId: decodeCursor(req.query.cursor),
+        beforeId: decodeIdCursor(req.query.cursor),
       });
       return {
         items: page.items.map((o) => ({
@@ -55,8 +33,8 @@ export function outboxRoutes(app: ApiApp, deps: ApiDeps): void {
           createdAt: o.created_at.toISOString(),
           alertId: o.alert_id,
         })),
-        nextCursor: page.nextBefore === null ? null : encodeCursor(page.nextBefore),
+        nextCursor: page.nextBefore === null ? null : encodeIdCursor(page.nextBefore),
       };
     },
   );
-}
+};

@@ -1,47 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { audit } from '../../audit.ts';
+import { bodyErrorResponses, errorResponses, loginBody, loginResponse, sessionState, type LoginBody } from '@kilowire/contract';
 import {
   checkCredentials,
   revokeSession,
+  sessionInfo,
   SESSION_COOKIE,
   startSession,
   type Credentials,
 } from '../../auth/sessions.ts';
+import { recordFailure, recordSuccess, throttled, accountKey, sourceKey } from '../../auth/throttle.ts';
+import { withTx } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
-import { actorOf, errorResponses, timestamp, type ApiApp, type ApiDeps } from '../http.ts';
-
-/** Login attempts per client IP per minute (a household or an office behind one NAT). */
-const LOGIN_PER_IP = 30;
-/** Login attempts per consumer ID / email per minute, from anywhere: slows guessing one account. */
-const LOGIN_PER_IDENTIFIER = 10;
-const WINDOW_MS = 60_000;
-
-export const loginBody = z
-  .strictObject({
-    consumerId: z
-      .string()
-      .min(1)
-      .max(64)
-      .optional()
-      .describe('Consumers: the consumer ID printed on the bill'),
-    email: z.string().min(3).max(254).optional().describe('Staff: work email'),
-    password: z.string().min(1).max(1024),
-  })
-  .refine((b) => (b.consumerId === undefined) !== (b.email === undefined), {
-    message: 'give exactly one of consumerId (consumers) or email (staff)',
-    path: ['consumerId'],
-  });
-type LoginBody = z.infer<typeof loginBody>;
-
-const loginResponse = z.object({
-  user: z.object({
-    id: z.number(),
-    role: z.enum(['consumer', 'supplier', 'operator', 'admin']),
-    displayName: z.string(),
-  }),
-  expiresAt: timestamp,
-});
+import { actorOf, whoOf, type Routes } from '../http.ts';
 
 function credentials(b: LoginBody): Credentials {
   return b.consumerId !== undefined
@@ -49,36 +20,47 @@ function credentials(b: LoginBody): Credentials {
     : { kind: 'staff', email: b.email ?? '', password: b.password };
 }
 
-function identifierKey(req: FastifyRequest): string {
-  const b = req.body as Partial<LoginBody> | undefined;
-  return b?.consumerId !== undefined ? `c:${b.consumerId}` : `e:${(b?.email ?? '').toLowerCase()}`;
-}
-
-export function sessionRoutes(app: ApiApp, deps: ApiDeps): void {
+export const sessionRoutes: Routes = async (app, deps) => {
   const { pool, config } = deps;
-  const perIp = app.createRateLimit({ max: LOGIN_PER_IP, timeWindow: WINDOW_MS });
-  const perIdentifier = app.createRateLimit({
-    max: LOGIN_PER_IDENTIFIER,
-    timeWindow: WINDOW_MS,
-    keyGenerator: identifierKey,
-  });
 
-  const cookieOpts = {
+  /** Secure whenever the request came over HTTPS (directly, or through a trusted proxy), or when configured. */
+  const cookieOpts = (req: FastifyRequest) => ({
     path: '/',
     httpOnly: true,
     sameSite: 'lax' as const,
-    secure: config.cookieSecure,
-  };
+    secure: config.cookieSecure || req.protocol === 'https',
+  });
 
-  async function limit(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    for (const check of [perIp, perIdentifier]) {
-      const r = await check(req);
-      if (!r.isAllowed && r.isExceeded) {
-        void reply.header('retry-after', String(r.ttlInSeconds));
-        throw new AppError('RATE_LIMITED', 'too many login attempts; try again later');
-      }
+  async function refuseIfThrottled(account: string, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const wait = await throttled(pool, [accountKey(account, req.ip), sourceKey(req.ip)]);
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait));
+      throw new AppError('RATE_LIMITED', 'too many failed sign-ins from here; try again later');
     }
   }
+
+  app.get(
+    '/api/session',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['session'],
+        summary: 'Whether this browser is signed in (never 401: the portal asks before anyone has signed in)',
+        security: [],
+        response: { 200: sessionState, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const token = req.cookies[SESSION_COOKIE];
+      const s = token ? await sessionInfo(pool, token) : null;
+      if (!s) return { signedIn: false as const };
+      return {
+        signedIn: true as const,
+        user: { id: s.userId, role: s.role, displayName: s.displayName },
+        expiresAt: s.expiresAt.toISOString(),
+      };
+    },
+  );
 
   app.post(
     '/api/session',
@@ -87,32 +69,33 @@ export function sessionRoutes(app: ApiApp, deps: ApiDeps): void {
       schema: {
         tags: ['session'],
         summary: 'Sign in (consumers with consumer ID, staff with email); sets the kw_session cookie',
+        security: [],
         body: loginBody,
-        response: { 200: loginResponse, ...errorResponses },
+        response: { 200: loginResponse, ...errorResponses, ...bodyErrorResponses },
       },
     },
     async (req, reply) => {
-      await limit(req, reply);
       const cred = credentials(req.body);
+      const account = cred.kind === 'consumer' ? `c:${cred.consumerId}` : `e:${cred.email.toLowerCase()}`;
+      await refuseIfThrottled(account, req, reply);
       const result = await checkCredentials(pool, cred);
       const target = cred.kind === 'consumer' ? cred.consumerId : cred.email.toLowerCase();
       if (!result.ok) {
-        await audit(pool, {
-          actorId: result.userId,
-          action: 'session.login_failed',
-          target,
-          detail: { kind: cred.kind, reason: result.reason },
-          ip: req.ip,
-        });
+        await recordFailure(pool, account, req.ip);
+        await withTx(pool, { actorId: result.userId, ip: req.ip }, (t) =>
+          t.audit('session.login_failed', target, { kind: cred.kind, reason: result.reason }),
+        );
         // One answer for unknown user, wrong password and disabled user.
         throw new AppError('INVALID_CREDENTIALS', 'consumer ID, email or password is not correct');
       }
+      await recordSuccess(pool, account, req.ip);
       const previous = req.cookies[SESSION_COOKIE];
-      const session = await startSession(pool, result.userId, config.sessionTtlHours, previous, req.ip);
-      void reply.setCookie(SESSION_COOKIE, session.token, {
-        ...cookieOpts,
-        maxAge: config.sessionTtlHours * 3600,
+      const session = await withTx(pool, { actorId: result.userId, ip: req.ip }, async (t) => {
+        const s = await startSession(t.c, result.userId, config.sessionTtlHours, previous);
+        await t.audit('session.login', String(result.userId));
+        return s;
       });
+      void reply.setCookie(SESSION_COOKIE, session.token, { ...cookieOpts(req), maxAge: config.sessionTtlHours * 3600 });
       return {
         user: { id: result.userId, role: result.role, displayName: result.displayName },
         expiresAt: session.expiresAt.toISOString(),
@@ -132,15 +115,12 @@ export function sessionRoutes(app: ApiApp, deps: ApiDeps): void {
     async (req, reply) => {
       const actor = actorOf(req);
       const token = req.cookies[SESSION_COOKIE];
-      if (token) await revokeSession(pool, token);
-      await audit(pool, {
-        actorId: actor.userId,
-        action: 'session.logout',
-        target: String(actor.userId),
-        ip: req.ip,
+      await withTx(pool, whoOf(req), async (t) => {
+        if (token) await revokeSession(t.c, token);
+        await t.audit('session.logout', String(actor.userId));
       });
-      void reply.clearCookie(SESSION_COOKIE, cookieOpts);
+      void reply.clearCookie(SESSION_COOKIE, cookieOpts(req));
       return reply.code(204).send(null);
     },
   );
-}
+};

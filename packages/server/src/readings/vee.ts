@@ -34,8 +34,10 @@ export interface IntervalRow {
 export interface VeeIssue {
   meterId: number;
   ts: number;
-  rule: 'spike' | 'sum_check' | 'register_decrease' | 'gap_estimated' | 'future' | 'interval_size';
+  rule: 'spike' | 'sum_check' | 'register_reset' | 'gap_estimated' | 'future' | 'interval_size' | 'seq_conflict' | 'future_event';
   detail: Record<string, number | string>;
+  /** A person must look at it (a register reset or meter exchange, a reused sequence number). */
+  needsReview?: boolean;
 }
 
 export interface VeeResult {
@@ -92,13 +94,16 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
   if (meter.lastRegAt !== null && meter.lastRegImport !== null && endS > meter.lastRegAt) {
     const delta = importNow - meter.lastRegImport;
     if (delta < 0) {
+      // Registers only grow. Going down means the meter was reset or exchanged: a case for a
+      // person, not a data error of these intervals. The new value becomes the baseline, and
+      // neither the sum check nor gap estimation runs across the reset (their delta is meaningless).
       issues.push({
         meterId: meter.id,
         ts: endS,
-        rule: 'register_decrease',
-        detail: { before: meter.lastRegImport, now: importNow },
+        rule: 'register_reset',
+        detail: { before: meter.lastRegImport, now: importNow, previousAt: meter.lastRegAt },
+        needsReview: true,
       });
-      for (const r of rows) r.flags |= FLAG.sumCheck;
     } else if (first.t === meter.lastRegAt) {
       // Contiguous with the previous snapshot: the intervals must add up to the register delta.
       if (Math.abs(delta - sum) > Math.max(1, Math.floor(delta / 100))) {

@@ -1,0 +1,61 @@
+/**
+ * Every enum the HTTP contract uses, as plain constant lists (no zod): the server's domains,
+ * the route schemas and the portal all take them from here, so a value exists in one place.
+ */
+export { METER_MODES, RELAY_STATES, REPLY_RESULTS, type MeterMode, type RelayState, type ReplyResult } from '@kilowire/protocol/enums';
+
+export const ROLES = ['consumer', 'supplier', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ORG_KINDS = ['supplier', 'network_operator', 'platform'] as const;
+export type OrgKind = (typeof ORG_KINDS)[number];
+
+export const ALERT_TYPES = ['daily_limit', 'hourly_limit', 'tamper', 'disconnected', 'credit_low', 'tariff_changed'] as const;
+export type AlertType = (typeof ALERT_TYPES)[number];
+
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Channels a household chooses per alert type; 'web' is the portal's alert list. */
+export const CHANNELS = ['email', 'sms', 'web'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** Channels that send a message (and so appear in the outbox). */
+export const MESSAGE_CHANNELS = ['email', 'sms'] as const;
+export type MessageChannel = (typeof MESSAGE_CHANNELS)[number];
+
+/**
+ * The command lifecycle: requested -> (awaiting_approval) -> queued -> sent -> ok | rejected
+ * | failed, or expired | cancelled.
+ */
+export const COMMAND_STATUSES = [
+  'requested',
+  'awaiting_approval',
+  'queued',
+  'sent',
+  'ok',
+  'rejected',
+  'failed',
+  'expired',
+  'cancelled',
+] as const;
+export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+
+/** Stable error codes of the HTTP API (`error.code`); clients key on these, never on the wording. */
+export const API_ERROR_CODES = [
+  'VALIDATION',
+  'UNAUTHENTICATED',
+  'INVALID_CREDENTIALS',
+  'WRONG_PASSWORD',
+  'FORBIDDEN',
+  'FOREIGN_ORIGIN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'URI_TOO_LONG',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'RATE_LIMITED',
+  'INTERNAL',
+  'UNAVAILABLE',
+] as const;
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];

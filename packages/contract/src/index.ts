@@ -1,0 +1,14 @@
+/**
+ * The HTTP contract of the Kilowire API: zod schemas for every request and response. The
+ * server's routes validate and serialise with them (and the OpenAPI document comes from
+ * them); the portal uses the inferred types, so both sides change together or not at all.
+ */
+export * from './enums.ts';
+export * from './common.ts';
+export * from './session.ts';
+export * from './me.ts';
+export * from './meters.ts';
+export * from './readings.ts';
+export * from './consumer.ts';
+export * from './alerts.ts';
+export * from './health.ts';

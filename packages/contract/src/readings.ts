@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { isoDate, isoMonth } from './common.ts';
+
+/** Whole days from a to b (YYYY-MM-DD), b - a. */
+function daysBetween(a: string, b: string): number {
+  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
+}
+/** Whole months from a to b (YYYY-MM), b - a. */
+function monthsBetween(a: string, b: string): number {
+  return (Number(b.slice(0, 4)) - Number(a.slice(0, 4))) * 12 + Number(b.slice(5, 7)) - Number(a.slice(5, 7));
+}
+
+/** Longest span of a daily query, days (a year and a bit, for year-on-year charts). */
+export const MAX_DAYS = 400;
+/** Longest span of a monthly query, months. */
+export const MAX_MONTHS = 120;
+
+export const intervalsQuery = z.strictObject({
+  date: isoDate.describe("Local calendar day in the meter's time zone, YYYY-MM-DD"),
+});
+
+export const dailyQuery = z
+  .strictObject({ from: isoDate.describe('First local day, inclusive'), to: isoDate.describe('Last local day, inclusive') })
+  .refine((q) => q.from <= q.to, { message: 'to must not be before from', path: ['to'] })
+  .refine((q) => daysBetween(q.from, q.to) < MAX_DAYS, { message: `at most ${MAX_DAYS} days`, path: ['to'] });
+
+export const monthlyQuery = z
+  .strictObject({ from: isoMonth.describe('First month, inclusive'), to: isoMonth.describe('Last month, inclusive') })
+  .refine((q) => q.from <= q.to, { message: 'to must not be before from', path: ['to'] })
+  .refine((q) => monthsBetween(q.from, q.to) < MAX_MONTHS, { message: `at most ${MAX_MONTHS} months`, path: ['to'] });
+
+export const intervalSchema = z.object({
+  start: z.string().describe("Interval start, ISO 8601 with the meter's UTC offset"),
+  startUtc: z.string().describe('Interval start, ISO 8601 UTC'),
+  wh: z.number().int().nullable().describe('Energy imported in the interval, Wh; null = not received'),
+  estimated: z.boolean().describe('Estimated by validation (VEE), not measured'),
+});
+export type Interval = z.infer<typeof intervalSchema>;
+
+export const intervalsResponse = z.object({
+  serial: z.string(),
+  tz: z.string(),
+  date: z.string(),
+  intervalS: z.number().int(),
+  start: z.string().describe('Local midnight, ISO 8601 with offset'),
+  end: z.string().describe('Next local midnight, ISO 8601 with offset (exclusive)'),
+  expectedIntervals: z.number().int().describe('Intervals in this local day: 46/48/50 half-hours on DST days'),
+  receivedIntervals: z.number().int(),
+  estimatedIntervals: z.number().int(),
+  wh: z.number().int().describe('Day total of the received intervals, Wh'),
+  intervals: z.array(intervalSchema),
+});
+export type DayIntervals = z.infer<typeof intervalsResponse>;
+
+export const rollupSchema = z.object({
+  wh: z.number().int().describe('Energy imported, Wh'),
+  intervals: z.number().int().describe('Intervals received'),
+  estimated: z.number().int().describe('Of which estimated'),
+});
+export type Rollup = z.infer<typeof rollupSchema>;
+
+export const dailyResponse = z.object({
+  serial: z.string(),
+  tz: z.string(),
+  from: z.string(),
+  to: z.string(),
+  wh: z.number().int().describe('Total over the days returned, Wh'),
+  days: z.array(rollupSchema.extend({ day: z.string().describe('Local day YYYY-MM-DD') })),
+});
+export type Daily = z.infer<typeof dailyResponse>;
+
+export const monthlyResponse = z.object({
+  serial: z.string(),
+  tz: z.string(),
+  from: z.string(),
+  to: z.string(),
+  wh: z.number().int().describe('Total over the months returned, Wh'),
+  months: z.array(rollupSchema.extend({ month: z.string().describe('Local month YYYY-MM') })),
+});
+export type Monthly = z.infer<typeof monthlyResponse>;

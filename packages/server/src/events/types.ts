@@ -1,0 +1,47 @@
+/**
+ * Domain events: facts that other parts of the system react to, written in the same
+ * transaction as the change that caused them (see emit.ts) and handed to subscribers by the
+ * dispatcher in the jobs service. Handlers must be idempotent: an event can be handled
+ * again after a crash between the handler's work and the job's completion.
+ */
+export interface EventPayloads {
+  /** A gateway batch committed readings: the (meter, local day) pairs it touched. */
+  'readings.committed': { meterDays: [meterId: number, day: string][] };
+  /** One event a meter reported (tamper, power fail, relay, credit...), as stored in meter_events. */
+  'meter.event': { seq: number; idx: number; code: string; t: number; data: Record<string, unknown> | null };
+  /** A meter answered a command (first answer only: later duplicates change nothing). */
+  'command.replied': { commandId: string; type: string; result: 'ok' | 'rejected' | 'failed'; code: string | null };
+  /** A household changed its consumption limits. */
+  'limits.changed': Record<string, never>;
+}
+export type EventType = keyof EventPayloads;
+export const EVENT_TYPES = ['readings.committed', 'meter.event', 'command.replied', 'limits.changed'] as const satisfies readonly EventType[];
+
+export interface DomainEvent<T extends EventType = EventType> {
+  id: number;
+  type: T;
+  meterId: number | null;
+  payload: EventPayloads[T];
+  createdAt: Date;
+}
+
+export interface NewEvent<T extends EventType = EventType> {
+  type: T;
+  meterId: number | null;
+  payload: EventPayloads[T];
+}
+
+/** NOTIFY channel that wakes the dispatcher after a transaction with events commits. */
+export const EVENTS_CHANNEL = 'kw_events';
+
+/**
+ * A reaction to domain events (alert rules; later billing, outages...). Each subscriber has
+ * its own queue, so one failing handler never holds up another. `handle` must be idempotent:
+ * after a crash between its work and the job's completion it runs again with the same events.
+ */
+export interface Subscriber {
+  /** Stable name: the queue is `events.<name>`. */
+  name: string;
+  types: readonly EventType[];
+  handle(events: DomainEvent[]): Promise<void>;
+}

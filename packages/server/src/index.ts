@@ -1,0 +1,21 @@
+/**
+ * The server package's public surface, for tools that drive Kilowire from outside (the
+ * benchmarks, operations scripts): the process entry and the building blocks they compose.
+ * Code inside the package imports its modules directly; nothing outside reaches past this file.
+ */
+export { startKilowire, type Running } from './main.ts';
+export { loadConfig, embeddedPgPassword, type Config } from './config.ts';
+export { createPool, tx, withTx, waitForDatabase, type Pool, type PoolClient } from './db/pool.ts';
+export { startEmbeddedPostgres, type EmbeddedPg } from './db/embedded.ts';
+export { migrate } from './db/migrate.ts';
+export { createArea, createHousehold, createOrganisation, createStaffUser, type CreatedHousehold } from './accounts/repo.ts';
+export { hashPassword } from './auth/passwords.ts';
+export { Gateway, type GatewayOptions } from './gateway/gateway.ts';
+export { ingest, type ReadingsItem, type EventsItem } from './readings/ingest.ts';
+export { runVee, type MeterInfo } from './readings/vee.ts';
+export { buildApi } from './api/app.ts';
+export { startJobs } from './jobs/service.ts';
+export { mosquittoAcl, mosquittoPasswordLine, writeMosquittoConfig } from './broker/mosquitto.ts';
+export { metrics, registry } from './metrics.ts';
+export { logger, rootLogger } from './log.ts';
+export { freePort, waitPort, assertPortFree } from './net.ts';

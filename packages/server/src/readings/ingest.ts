@@ -1,0 +1,547 @@
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import { addDays, localDate, localMidnight, type EventsMessage, type ReadingsMessage } from '@kilowire/protocol';
+import type { PoolClient } from '../db/pool.ts';
+import { emitEvents } from '../events/emit.ts';
+import type { NewEvent } from '../events/types.ts';
+import type { IntervalRow, VeeIssue, VeeResult } from './vee.ts';
+
+/**
+ * The write side of what meters send with sequence numbers: interval readings (with their
+ * register snapshots and VEE findings) and meter events. One call per gateway batch, in the
+ * gateway's transaction; it returns the acknowledgements to publish after COMMIT and writes
+ * the domain events (readings committed, each new meter event) in the same transaction.
+ */
+
+/** One readings message, after VEE. */
+export interface ReadingsItem {
+  meterId: number;
+  serial: string;
+  /** The meter's time zone: rollups are per local calendar day. */
+  tz: string;
+  msg: ReadingsMessage;
+  vee: VeeResult;
+}
+
+export interface EventsItem {
+  meterId: number;
+  serial: string;
+  msg: EventsMessage;
+  /** Refused as a whole (an event dated in the future): acknowledged, recorded, not stored. */
+  refused?: 'FUTURE_EVENT';
+}
+
+export interface AckInfo {
+  serial: string;
+  stream: 'readings' | 'events';
+  upTo: number;
+  above: number[];
+}
+
+/** A message whose sequence number was already committed but whose data differs from what was stored. */
+export interface SeqConflict {
+  meterId: number;
+  serial: string;
+  stream: 'readings' | 'events';
+  seq: number;
+}
+
+export interface IngestResult {
+  acks: AckInfo[];
+  newReadings: number;
+  newEvents: number;
+  conflicts: SeqConflict[];
+}
+
+/**
+ * Insert interval rows idempotently on (meter, ts) and keep the local-calendar rollups
+ * current, in one statement. An actual reading replaces an estimate (never the reverse);
+ * `old` is read from the same snapshot so the rollups get the exact delta. Rows must be
+ * unique on (meter, ts) — ON CONFLICT cannot touch a row twice in one statement. The local
+ * day of each row comes from the caller (the same calendar code as the COPY path), so one
+ * engine decides which day a reading counts for.
+ */
+const UPSERT_READINGS = `
+WITH rows AS (
+  SELECT meter_id, to_timestamp(epoch) AS ts, day, wh, exp_wh, flags
+    FROM unnest($1::int[], $2::float8[], $3::date[], $4::int[], $5::int[], $6::smallint[]) AS t(meter_id, epoch, day, wh, exp_wh, flags)
+), old AS (
+  -- Served by the partial index on estimated rows: only estimates can be replaced.
+  SELECT r.meter_id, r.ts, r.wh FROM interval_readings r JOIN rows i ON r.meter_id = i.meter_id AND r.ts = i.ts
+  WHERE r.flags & 1 = 1
+), ins AS (
+  INSERT INTO interval_readings AS cur (meter_id, ts, wh, exp_wh, flags)
+  SELECT meter_id, ts, wh, exp_wh, flags FROM rows ORDER BY meter_id, ts
+  ON CONFLICT (meter_id, ts) DO UPDATE SET wh = excluded.wh, exp_wh = excluded.exp_wh, flags = excluded.flags
+    WHERE cur.flags & 1 = 1 AND excluded.flags & 1 = 0
+  RETURNING meter_id, ts, wh, flags
+), delta AS (
+  SELECT ins.meter_id, rows.day, ins.wh - coalesce(old.wh, 0) AS dwh,
+         CASE WHEN old.wh IS NULL THEN 1 ELSE 0 END AS dn,
+         (ins.flags & 1) - CASE WHEN old.wh IS NULL THEN 0 ELSE 1 END AS de
+  FROM ins JOIN rows ON rows.meter_id = ins.meter_id AND rows.ts = ins.ts
+  LEFT JOIN old ON old.meter_id = ins.meter_id AND old.ts = ins.ts
+), d AS (
+  SELECT meter_id, day, sum(dwh) AS wh, sum(dn) AS n, sum(de) AS e FROM delta GROUP BY 1, 2
+), up_d AS (
+  INSERT INTO daily_rollups AS r (meter_id, day, wh, intervals, estimated)
+  SELECT meter_id, day, wh, n, e FROM d ORDER BY meter_id, day
+  ON CONFLICT (meter_id, day) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r.intervals + excluded.intervals,
+    estimated = r.estimated + excluded.estimated
+)
+SELECT coalesce(sum(dn), 0)::int AS new_rows FROM delta`;
+
+const INSERT_REGISTERS = `
+INSERT INTO register_reads (meter_id, ts, import_wh, rate1_wh, rate2_wh, export_wh)
+SELECT meter_id, to_timestamp(epoch), i, r1, r2, e
+FROM unnest($1::int[], $2::float8[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t(meter_id, epoch, i, r1, r2, e)
+ON CONFLICT DO NOTHING`;
+
+const INSERT_ISSUES = `
+INSERT INTO vee_issues (meter_id, ts, rule, detail, needs_review)
+SELECT meter_id, to_timestamp(epoch), rule, detail::jsonb, review
+FROM unnest($1::int[], $2::float8[], $3::text[], $4::text[], $5::bool[]) AS t(meter_id, epoch, rule, detail, review)
+ON CONFLICT DO NOTHING`;
+
+/** New events only (RETURNING): each becomes a domain event; a resent one is already known. */
+const INSERT_EVENTS = `
+INSERT INTO meter_events (meter_id, seq, idx, ts, code, data)
+SELECT meter_id, seq, idx, to_timestamp(epoch), code, data::jsonb
+FROM unnest($1::int[], $2::bigint[], $3::smallint[], $4::float8[], $5::text[], $6::text[]) AS t(meter_id, seq, idx, epoch, code, data)
+ON CONFLICT DO NOTHING
+RETURNING meter_id, seq, idx, extract(epoch FROM ts)::bigint AS t, code, data`;
+
+/** Lock and read the sequence state of the batch's meters (in id order: no deadlock between gateways). */
+const LOCK_STATE = `
+SELECT meter_id, readings_upto, readings_above, events_upto, events_above FROM meter_ingest_state
+ WHERE meter_id = ANY($1::int[]) ORDER BY meter_id FOR UPDATE`;
+
+/**
+ * Fold the committed sequence numbers into each meter's watermark and return what to
+ * acknowledge. The usual case — no gap outstanding and this batch continues the watermark
+ * — is plain arithmetic; only gaps go through kw_advance_seq.
+ */
+function advanceSql(stream: 'readings' | 'events', withRegisters: boolean): string {
+  const up = `${stream}_upto`;
+  const ab = `${stream}_above`;
+  const fast = `st.${ab} = '{}' AND s.mn <= st.${up} + 1 AND s.mx - s.mn + 1 = s.n`;
+  const reg = withRegisters
+    ? `, last_reg_at = CASE WHEN s.reg_at IS NOT NULL AND (st.last_reg_at IS NULL OR s.reg_at > st.last_reg_at) THEN s.reg_at ELSE st.last_reg_at END,
+         last_reg_import = CASE WHEN s.reg_at IS NOT NULL AND (st.last_reg_at IS NULL OR s.reg_at > st.last_reg_at) THEN s.reg_import ELSE st.last_reg_import END`
+    : '';
+  return `
+WITH raw AS (
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bigint[]) AS t(meter_id, seq, reg_epoch, reg_import)
+), s AS (
+  SELECT meter_id, array_agg(DISTINCT seq) AS seqs, min(seq) AS mn, max(seq) AS mx, count(DISTINCT seq) AS n,
+         to_timestamp(max(reg_epoch)) AS reg_at,
+         (array_agg(reg_import ORDER BY reg_epoch DESC NULLS LAST))[1] AS reg_import
+  FROM raw GROUP BY meter_id
+)
+UPDATE meter_ingest_state st SET
+  ${up} = CASE WHEN ${fast} THEN greatest(st.${up}, s.mx) ELSE (kw_advance_seq(st.${up}, st.${ab}, s.seqs)).new_upto END,
+  ${ab} = CASE WHEN ${fast} THEN st.${ab} ELSE (kw_advance_seq(st.${up}, st.${ab}, s.seqs)).new_above END,
+  last_data_at = now()${reg}
+FROM s JOIN meters m ON m.id = s.meter_id
+WHERE st.meter_id = s.meter_id
+RETURNING m.serial, st.${up} AS upto, st.${ab} AS above`;
+}
+
+/** Columns of interval rows: meter, start (epoch s), Wh, export Wh, flags. */
+type Cols = [number[], number[], number[], (number | null)[], number[]];
+
+/** Local calendar days of one time zone, remembered as [start, end) instants: a handful of Intl calls per batch. */
+class DayFinder {
+  private readonly ranges = new Map<string, { start: number; end: number; day: string }>();
+  day(ts: number, tz: string): string {
+    const r = this.ranges.get(tz);
+    if (r && ts >= r.start && ts < r.end) return r.day;
+    const day = localDate(ts, tz);
+    this.ranges.set(tz, { start: localMidnight(day, tz), end: localMidnight(addDays(day, 1), tz), day });
+    return day;
+  }
+}
+
+/** node-pg's generic array serialiser is slow for 100k elements; integers need no quoting. */
+function pgArray(values: readonly (number | null)[]): string {
+  return `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
+}
+
+function pushRows(
+  rows: IntervalRow[],
+  seen: Map<string, number>,
+  cols: Cols,
+  days: string[],
+  tz: string,
+  finder: DayFinder,
+): void {
+  for (const r of rows) {
+    const key = `${r.meterId}:${r.ts}`;
+    const at = seen.get(key);
+    if (at !== undefined) {
+      // The same interval twice in one batch (a resend): keep the actual over an estimate.
+      if ((cols[4][at]! & 1) === 1 && (r.flags & 1) === 0) {
+        cols[2][at] = r.wh;
+        cols[3][at] = r.expWh;
+        cols[4][at] = r.flags;
+      }
+      continue;
+    }
+    seen.set(key, cols[0].length);
+    days.push(finder.day(r.ts, tz));
+    cols[0].push(r.meterId);
+    cols[1].push(r.ts);
+    cols[2].push(r.wh);
+    cols[3].push(r.expWh);
+    cols[4].push(r.flags);
+  }
+}
+
+async function upsertReadings(c: PoolClient, cols: Cols, days: string[]): Promise<number> {
+  const res = await c.query<{ new_rows: number }>(UPSERT_READINGS, [
+    pgArray(cols[0]),
+    pgArray(cols[1]),
+    `{${days.join(',')}}`,
+    pgArray(cols[2]),
+    pgArray(cols[3]),
+    pgArray(cols[4]),
+  ]);
+  return res.rows[0]?.new_rows ?? 0;
+}
+
+const ADD_DAILY = `
+INSERT INTO daily_rollups AS r (meter_id, day, wh, intervals, estimated)
+SELECT * FROM unnest($1::int[], $2::date[], $3::bigint[], $4::int[], $5::int[]) ORDER BY 1, 2
+ON CONFLICT (meter_id, day) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r.intervals + excluded.intervals,
+  estimated = r.estimated + excluded.estimated`;
+
+/**
+ * The common case, at COPY speed: no interval of the batch is in the table yet, so COPY them
+ * all and add the batch's own per-day sums to the rollups. Any existing (meter, ts) — a resend,
+ * an estimate to replace — makes COPY fail on the primary key; the savepoint undoes it and
+ * the caller takes the upsert path, which handles every case. Returns null then.
+ */
+async function copyNewReadings(c: PoolClient, cols: Cols, days: string[]): Promise<number | null> {
+  await c.query('SAVEPOINT kw_copy');
+  try {
+    const n = cols[0].length;
+    const chunks: string[] = [];
+    let buf = '';
+    for (let i = 0; i < n; i++) {
+      const exp = cols[3][i];
+      buf += `${cols[0][i]}\t${new Date(cols[1][i]! * 1000).toISOString()}\t${cols[2][i]}\t${exp === null || exp === undefined ? '\\N' : exp}\t${cols[4][i]}\n`;
+      if (buf.length > 256 * 1024) {
+        chunks.push(buf);
+        buf = '';
+      }
+    }
+    if (buf) chunks.push(buf);
+    await pipeline(
+      Readable.from(chunks),
+      c.query(copyFrom('COPY interval_readings (meter_id, ts, wh, exp_wh, flags) FROM STDIN')),
+    );
+  } catch (err) {
+    await c.query('ROLLBACK TO SAVEPOINT kw_copy');
+    if ((err as { code?: string }).code === '23505') return null;
+    throw err;
+  }
+  await c.query('RELEASE SAVEPOINT kw_copy');
+  const sums = new Map<string, { meterId: number; day: string; wh: number; n: number; e: number }>();
+  for (let i = 0; i < cols[0].length; i++) {
+    const key = `${cols[0][i]}|${days[i]}`;
+    let s = sums.get(key);
+    if (!s) {
+      s = { meterId: cols[0][i]!, day: days[i]!, wh: 0, n: 0, e: 0 };
+      sums.set(key, s);
+    }
+    s.wh += cols[2][i]!;
+    s.n += 1;
+    s.e += cols[4][i]! & 1;
+  }
+  const agg = [...sums.values()];
+  await c.query(ADD_DAILY, [
+    pgArray(agg.map((a) => a.meterId)),
+    `{${agg.map((a) => a.day).join(',')}}`,
+    pgArray(agg.map((a) => a.wh)),
+    pgArray(agg.map((a) => a.n)),
+    pgArray(agg.map((a) => a.e)),
+  ]);
+  return cols[0].length;
+}
+
+interface SeqState {
+  readingsUpto: number;
+  readingsAbove: Set<number>;
+  eventsUpto: number;
+  eventsAbove: Set<number>;
+}
+
+async function lockState(c: PoolClient, meterIds: number[]): Promise<Map<number, SeqState>> {
+  const ids = [...new Set(meterIds)];
+  const { rows } = await c.query<{
+    meter_id: number;
+    readings_upto: number;
+    readings_above: number[];
+    events_upto: number;
+    events_above: number[];
+  }>(LOCK_STATE, [pgArray(ids)]);
+  return new Map(
+    rows.map((r) => [
+      r.meter_id,
+      {
+        readingsUpto: r.readings_upto,
+        readingsAbove: new Set(r.readings_above),
+        eventsUpto: r.events_upto,
+        eventsAbove: new Set(r.events_above),
+      },
+    ]),
+  );
+}
+
+function committed(st: SeqState | undefined, stream: 'readings' | 'events', seq: number): boolean {
+  if (!st) return false;
+  return stream === 'readings'
+    ? seq <= st.readingsUpto || st.readingsAbove.has(seq)
+    : seq <= st.eventsUpto || st.eventsAbove.has(seq);
+}
+
+/**
+ * Which resent readings messages (sequence already committed) carry data that differs from
+ * what was stored: every interval must exist as an actual reading with the same energy. A
+ * resend of identical data stays harmless; anything else under a used number is refused.
+ */
+async function readingsConflicts(c: PoolClient, items: ReadingsItem[]): Promise<Set<number>> {
+  const idx: number[] = [];
+  const meter: number[] = [];
+  const ts: number[] = [];
+  const wh: number[] = [];
+  items.forEach((it, i) => {
+    for (const iv of it.msg.intervals) {
+      idx.push(i);
+      meter.push(it.meterId);
+      ts.push(iv.t);
+      wh.push(iv.wh);
+    }
+  });
+  const bad = new Set<number>();
+  if (!idx.length) return bad;
+  const { rows } = await c.query<{ i: number }>(
+    `SELECT DISTINCT t.i FROM unnest($1::int[], $2::int[], $3::float8[], $4::int[]) AS t(i, meter_id, epoch, wh)
+       LEFT JOIN interval_readings r ON r.meter_id = t.meter_id AND r.ts = to_timestamp(t.epoch)
+      WHERE r.meter_id IS NULL OR r.wh <> t.wh OR r.flags & 1 = 1`,
+    [pgArray(idx), pgArray(meter), pgArray(ts), pgArray(wh)],
+  );
+  for (const r of rows) bad.add(r.i);
+  return bad;
+}
+
+/** Resent events messages whose events differ (code or time) from the stored ones. */
+async function eventsConflicts(c: PoolClient, items: EventsItem[]): Promise<Set<number>> {
+  const idx: number[] = [];
+  const meter: number[] = [];
+  const seq: number[] = [];
+  const ev: number[] = [];
+  const t: number[] = [];
+  const code: string[] = [];
+  items.forEach((it, i) => {
+    if (it.refused) return;
+    it.msg.events.forEach((e, k) => {
+      idx.push(i);
+      meter.push(it.meterId);
+      seq.push(it.msg.seq);
+      ev.push(k);
+      t.push(e.t);
+      code.push(e.code);
+    });
+  });
+  const bad = new Set<number>();
+  if (!idx.length) return bad;
+  const { rows } = await c.query<{ i: number }>(
+    `SELECT DISTINCT x.i FROM unnest($1::int[], $2::int[], $3::bigint[], $4::smallint[], $5::float8[], $6::text[])
+            AS x(i, meter_id, seq, idx, epoch, code)
+       LEFT JOIN meter_events e ON e.meter_id = x.meter_id AND e.seq = x.seq AND e.idx = x.idx
+      WHERE e.meter_id IS NULL OR e.code <> x.code OR e.ts <> to_timestamp(x.epoch)`,
+    [pgArray(idx), pgArray(meter), pgArray(seq), pgArray(ev), pgArray(t), `{${code.map((s) => `"${s}"`).join(',')}}`],
+  );
+  for (const r of rows) bad.add(r.i);
+  // Messages of another length under the same number differ too (more events than stored).
+  const { rows: counts } = await c.query<{ meter_id: number; seq: number; n: number }>(
+    `SELECT meter_id, seq, count(*)::int AS n FROM meter_events
+      WHERE (meter_id, seq) IN (SELECT * FROM unnest($1::int[], $2::bigint[]))
+      GROUP BY 1, 2`,
+    [pgArray(items.map((i) => i.meterId)), pgArray(items.map((i) => i.msg.seq))],
+  );
+  const stored = new Map(counts.map((r) => [`${r.meter_id}:${r.seq}`, r.n]));
+  items.forEach((it, i) => {
+    if (!it.refused && stored.get(`${it.meterId}:${it.msg.seq}`) !== it.msg.events.length) bad.add(i);
+  });
+  return bad;
+}
+
+/** Stable text of what a message carries, to tell a harmless duplicate from a reused number within one batch. */
+function digest(msg: ReadingsMessage | EventsMessage): string {
+  return 'intervals' in msg ? JSON.stringify([msg.intervals, msg.registers]) : JSON.stringify(msg.events);
+}
+
+/**
+ * Split a stream's messages into fresh ones (to store), harmless duplicates (already
+ * committed or repeated in this batch with the same content) and candidates for a conflict
+ * check (already committed: their stored data decides).
+ */
+function classify<T extends { meterId: number; serial: string; msg: ReadingsMessage | EventsMessage }>(
+  items: T[],
+  state: Map<number, SeqState>,
+  stream: 'readings' | 'events',
+  conflicts: SeqConflict[],
+): { fresh: T[]; resent: T[] } {
+  const fresh: T[] = [];
+  const resent: T[] = [];
+  const inBatch = new Map<string, string>();
+  for (const it of items) {
+    const key = `${it.meterId}:${it.msg.seq}`;
+    const d = digest(it.msg);
+    const prev = inBatch.get(key);
+    if (prev !== undefined) {
+      if (prev !== d) conflicts.push({ meterId: it.meterId, serial: it.serial, stream, seq: it.msg.seq });
+      continue;
+    }
+    inBatch.set(key, d);
+    (committed(state.get(it.meterId), stream, it.msg.seq) ? resent : fresh).push(it);
+  }
+  return { fresh, resent };
+}
+
+/**
+ * Write one batch of readings and events messages in the caller's transaction and return the
+ * acknowledgements to send after COMMIT. Every message's sequence number is acknowledged
+ * (also refused and conflicting ones: the meter must stop resending them); only fresh,
+ * accepted data is stored.
+ */
+export async function ingest(c: PoolClient, readings: ReadingsItem[], events: EventsItem[]): Promise<IngestResult> {
+  const acks: AckInfo[] = [];
+  const conflicts: SeqConflict[] = [];
+  const domainEvents: NewEvent[] = [];
+  let newReadings = 0;
+  let newEvents = 0;
+  if (!readings.length && !events.length) return { acks, newReadings, newEvents, conflicts };
+  // The batch's sorts and hash joins (tens of thousands of rows) must not spill to disk.
+  await c.query("SET LOCAL work_mem = '64MB'");
+  const state = await lockState(c, [...readings.map((r) => r.meterId), ...events.map((e) => e.meterId)]);
+
+  const iss: [number[], number[], string[], string[], boolean[]] = [[], [], [], [], []];
+  const addIssue = (i: VeeIssue) => {
+    iss[0].push(i.meterId);
+    iss[1].push(i.ts);
+    iss[2].push(i.rule);
+    iss[3].push(JSON.stringify(i.detail));
+    iss[4].push(i.needsReview === true);
+  };
+
+  if (readings.length) {
+    const { fresh, resent } = classify(readings, state, 'readings', conflicts);
+    const bad = await readingsConflicts(c, resent);
+    resent.forEach((it, i) => {
+      if (bad.has(i)) conflicts.push({ meterId: it.meterId, serial: it.serial, stream: 'readings', seq: it.msg.seq });
+    });
+    const cols: Cols = [[], [], [], [], []];
+    const days: string[] = [];
+    const finder = new DayFinder();
+    const seen = new Map<string, number>();
+    const reg: [number[], number[], number[], number[], number[], number[]] = [[], [], [], [], [], []];
+    const adv: [number[], number[], (number | null)[], (number | null)[]] = [[], [], [], []];
+    for (const it of fresh) {
+      pushRows(it.vee.rows, seen, cols, days, it.tz, finder);
+      it.vee.issues.forEach(addIssue);
+      const r = it.vee.register;
+      if (r) {
+        reg[0].push(it.meterId);
+        reg[1].push(r.ts);
+        reg[2].push(r.import);
+        reg[3].push(r.rate1);
+        reg[4].push(r.rate2);
+        reg[5].push(r.export);
+      }
+      adv[0].push(it.meterId);
+      adv[1].push(it.msg.seq);
+      adv[2].push(r?.ts ?? null);
+      adv[3].push(r?.import ?? null);
+    }
+    // Resent messages (harmless or conflicting) only refresh the acknowledgement.
+    for (const it of resent) {
+      adv[0].push(it.meterId);
+      adv[1].push(it.msg.seq);
+      adv[2].push(null);
+      adv[3].push(null);
+    }
+    if (cols[0].length) {
+      newReadings = (await copyNewReadings(c, cols, days)) ?? (await upsertReadings(c, cols, days));
+      const meterDays = new Map<string, [number, string]>();
+      for (let i = 0; i < cols[0].length; i++) meterDays.set(`${cols[0][i]}|${days[i]}`, [cols[0][i]!, days[i]!]);
+      domainEvents.push({ type: 'readings.committed', meterId: null, payload: { meterDays: [...meterDays.values()] } });
+    }
+    if (reg[0].length) await c.query(INSERT_REGISTERS, reg);
+    const res = await c.query<{ serial: string; upto: number; above: number[] }>(advanceSql('readings', true), adv);
+    for (const r of res.rows) acks.push({ serial: r.serial, stream: 'readings', upTo: r.upto, above: r.above });
+  }
+
+  if (events.length) {
+    const { fresh, resent } = classify(events, state, 'events', conflicts);
+    const bad = await eventsConflicts(c, resent);
+    resent.forEach((it, i) => {
+      if (bad.has(i)) conflicts.push({ meterId: it.meterId, serial: it.serial, stream: 'events', seq: it.msg.seq });
+    });
+    const ev: [number[], number[], number[], number[], string[], (string | null)[]] = [[], [], [], [], [], []];
+    const adv: [number[], number[], null[], null[]] = [[], [], [], []];
+    for (const it of [...fresh, ...resent]) {
+      adv[0].push(it.meterId);
+      adv[1].push(it.msg.seq);
+      adv[2].push(null);
+      adv[3].push(null);
+    }
+    for (const it of fresh) {
+      if (it.refused) {
+        const latest = it.msg.events.reduce((m, e) => Math.max(m, e.t), 0);
+        addIssue({ meterId: it.meterId, ts: latest, rule: 'future_event', detail: { seq: it.msg.seq } });
+        continue;
+      }
+      it.msg.events.forEach((e, idx) => {
+        ev[0].push(it.meterId);
+        ev[1].push(it.msg.seq);
+        ev[2].push(idx);
+        ev[3].push(e.t);
+        ev[4].push(e.code);
+        ev[5].push(e.data ? JSON.stringify(e.data) : null);
+      });
+    }
+    if (ev[0].length) {
+      const ins = await c.query<{ meter_id: number; seq: number; idx: number; t: number; code: string; data: Record<string, unknown> | null }>(
+        INSERT_EVENTS,
+        ev,
+      );
+      newEvents = ins.rows.length;
+      for (const e of ins.rows) {
+        domainEvents.push({
+          type: 'meter.event',
+          meterId: e.meter_id,
+          payload: { seq: e.seq, idx: e.idx, code: e.code, t: e.t, data: e.data },
+        });
+      }
+    }
+    const res = await c.query<{ serial: string; upto: number; above: number[] }>(advanceSql('events', false), adv);
+    for (const r of res.rows) acks.push({ serial: r.serial, stream: 'events', upTo: r.upto, above: r.above });
+  }
+
+  for (const k of conflicts) {
+    addIssue({
+      meterId: k.meterId,
+      ts: Math.floor(Date.now() / 1000),
+      rule: 'seq_conflict',
+      detail: { stream: k.stream, seq: k.seq },
+      needsReview: true,
+    });
+  }
+  if (iss[0].length) await c.query(INSERT_ISSUES, iss);
+  await emitEvents(c, domainEvents);
+  return { acks, newReadings, newEvents, conflicts };
+}
