@@ -9,7 +9,8 @@ import {
   type ReadingsMessage,
 } from '@kilowire/protocol';
 import { Meter, type MeterOptions } from '../src/meter.ts';
-import { MemoryStore, type MeterState } from '../src/store.ts';
+import type { MeterState } from '../src/state.ts';
+import { MemoryStore } from '../src/store.ts';
 
 export const keys = generateSigningKeyPair();
 export const serverKey = privateKeyFromB64(keys.privateKey);
@@ -37,7 +38,14 @@ export function signed(
   opts: { meter?: string; key?: ReturnType<typeof privateKeyFromB64>; id?: string; issuedAt?: number } = {},
 ): Buffer {
   const env = signCommand(
-    { v: 1, id: opts.id ?? randomUUID(), meter: opts.meter ?? 'M1', counter, issuedAt: opts.issuedAt ?? T0, cmd },
+    {
+      v: 1,
+      id: opts.id ?? randomUUID(),
+      meter: opts.meter ?? 'M1',
+      counter,
+      issuedAt: opts.issuedAt ?? T0,
+      cmd,
+    },
     opts.key ?? serverKey,
   );
   return encodeDown('commands', env);
@@ -55,8 +63,8 @@ export function eventCodes(m: Meter): string[] {
   return events(m).map((e) => e.code);
 }
 
-/** The state a command must not touch when it is refused (outbox and replies excluded). */
-export function coreState(m: Meter): Omit<MeterState, 'outbox' | 'replies' | 'nextEventsSeq'> {
-  const { outbox: _o, replies: _r, nextEventsSeq: _n, ...core } = m.snapshot();
+/** The state a command must not touch when it is refused (the outbox, where its reply or event goes, excluded). */
+export function coreState(m: Meter): Omit<MeterState, 'outbox'> {
+  const { outbox: _o, ...core } = m.snapshot();
   return core;
 }
