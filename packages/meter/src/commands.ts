@@ -2,9 +2,10 @@ import type { KeyObject } from 'node:crypto';
 import {
   METER_REPLY_CODES,
   ProtocolError,
+  commandExpired,
   decodeDown,
-  openCommand,
   replyMessage,
+  verifyCommand,
   type Command,
   type CommandBody,
   type CommandEnvelope,
@@ -44,10 +45,10 @@ export interface CommandHandlerDeps {
 }
 
 /**
- * Signed commands: the envelope decodes; the signature, the body's schema, the meter id
- * and the counter check out (protocol's `openCommand`); then the command goes to the
- * collaborator that owns what it changes. An authentic command consumes its counter
- * whether it was applied or refused (DUPLICATE_TOPUP).
+ * Signed commands. In order: the envelope decodes; the signature, the body's schema and
+ * the meter id check out (protocol's `verifyCommand`); the counter must be above the last
+ * one; the command must not have expired. Whatever passes authentication and the counter
+ * consumes the counter, whether it was applied or refused (EXPIRED, DUPLICATE_TOPUP).
  */
 export class CommandHandler {
   constructor(
@@ -76,12 +77,24 @@ export class CommandHandler {
     }
     let body: CommandBody;
     try {
-      body = openCommand(env, this.deps.serverKey, this.deps.meterId, this.st.lastCounter);
+      body = verifyCommand(env, this.deps.serverKey, this.deps.meterId);
     } catch (err) {
       return this.refuseUnverified(err, env.body, nowS);
     }
 
-    const r = this.apply(body.cmd, nowS);
+    if (body.counter <= this.st.lastCounter) {
+      // The counter is untouched: this command was never acted on.
+      const reply = replyTo(body, nowS, { result: 'rejected', code: 'STALE_COUNTER' });
+      this.deps.replies.queueReply(reply);
+      return { ...outcomeOf(reply), body };
+    }
+
+    // Expiry is judged after the counter, and an expired command consumes it like any
+    // command answered after authentication (protocol's openCommand would not): the head-end
+    // gets a definite result for that counter, and the command can never run later.
+    const r: CommandResult = commandExpired(body, nowS)
+      ? { result: 'rejected', code: 'EXPIRED' }
+      : this.apply(body.cmd, nowS);
     this.st.lastCounter = body.counter;
     const reply = replyTo(body, nowS, r);
     this.deps.replies.queueReply(reply);

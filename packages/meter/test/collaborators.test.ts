@@ -71,6 +71,14 @@ describe('CommandHandler', () => {
     expect(queued[4]).toMatchObject({ counter: 5, result: 'rejected', code: 'DUPLICATE_TOPUP' });
     expect(h.lastCounter).toBe(9);
   });
+
+  it('does not dispatch an expired command, but consumes its counter', () => {
+    const { h, st, calls } = setup();
+    const out = h.handle(signed({ type: 'supply.off' }, 4, { id: uid(4), expiresAt: T0 + 10 }), T0 + 11);
+    expect(out).toMatchObject({ result: 'rejected', code: 'EXPIRED' });
+    expect(calls).toEqual([]);
+    expect(st).toEqual({ lastCounter: 4 });
+  });
 });
 
 describe('Relay', () => {

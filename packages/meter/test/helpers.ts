@@ -5,6 +5,7 @@ import {
   privateKeyFromB64,
   signCommand,
   type Command,
+  type CommandBody,
   type EventsMessage,
   type ReadingsMessage,
 } from '@kilowire/protocol';
@@ -35,20 +36,24 @@ export function makeMeter(over: Partial<MeterOptions> = {}): Meter {
 export function signed(
   cmd: Command,
   counter: number,
-  opts: { meter?: string; key?: ReturnType<typeof privateKeyFromB64>; id?: string; issuedAt?: number } = {},
+  opts: {
+    meter?: string;
+    key?: ReturnType<typeof privateKeyFromB64>;
+    id?: string;
+    issuedAt?: number;
+    expiresAt?: number;
+  } = {},
 ): Buffer {
-  const env = signCommand(
-    {
-      v: 1,
-      id: opts.id ?? randomUUID(),
-      meter: opts.meter ?? 'M1',
-      counter,
-      issuedAt: opts.issuedAt ?? T0,
-      cmd,
-    },
-    opts.key ?? serverKey,
-  );
-  return encodeDown('commands', env);
+  const body: CommandBody = {
+    v: 1,
+    id: opts.id ?? randomUUID(),
+    meter: opts.meter ?? 'M1',
+    counter,
+    issuedAt: opts.issuedAt ?? T0,
+    cmd,
+  };
+  if (opts.expiresAt !== undefined) body.expiresAt = opts.expiresAt;
+  return encodeDown('commands', signCommand(body, opts.key ?? serverKey));
 }
 
 export function readings(m: Meter): ReadingsMessage[] {
