@@ -17,14 +17,23 @@ import type { Prepayment } from './prepayment.ts';
 import type { Production } from './production.ts';
 import type { Relay } from './relay.ts';
 import type { CommandState } from './state.ts';
-import type { CommandResult, Emit } from './shared.ts';
+import { keepNewest, type CommandResult, type Emit } from './shared.ts';
+
+/**
+ * Replies remembered per meter. The head-end sends only the oldest open command of a meter
+ * and resends it until it hears back, so a resend is always of a very recent command; 100
+ * is far beyond that, while keeping the state file (rewritten on every change) small.
+ */
+export const ANSWERED_MEMORY = 100;
 
 export interface CommandOutcome {
-  /** `unanswerable`: no reply was queued (nothing readable to address it to). */
+  /** `unanswerable`: no reply was queued (nothing readable to address it to, or it would contradict an earlier one). */
   result: 'ok' | 'rejected' | 'failed' | 'unanswerable';
   code?: string;
   reply?: ReplyMessage;
   body?: CommandBody;
+  /** The command had been answered before: its stored reply was queued again and nothing was applied. */
+  repeated?: boolean;
 }
 
 /** Each command type is applied by the collaborator that owns the state it changes. */
@@ -46,9 +55,10 @@ export interface CommandHandlerDeps {
 
 /**
  * Signed commands. In order: the envelope decodes; the signature, the body's schema and
- * the meter id check out (protocol's `verifyCommand`); the counter must be above the last
- * one; the command must not have expired. Whatever passes authentication and the counter
- * consumes the counter, whether it was applied or refused (EXPIRED, DUPLICATE_TOPUP).
+ * the meter id check out (protocol's `verifyCommand`); a command id already answered gets
+ * its stored reply again; the counter must be above the last one; the command must not
+ * have expired. Whatever passes authentication and the counter consumes the counter and is
+ * remembered with its reply, whether it was applied or refused (EXPIRED, DUPLICATE_TOPUP).
  */
 export class CommandHandler {
   constructor(
@@ -57,16 +67,21 @@ export class CommandHandler {
   ) {}
 
   static initial(): CommandState {
-    return { lastCounter: 0 };
+    return { lastCounter: 0, answered: [] };
   }
 
   get lastCounter(): number {
     return this.st.lastCounter;
   }
 
+  /** The stored reply to command `id`, if it is still remembered. */
+  answered(id: string): ReplyMessage | undefined {
+    return this.st.answered.find((r) => r.id === id);
+  }
+
   /**
    * Verify and act on one envelope at meter time `nowS` (epoch s). The caller persists the
-   * result in one write: the new counter, the effect and the queued reply.
+   * result in one write: the new counter, the effect, the memory and the queued reply.
    */
   handle(envelope: Uint8Array | string, nowS: number): CommandOutcome {
     let env: CommandEnvelope;
@@ -82,8 +97,13 @@ export class CommandHandler {
       return this.refuseUnverified(err, env.body, nowS);
     }
 
+    const known = this.answered(body.id);
+    if (known) {
+      this.deps.replies.queueReply({ ...known });
+      return { ...outcomeOf(known), body, repeated: true };
+    }
     if (body.counter <= this.st.lastCounter) {
-      // The counter is untouched: this command was never acted on.
+      // Not remembered and the counter is untouched: this id was never acted on.
       const reply = replyTo(body, nowS, { result: 'rejected', code: 'STALE_COUNTER' });
       this.deps.replies.queueReply(reply);
       return { ...outcomeOf(reply), body };
@@ -97,7 +117,9 @@ export class CommandHandler {
       : this.apply(body.cmd, nowS);
     this.st.lastCounter = body.counter;
     const reply = replyTo(body, nowS, r);
-    this.deps.replies.queueReply(reply);
+    this.st.answered.push(reply);
+    keepNewest(this.st.answered, ANSWERED_MEMORY);
+    this.deps.replies.queueReply({ ...reply });
     return { ...outcomeOf(reply), body };
   }
 
@@ -125,11 +147,16 @@ export class CommandHandler {
     }
   }
 
-  /** A body that failed verification is read only for an id and counter to address the refusal to. */
+  /**
+   * A body that failed verification is read only for an id and counter to address the
+   * refusal to. Not when that id names a command already answered: a refusal under its id
+   * could overwrite the authentic result at the head-end (an altered copy of a command whose
+   * reply is still on its way), so that one is reported as an event instead.
+   */
   private refuseUnverified(err: unknown, bodyText: string, nowS: number): CommandOutcome {
     const code = errorCode(err);
     const ref = peekIdAndCounter(bodyText);
-    if (!ref) return this.unanswerable(code, nowS);
+    if (!ref || this.answered(ref.id)) return this.unanswerable(code, nowS);
     const reply: ReplyMessage = {
       v: 1,
       id: ref.id,

@@ -21,7 +21,7 @@ import { upgradeState, type MeterState, type OutboxEntry, type RelaySlice } from
 import type { MeterStore } from './store.ts';
 import type { Emit } from './shared.ts';
 
-export type { CommandOutcome } from './commands.ts';
+export { ANSWERED_MEMORY, type CommandOutcome } from './commands.ts';
 export type { OutgoingKind, OutgoingMessage } from './outbox.ts';
 export { BACKLOG_BATCH, DEFAULT_TARIFF } from './production.ts';
 
@@ -290,8 +290,8 @@ export class Meter {
 
   /**
    * Verify and act on one command envelope at meter time `nowS` (see `CommandHandler`).
-   * The new counter, the command's effect and its reply are persisted in one write, so a
-   * crash can neither apply a command twice nor lose it.
+   * The new counter, the command's effect, the remembered reply and the queued reply are
+   * persisted in one write, so a crash can neither apply a command twice nor lose it.
    */
   handleCommand(envelope: Uint8Array | string, nowS: number): CommandOutcome {
     const out = this.commands.handle(envelope, nowS);

@@ -98,11 +98,20 @@ export class Outbox {
     return seqs;
   }
 
-  /** Queue a command's reply until the broker has it. */
+  /**
+   * Queue a reply. A reply for a command id already queued takes its place and is due at
+   * once: the head-end resent the command because it has not seen the answer.
+   */
   queueReply(reply: ReplyMessage): void {
     encodeUp('replies', reply);
-    this.st.replies.push(reply);
-    keepNewest(this.st.replies, REPLY_QUEUE);
+    const i = this.st.replies.findIndex((r) => r.id === reply.id);
+    if (i >= 0) {
+      this.st.replies[i] = reply;
+      this.replyInFlight.delete(reply.id);
+    } else {
+      this.st.replies.push(reply);
+      keepNewest(this.st.replies, REPLY_QUEUE);
+    }
     this.nextDueAtMs = 0;
   }
 

@@ -73,6 +73,12 @@ export interface RelaySlice {
 export interface CommandState {
   /** Highest counter of an authenticated command the meter acted on (applied or refused after authentication). */
   lastCounter: number;
+  /**
+   * Replies to the most recent authenticated commands that consumed a counter, oldest first
+   * (bounded), so a command the head-end resends is answered again, never applied twice.
+   * Separate from the outbox's replies, which are dropped once the broker has them.
+   */
+  answered: ReplyMessage[];
 }
 
 /** Owned by `Firmware` (firmware.ts): an A/B image store; the meter boots from `active`. */
@@ -88,7 +94,7 @@ export interface OutboxState {
   nextEventsSeq: number;
   /** Unacknowledged readings and events messages, oldest first. */
   entries: OutboxEntry[];
-  /** Command results not yet delivered to the broker, oldest first. */
+  /** Command results not yet delivered to the broker, oldest first, at most one per command id. */
   replies: ReplyMessage[];
 }
 
@@ -160,7 +166,27 @@ export function upgradeState(stored: StoredMeterState): MeterState {
   }
 }
 
+/**
+ * Format 1 kept no memory of answered commands, only the queue of undelivered replies. A
+ * reply in that queue that is not a refusal before authentication came from a command that
+ * consumed its counter, so it seeds the memory: the head-end is still waiting for exactly
+ * those replies and is the most likely to resend their commands, which must not now come
+ * back as STALE_COUNTER. (Format 1 wrote `rejected` after authentication only for
+ * DUPLICATE_TOPUP; everything else it rejected failed verification or the counter.)
+ */
 function fromV1(s: MeterStateV1): MeterState {
+  const answered: ReplyMessage[] = [];
+  for (const r of s.replies) {
+    const consumed = r.result !== 'rejected' || r.code === 'DUPLICATE_TOPUP';
+    if (consumed && !answered.some((a) => a.id === r.id)) answered.push({ ...r });
+  }
+  // Format 1 could queue two replies for one id (an altered copy of a pending command);
+  // keep one per id, the authentic one where there is one.
+  const replies: ReplyMessage[] = [];
+  for (const r of s.replies) {
+    if (replies.some((q) => q.id === r.id)) continue;
+    replies.push({ ...(answered.find((a) => a.id === r.id) ?? r) });
+  }
   return {
     format: 2,
     id: s.id,
@@ -180,7 +206,7 @@ function fromV1(s: MeterStateV1): MeterState {
     },
     prepayment: { mode: s.mode, ...s.prepay, appliedTopups: s.appliedTopups },
     relay: { state: s.relay, reason: s.relayReason },
-    commands: { lastCounter: s.lastCounter },
+    commands: { lastCounter: s.lastCounter, answered },
     // Format 1 knew only the running image; what the other slot held is unknown, so it counts as empty.
     firmware: {
       active: s.firmware.slot,
@@ -191,7 +217,7 @@ function fromV1(s: MeterStateV1): MeterState {
       nextReadingsSeq: s.nextReadingsSeq,
       nextEventsSeq: s.nextEventsSeq,
       entries: s.outbox,
-      replies: s.replies,
+      replies,
     },
   };
 }

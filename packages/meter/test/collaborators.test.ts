@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { publicKeyFromB64, type MeterEvent, type ReplyMessage } from '@kilowire/protocol';
+import { decodeUp, publicKeyFromB64, type MeterEvent, type ReplyMessage } from '@kilowire/protocol';
 import { CommandHandler, type CommandTargets } from '../src/commands.ts';
 import { Firmware } from '../src/firmware.ts';
 import { Outbox } from '../src/outbox.ts';
@@ -72,12 +72,42 @@ describe('CommandHandler', () => {
     expect(h.lastCounter).toBe(9);
   });
 
-  it('does not dispatch an expired command, but consumes its counter', () => {
+  it('answers a known id before looking at counter or expiry, without dispatching it again', () => {
+    const { h, calls, queued } = setup();
+    const env = signed({ type: 'supply.off' }, 1, { id: uid(1), expiresAt: T0 + 10 });
+    expect(h.handle(env, T0).result).toBe('ok');
+    const again = h.handle(env, T0 + 100); // past its expiry by now
+    expect(again).toMatchObject({ result: 'ok', repeated: true });
+    expect(calls).toEqual(['relay.off']);
+    expect(queued).toEqual([queued[0], queued[0]]);
+  });
+
+  it('does not dispatch an expired command, but consumes and remembers it', () => {
     const { h, st, calls } = setup();
     const out = h.handle(signed({ type: 'supply.off' }, 4, { id: uid(4), expiresAt: T0 + 10 }), T0 + 11);
     expect(out).toMatchObject({ result: 'rejected', code: 'EXPIRED' });
     expect(calls).toEqual([]);
-    expect(st).toEqual({ lastCounter: 4 });
+    expect(st).toEqual({
+      lastCounter: 4,
+      answered: [{ v: 1, id: uid(4), counter: 4, t: T0 + 11, result: 'rejected', code: 'EXPIRED' }],
+    });
+  });
+
+  it('does not answer an altered copy of an answered command under its id; raises an event instead', () => {
+    const { h, events, queued } = setup();
+    const env = signed({ type: 'supply.off' }, 1, { id: uid(1) });
+    h.handle(env, T0);
+    const forged = (e: Buffer) => e.toString().replace('supply.off', 'supply.on');
+    expect(h.handle(forged(env), T0)).toEqual({ result: 'unanswerable', code: 'BAD_SIGNATURE' });
+    expect(events).toEqual(['command.rejected']);
+    expect(queued).toHaveLength(1);
+    // The same forgery under an id never answered is refused with a reply, as before.
+    const other = forged(signed({ type: 'supply.off' }, 2, { id: uid(2) }));
+    expect(h.handle(other, T0).reply).toMatchObject({
+      id: uid(2),
+      result: 'rejected',
+      code: 'BAD_SIGNATURE',
+    });
   });
 });
 
@@ -234,6 +264,20 @@ describe('Outbox', () => {
       'events:1',
       'readings:1',
     ]);
+  });
+
+  it('keeps one reply per command id: a new one for a queued id replaces it and is due at once', () => {
+    const o = new Outbox(Outbox.initial(), opts);
+    o.queueReply({ ...reply(1, 'rejected'), code: 'BAD_SIGNATURE' });
+    expect(o.due(0, 10)).toHaveLength(1);
+    expect(o.due(1, 10)).toEqual([]); // in flight
+    o.queueReply(reply(1));
+    expect(o.replies).toEqual([reply(1)]);
+    const due = o.due(2, 10);
+    expect(due.map((m) => decodeUp('replies', m.payload))).toEqual([reply(1)]);
+    expect(o.delivered('replies', uid(1))).toBe(true);
+    expect(o.delivered('replies', uid(1))).toBe(false);
+    expect(o.delivered('readings', '1')).toBe(false);
   });
 
   it('bounds the reply queue to the newest 100, and events to 50 per message', () => {

@@ -32,11 +32,10 @@ describe('command expiry', () => {
 
     const rebuilt = makeMeter({ store: new FileStore(path) });
     expect(rebuilt.lastCounter).toBe(3);
-    // Resent, even with the meter's clock now earlier: refused on its counter, never applied.
-    expect(rebuilt.handleCommand(expired, T0 + 10)).toMatchObject({
-      result: 'rejected',
-      code: 'STALE_COUNTER',
-    });
+    // Resent: the same answer, still not applied, even though the meter's clock is now earlier.
+    const again = rebuilt.handleCommand(expired, T0 + 10);
+    expect(again).toMatchObject({ result: 'rejected', code: 'EXPIRED', repeated: true });
+    expect(again.reply).toEqual(out.reply);
     expect(rebuilt.relay.state).toBe('connected');
     // The consumed counter stays consumed.
     expect(rebuilt.handleCommand(signed({ type: 'supply.off' }, 2), T0 + 20)).toMatchObject({

@@ -15,8 +15,10 @@ describe('the facade', () => {
     expect(writes(() => m.advanceTo(T0 + 2 * HH))).toBe(1);
     expect(writes(() => m.advanceTo(T0 + 2 * HH))).toBe(0);
     expect(writes(() => m.handleCommand(signed({ type: 'supply.off' }, 1), T0 + 2 * HH))).toBe(1);
-    expect(writes(() => m.handleCommand(signed({ type: 'supply.arm' }, 2), T0 + 2 * HH))).toBe(1);
-    expect(writes(() => m.handleCommand(signed({ type: 'supply.arm' }, 2), T0 + 2 * HH))).toBe(1); // refused, with a reply
+    const arm = signed({ type: 'supply.arm' }, 2);
+    expect(writes(() => m.handleCommand(arm, T0 + 2 * HH))).toBe(1);
+    expect(writes(() => m.handleCommand(arm, T0 + 2 * HH))).toBe(1); // answered from memory: its reply is queued again
+    expect(writes(() => m.handleCommand(signed({ type: 'supply.arm' }, 2), T0 + 2 * HH))).toBe(1); // STALE_COUNTER, with a reply
     expect(writes(() => m.handleCommand('junk', T0 + 2 * HH))).toBe(1); // the command.rejected event
     // Presses and power changes that also produce intervals still write once.
     expect(writes(() => m.pressButton(T0 + 5 * HH))).toBe(1);

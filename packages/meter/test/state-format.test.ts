@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { upgradeState, type MeterStateV1, type StoredMeterState } from '../src/state.ts';
 import { FileStore } from '../src/store.ts';
-import { HH, T0, eventCodes, makeMeter, readings } from './helpers.ts';
+import { HH, T0, eventCodes, makeMeter, readings, signed } from './helpers.ts';
 
 /**
  * `fixtures/M1.format1.json` was written by the format-1 meter (before the split) after a
@@ -73,9 +73,11 @@ describe('meter state format 1', () => {
       'readings:4',
       'events:7',
     ]);
-    // Undelivered replies stay queued.
+    // Undelivered replies stay queued; those of commands that consumed a counter seed the memory
+    // (not the STALE_COUNTER one: that command was never acted on).
     expect(s.outbox.replies.map((r) => r.id)).toEqual([2, 3, 4, 5, 6, 7, 8].map(uid));
     expect(s.commands.lastCounter).toBe(7);
+    expect(s.commands.answered.map((r) => r.id)).toEqual([2, 3, 4, 5, 7, 8].map(uid));
     expect(m.status(T0 + 7 * HH)).toMatchObject({
       firmware: { slot: 'A', version: '1.0.0' },
       lastCounter: 7,
@@ -110,6 +112,24 @@ describe('meter state format 1', () => {
       'tariff.applied',
     ]);
     expect(m.status(T0 + 30 * HH)).toMatchObject({ lastCounter: 7, outbox: 11, creditMinor: 1265 });
+  });
+
+  it('answers a resend of a command whose reply was still queued in format 1 from memory', () => {
+    const m = load(fixtureCopy());
+    // Same body as the original (id 4, counter 4); the memory is keyed by the id.
+    const off = m.handleCommand(signed({ type: 'supply.off' }, 4, { id: uid(4) }), T0 + 8 * HH);
+    expect(off).toMatchObject({ result: 'ok', repeated: true });
+    expect(off.reply).toEqual({ v: 1, id: uid(4), counter: 4, t: T0 + 4 * HH + 60, result: 'ok' });
+    expect(m.relay.state).toBe('connected');
+    const dup = m.handleCommand(
+      signed({ type: 'credit.add', topupId: 'TU-1', amountMinor: 500 }, 6, { id: uid(7) }),
+      T0,
+    );
+    expect(dup).toMatchObject({ result: 'rejected', code: 'DUPLICATE_TOPUP', repeated: true });
+    // The one refused on its counter was not remembered: it is refused on its counter again.
+    const stale = m.handleCommand(signed({ type: 'supply.on' }, 3, { id: uid(6) }), T0 + 8 * HH);
+    expect(stale).toMatchObject({ result: 'rejected', code: 'STALE_COUNTER' });
+    expect(stale.repeated).toBeUndefined();
   });
 
   it('maps a meter running from slot B', () => {
