@@ -49,6 +49,8 @@ export interface MeterClientCounters {
   commandsOk: number;
   commandsFailed: number;
   commandsRejected: number;
+  /** Commands answered before and resent by the head-end: the stored reply went out again, nothing was applied. */
+  commandsRepeated: number;
   /** Down messages that could not be decoded or were not addressed to us; ignored. */
   malformed: number;
   ignored: number;
@@ -71,6 +73,7 @@ export class MeterClient {
     commandsOk: 0,
     commandsFailed: 0,
     commandsRejected: 0,
+    commandsRepeated: 0,
     malformed: 0,
     ignored: 0,
     errors: 0,
@@ -221,7 +224,8 @@ export class MeterClient {
         }
         case 'commands': {
           const out = this.meter.handleCommand(payload, this.nowS());
-          if (out.result === 'ok') this.counters.commandsOk++;
+          if (out.repeated) this.counters.commandsRepeated++;
+          else if (out.result === 'ok') this.counters.commandsOk++;
           else if (out.result === 'failed') this.counters.commandsFailed++;
           else this.counters.commandsRejected++;
           this.afterStateChange();

@@ -1,4 +1,5 @@
 export * from './load.ts';
+export * from './state.ts';
 export * from './store.ts';
 export * from './meter.ts';
 export * from './client.ts';

@@ -1,75 +1,13 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type {
-  EventsMessage,
-  MeterMode,
-  ReadingsMessage,
-  Registers,
-  RelayState,
-  ReplyMessage,
-  TariffSpec,
-} from '@kilowire/protocol';
-import type { HouseholdProfile } from './load.ts';
+import { isKnownFormat, type MeterState, type StoredMeterState } from './state.ts';
 
-export type RelayReason = 'credit' | 'remote' | 'tamper';
-
-export type OutboxEntry =
-  | { stream: 'readings'; seq: number; msg: ReadingsMessage }
-  | { stream: 'events'; seq: number; msg: EventsMessage };
-
-export interface PrepaymentState {
-  /** Balance in minor units; negative while emergency credit is being used. */
-  creditMinor: number;
-  /** Consumed but not yet debited, in millionths of a minor unit (wh * rate is exact there). */
-  remainderMicro: number;
-  emergencyLimitMinor: number;
-  emergencyInUse: boolean;
-  lowThresholdMinor: number;
-  friendlyHours: { from: string; to: string } | null;
-  /** Set when `credit.low` was raised; cleared when credit rises above the threshold again. */
-  lowNotified: boolean;
-  exhaustedNotified: boolean;
-  /** Local date whose standing charge has been taken. */
-  standingChargedFor: string | null;
-}
-
-/** Everything a meter must remember across a restart. Plain JSON. */
-export interface MeterState {
-  format: 1;
-  id: string;
-  tz: string;
-  hardwareClass: string;
-  intervalS: 900 | 1800;
-  seed: number;
-  profile: HouseholdProfile;
-  /** Start of the next interval to produce, epoch seconds. */
-  cursor: number;
-  registers: Registers;
-  relay: RelayState;
-  relayReason: RelayReason | null;
-  mode: MeterMode;
-  prepay: PrepaymentState;
-  tariff: TariffSpec;
-  /** A tariff received before its effectiveFrom; it becomes active at the first interval at or after it. */
-  pendingTariff: TariffSpec | null;
-  /** Most recent applied top-up ids, oldest first (bounded). */
-  appliedTopups: string[];
-  lastCounter: number;
-  firmware: { slot: 'A' | 'B'; version: string };
-  nextReadingsSeq: number;
-  nextEventsSeq: number;
-  /** Intervals already counted in the registers but not yet closed into a readings message. */
-  openBatch: ReadingsMessage['intervals'];
-  outbox: OutboxEntry[];
-  /** Command results not yet delivered to the broker. */
-  replies: ReplyMessage[];
-  powerOn: boolean;
-  /** Outages that overlap intervals not yet produced; `to` is null while the power is still off. */
-  outages: { from: number; to: number | null }[];
-}
-
+/**
+ * Where a meter keeps its state. `load` may return any format this code can read (the meter
+ * upgrades it); `save` always receives the current format.
+ */
 export interface MeterStore {
-  load(): MeterState | null;
+  load(): StoredMeterState | null;
   save(state: MeterState): void;
 }
 
@@ -78,8 +16,8 @@ export class MemoryStore implements MeterStore {
   private data: string | null = null;
   saves = 0;
 
-  load(): MeterState | null {
-    return this.data === null ? null : (JSON.parse(this.data) as MeterState);
+  load(): StoredMeterState | null {
+    return this.data === null ? null : (JSON.parse(this.data) as StoredMeterState);
   }
 
   save(state: MeterState): void {
@@ -108,7 +46,7 @@ export class FileStore implements MeterStore {
     mkdirSync(dirname(path), { recursive: true });
   }
 
-  load(): MeterState | null {
+  load(): StoredMeterState | null {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
@@ -116,8 +54,9 @@ export class FileStore implements MeterStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    const state = JSON.parse(text) as MeterState;
-    if (state.format !== 1) throw new Error(`${this.path}: unknown meter state format`);
+    const state = JSON.parse(text) as StoredMeterState;
+    // A file from a newer meter must not be half-understood and then overwritten in an older format.
+    if (!isKnownFormat(state.format)) throw new Error(`${this.path}: unknown meter state format`);
     return state;
   }
 

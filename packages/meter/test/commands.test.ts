@@ -44,35 +44,49 @@ describe('signed commands', () => {
     expect(m.pendingReplies).toEqual([]);
   });
 
-  it('refuses replayed, stale, altered, misaddressed and foreign-key commands, state unchanged', () => {
+  it('refuses stale, altered, misaddressed and foreign-key commands and answers a replay from memory, state unchanged', () => {
     const path = storePath();
     const m = makeMeter({ store: new FileStore(path) });
     const applied = signed({ type: 'supply.off' }, 5);
-    expect(m.handleCommand(applied, T0).result).toBe('ok');
+    const first = m.handleCommand(applied, T0);
+    expect(first.result).toBe('ok');
     const before = coreState(m);
 
     const env = decodeDown('commands', applied);
     const altered = encodeDown('commands', { ...env, body: env.body.replace('"supply.off"', '"supply.on"') });
     const other = privateKeyFromB64(generateSigningKeyPair().privateKey);
-    const attempts: [string, Buffer, string][] = [
-      ['replayed', applied, 'STALE_COUNTER'],
-      ['stale', signed({ type: 'supply.on' }, 4), 'STALE_COUNTER'],
-      ['altered', altered, 'BAD_SIGNATURE'],
-      ['wrong meter', signed({ type: 'supply.on' }, 6, { meter: 'M2' }), 'WRONG_METER'],
-      ['wrong key', signed({ type: 'supply.on' }, 6, { key: other }), 'BAD_SIGNATURE'],
+    // A replay of the applied command is, to the meter, the head-end resending it: it gets the
+    // stored reply again. An altered copy of it gets no reply under its id (that could overwrite
+    // the authentic result at the head-end), only a command.rejected event.
+    const attempts: [string, Buffer, { result: string; code?: string }][] = [
+      ['replayed', applied, { result: 'ok' }],
+      ['stale', signed({ type: 'supply.on' }, 4), { result: 'rejected', code: 'STALE_COUNTER' }],
+      ['altered', altered, { result: 'unanswerable', code: 'BAD_SIGNATURE' }],
+      [
+        'wrong meter',
+        signed({ type: 'supply.on' }, 6, { meter: 'M2' }),
+        { result: 'rejected', code: 'WRONG_METER' },
+      ],
+      [
+        'wrong key',
+        signed({ type: 'supply.on' }, 6, { key: other }),
+        { result: 'rejected', code: 'BAD_SIGNATURE' },
+      ],
     ];
     const check = (meter: ReturnType<typeof makeMeter>) => {
-      for (const [what, buf, code] of attempts) {
+      for (const [what, buf, expected] of attempts) {
         const out = meter.handleCommand(buf, T0 + 60);
-        expect({ what, result: out.result, code: out.code }).toEqual({ what, result: 'rejected', code });
-        expect(out.reply).toMatchObject({ result: 'rejected', code });
+        expect({ what, result: out.result, code: out.code }).toEqual({ what, ...expected });
+        if (what === 'replayed') expect(out.reply).toEqual(first.reply);
+        else if (expected.result === 'rejected') expect(out.reply).toMatchObject(expected);
+        else expect(out.reply).toBeUndefined();
         expect(coreState(meter)).toEqual(before);
       }
     };
     check(m);
     expect(m.relay.state).toBe('disconnected');
 
-    // A rebuilt meter remembers the counter: the same commands are still refused.
+    // A rebuilt meter remembers the counter and the reply: the same commands get the same answers.
     const rebuilt = makeMeter({ store: new FileStore(path) });
     expect(rebuilt.lastCounter).toBe(5);
     check(rebuilt);
@@ -89,7 +103,14 @@ describe('signed commands', () => {
     expect(eventCodes(m)).toEqual(['command.rejected', 'command.rejected', 'command.rejected']);
     // Authentic signature around a body that is not a valid command: the id is readable, so it gets a reply.
     const id = randomUUID();
-    const body = JSON.stringify({ v: 1, id, meter: 'M1', counter: 9, issuedAt: T0, cmd: { type: 'self.destruct' } });
+    const body = JSON.stringify({
+      v: 1,
+      id,
+      meter: 'M1',
+      counter: 9,
+      issuedAt: T0,
+      cmd: { type: 'self.destruct' },
+    });
     const env = encodeDown('commands', { v: 1, body, sig: signBytes(body, serverKey) });
     expect(m.handleCommand(env, T0)).toMatchObject({ result: 'rejected', code: 'SCHEMA' });
     expect(m.pendingReplies).toEqual([{ v: 1, id, counter: 9, t: T0, result: 'rejected', code: 'SCHEMA' }]);
@@ -134,17 +155,23 @@ describe('signed commands', () => {
     // Under the new tariff 02:30-06:00 is band 2 and 06:00-06:30 is band 1 (it was band 2 before).
     const before = m.registers;
     for (let t = m.cursor + HH; t <= T0 + 13 * HH; t += HH) m.advanceTo(t);
-    const ivs = readings(m).flatMap((r) => r.intervals).filter((iv) => iv.t >= T0 + 5 * HH);
+    const ivs = readings(m)
+      .flatMap((r) => r.intervals)
+      .filter((iv) => iv.t >= T0 + 5 * HH);
     expect(ivs).toHaveLength(8);
     const last = ivs.at(-1)!;
     expect(last.t).toBe(T0 + 12 * HH);
     expect(m.registers['1.0.1.8.1'] - before['1.0.1.8.1']).toBe(last.wh);
-    expect(m.registers['1.0.1.8.2'] - before['1.0.1.8.2']).toBe(ivs.slice(0, 7).reduce((a, iv) => a + iv.wh, 0));
+    expect(m.registers['1.0.1.8.2'] - before['1.0.1.8.2']).toBe(
+      ivs.slice(0, 7).reduce((a, iv) => a + iv.wh, 0),
+    );
   });
 
   it('consumes the counter but refuses a duplicate top-up; firmware is not supported yet', () => {
     const m = makeMeter({ mode: 'prepayment', initialCreditMinor: 1000 });
-    expect(m.handleCommand(signed({ type: 'credit.add', topupId: 'TU-1', amountMinor: 500 }, 1), T0).result).toBe('ok');
+    expect(
+      m.handleCommand(signed({ type: 'credit.add', topupId: 'TU-1', amountMinor: 500 }, 1), T0).result,
+    ).toBe('ok');
     expect(m.credit.creditMinor).toBe(1500);
     const dup = m.handleCommand(signed({ type: 'credit.add', topupId: 'TU-1', amountMinor: 500 }, 2), T0);
     expect(dup).toMatchObject({ result: 'rejected', code: 'DUPLICATE_TOPUP' });
@@ -161,7 +188,10 @@ describe('signed commands', () => {
     expect(m.status().creditMinor).toBeUndefined();
     m.handleCommand(signed({ type: 'mode.set', mode: 'prepayment' }, 1), T0);
     m.handleCommand(
-      signed({ type: 'thresholds.set', lowCreditMinor: 250, emergencyCreditMinor: 800, friendlyHours: null }, 2),
+      signed(
+        { type: 'thresholds.set', lowCreditMinor: 250, emergencyCreditMinor: 800, friendlyHours: null },
+        2,
+      ),
       T0,
     );
     expect(m.mode).toBe('prepayment');

@@ -5,11 +5,13 @@ import {
   privateKeyFromB64,
   signCommand,
   type Command,
+  type CommandBody,
   type EventsMessage,
   type ReadingsMessage,
 } from '@kilowire/protocol';
 import { Meter, type MeterOptions } from '../src/meter.ts';
-import { MemoryStore, type MeterState } from '../src/store.ts';
+import type { MeterState } from '../src/state.ts';
+import { MemoryStore } from '../src/store.ts';
 
 export const keys = generateSigningKeyPair();
 export const serverKey = privateKeyFromB64(keys.privateKey);
@@ -34,13 +36,24 @@ export function makeMeter(over: Partial<MeterOptions> = {}): Meter {
 export function signed(
   cmd: Command,
   counter: number,
-  opts: { meter?: string; key?: ReturnType<typeof privateKeyFromB64>; id?: string; issuedAt?: number } = {},
+  opts: {
+    meter?: string;
+    key?: ReturnType<typeof privateKeyFromB64>;
+    id?: string;
+    issuedAt?: number;
+    expiresAt?: number;
+  } = {},
 ): Buffer {
-  const env = signCommand(
-    { v: 1, id: opts.id ?? randomUUID(), meter: opts.meter ?? 'M1', counter, issuedAt: opts.issuedAt ?? T0, cmd },
-    opts.key ?? serverKey,
-  );
-  return encodeDown('commands', env);
+  const body: CommandBody = {
+    v: 1,
+    id: opts.id ?? randomUUID(),
+    meter: opts.meter ?? 'M1',
+    counter,
+    issuedAt: opts.issuedAt ?? T0,
+    cmd,
+  };
+  if (opts.expiresAt !== undefined) body.expiresAt = opts.expiresAt;
+  return encodeDown('commands', signCommand(body, opts.key ?? serverKey));
 }
 
 export function readings(m: Meter): ReadingsMessage[] {
@@ -55,8 +68,8 @@ export function eventCodes(m: Meter): string[] {
   return events(m).map((e) => e.code);
 }
 
-/** The state a command must not touch when it is refused (outbox and replies excluded). */
-export function coreState(m: Meter): Omit<MeterState, 'outbox' | 'replies' | 'nextEventsSeq'> {
-  const { outbox: _o, replies: _r, nextEventsSeq: _n, ...core } = m.snapshot();
+/** The state a command must not touch when it is refused (the outbox, where its reply or event goes, excluded). */
+export function coreState(m: Meter): Omit<MeterState, 'outbox'> {
+  const { outbox: _o, ...core } = m.snapshot();
   return core;
 }
