@@ -29,14 +29,12 @@ import { meRoutes } from './routes/me.ts';
 import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
-import { webRoutes } from './web.ts';
+import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 
 export type { ApiDeps } from './http.ts';
 
 /** Request bodies are small JSON documents (login, commands); anything bigger is refused (413). */
 const BODY_LIMIT = 64 * 1024;
-/** Longest path parameter (a serial is at most 64): longer URLs get 414. */
-const MAX_PARAM_LENGTH = 200;
 
 export interface RouteEntry {
   method: string;

@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 
+/** Longest path parameter the API routes accept (a serial is at most 64). */
+export const MAX_PARAM_LENGTH = 200;
+
 /** The built portal (`npm run build:web`), served from the API's origin so the session cookie just works. */
 export const WEB_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../web/dist');
 
@@ -26,7 +29,11 @@ export async function webRoutes(app: FastifyInstance, dist = WEB_DIST): Promise<
   if (built) await app.register(fastifyStatic, { root: dist, serve: false });
   app.get('/*', { config: { public: true }, schema: { hide: true } }, async (req, reply) => {
     const url = req.url.split('?')[0]!;
-    if (url.startsWith('/api/') || url === '/api' || url.startsWith('/docs')) {
+    if (url.startsWith('/api/') || url === '/api' || url.startsWith('/docs') || url === '/metrics') {
+      // An API path that matched no route because a segment is longer than any parameter may be.
+      if (url.split('/').some((seg) => seg.length > MAX_PARAM_LENGTH)) {
+        return reply.code(414).send({ error: { code: 'URI_TOO_LONG', message: 'a path segment is too long' } });
+      }
       return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no such route' } });
     }
     void reply.headers(SECURITY_HEADERS);
