@@ -113,6 +113,8 @@ export class Gateway {
   private waiting: (() => void) | undefined;
   private readonly timing: CommandTiming;
   readonly stats = { received: 0, rejected: 0, stored: 0, batches: 0, acksSent: 0, conflicts: 0, retries: 0, paused: 0 };
+  /** Rejections by stable code (also in kilowire_gateway_rejected_total{code}). */
+  readonly rejectedByCode = new Map<RejectCode, number>();
 
   constructor(private readonly o: GatewayOptions) {
     this.lanes = Array.from({ length: Math.max(1, o.lanes ?? 2) }, () => ({
@@ -230,6 +232,7 @@ export class Gateway {
 
   private reject(code: RejectCode, meter: string | undefined, detail: string): void {
     this.stats.rejected++;
+    this.rejectedByCode.set(code, (this.rejectedByCode.get(code) ?? 0) + 1);
     metrics.rejected.inc({ code });
     // Log each code at most once a second (with a count of the rest): a hostile flood must
     // not turn into a logging outage.
