@@ -3,6 +3,7 @@ import { Fleet } from '@kilowire/meter';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
 import { KilowireProcess } from './support/process.ts';
+import { fleetStoredExactly } from './support/fleet-check.ts';
 import { seedMeters, sleep, waitFor } from './support/world.ts';
 import { generateSigningKeyPair } from '@kilowire/protocol';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
@@ -41,29 +42,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function checkComplete(): Promise<string | true> {
-  for (const h of hh) {
-    const m = fleet.meter(h.meterSerial)!;
-    const { rows } = await db.pool.query<{ n: number; wh: number; est: number; first: number | null }>(
-      `SELECT count(*)::int AS n, coalesce(sum(wh), 0)::bigint AS wh, count(*) FILTER (WHERE flags & 1 = 1)::int AS est,
-              extract(epoch FROM min(ts))::bigint AS first
-       FROM interval_readings WHERE meter_id = $1`,
-      [h.meterId],
-    );
-    const r = rows[0]!;
-    const produced = r.first === null ? -1 : (m.cursor - r.first) / m.intervalS;
-    if (r.wh !== m.registers['1.0.1.8.0'] || r.n !== produced || r.est !== 0 || m.outbox.length > 0) {
-      return `${h.meterSerial}: db ${r.n} rows / ${r.wh} Wh (${r.est} estimated), meter ${produced} intervals / ${m.registers['1.0.1.8.0']} Wh, outbox ${m.outbox.length}`;
-    }
-    const roll = await db.pool.query<{ d: number; mo: number }>(
-      `SELECT (SELECT coalesce(sum(wh), 0) FROM daily_rollups WHERE meter_id = $1)::bigint AS d,
-              (SELECT coalesce(sum(wh), 0) FROM monthly_rollups WHERE meter_id = $1)::bigint AS mo`,
-      [h.meterId],
-    );
-    if (roll.rows[0]!.d !== r.wh || roll.rows[0]!.mo !== r.wh) return `${h.meterSerial}: rollups ${JSON.stringify(roll.rows[0])} vs ${r.wh}`;
-  }
-  return true;
-}
+const checkComplete = () => fleetStoredExactly(db.pool, fleet, hh);
 
 describe('crash safety', () => {
   it('loses and duplicates nothing across a gateway kill -9 and a broker kill', async () => {

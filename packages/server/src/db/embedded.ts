@@ -8,6 +8,8 @@ import { assertPortFree, waitPort } from '../net.ts';
 
 export interface EmbeddedPg {
   url: string;
+  /** Process id of the postmaster (tests stop, kill and pause it). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -234,6 +236,7 @@ export async function startEmbeddedPostgres(
   log.info({ port }, 'embedded PostgreSQL running');
   return {
     url: url('kilowire'),
+    pid: proc.pid!,
     async stop() {
       if (exited) return;
       // SIGINT = PostgreSQL's fast shutdown: open transactions roll back, the rest is on disk.

@@ -10,12 +10,33 @@ const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../s
 export class KilowireProcess {
   proc: ChildProcess | undefined;
   output = '';
+  /** Everything the process printed since it was created (across restarts), for counting log lines. */
+  all = '';
   readonly dataDir = mkdtempSync(path.join(os.tmpdir(), 'kw-proc-'));
 
   constructor(
     private readonly services: string,
     private readonly env: Record<string, string>,
   ) {}
+
+  get alive(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Log lines (pino JSON) printed so far whose message matches. */
+  logLines(msg: RegExp): { level: number; msg: string }[] {
+    const out: { level: number; msg: string }[] = [];
+    for (const line of this.all.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const j = JSON.parse(line) as { level: number; msg?: string };
+        if (j.msg && msg.test(j.msg)) out.push({ level: j.level, msg: j.msg });
+      } catch {
+        // not a log line
+      }
+    }
+    return out;
+  }
 
   start(): void {
     this.proc = spawn(process.execPath, ['--import', 'tsx', MAIN, `--services=${this.services}`], {
@@ -24,6 +45,7 @@ export class KilowireProcess {
     });
     const keep = (d: Buffer) => {
       this.output = (this.output + d.toString()).slice(-20_000);
+      if (this.all.length < 5_000_000) this.all += d.toString();
     };
     this.proc.stdout?.on('data', keep);
     this.proc.stderr?.on('data', keep);
