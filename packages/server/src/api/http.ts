@@ -9,7 +9,6 @@ import type {
 } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { tzOffsetS } from '@kilowire/protocol';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
@@ -92,22 +91,9 @@ export const isoMonth = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'expected YY
 
 export const timestamp = z.string().describe('ISO 8601 instant');
 
-/** Whole days from a to b (YYYY-MM-DD), b - a. */
-export function daysBetween(a: string, b: string): number {
-  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
-}
+// One calendar for gateway, API and portal lives in the protocol package; routes keep these names.
+export { daysBetween, isoWithOffset as isoInZone } from '@kilowire/protocol';
 
 export function iso(d: Date | null): string | null {
   return d ? d.toISOString() : null;
-}
-
-/** ISO 8601 with the zone's UTC offset at that instant, e.g. 2026-10-25T01:30:00+01:00. */
-export function isoInZone(epochS: number, tz: string): string {
-  const off = tzOffsetS(epochS, tz);
-  const local = new Date((epochS + off) * 1000).toISOString().slice(0, 19);
-  const sign = off < 0 ? '-' : '+';
-  const abs = Math.abs(off);
-  const hh = String(Math.floor(abs / 3600)).padStart(2, '0');
-  const mm = String(Math.floor((abs % 3600) / 60)).padStart(2, '0');
-  return `${local}${sign}${hh}:${mm}`;
 }
