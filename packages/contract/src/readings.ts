@@ -1,14 +1,6 @@
 import { z } from 'zod';
+import { daysBetween, monthsBetween } from '@kilowire/protocol/calendar';
 import { isoDate, isoMonth } from './common.ts';
-
-/** Whole days from a to b (YYYY-MM-DD), b - a. */
-function daysBetween(a: string, b: string): number {
-  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
-}
-/** Whole months from a to b (YYYY-MM), b - a. */
-function monthsBetween(a: string, b: string): number {
-  return (Number(b.slice(0, 4)) - Number(a.slice(0, 4))) * 12 + Number(b.slice(5, 7)) - Number(a.slice(5, 7));
-}
 
 /** Longest span of a daily query, days (a year and a bit, for year-on-year charts). */
 export const MAX_DAYS = 400;

@@ -1,3 +1,4 @@
+export * from './calendar.ts';
 export * from './codec.ts';
 export * from './enums.ts';
 export * from './errors.ts';
@@ -6,4 +7,3 @@ export * from './messages.ts';
 export * from './obis.ts';
 export * from './signing.ts';
 export * from './topics.ts';
-export * from './time.ts';

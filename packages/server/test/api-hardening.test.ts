@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { freePort } from '../src/net.ts';
 import { startMetricsServer } from '../src/api/metrics-server.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { as, buildWorld, login, testApi, type World } from './support/api.ts';
+import { as, buildWorld, login, testApi } from './support/api.ts';
 
 /**
  * What an outside probe found, each now a test: input that used to give 500s, CSRF resting
@@ -13,13 +13,12 @@ import { as, buildWorld, login, testApi, type World } from './support/api.ts';
  */
 let db: TestDb;
 let app: FastifyInstance;
-let w: World;
 let consumer: string;
 const JSON_CT = { 'content-type': 'application/json' };
 
 beforeAll(async () => {
   db = await createTestDb();
-  w = await buildWorld(db.pool);
+  await buildWorld(db.pool);
   app = await testApi(db.pool);
   consumer = await login(app, 'C1A');
 });
@@ -258,4 +257,3 @@ describe('the OpenAPI document says what is public, what is required and what ca
   });
 });
 
-void w;

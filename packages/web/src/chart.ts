@@ -1,6 +1,6 @@
 // Pure chart logic: bar data for the three statistics views, axis scaling, comparisons.
 import type { DayIntervals, Daily, Monthly } from './api.ts';
-import { addDays, addMonths, daysBetween, isoWithOffset, localMidnight } from './period.ts';
+import { addDays, addMonths, eachDay, isoWithOffset, localMidnight } from '@kilowire/protocol/calendar';
 
 export type BarStatus = 'measured' | 'estimated' | 'missing' | 'future';
 
@@ -64,7 +64,7 @@ export function dailyBars(
   today: string,
 ): Bar[] {
   const byDay = new Map(d.days.map((r) => [r.day, r]));
-  return daysBetween(from, to).map((day) => {
+  return eachDay(from, to).map((day) => {
     const r = byDay.get(day);
     const status: BarStatus = r
       ? r.estimated > 0

@@ -1,3 +1,4 @@
+import { isoWithOffset } from '@kilowire/protocol/calendar';
 import { describe, expect, it } from 'vitest';
 import type { DayIntervals } from '../src/api.ts';
 import {
@@ -12,7 +13,6 @@ import {
   totalWh,
 } from '../src/chart.ts';
 import { barsToCsv, csvFileName } from '../src/csv.ts';
-import { isoWithOffset } from '../src/period.ts';
 
 const LONDON = 'Europe/London';
 
@@ -22,7 +22,7 @@ function autumnDay(): DayIntervals {
   const intervals = Array.from({ length: 50 }, (_, i) => {
     const t = start + i * 1_800_000;
     return {
-      start: isoWithOffset(t, LONDON),
+      start: isoWithOffset(t / 1000, LONDON),
       startUtc: new Date(t).toISOString(),
       wh: i === 3 ? null : 100 + i,
       estimated: i === 4,

@@ -1,7 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { tzOffsetS } from '@kilowire/protocol';
 import type { Config } from '../config.ts';
 import type { Pool, Who } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
@@ -58,15 +57,7 @@ export function iso(d: Date | null): string | null {
 }
 
 /** ISO 8601 with the zone's UTC offset at that instant, e.g. 2026-10-25T01:30:00+01:00. */
-export function isoInZone(epochS: number, tz: string): string {
-  const off = tzOffsetS(epochS, tz);
-  const local = new Date((epochS + off) * 1000).toISOString().slice(0, 19);
-  const sign = off < 0 ? '-' : '+';
-  const abs = Math.abs(off);
-  const hh = String(Math.floor(abs / 3600)).padStart(2, '0');
-  const mm = String(Math.floor((abs % 3600) / 60)).padStart(2, '0');
-  return `${local}${sign}${hh}:${mm}`;
-}
+export { isoWithOffset as isoInZone } from '@kilowire/protocol';
 
 /** Page cursors are opaque: base64url of the last id returned. */
 export function encodeIdCursor(id: number): string {

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
-import { addDays, localDate, localMidnight, type EventsMessage, type ReadingsMessage } from '@kilowire/protocol';
+import { DayFinder, type EventsMessage, type ReadingsMessage } from '@kilowire/protocol';
 import type { PoolClient } from '../db/pool.ts';
 import { emitEvents } from '../events/emit.ts';
 import type { NewEvent } from '../events/types.ts';
@@ -150,18 +150,6 @@ RETURNING m.serial, st.${up} AS upto, st.${ab} AS above`;
 
 /** Columns of interval rows: meter, start (epoch s), Wh, export Wh, flags. */
 type Cols = [number[], number[], number[], (number | null)[], number[]];
-
-/** Local calendar days of one time zone, remembered as [start, end) instants: a handful of Intl calls per batch. */
-class DayFinder {
-  private readonly ranges = new Map<string, { start: number; end: number; day: string }>();
-  day(ts: number, tz: string): string {
-    const r = this.ranges.get(tz);
-    if (r && ts >= r.start && ts < r.end) return r.day;
-    const day = localDate(ts, tz);
-    this.ranges.set(tz, { start: localMidnight(day, tz), end: localMidnight(addDays(day, 1), tz), day });
-    return day;
-  }
-}
 
 /** node-pg's generic array serialiser is slow for 100k elements; integers need no quoting. */
 function pgArray(values: readonly (number | null)[]): string {

@@ -1,20 +1,12 @@
 import { useEffect, useId, useMemo, useState } from 'react';
+import { isIsoDate, todayIn } from '@kilowire/protocol/calendar';
 import { api, ApiError, qs, type DayIntervals, type Daily, type Meter, type Monthly } from '../api.ts';
 import { BarChart, ChartLegend } from '../BarChart.tsx';
 import { compare, dailyBars, dayBars, monthlyBars, totalWh, type Bar, type Comparison } from '../chart.ts';
 import { ErrorMessage, Loading, MeterPicker, PageHeading, useMeter } from '../common.tsx';
 import { barsToCsv, csvFileName } from '../csv.ts';
 import { formatKwh, kwhNumber } from '../format.ts';
-import {
-  contains,
-  isIsoDate,
-  periodOf,
-  previousPeriod,
-  shiftDate,
-  todayIn,
-  type Period,
-  type View,
-} from '../period.ts';
+import { contains, periodOf, previousPeriod, shiftDate, type Period, type View } from '../period.ts';
 import { replaceSearch } from '../router.tsx';
 
 const VIEWS: { view: View; label: string; unit: string }[] = [
@@ -95,7 +87,7 @@ export default function StatisticsPage() {
 }
 
 function Stats({ meter }: { meter: Meter }) {
-  const today = todayIn(meter.tz, Date.now());
+  const today = todayIn(meter.tz, Date.now() / 1000);
   const [{ view, date }, setState] = useState(() => initialState(today));
   const [data, setData] = useState<Loaded | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
