@@ -1,4 +1,4 @@
-import { localParts, tzOffsetS } from '@kilowire/protocol';
+import { localParts } from '@kilowire/protocol';
 
 /** Wh as kWh with one decimal: 12400 -> "12.4 kWh". */
 export function kwh(wh: number): string {
@@ -26,16 +26,4 @@ export function money(minor: number, currency = 'GBP'): string {
   const abs = Math.abs(minor);
   const sym = currency === 'GBP' ? '£' : currency === 'EUR' ? '€' : `${currency} `;
   return `${sign}${sym}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
-}
-
-/**
- * The UTC instant (epoch s) of local wall-clock time `hhmm` on `date` in `tz`. In a
- * spring-forward gap the time after the gap is returned.
- */
-export function localTimeToEpoch(date: string, hhmm: string, tz: string): number {
-  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-  const guess = Date.UTC(y, m - 1, d, Number(hhmm.slice(0, 2)), Number(hhmm.slice(3, 5))) / 1000;
-  let t = guess - tzOffsetS(guess, tz);
-  t = guess - tzOffsetS(t, tz);
-  return t;
 }

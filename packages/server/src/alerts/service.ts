@@ -1,8 +1,7 @@
-import { inWindow, localDate, localMinuteOfDay, addDays } from '@kilowire/protocol';
+import { addDays, inWindow, localDate, localMinuteOfDay, localTimeToEpoch } from '@kilowire/protocol';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
 import { DELIVERIES_CHANNEL } from '../notify/channels.ts';
-import { localTimeToEpoch } from './format.ts';
 import { defaultPreferences, isCritical, SEVERITY, type AlertType } from './types.ts';
 
 
