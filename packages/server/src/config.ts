@@ -68,6 +68,13 @@ export const envSchema = z.object({
   EVENTS_SWEEP_MS: z.coerce.number().int().min(100).max(600_000).default(2000),
   /** After a NOTIFY, gather events this long before dispatching them together (ms). */
   EVENTS_GATHER_MS: z.coerce.number().int().min(0).max(10_000).default(100),
+  /**
+   * A domain event job still running after this many seconds is taken to belong to a dead
+   * process and is retried (handlers are idempotent). Handlers take well under a second.
+   */
+  JOB_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(60),
+  /** How often the queue's maintenance (retrying timed-out jobs, archiving) runs, seconds. */
+  JOBS_MAINTENANCE_S: z.coerce.number().int().min(1).max(3600).default(30),
   /** Dispatched domain events are kept this many days. */
   EVENTS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
   /** Bearer token that /metrics requires; unset = /metrics is open (bind METRICS_PORT to a private address instead). */
@@ -128,7 +135,7 @@ export interface Config {
   gateway: { batchMax: number; lanes: number; flushMs: number; clientId: string; maxBufferBytes: number };
   commands: { retryS: number; maxRetryS: number; ttlS: number };
   dbStatementTimeoutMs: number;
-  events: { sweepMs: number; gatherMs: number; retentionDays: number };
+  events: { sweepMs: number; gatherMs: number; retentionDays: number; jobTimeoutS: number; maintenanceS: number };
   metrics: { token: string | undefined; port: number | undefined; host: string };
   trustProxy: boolean | number | string[];
   allowedOrigins: string[];
@@ -279,7 +286,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     },
     commands: { retryS: e.COMMAND_RETRY_S, maxRetryS: e.COMMAND_MAX_RETRY_S, ttlS: e.COMMAND_TTL_S },
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
-    events: { sweepMs: e.EVENTS_SWEEP_MS, gatherMs: e.EVENTS_GATHER_MS, retentionDays: e.EVENTS_RETENTION_DAYS },
+    events: {
+      sweepMs: e.EVENTS_SWEEP_MS,
+      gatherMs: e.EVENTS_GATHER_MS,
+      retentionDays: e.EVENTS_RETENTION_DAYS,
+      jobTimeoutS: e.JOB_TIMEOUT_S,
+      maintenanceS: e.JOBS_MAINTENANCE_S,
+    },
     metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
     trustProxy: trustProxy ?? false,
     allowedOrigins,

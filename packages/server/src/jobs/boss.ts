@@ -13,6 +13,8 @@ export interface BossOptions {
   supervise?: boolean;
   /** Cron schedules in this process. */
   schedule?: boolean;
+  /** Seconds between maintenance runs (timed-out jobs of dead processes are retried then). */
+  maintenanceS?: number;
 }
 
 /** A started pg-boss (schema `pgboss`, created or migrated on first start). */
@@ -23,6 +25,7 @@ export async function startBoss(pool: Pool, o: BossOptions = {}): Promise<PgBoss
     supervise: o.supervise ?? true,
     schedule: o.schedule ?? true,
     migrate: true,
+    maintenanceIntervalSeconds: o.maintenanceS ?? 30,
   });
   await boss.start();
   return boss;

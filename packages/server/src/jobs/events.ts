@@ -152,14 +152,16 @@ export async function startEventWorkers(
   pool: Pool,
   subscribers: readonly Subscriber[],
   log: Logger,
-  o: { pollS: number },
+  o: { pollS: number; timeoutS: number },
 ): Promise<(subscriber: string) => void> {
   const workers = new Map<string, string>();
   for (const s of subscribers) {
     const name = queueOf(s);
     // Retries back off from 2 s: a handler that fails while the database restarts gets
     // through once it is back; one that fails for good stays visible as a failed job.
-    await boss.createQueue(name, { name, policy: 'standard', retryLimit: 12, retryDelay: 2, retryBackoff: true, expireInSeconds: 600 });
+    // A job still active after timeoutS belongs to a process that died: maintenance fails it
+    // and it is retried.
+    await boss.createQueue(name, { name, policy: 'standard', retryLimit: 12, retryDelay: 2, retryBackoff: true, expireInSeconds: o.timeoutS });
     const id = await boss.work<{ ids: number[] }>(name, { batchSize: 1, pollingIntervalSeconds: o.pollS }, async (jobs) => {
       for (const job of jobs) {
         const events = (await loadEvents(pool, job.data.ids)).filter((e) => s.types.includes(e.type));
