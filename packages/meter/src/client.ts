@@ -154,9 +154,15 @@ export class MeterClient {
     this.maybeStatus(nowMs, false);
   }
 
-  /** Meter time for stamping events: never behind what the meter has already produced. */
+  /**
+   * Meter time for stamping events and judging command expiry: never behind what the meter
+   * has already produced. A meter that ticks itself runs on the wall clock, also between
+   * ticks (a command arriving right after a reconnect is judged by the time now, not by the
+   * start of the interval in progress).
+   */
   private nowS(): number {
-    return Math.max(this.simNowS, this.meter.cursor);
+    const wall = (this.opts.autoTick ?? true) ? Math.floor(this.clock.now() / 1000) : 0;
+    return Math.max(wall, this.simNowS, this.meter.cursor);
   }
 
   // ------------------------------------------------------------------ faults a fleet can inject

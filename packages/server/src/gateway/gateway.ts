@@ -518,6 +518,8 @@ export class Gateway {
     this.stats.stored += res.newReadings;
     metrics.readingsStored.inc(res.newReadings);
     for (const a of applied) metrics.commands.inc({ type: a.type, result: a.result });
+    // A meter that answered may have its next command waiting: send it now, not at the next tick.
+    if (applied.length) this.kickCommands();
     for (const k of res.conflicts) {
       this.stats.conflicts++;
       this.reject('SEQ_CONFLICT', k.serial, `${k.stream} seq ${k.seq} reused with other data`);

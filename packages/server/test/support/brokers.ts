@@ -62,6 +62,16 @@ export async function startTestBroker(
       close: () => b.close(),
     };
   }
+  return startMosquitto(meters, port);
+}
+
+/**
+ * A Mosquitto process of the test's own with the generated configuration (per-meter
+ * passwords, the ACL, packet cap, no retained messages) and two head-end logins. Whatever
+ * broker the run targets: for tests that need Mosquitto's own features (shared subscriptions).
+ */
+export async function startMosquitto(meters: { id: string; password: string }[], port?: number): Promise<TestBroker> {
+  port ??= await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-mosq-'));
   const files = writeMosquittoConfig(dir, {
     port,
