@@ -5,45 +5,84 @@ import { z } from 'zod';
 import { writeMosquittoConfig } from '../broker/mosquitto.ts';
 
 /**
- * `npm run mosquitto-config -- --fleet data/fleet.json --out DIR [--port 1883] [--headend-password-file F]`
- * writes mosquitto.conf, passwd and acl for the meters of a provisioning (fleet) file.
+ * `npm run mosquitto-config -- --fleet FILE --out DIR [options]` writes mosquitto.conf,
+ * passwd and acl for the meters of a provisioning (fleet) file: per-meter passwords, the
+ * same topic rules as the embedded broker, the packet cap, no retained messages.
  */
+const USAGE = `usage: npm run mosquitto-config -- --fleet FILE --out DIR [options]
+
+  --fleet FILE                   provisioning file: { "meters": [{ "id", "password" }, ...] }
+  --out DIR                      where mosquitto.conf, passwd and acl are written
+  --port N                       listener port (default 1883)
+  --bind ADDR                    listener address (default 127.0.0.1)
+  --headend-user U               head-end login; repeat it for several gateway processes
+                                 (Mosquitto uses the username as client id) (default headend)
+  --headend-password P           their password (or MQTT_PASSWORD in the environment)
+  --headend-password-file F      read the password from a file instead (keeps it out of ps)
+  --user NAME                    OS user Mosquitto drops to when started as root
+  --help                         this text
+`;
+
 const args = z.object({
   fleet: z.string().min(1),
   out: z.string().min(1),
   port: z.coerce.number().int().min(1).max(65535).default(1883),
   bind: z.string().default('127.0.0.1'),
-  'headend-user': z.string().regex(/^[A-Za-z0-9_-]+$/).default('headend'),
-  'headend-password': z.string().min(12),
+  'headend-user': z.array(z.string().regex(/^[A-Za-z0-9_-]+$/)).min(1).default(['headend']),
+  'headend-password': z.string().min(12, 'at least 12 characters'),
   user: z.string().optional(),
 });
 const fleetFile = z.object({ meters: z.array(z.object({ id: z.string(), password: z.string() })) });
 
-const { values } = parseArgs({
-  options: {
-    fleet: { type: 'string' },
-    out: { type: 'string' },
-    port: { type: 'string' },
-    bind: { type: 'string' },
-    'headend-user': { type: 'string' },
-    'headend-password': { type: 'string' },
-    user: { type: 'string' },
-  },
-});
-const parsed = args.safeParse({ ...values, 'headend-password': values['headend-password'] ?? process.env.MQTT_PASSWORD });
-if (!parsed.success) {
-  process.stderr.write(
-    `mosquitto-config: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}\n` +
-      'usage: --fleet FILE --out DIR [--port N] [--bind ADDR] [--headend-user U] --headend-password P (or MQTT_PASSWORD)\n',
-  );
+function fail(message: string): never {
+  process.stderr.write(`mosquitto-config: ${message}\n\n${USAGE}`);
   process.exit(2);
 }
+
+let values: Record<string, string | string[] | boolean | undefined>;
+try {
+  ({ values } = parseArgs({
+    options: {
+      fleet: { type: 'string' },
+      out: { type: 'string' },
+      port: { type: 'string' },
+      bind: { type: 'string' },
+      'headend-user': { type: 'string', multiple: true },
+      'headend-password': { type: 'string' },
+      'headend-password-file': { type: 'string' },
+      user: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  }));
+} catch (err) {
+  fail((err as Error).message);
+}
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+let password = values['headend-password'] ?? process.env.MQTT_PASSWORD;
+const file = values['headend-password-file'];
+if (typeof file === 'string') {
+  try {
+    password = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    fail(`--headend-password-file: ${(err as Error).message}`);
+  }
+}
+const parsed = args.safeParse({ ...values, 'headend-password': password });
+if (!parsed.success) fail(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
 const a = parsed.data;
-const fleet = fleetFile.parse(JSON.parse(readFileSync(a.fleet, 'utf8')));
+let fleet: z.infer<typeof fleetFile>;
+try {
+  fleet = fleetFile.parse(JSON.parse(readFileSync(a.fleet, 'utf8')));
+} catch (err) {
+  fail(`--fleet ${a.fleet}: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`);
+}
 const files = writeMosquittoConfig(path.resolve(a.out), {
   port: a.port,
   bind: a.bind,
-  headends: [{ username: a['headend-user'], password: a['headend-password'] }],
+  headends: a['headend-user'].map((username) => ({ username, password: a['headend-password'] })),
   meters: fleet.meters,
   user: a.user,
 });
