@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { localDate } from '@kilowire/protocol';
-import { raiseAlerts } from '../src/alerts/service.ts';
+import { raiseAlerts } from '../src/alerts/raise.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, PASSWORD, testApi, type World } from './support/api.ts';
 

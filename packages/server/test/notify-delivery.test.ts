@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { raiseAlerts, type NewAlert } from '../src/alerts/service.ts';
+import { raiseAlerts, type NewAlert } from '../src/alerts/raise.ts';
 import { defaultNotifyConfig } from '../src/config.ts';
 import { startJobs, type RunningJobs } from '../src/jobs/service.ts';
 import { encodeSms } from '../src/notify/sms.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localMinuteOfDay } from '@kilowire/protocol';
-import { raiseAlerts, quietHoursEnd, type NewAlert } from '../src/alerts/service.ts';
+import { raiseAlerts, quietHoursEnd, type NewAlert } from '../src/alerts/raise.ts';
 import { defaultNotifyConfig } from '../src/config.ts';
 import { startJobs, type RunningJobs } from '../src/jobs/service.ts';
 import { logger } from '../src/log.ts';

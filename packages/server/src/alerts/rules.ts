@@ -1,7 +1,7 @@
 import { EVENT_CATALOGUE, type EventCode } from '@kilowire/protocol';
 import type { Pool } from '../db/pool.ts';
 import { kwh, localStamp, money, shortDay } from './format.ts';
-import { raiseAlerts, type NewAlert, type RaiseOptions } from './service.ts';
+import { raiseAlerts, type NewAlert, type RaiseOptions } from './raise.ts';
 import { alertTypeOfEvent } from './types.ts';
 
 /**

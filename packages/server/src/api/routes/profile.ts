@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { bodyErrorResponses, errorResponses, passwordBody, profileBody, profileResponse } from '@kilowire/contract';
 import { getAlertProfile, saveAlertProfile } from '../../accounts/contact.ts';
-import { checkCurrentPassword, setPassword } from '../../auth/password.ts';
+import { checkCurrentPassword, setPassword } from '../../auth/password-change.ts';
 import { hashPassword } from '../../auth/passwords.ts';
 import { SESSION_COOKIE } from '../../auth/sessions.ts';
 import { recordFailure, recordSuccess, throttled, accountKey } from '../../auth/throttle.ts';
