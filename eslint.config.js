@@ -82,5 +82,5 @@ export default tseslint.config(
   { files: ['packages/web/**/*.{ts,tsx}'], plugins: { 'react-hooks': reactHooks }, rules: { 'react-hooks/rules-of-hooks': 'error' } },
   // Fastify plugins are async by contract, even those that only register routes.
   { files: ['packages/server/src/api/routes/*.ts'], rules: { '@typescript-eslint/require-await': 'off' } },
-  { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
 );

@@ -13,5 +13,13 @@ export default defineConfig({
     fileParallelism: true,
     // Logs would drown the report; LOG_LEVEL=debug npm test shows them.
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' },
+    // `npm test -- --coverage` (CI's first leg): the wire contract and the head-end, measured in
+    // the test processes (code run by child processes a test spawns is not counted).
+    coverage: {
+      provider: 'v8',
+      include: ['packages/protocol/src/**', 'packages/server/src/**', 'packages/contract/src/**'],
+      reporter: ['text-summary', 'json-summary'],
+      reportsDirectory: 'test-results/coverage',
+    },
   },
 });
