@@ -60,8 +60,12 @@ export const envSchema = z.object({
   COMMAND_MAX_RETRY_S: z.coerce.number().int().min(1).max(86_400).default(900),
   /** A command not applied within this many seconds of being queued is refused by the meter (EXPIRED). */
   COMMAND_TTL_S: z.coerce.number().int().min(10).max(30 * 86_400).default(86_400),
-  /** Payload the gateway holds before it stops reading from the broker (backpressure), MiB. */
-  GATEWAY_MAX_BUFFER_MB: z.coerce.number().int().min(1).max(4096).default(16),
+  /**
+   * Memory (estimated: 6 bytes per payload byte, measured for decoded messages with their VEE
+   * rows) the gateway may hold in messages waiting for the database, MiB; beyond it, it stops
+   * reading from the broker (backpressure). 64 MiB holds ~10,000 day batches or ~70,000 single readings.
+   */
+  GATEWAY_MAX_BUFFER_MB: z.coerce.number().int().min(1).max(4096).default(64),
   /** Longest a database statement may run (ms); a hung database fails queries instead of hanging them. */
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
   /** Fallback sweep of undispatched domain events (normally woken at once by NOTIFY), ms. */

@@ -217,20 +217,18 @@ export async function startEmbeddedPostgres(
     throw err;
   }
   const url = (db: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
-  if (fresh) {
-    // The port opens a moment before the server accepts logins.
-    for (let i = 0; ; i++) {
-      const c = new pg.Client({ connectionString: url('postgres') });
-      try {
-        await c.connect();
-        await c.query('CREATE DATABASE kilowire');
-        await c.end();
-        break;
-      } catch (err) {
-        await c.end().catch(() => undefined);
-        if (i > 50) throw err;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+  // The port opens before the server accepts logins (crash recovery, first checkpoint...).
+  for (let i = 0; ; i++) {
+    const c = new pg.Client({ connectionString: url('postgres'), connectionTimeoutMillis: 5_000 });
+    try {
+      await c.connect();
+      if (fresh) await c.query('CREATE DATABASE kilowire');
+      await c.end();
+      break;
+    } catch (err) {
+      await c.end().catch(() => undefined);
+      if (exited || i > 300) throw err;
+      await new Promise((r) => setTimeout(r, 200));
     }
   }
   log.info({ port }, 'embedded PostgreSQL running');

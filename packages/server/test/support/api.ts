@@ -37,7 +37,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     cookieSecure: false,
     sessionTtlHours: 12,
     unsafeAllowNonDurableDb: false,
-    gateway: { batchMax: 100, lanes: 2, flushMs: 5, clientId: 'kw-test', maxBufferBytes: 16 * 1024 * 1024 },
+    gateway: { batchMax: 100, lanes: 2, flushMs: 5, clientId: 'kw-test', maxBufferBytes: 64 * 1024 * 1024 },
     commands: { retryS: 30, maxRetryS: 900, ttlS: 86_400 },
     dbStatementTimeoutMs: 30_000,
     events: { sweepMs: 500, gatherMs: 20, retentionDays: 7, jobTimeoutS: 60, maintenanceS: 30 },
