@@ -12,19 +12,40 @@ export interface BenchDb {
   url: string;
   pool: Pool;
   where: string;
+  /** On the embedded server only: a hard stop (`pg_ctl stop -m immediate`) and a start, for outage runs. */
+  outage?: { stopImmediate(): Promise<void>; start(): Promise<void> };
 }
 
 export async function startDatabase(): Promise<BenchDb> {
   let serverUrl = process.env.DATABASE_URL;
   let where = 'DATABASE_URL';
+  let outage: BenchDb['outage'];
   if (!serverUrl) {
     const dataDir = path.resolve('data-bench');
     const port = await freePort();
     log(`starting embedded PostgreSQL under ${dataDir} on port ${port}`);
-    const epg = await startEmbeddedPostgres(dataDir, port, embeddedPgPassword(dataDir), logger('pg'));
+    const start = () => startEmbeddedPostgres(dataDir, port, embeddedPgPassword(dataDir), logger('pg'));
+    let epg = await start();
     onCleanup('embedded PostgreSQL', () => epg.stop());
     serverUrl = epg.url;
     where = `embedded PostgreSQL (${dataDir})`;
+    outage = {
+      async stopImmediate() {
+        const pid = epg.pid;
+        process.kill(pid, 'SIGQUIT');
+        for (let i = 0; i < 600; i++) {
+          try {
+            process.kill(pid, 0);
+          } catch {
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      },
+      async start() {
+        epg = await start();
+      },
+    };
   }
   const name = `kw_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -51,7 +72,7 @@ export async function startDatabase(): Promise<BenchDb> {
   onCleanup('bench pool', () => pool.end());
   await migrate(pool);
   log(`database ${name} on ${where}`);
-  return { url, pool, where };
+  return { url, pool, where, ...(outage ? { outage } : {}) };
 }
 
 export interface Household {

@@ -37,6 +37,17 @@ export interface FleetResult {
   ackedDuringWindow: number;
   storedReadings: number;
   windowSeconds: number;
+  /** The database stopped hard for `outageSeconds`, then restarted, meters reporting throughout. */
+  outage: {
+    seconds: number;
+    /** Peak gateway RSS from the stop until the meters' backlog was back to where it was. */
+    headendRssMb: number | null;
+    /** From the restart until the backlog was back (s). */
+    catchupSeconds: number | null;
+    /** Messages the meters still held when the database came back (a measure of the outage's size). */
+    backlogAtRestart: number;
+    gatewaySurvived: boolean;
+  } | null;
 }
 
 export async function benchFleet(
@@ -49,6 +60,9 @@ export async function benchFleet(
     backfillDays: number;
     reportSeconds: number;
     passwordHash: string;
+    /** Stop the database hard for this long while the meters report (embedded server only). */
+    outageSeconds?: number;
+    outage?: { stopImmediate(): Promise<void>; start(): Promise<void> };
   },
 ): Promise<FleetResult> {
   log(`  provisioning ${opts.meters} households`);
@@ -178,6 +192,43 @@ export async function benchFleet(
         const { rows: after } = await pool.query<{ n: number }>(
           'SELECT count(*)::int AS n FROM interval_readings',
         );
+
+        // The database goes away (pg_ctl stop -m immediate) while 10,000 meters keep reporting,
+        // then comes back: the gateway must hold back (backpressure) instead of filling memory,
+        // and catch up by itself.
+        let outage: FleetResult['outage'] = null;
+        if (opts.outage && opts.outageSeconds) {
+          const backlogBefore = last?.backlog ?? 0;
+          let peak = 0;
+          log(`  outage: stopping the database for ${opts.outageSeconds} s (backlog ${backlogBefore})`);
+          await opts.outage.stopImmediate();
+          const downUntil = Date.now() + opts.outageSeconds * 1000;
+          while (Date.now() < downUntil) {
+            await sleep(500);
+            peak = Math.max(peak, rssMb(gateway.proc.pid) ?? 0);
+          }
+          const backlogAtRestart = last?.backlog ?? 0;
+          await opts.outage.start();
+          const restartedAt = Date.now();
+          let catchupSeconds: number | null = null;
+          while (Date.now() - restartedAt < 180_000) {
+            await sleep(500);
+            if (gateway.proc.exitCode !== null) break;
+            peak = Math.max(peak, rssMb(gateway.proc.pid) ?? 0);
+            if ((last?.backlog ?? Infinity) <= Math.max(backlogBefore, 200)) {
+              catchupSeconds = (Date.now() - restartedAt) / 1000;
+              break;
+            }
+          }
+          outage = {
+            seconds: opts.outageSeconds,
+            headendRssMb: peak || null,
+            catchupSeconds,
+            backlogAtRestart,
+            gatewaySurvived: gateway.proc.exitCode === null,
+          };
+          log(`  outage: ${JSON.stringify(outage)}`);
+        }
         const result: FleetResult = {
           target: opts.meters,
           // Held for the whole reporting window, not just touched once.
@@ -191,6 +242,7 @@ export async function benchFleet(
           ackedDuringWindow: (last?.acked ?? 0) - (startLine?.acked ?? 0),
           storedReadings: (after[0]?.n ?? 0) - (before[0]?.n ?? 0),
           windowSeconds: opts.reportSeconds,
+          outage,
         };
         log(`  fleet: ${JSON.stringify(last)}`);
         return result;

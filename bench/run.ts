@@ -40,6 +40,7 @@ const P = quick
       requests: 1_000,
       fleetMeters: 2_000,
       reportSeconds: 15,
+      outageSeconds: 10,
     }
   : {
       copyRows: 4_000_000,
@@ -51,6 +52,7 @@ const P = quick
       requests: 5_000,
       fleetMeters: 10_000,
       reportSeconds: 30,
+      outageSeconds: 30,
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -172,6 +174,8 @@ async function main(): Promise<number> {
       backfillDays: 0.5,
       reportSeconds: P.reportSeconds,
       passwordHash,
+      outageSeconds: P.outageSeconds,
+      ...(db.outage ? { outage: db.outage } : {}),
     }),
   );
 
@@ -290,6 +294,20 @@ async function main(): Promise<number> {
       `< ${TARGETS.rssMb}`,
       ok(fleet?.headendRssMb ? fleet.headendRssMb < TARGETS.rssMb : null),
     ],
+    [
+      `(e) gateway RSS peak, database stopped ${fleet?.outage?.seconds ?? 0} s and back, until caught up`,
+      fmt(fleet?.outage?.headendRssMb),
+      'MB',
+      `< ${TARGETS.rssMb}`,
+      ok(fleet?.outage?.headendRssMb ? fleet.outage.headendRssMb < TARGETS.rssMb && fleet.outage.gatewaySurvived : null),
+    ],
+    [
+      '(e) catch-up after the outage (backlog at restart)',
+      fleet?.outage ? `${fmt(fleet.outage.catchupSeconds, 1)} s (${fmt(fleet.outage.backlogAtRestart)} msgs)` : 'n/a',
+      '',
+      '',
+      '',
+    ],
     ['(e) fleet process RSS', fmt(fleet?.fleetRssMb), 'MB', '', ''],
     ['(e) head-end (gateway) RSS, idle before meters', fmt(fleet?.headendRssIdleMb), 'MB', '', ''],
     ['(e) Mosquitto RSS', fmt(fleet?.mosquittoRssMb), 'MB', '', ''],
@@ -328,6 +346,10 @@ async function main(): Promise<number> {
     home_saturated_req_per_s: round(api?.homeSaturated.reqPerS),
     home_users: HOME_USERS,
     headend_rss_mb: fleet?.headendRssMb ?? null,
+    headend_rss_outage_mb: fleet?.outage?.headendRssMb ?? null,
+    outage_catchup_s: round(fleet?.outage?.catchupSeconds, 1),
+    outage_backlog_msgs: fleet?.outage?.backlogAtRestart ?? null,
+    outage_gateway_survived: fleet?.outage?.gatewaySurvived ?? null,
     copy_rows_per_s: round(copy?.oneConnRowsPerS),
     copy_rows_per_s_2conn: round(copy?.twoConnRowsPerS),
     mosquitto_qos1_msgs_per_s: round(broker?.msgsPerS),
