@@ -5,6 +5,7 @@ import { serial } from './common.ts';
 export const homeQuery = z.strictObject({
   serial: serial.optional().describe("One of the consumer's meters; default: their first"),
 });
+export type HomeQuery = z.infer<typeof homeQuery>;
 
 export const homeResponse = z.object({
   meter: z.object({
@@ -36,6 +37,7 @@ export type Home = z.infer<typeof homeResponse>;
 
 const limitWh = z.number().int().min(1).max(1_000_000).nullable().describe('Wh, 1..1000000; null = no limit');
 export const limitsBody = z.strictObject({ dailyLimitWh: limitWh, hourlyLimitWh: limitWh });
+export type LimitsBody = z.infer<typeof limitsBody>;
 export const limitsResponse = z.object({
   dailyLimitWh: z.number().int().nullable(),
   hourlyLimitWh: z.number().int().nullable(),

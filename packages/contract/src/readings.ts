@@ -18,6 +18,7 @@ export const MAX_MONTHS = 120;
 export const intervalsQuery = z.strictObject({
   date: isoDate.describe("Local calendar day in the meter's time zone, YYYY-MM-DD"),
 });
+export type IntervalsQuery = z.infer<typeof intervalsQuery>;
 
 export const dailyQuery = z
   .strictObject({
@@ -26,6 +27,7 @@ export const dailyQuery = z
   })
   .refine((q) => q.from <= q.to, { message: 'to must not be before from', path: ['to'] })
   .refine((q) => daysBetween(q.from, q.to) < MAX_DAYS, { message: `at most ${MAX_DAYS} days`, path: ['to'] });
+export type DailyQuery = z.infer<typeof dailyQuery>;
 
 export const monthlyQuery = z
   .strictObject({
@@ -37,6 +39,7 @@ export const monthlyQuery = z
     message: `at most ${MAX_MONTHS} months`,
     path: ['to'],
   });
+export type MonthlyQuery = z.infer<typeof monthlyQuery>;
 
 export const intervalSchema = z.object({
   start: z.string().describe("Interval start, ISO 8601 with the meter's UTC offset"),
