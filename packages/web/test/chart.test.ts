@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DayIntervals } from '../src/api.ts';
+import type { DayIntervals } from '@kilowire/contract';
 import {
   barHeight,
   compare,
