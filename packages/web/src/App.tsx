@@ -1,5 +1,5 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
-import type { Me, Meter, MeterList, MeterListQuery, Role } from '@kilowire/contract';
+import type { Me, Meter, MeterList, MeterListQuery, Role, SessionState } from '@kilowire/contract';
 import { api, ApiError, qs, setUnauthenticatedHandler } from './api.ts';
 import { Loading, SessionContext, type Session } from './common.tsx';
 import { Link, navigate, usePath } from './router.tsx';
@@ -48,6 +48,15 @@ async function loadAccount(): Promise<Account> {
   return { me, meters: meters.items };
 }
 
+/**
+ * The account of whoever this browser is signed in as, or null. GET /api/session answers 200
+ * either way, so a visitor who has not signed in yet sees no failed request (and no console error).
+ */
+async function signedInAccount(): Promise<Account | null> {
+  const s = await api<SessionState>('GET', '/api/session');
+  return s.signedIn ? loadAccount() : null;
+}
+
 function safeNext(): string {
   const next = new URLSearchParams(location.search).get('next');
   return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/login') ? next : '/';
@@ -69,8 +78,12 @@ export function App() {
 
   const start = useCallback(() => {
     setBootError(null);
-    loadAccount().then(
+    signedInAccount().then(
       (s) => {
+        if (!s) {
+          signedOut();
+          return;
+        }
         setAuth({ state: 'in', ...s });
         setSerial((cur) => cur ?? s.meters[0]?.serial ?? null);
       },

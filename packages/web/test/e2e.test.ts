@@ -1,12 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
 import { freePort } from '../../server/src/net.ts';
-import { isBlocking, launch, login, newContext, runAxeCheck, settle } from '../scripts/axe-check.ts';
+import {
+  consoleErrors,
+  isBlocking,
+  launch,
+  login,
+  newContext,
+  runAxeCheck,
+  settle,
+} from '../scripts/axe-check.ts';
 
 /**
  * The portal end to end, in Debian's Chromium, against the whole system started the way
@@ -69,10 +77,14 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kw-e2e-'));
+  // mkdtemp makes it 0700; run as root, the embedded PostgreSQL (as the OS user postgres)
+  // must be able to pass through it to its own folder.
+  chmodSync(dataDir, 0o711);
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     PORT: String(port),
-    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'kw-e2e-')),
+    DATA_DIR: dataDir,
     EMBEDDED_PG_PORT: String(await freePort()),
     EMBEDDED_MQTT_PORT: String(await freePort()),
     SIM_METERS: '3',
@@ -126,6 +138,35 @@ async function apiGet<T>(page: Page, url: string): Promise<T> {
   expect(r.status(), url).toBe(200);
   return (await r.json()) as T;
 }
+
+describe('before sign-in', () => {
+  it('loads the log-in page, and the app before anyone signed in, with no console error', async () => {
+    // Not newContext(): that bypasses the CSP for axe, and a CSP refusal must count here too.
+    const ctx = await browser.newContext({ locale: 'en-GB', timezoneId: 'Europe/London' });
+    const page = await ctx.newPage();
+    const errors = consoleErrors(page);
+    const refused: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) refused.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+    });
+    const visits = [
+      ['/login', '/login'],
+      ['/login?as=staff', '/login?as=staff'],
+      ['/', '/login'],
+      ['/statistics?view=month', `/login?next=${encodeURIComponent('/statistics?view=month')}`],
+    ] as const;
+    for (const [from, to] of visits) {
+      await page.goto(`${baseUrl}${from}`);
+      await settle(page);
+      await page.getByLabel('Password').waitFor({ timeout: 10_000 });
+      const url = new URL(page.url());
+      expect(url.pathname + url.search, from).toBe(to);
+    }
+    expect(errors).toEqual([]);
+    expect(refused).toEqual([]);
+    await ctx.close();
+  }, 60_000);
+});
 
 describe('consumer portal end to end', () => {
   it('logs in, shows today, sets a limit, sees it crossed in simulated time, alert in portal and outbox, changes preferences', async () => {
