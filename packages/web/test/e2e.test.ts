@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import type { AlertPage, Home, Limits, Profile } from '@kilowire/contract';
 import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
 import { freePort } from '../../server/src/net.ts';
 import {
@@ -60,7 +61,11 @@ let baseUrl = '';
 let db: TestDb | undefined;
 let browser: Browser;
 
-async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
+async function waitFor<T>(
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  ms: number,
+  what: string,
+): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -112,7 +117,7 @@ beforeAll(async () => {
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-50_000));
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
-  await waitFor(async () => output.includes('Kilowire is running'), 90_000, 'the system to start');
+  await waitFor(() => output.includes('Kilowire is running'), 90_000, 'the system to start');
   browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
 }, 150_000);
 
@@ -127,11 +132,6 @@ afterAll(async () => {
   }
   await db?.drop();
 });
-
-interface Home {
-  today: { date: string; wh: number; dailyLimitWh: number | null };
-  unreadAlerts: number;
-}
 
 async function apiGet<T>(page: Page, url: string): Promise<T> {
   const r = await page.request.get(new URL(url, baseUrl).href);
@@ -198,15 +198,15 @@ describe('consumer portal end to end', () => {
     await expect
       .poll(() => page.getByRole('status').allInnerTexts(), { timeout: 10_000 })
       .toEqual(expect.arrayContaining([expect.stringMatching(/saved/i)]));
-    const saved = await apiGet<{ dailyLimitWh: number | null }>(page, '/api/meters/KW000001/limits');
+    const saved = await apiGet<Limits>(page, '/api/meters/KW000001/limits');
     expect(saved.dailyLimitWh).toBe(Math.round(limitKwh * 1000));
-    const before = await apiGet<{ items: unknown[] }>(page, '/api/alerts?type=daily_limit');
+    const before = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
     expect(before.items).toHaveLength(0);
 
     // Simulated time runs on; the rule fires once when the day's total crosses the limit.
     await waitFor(
       async () => {
-        const a = await apiGet<{ items: { type: string }[] }>(page, '/api/alerts?type=daily_limit');
+        const a = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
         return a.items.length > 0;
       },
       150_000,
@@ -219,7 +219,7 @@ describe('consumer portal end to end', () => {
     expect(alertsText).toContain(limitKwh.toFixed(1));
     await page.screenshot({ path: path.join(SHOTS, 'alerts-1280.png'), fullPage: true });
     // Exactly one, and about today: the day the limit was set, crossed as the meter's day went on.
-    const after = await apiGet<{ items: { message: string }[] }>(page, '/api/alerts?type=daily_limit');
+    const after = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
     expect(after.items).toHaveLength(1);
     const todayShort = new Intl.DateTimeFormat('en-GB', {
       day: 'numeric',
@@ -240,16 +240,7 @@ describe('consumer portal end to end', () => {
     await sms.check();
     await page.getByRole('button', { name: /save/i }).first().click();
     await expect
-      .poll(
-        async () =>
-          await apiGet<{ mobile: string | null; channels: { daily_limit: { sms: boolean } } }>(
-            page,
-            '/api/me/profile',
-          ),
-        {
-          timeout: 10_000,
-        },
-      )
+      .poll(() => apiGet<Profile>(page, '/api/me/profile'), { timeout: 10_000 })
       .toMatchObject({ mobile: '+447700900123', channels: { daily_limit: { sms: true } } });
     await page.reload();
     await settle(page);
