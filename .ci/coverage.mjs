@@ -1,3 +1,4 @@
+/* global process, console */
 // Prints one line per package from vitest's json-summary: lines, statements, branches, functions (%).
 import { readFileSync } from 'node:fs';
 const summary = JSON.parse(readFileSync(process.argv[2], 'utf8'));

@@ -12,6 +12,7 @@ export const alertsQuery = z
     cursor: cursor.optional(),
   })
   .refine((q) => !q.from || !q.to || q.from <= q.to, { message: 'to must not be before from', path: ['to'] });
+export type AlertsQuery = z.infer<typeof alertsQuery>;
 
 export const alertItem = z.object({
   id: z.number().int(),
@@ -39,6 +40,7 @@ export const outboxQuery = z.strictObject({
   limit: limit(200, 50),
   cursor: cursor.optional(),
 });
+export type OutboxQuery = z.infer<typeof outboxQuery>;
 
 export const outboxItem = z.object({
   id: z.number().int(),

@@ -5,6 +5,7 @@ import { serial } from './common.ts';
 export const homeQuery = z.strictObject({
   serial: serial.optional().describe("One of the consumer's meters; default: their first"),
 });
+export type HomeQuery = z.infer<typeof homeQuery>;
 
 export const homeResponse = z.object({
   meter: z.object({
@@ -12,7 +13,11 @@ export const homeResponse = z.object({
     tz: z.string(),
     mode: z.enum(METER_MODES),
     relay: z.enum(RELAY_STATES).nullable().describe('Last reported; null = not yet'),
-    creditMinor: z.number().int().nullable().describe('Prepayment credit on the meter, minor units; null = unknown'),
+    creditMinor: z
+      .number()
+      .int()
+      .nullable()
+      .describe('Prepayment credit on the meter, minor units; null = unknown'),
     currency: z.string().describe('ISO 4217, e.g. GBP'),
   }),
   lastReadingAt: z.string().nullable().describe('End of the latest interval received, ISO 8601 UTC'),
@@ -32,6 +37,7 @@ export type Home = z.infer<typeof homeResponse>;
 
 const limitWh = z.number().int().min(1).max(1_000_000).nullable().describe('Wh, 1..1000000; null = no limit');
 export const limitsBody = z.strictObject({ dailyLimitWh: limitWh, hourlyLimitWh: limitWh });
+export type LimitsBody = z.infer<typeof limitsBody>;
 export const limitsResponse = z.object({
   dailyLimitWh: z.number().int().nullable(),
   hourlyLimitWh: z.number().int().nullable(),
@@ -39,9 +45,16 @@ export const limitsResponse = z.object({
 export type Limits = z.infer<typeof limitsResponse>;
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (00:00..23:59)');
-const channelPrefs = z.strictObject(Object.fromEntries(CHANNELS.map((c) => [c, z.boolean()])) as Record<(typeof CHANNELS)[number], z.ZodBoolean>);
+const channelPrefs = z.strictObject(
+  Object.fromEntries(CHANNELS.map((c) => [c, z.boolean()])) as Record<
+    (typeof CHANNELS)[number],
+    z.ZodBoolean
+  >,
+);
 const channels = z
-  .strictObject(Object.fromEntries(ALERT_TYPES.map((t) => [t, channelPrefs])) as Record<AlertType, typeof channelPrefs>)
+  .strictObject(
+    Object.fromEntries(ALERT_TYPES.map((t) => [t, channelPrefs])) as Record<AlertType, typeof channelPrefs>,
+  )
   .describe('Per alert type, the channels it is sent on');
 
 export const profileBody = z.strictObject({
@@ -66,10 +79,9 @@ export const profileResponse = z.object({
   mobile: z.string().nullable(),
   quietHours: z.object({ from: z.string(), to: z.string() }).nullable(),
   channels: z.object(
-    Object.fromEntries(ALERT_TYPES.map((t) => [t, z.object({ email: z.boolean(), sms: z.boolean(), web: z.boolean() })])) as Record<
-      AlertType,
-      z.ZodObject<{ email: z.ZodBoolean; sms: z.ZodBoolean; web: z.ZodBoolean }>
-    >,
+    Object.fromEntries(
+      ALERT_TYPES.map((t) => [t, z.object({ email: z.boolean(), sms: z.boolean(), web: z.boolean() })]),
+    ) as Record<AlertType, z.ZodObject<{ email: z.ZodBoolean; sms: z.ZodBoolean; web: z.ZodBoolean }>>,
   ),
 });
 export type Profile = z.infer<typeof profileResponse>;

@@ -2,6 +2,8 @@
  * The HTTP contract of the Kilowire API: zod schemas for every request and response. The
  * server's routes validate and serialise with them (and the OpenAPI document comes from
  * them); the portal uses the inferred types, so both sides change together or not at all.
+ * Query and body types are the parsed form (`z.infer`, defaults applied): the exact fields a
+ * client may send, which the portal writes into URLs and JSON bodies.
  */
 export * from './enums.ts';
 export * from './common.ts';

@@ -19,6 +19,7 @@ export const meterSchema = z
 export type Meter = z.infer<typeof meterSchema>;
 
 export const meterListQuery = z.strictObject({ limit: limit(200, 50), cursor: cursor.optional() });
+export type MeterListQuery = z.infer<typeof meterListQuery>;
 export const meterListResponse = z.object({ items: z.array(meterSchema), nextCursor: z.string().nullable() });
 export type MeterList = z.infer<typeof meterListResponse>;
 

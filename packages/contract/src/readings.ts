@@ -10,16 +10,28 @@ export const MAX_MONTHS = 120;
 export const intervalsQuery = z.strictObject({
   date: isoDate.describe("Local calendar day in the meter's time zone, YYYY-MM-DD"),
 });
+export type IntervalsQuery = z.infer<typeof intervalsQuery>;
 
 export const dailyQuery = z
-  .strictObject({ from: isoDate.describe('First local day, inclusive'), to: isoDate.describe('Last local day, inclusive') })
+  .strictObject({
+    from: isoDate.describe('First local day, inclusive'),
+    to: isoDate.describe('Last local day, inclusive'),
+  })
   .refine((q) => q.from <= q.to, { message: 'to must not be before from', path: ['to'] })
   .refine((q) => daysBetween(q.from, q.to) < MAX_DAYS, { message: `at most ${MAX_DAYS} days`, path: ['to'] });
+export type DailyQuery = z.infer<typeof dailyQuery>;
 
 export const monthlyQuery = z
-  .strictObject({ from: isoMonth.describe('First month, inclusive'), to: isoMonth.describe('Last month, inclusive') })
+  .strictObject({
+    from: isoMonth.describe('First month, inclusive'),
+    to: isoMonth.describe('Last month, inclusive'),
+  })
   .refine((q) => q.from <= q.to, { message: 'to must not be before from', path: ['to'] })
-  .refine((q) => monthsBetween(q.from, q.to) < MAX_MONTHS, { message: `at most ${MAX_MONTHS} months`, path: ['to'] });
+  .refine((q) => monthsBetween(q.from, q.to) < MAX_MONTHS, {
+    message: `at most ${MAX_MONTHS} months`,
+    path: ['to'],
+  });
+export type MonthlyQuery = z.infer<typeof monthlyQuery>;
 
 export const intervalSchema = z.object({
   start: z.string().describe("Interval start, ISO 8601 with the meter's UTC offset"),
@@ -36,7 +48,10 @@ export const intervalsResponse = z.object({
   intervalS: z.number().int(),
   start: z.string().describe('Local midnight, ISO 8601 with offset'),
   end: z.string().describe('Next local midnight, ISO 8601 with offset (exclusive)'),
-  expectedIntervals: z.number().int().describe('Intervals in this local day: 46/48/50 half-hours on DST days'),
+  expectedIntervals: z
+    .number()
+    .int()
+    .describe('Intervals in this local day: 46/48/50 half-hours on DST days'),
   receivedIntervals: z.number().int(),
   estimatedIntervals: z.number().int(),
   wh: z.number().int().describe('Day total of the received intervals, Wh'),

@@ -17,7 +17,7 @@ import { RawMeter, readingsMsg, seedMeters, sleep, waitFor } from './support/wor
 let db: TestDb;
 let broker: TestBroker;
 let hh: CreatedHousehold[];
-let meters: RawMeter[] = [];
+const meters: RawMeter[] = [];
 let kw: KilowireProcess | undefined;
 const TZ = 'Europe/London';
 const nowS = () => Math.floor(Date.now() / 1000);

@@ -93,6 +93,19 @@ export async function newContext(browser: Browser, width: number): Promise<Brows
   });
 }
 
+/**
+ * Everything the page writes to the browser console as an error, from now on: console.error
+ * calls, Chromium's own lines (a request answered 4xx/5xx, a CSP refusal) and uncaught exceptions.
+ */
+export function consoleErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${m.text()} (${m.location().url})`);
+  });
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  return errors;
+}
+
 /** Sign in through the log-in form (so the form itself is exercised). */
 export async function login(page: Page, baseUrl: string, creds: Credentials): Promise<void> {
   await page.goto(new URL('/login', baseUrl).href);

@@ -1,5 +1,6 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
-import { api, ApiError, setUnauthenticatedHandler, type Me, type Meter } from './api.ts';
+import type { Me, Meter, MeterList, MeterListQuery, Role, SessionState } from '@kilowire/contract';
+import { api, ApiError, qs, setUnauthenticatedHandler } from './api.ts';
 import { Loading, SessionContext, type Session } from './common.tsx';
 import { Link, navigate, usePath } from './router.tsx';
 import { LoginPage } from './pages/Login.tsx';
@@ -26,12 +27,34 @@ const STAFF_NAV = [
   { href: '/outbox', label: 'Outbox' },
 ] as const;
 
-type Auth = { state: 'loading' } | { state: 'out' } | { state: 'in'; me: Me; meters: Meter[] };
+/** Which portal a role gets: a new role in the contract fails type-checking until it has one. */
+const PORTAL: Record<Role, 'household' | 'staff' | 'operator'> = {
+  consumer: 'household',
+  supplier: 'staff',
+  admin: 'staff',
+  operator: 'operator',
+};
 
-async function loadSession(): Promise<{ me: Me; meters: Meter[] }> {
+interface Account {
+  me: Me;
+  meters: Meter[];
+}
+
+type Auth = { state: 'loading' } | { state: 'out' } | ({ state: 'in' } & Account);
+
+async function loadAccount(): Promise<Account> {
   const me = await api<Me>('GET', '/api/me');
-  const meters = await api<{ items: Meter[] }>('GET', '/api/meters?limit=200');
+  const meters = await api<MeterList>('GET', `/api/meters${qs<MeterListQuery>({ limit: 200 })}`);
   return { me, meters: meters.items };
+}
+
+/**
+ * The account of whoever this browser is signed in as, or null. GET /api/session answers 200
+ * either way, so a visitor who has not signed in yet sees no failed request (and no console error).
+ */
+async function signedInAccount(): Promise<Account | null> {
+  const s = await api<SessionState>('GET', '/api/session');
+  return s.signedIn ? loadAccount() : null;
 }
 
 function safeNext(): string {
@@ -55,8 +78,12 @@ export function App() {
 
   const start = useCallback(() => {
     setBootError(null);
-    loadSession().then(
+    signedInAccount().then(
       (s) => {
+        if (!s) {
+          signedOut();
+          return;
+        }
         setAuth({ state: 'in', ...s });
         setSerial((cur) => cur ?? s.meters[0]?.serial ?? null);
       },
@@ -116,7 +143,7 @@ export function App() {
       <LoginPage
         onSignedIn={() => {
           const next = safeNext();
-          loadSession().then(
+          loadAccount().then(
             (s) => {
               setAuth({ state: 'in', ...s });
               setSerial(s.meters[0]?.serial ?? null);
@@ -130,9 +157,8 @@ export function App() {
   }
 
   const name = auth.me.consumer?.name ?? auth.me.user.displayName;
-  const role = auth.me.user.role;
-  const staffPortal = role === 'supplier' || role === 'admin';
-  const nav = role === 'consumer' ? NAV : staffPortal ? STAFF_NAV : [];
+  const portal = PORTAL[auth.me.user.role];
+  const nav = portal === 'household' ? NAV : portal === 'staff' ? STAFF_NAV : [];
   return (
     <SessionContext.Provider value={session}>
       <a className="skip-link" href="#main">
@@ -169,9 +195,9 @@ export function App() {
         </div>
       </header>
       <main id="main" tabIndex={-1} className="container">
-        {role === 'consumer' ? (
+        {portal === 'household' ? (
           <Route path={path} />
-        ) : staffPortal ? (
+        ) : portal === 'staff' ? (
           <StaffRoute path={path} />
         ) : (
           <div className="notice" role="status">

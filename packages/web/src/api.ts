@@ -1,14 +1,19 @@
-// A small fetch wrapper for the same-origin API and the response types the portal uses.
+// A small fetch wrapper for the same-origin API. The request and response types are those of
+// the HTTP contract (@kilowire/contract), imported as types only: no zod in the bundle.
+import type { ApiErrorCode, ErrorBody } from '@kilowire/contract';
 
-export interface ApiIssue {
-  path: string;
-  message: string;
-}
+export type ApiIssue = NonNullable<ErrorBody['error']['issues']>[number];
+
+/**
+ * The API's stable codes, plus the portal's own: NETWORK (no answer), CLIENT (a fault in the
+ * portal) and HTTP_<status> (an answer without an error body, e.g. from a proxy).
+ */
+export type ErrorCode = ApiErrorCode | 'NETWORK' | 'CLIENT' | `HTTP_${number}`;
 
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly issues: ApiIssue[] = [],
     /** Seconds from a Retry-After header (429), if any. */
@@ -52,8 +57,8 @@ export async function api<T>(
     data = undefined;
   }
   if (!res.ok) {
-    const e = (data as { error?: { code?: string; message?: string; issues?: ApiIssue[] } } | undefined)
-      ?.error;
+    // Whatever answered may not be the API (a proxy's HTML page): read the error body warily.
+    const e = (data as { error?: Partial<ErrorBody['error']> } | undefined)?.error;
     const retry = Number(res.headers.get('retry-after'));
     const err = new ApiError(
       res.status,
@@ -70,152 +75,16 @@ export async function api<T>(
   return data as T;
 }
 
-export const qs = (params: Record<string, string | number | undefined | null>): string => {
+type QueryValue = string | number | boolean | null | undefined;
+
+/**
+ * A query string (with its `?`, or '' when empty), leaving out empty values. Name the
+ * contract's query type to have the fields checked: qs<AlertsQuery>({ ... }).
+ */
+export function qs<Q extends { [K in keyof Q]: QueryValue }>(params: Q): string {
   const u = new URLSearchParams();
-  for (const [k, v] of Object.entries(params))
+  for (const [k, v] of Object.entries<QueryValue>(params))
     if (v !== undefined && v !== null && v !== '') u.set(k, String(v));
   const s = u.toString();
   return s ? `?${s}` : '';
-};
-
-// ---- response types -------------------------------------------------------------------
-
-export type Role = 'consumer' | 'supplier' | 'operator' | 'admin';
-
-export interface Me {
-  user: { id: number; role: Role; displayName: string; email: string | null; consumerId: string | null };
-  consumer: {
-    id: number;
-    name: string;
-    email: string | null;
-    mobile: string | null;
-    supplier: { id: number; name: string };
-    accounts: {
-      id: number;
-      mode: 'credit' | 'prepayment';
-      billingCycleDay: number;
-      currency: string;
-      meters: string[];
-    }[];
-  } | null;
-}
-
-export type Relay = 'connected' | 'disconnected' | 'armed';
-export type MeterMode = 'credit' | 'prepayment';
-
-export interface Meter {
-  serial: string;
-  mode: MeterMode | null;
-  relay: Relay | null;
-  tz: string;
-  intervalS: number;
-  lastSeenAt: string | null;
-  creditMinor: number | null;
-}
-
-export interface Home {
-  meter: {
-    serial: string;
-    tz: string;
-    mode: MeterMode | null;
-    relay: Relay | null;
-    creditMinor: number | null;
-    currency: string;
-  };
-  lastReadingAt: string | null;
-  today: { date: string; wh: number; dailyLimitWh: number | null; hourlyLimitWh: number | null };
-  billingPeriod: { start: string; wh: number };
-  unreadAlerts: number;
-}
-
-export interface Interval {
-  start: string;
-  startUtc: string;
-  wh: number | null;
-  estimated: boolean;
-}
-
-export interface DayIntervals {
-  serial: string;
-  tz: string;
-  date: string;
-  intervalS: number;
-  start: string;
-  end: string;
-  expectedIntervals: number;
-  receivedIntervals: number;
-  estimatedIntervals: number;
-  wh: number;
-  intervals: Interval[];
-}
-
-export interface Rollup {
-  wh: number;
-  intervals: number;
-  estimated: number;
-}
-
-export interface Daily {
-  serial: string;
-  tz: string;
-  wh: number;
-  days: (Rollup & { day: string })[];
-}
-
-export interface Monthly {
-  serial: string;
-  tz: string;
-  wh: number;
-  months: (Rollup & { month: string })[];
-}
-
-export interface Limits {
-  dailyLimitWh: number | null;
-  hourlyLimitWh: number | null;
-}
-
-export const ALERT_TYPES = [
-  'daily_limit',
-  'hourly_limit',
-  'tamper',
-  'disconnected',
-  'credit_low',
-  'tariff_changed',
-] as const;
-export type AlertType = (typeof ALERT_TYPES)[number];
-export const ALERT_LABELS: Record<AlertType, string> = {
-  daily_limit: 'Daily limit reached',
-  hourly_limit: 'Hourly limit reached',
-  tamper: 'Tampering detected',
-  disconnected: 'Supply disconnected',
-  credit_low: 'Credit running low',
-  tariff_changed: 'Tariff changed',
-};
-export const CHANNELS = ['email', 'sms', 'web'] as const;
-export type Channel = (typeof CHANNELS)[number];
-export const CHANNEL_LABELS: Record<Channel, string> = { email: 'Email', sms: 'SMS', web: 'Web' };
-
-export interface Profile {
-  name: string;
-  email: string | null;
-  mobile: string | null;
-  quietHours: { from: string; to: string } | null;
-  channels: Record<AlertType, Record<Channel, boolean>>;
-}
-
-export interface Alert {
-  id: number | string;
-  type: AlertType | string;
-  severity: string;
-  title: string;
-  message: string;
-  meterSerial: string | null;
-  createdAt: string;
-  readAt: string | null;
-}
-
-export interface AlertPage {
-  items: Alert[];
-  nextCursor: string | null;
-  unread: number;
 }

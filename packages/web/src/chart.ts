@@ -1,5 +1,5 @@
 // Pure chart logic: bar data for the three statistics views, axis scaling, comparisons.
-import type { DayIntervals, Daily, Monthly } from './api.ts';
+import type { DayIntervals, Daily, Monthly } from '@kilowire/contract';
 import { addDays, addMonths, eachDay, isoWithOffset, localMidnight } from '@kilowire/protocol/calendar';
 
 export type BarStatus = 'measured' | 'estimated' | 'missing' | 'future';

@@ -9,7 +9,8 @@ import {
   useState,
   type ReactNode,
 } from 'react';
-import { api, ApiError, type Me, type Meter } from './api.ts';
+import type { Me, Meter } from '@kilowire/contract';
+import { api, ApiError } from './api.ts';
 
 export interface Session {
   me: Me;

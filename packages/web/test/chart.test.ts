@@ -1,6 +1,6 @@
 import { isoWithOffset } from '@kilowire/protocol/calendar';
 import { describe, expect, it } from 'vitest';
-import type { DayIntervals } from '../src/api.ts';
+import type { DayIntervals } from '@kilowire/contract';
 import {
   barHeight,
   compare,

@@ -1,12 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import type { AlertPage, Home, Limits, Profile } from '@kilowire/contract';
 import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
 import { freePort } from '../../server/src/net.ts';
-import { isBlocking, launch, login, newContext, runAxeCheck, settle } from '../scripts/axe-check.ts';
+import {
+  consoleErrors,
+  isBlocking,
+  launch,
+  login,
+  newContext,
+  runAxeCheck,
+  settle,
+} from '../scripts/axe-check.ts';
 
 /**
  * The portal end to end, in Debian's Chromium, against the whole system started the way
@@ -52,7 +61,11 @@ let baseUrl = '';
 let db: TestDb | undefined;
 let browser: Browser;
 
-async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
+async function waitFor<T>(
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  ms: number,
+  what: string,
+): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -69,10 +82,14 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kw-e2e-'));
+  // mkdtemp makes it 0700; run as root, the embedded PostgreSQL (as the OS user postgres)
+  // must be able to pass through it to its own folder.
+  chmodSync(dataDir, 0o711);
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     PORT: String(port),
-    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'kw-e2e-')),
+    DATA_DIR: dataDir,
     EMBEDDED_PG_PORT: String(await freePort()),
     EMBEDDED_MQTT_PORT: String(await freePort()),
     SIM_METERS: '3',
@@ -100,7 +117,7 @@ beforeAll(async () => {
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-50_000));
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
-  await waitFor(async () => output.includes('Kilowire is running'), 90_000, 'the system to start');
+  await waitFor(() => output.includes('Kilowire is running'), 90_000, 'the system to start');
   browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
 }, 150_000);
 
@@ -116,16 +133,40 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface Home {
-  today: { date: string; wh: number; dailyLimitWh: number | null };
-  unreadAlerts: number;
-}
-
 async function apiGet<T>(page: Page, url: string): Promise<T> {
   const r = await page.request.get(new URL(url, baseUrl).href);
   expect(r.status(), url).toBe(200);
   return (await r.json()) as T;
 }
+
+describe('before sign-in', () => {
+  it('loads the log-in page, and the app before anyone signed in, with no console error', async () => {
+    // Not newContext(): that bypasses the CSP for axe, and a CSP refusal must count here too.
+    const ctx = await browser.newContext({ locale: 'en-GB', timezoneId: 'Europe/London' });
+    const page = await ctx.newPage();
+    const errors = consoleErrors(page);
+    const refused: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) refused.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+    });
+    const visits = [
+      ['/login', '/login'],
+      ['/login?as=staff', '/login?as=staff'],
+      ['/', '/login'],
+      ['/statistics?view=month', `/login?next=${encodeURIComponent('/statistics?view=month')}`],
+    ] as const;
+    for (const [from, to] of visits) {
+      await page.goto(`${baseUrl}${from}`);
+      await settle(page);
+      await page.getByLabel('Password').waitFor({ timeout: 10_000 });
+      const url = new URL(page.url());
+      expect(url.pathname + url.search, from).toBe(to);
+    }
+    expect(errors).toEqual([]);
+    expect(refused).toEqual([]);
+    await ctx.close();
+  }, 60_000);
+});
 
 describe('consumer portal end to end', () => {
   it('logs in, shows today, sets a limit, sees it crossed in simulated time, alert in portal and outbox, changes preferences', async () => {
@@ -157,15 +198,15 @@ describe('consumer portal end to end', () => {
     await expect
       .poll(() => page.getByRole('status').allInnerTexts(), { timeout: 10_000 })
       .toEqual(expect.arrayContaining([expect.stringMatching(/saved/i)]));
-    const saved = await apiGet<{ dailyLimitWh: number | null }>(page, '/api/meters/KW000001/limits');
+    const saved = await apiGet<Limits>(page, '/api/meters/KW000001/limits');
     expect(saved.dailyLimitWh).toBe(Math.round(limitKwh * 1000));
-    const before = await apiGet<{ items: unknown[] }>(page, '/api/alerts?type=daily_limit');
+    const before = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
     expect(before.items).toHaveLength(0);
 
     // Simulated time runs on; the rule fires once when the day's total crosses the limit.
     await waitFor(
       async () => {
-        const a = await apiGet<{ items: { type: string }[] }>(page, '/api/alerts?type=daily_limit');
+        const a = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
         return a.items.length > 0;
       },
       150_000,
@@ -178,7 +219,7 @@ describe('consumer portal end to end', () => {
     expect(alertsText).toContain(limitKwh.toFixed(1));
     await page.screenshot({ path: path.join(SHOTS, 'alerts-1280.png'), fullPage: true });
     // Exactly one, and about today: the day the limit was set, crossed as the meter's day went on.
-    const after = await apiGet<{ items: { message: string }[] }>(page, '/api/alerts?type=daily_limit');
+    const after = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
     expect(after.items).toHaveLength(1);
     const todayShort = new Intl.DateTimeFormat('en-GB', {
       day: 'numeric',
@@ -199,16 +240,7 @@ describe('consumer portal end to end', () => {
     await sms.check();
     await page.getByRole('button', { name: /save/i }).first().click();
     await expect
-      .poll(
-        async () =>
-          await apiGet<{ mobile: string | null; channels: { daily_limit: { sms: boolean } } }>(
-            page,
-            '/api/me/profile',
-          ),
-        {
-          timeout: 10_000,
-        },
-      )
+      .poll(() => apiGet<Profile>(page, '/api/me/profile'), { timeout: 10_000 })
       .toMatchObject({ mobile: '+447700900123', channels: { daily_limit: { sms: true } } });
     await page.reload();
     await settle(page);

@@ -1,30 +1,45 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import { ALERT_LABELS, ALERT_TYPES, api, ApiError, qs, type Alert, type AlertPage } from '../api.ts';
+import type { Alert, AlertPage, AlertsQuery, AlertType } from '@kilowire/contract';
+import { ALERT_TYPES } from '@kilowire/contract/enums';
+import { api, ApiError, qs } from '../api.ts';
 import { ErrorMessage, Loading, PageHeading, useMeter, useNow } from '../common.tsx';
 import { formatDateTime, relativeTime } from '../format.ts';
+import { ALERT_LABELS, SEVERITY_LABELS } from '../labels.ts';
 
+type Status = NonNullable<AlertsQuery['status']>;
+
+/** The filter form's state: '' = any (the form's "All" choices). */
 interface Filters {
-  type: string;
+  type: AlertType | '';
   from: string;
   to: string;
-  status: '' | 'read' | 'unread';
+  status: Status | '';
 }
 
 const PAGE = 20;
 
+const asType = (v: string | null): AlertType | '' => ALERT_TYPES.find((t) => t === v) ?? '';
+const asStatus = (v: string | null): Status | '' => (v === 'read' || v === 'unread' ? v : '');
+
 function filtersFromUrl(): Filters {
   const q = new URLSearchParams(location.search);
-  const s = q.get('status');
   return {
-    type: q.get('type') ?? '',
+    type: asType(q.get('type')),
     from: q.get('from') ?? '',
     to: q.get('to') ?? '',
-    status: s === 'read' || s === 'unread' ? s : '',
+    status: asStatus(q.get('status')),
   };
 }
 
 export function alertsQuery(f: Filters, cursor?: string): string {
-  return qs({ type: f.type, from: f.from, to: f.to, status: f.status, limit: PAGE, cursor });
+  return qs<AlertsQuery>({
+    type: f.type || undefined,
+    from: f.from || undefined,
+    to: f.to || undefined,
+    status: f.status || undefined,
+    limit: PAGE,
+    cursor,
+  });
 }
 
 export function AlertsPage() {
@@ -72,7 +87,7 @@ export function AlertsPage() {
   };
 
   const markRead = (a: Alert): void => {
-    api('POST', `/api/alerts/${encodeURIComponent(String(a.id))}/read`, {}).then(
+    api('POST', `/api/alerts/${a.id}/read`, {}).then(
       () => {
         const readAt = new Date().toISOString();
         setItems((cur) =>
@@ -116,7 +131,7 @@ export function AlertsPage() {
           <select
             id={`${ids}-type`}
             value={draft.type}
-            onChange={(e) => setDraft({ ...draft, type: e.target.value })}
+            onChange={(e) => setDraft({ ...draft, type: asType(e.target.value) })}
           >
             <option value="">All types</option>
             {ALERT_TYPES.map((t) => (
@@ -151,7 +166,7 @@ export function AlertsPage() {
           <select
             id={`${ids}-status`}
             value={draft.status}
-            onChange={(e) => setDraft({ ...draft, status: e.target.value as Filters['status'] })}
+            onChange={(e) => setDraft({ ...draft, status: asStatus(e.target.value) })}
           >
             <option value="">Read and unread</option>
             <option value="unread">Unread only</option>
@@ -199,8 +214,7 @@ export function AlertsPage() {
                   </h2>
                   <p>{a.message}</p>
                   <p className="muted">
-                    {ALERT_LABELS[a.type as keyof typeof ALERT_LABELS] ?? a.type}
-                    {a.severity && ` · ${a.severity[0]?.toUpperCase()}${a.severity.slice(1)}`} ·{' '}
+                    {ALERT_LABELS[a.type]} · {SEVERITY_LABELS[a.severity]} ·{' '}
                     <time dateTime={a.createdAt} title={formatDateTime(a.createdAt, tz)}>
                       {formatDateTime(a.createdAt, tz)}
                     </time>{' '}

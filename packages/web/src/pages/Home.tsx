@@ -1,4 +1,5 @@
-import { qs, type Home, type Relay } from '../api.ts';
+import type { Home, HomeQuery, RelayState } from '@kilowire/contract';
+import { qs } from '../api.ts';
 import { ErrorMessage, Loading, MeterPicker, PageHeading, useApi, useMeter, useNow } from '../common.tsx';
 import {
   formatDateTime,
@@ -8,9 +9,10 @@ import {
   relativeTime,
   usageAgainstLimit,
 } from '../format.ts';
+import { METER_MODE_LABELS } from '../labels.ts';
 import { Link } from '../router.tsx';
 
-const RELAY_TEXT: Record<Relay, { label: string; detail: string }> = {
+const RELAY_TEXT: Record<RelayState, { label: string; detail: string }> = {
   connected: { label: 'Connected', detail: 'Your supply is on.' },
   disconnected: {
     label: 'Disconnected',
@@ -27,7 +29,7 @@ const dateFmt = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long'
 export function HomePage() {
   const meter = useMeter();
   const now = useNow();
-  const home = useApi<Home>(meter ? `/api/home${qs({ serial: meter.serial })}` : null);
+  const home = useApi<Home>(meter ? `/api/home${qs<HomeQuery>({ serial: meter.serial })}` : null);
   return (
     <>
       <PageHeading title="Home">Your electricity today</PageHeading>
@@ -113,13 +115,7 @@ function HomeCards({ home, now }: { home: Home; now: number }) {
         <dl className="facts">
           <div>
             <dt>Mode</dt>
-            <dd>
-              {meter.mode === 'prepayment'
-                ? 'Prepayment (pay as you go)'
-                : meter.mode === 'credit'
-                  ? 'Credit (pay monthly)'
-                  : 'Unknown'}
-            </dd>
+            <dd>{METER_MODE_LABELS[meter.mode]}</dd>
           </div>
           {meter.creditMinor !== null && (
             <div>

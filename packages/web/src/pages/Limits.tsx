@@ -1,5 +1,6 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import { api, ApiError, type Limits } from '../api.ts';
+import type { Limits, LimitsBody } from '@kilowire/contract';
+import { api, ApiError } from '../api.ts';
 import {
   ErrorMessage,
   issuesByField,
@@ -33,7 +34,7 @@ export function LimitsPage() {
   );
 }
 
-type Field = 'dailyLimitWh' | 'hourlyLimitWh';
+type Field = keyof LimitsBody;
 
 function LimitsForm({ path, initial }: { path: string; initial: Limits }) {
   const [saved, setSaved] = useState<Limits>(initial);
@@ -52,13 +53,12 @@ function LimitsForm({ path, initial }: { path: string; initial: Limits }) {
     return () => clearTimeout(t);
   }, [status]);
 
-  const save = (next: Limits, message: string): void => {
+  const save = (next: LimitsBody, message: string): void => {
     setBusy(true);
     setFailure(null);
     setStatus('');
-    api<Limits | undefined>('PUT', path, next).then(
-      (res) => {
-        const s = res ?? next;
+    api<Limits>('PUT', path, next).then(
+      (s) => {
         setBusy(false);
         setSaved(s);
         setText({ dailyLimitWh: whToInput(s.dailyLimitWh), hourlyLimitWh: whToInput(s.hourlyLimitWh) });
@@ -77,7 +77,7 @@ function LimitsForm({ path, initial }: { path: string; initial: Limits }) {
   const submit = (e: FormEvent): void => {
     e.preventDefault();
     if (busy) return;
-    const next: Limits = { dailyLimitWh: null, hourlyLimitWh: null };
+    const next: LimitsBody = { dailyLimitWh: null, hourlyLimitWh: null };
     const errs: Partial<Record<Field, string>> = {};
     for (const f of ['dailyLimitWh', 'hourlyLimitWh'] as const) {
       if (text[f].trim() === '') continue;

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import type { LoginBody, LoginResponse } from '@kilowire/contract';
 import { api, ApiError } from '../api.ts';
 
 /** The one message for unknown ID, wrong password and disabled account. */
@@ -43,8 +44,10 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
     }
     setBusy(true);
     setError(null);
-    const body = staff ? { email: consumerId.trim(), password } : { consumerId: consumerId.trim(), password };
-    api('POST', '/api/session', body).then(
+    const body: LoginBody = staff
+      ? { email: consumerId.trim(), password }
+      : { consumerId: consumerId.trim(), password };
+    api<LoginResponse>('POST', '/api/session', body).then(
       () => {
         setBusy(false);
         setPassword('');

@@ -1,25 +1,29 @@
 import { useEffect, useId, useState } from 'react';
+import type {
+  MessageChannel,
+  OutboxMessage,
+  OutboxQuery,
+  OutboxPage as OutboxAnswer,
+} from '@kilowire/contract';
+import { MESSAGE_CHANNELS } from '@kilowire/contract/enums';
 import { api, ApiError, qs } from '../api.ts';
 import { ErrorMessage, Loading, PageHeading } from '../common.tsx';
 import { formatDateTime } from '../format.ts';
+import { CHANNEL_LABELS } from '../labels.ts';
 
-export interface OutboxItem {
-  id: number;
-  channel: 'email' | 'sms';
-  recipient: string;
-  subject: string | null;
-  body: string;
-  createdAt: string;
-  alertId: number | null;
-}
+const PAGE = 50;
+
+const asChannel = (v: string): MessageChannel | '' => MESSAGE_CHANNELS.find((c) => c === v) ?? '';
+const outboxQuery = (channel: MessageChannel | '', cursor?: string): string =>
+  qs<OutboxQuery>({ channel: channel || undefined, limit: PAGE, cursor });
 
 /**
  * Staff view of the built-in outbox: with no SMTP server or SMSC configured, every email
  * and SMS the system would have sent lands here, so nothing is invisible on a demo install.
  */
 export function OutboxPage() {
-  const [channel, setChannel] = useState<'' | 'email' | 'sms'>('');
-  const [items, setItems] = useState<OutboxItem[] | null>(null);
+  const [channel, setChannel] = useState<MessageChannel | ''>('');
+  const [items, setItems] = useState<OutboxMessage[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [n, setN] = useState(0);
@@ -29,10 +33,7 @@ export function OutboxPage() {
     let live = true;
     setItems(null);
     setError(null);
-    api<{ items: OutboxItem[]; nextCursor: string | null }>(
-      'GET',
-      `/api/outbox${qs({ channel, limit: 50 })}`,
-    ).then(
+    api<OutboxAnswer>('GET', `/api/outbox${outboxQuery(channel)}`).then(
       (p) => {
         if (!live) return;
         setItems(p.items);
@@ -47,10 +48,7 @@ export function OutboxPage() {
 
   const more = () => {
     if (!cursor) return;
-    api<{ items: OutboxItem[]; nextCursor: string | null }>(
-      'GET',
-      `/api/outbox${qs({ channel, limit: 50, cursor })}`,
-    ).then(
+    api<OutboxAnswer>('GET', `/api/outbox${outboxQuery(channel, cursor)}`).then(
       (p) => {
         setItems((cur) => [...(cur ?? []), ...p.items]);
         setCursor(p.nextCursor);
@@ -72,11 +70,14 @@ export function OutboxPage() {
           <select
             id={`${id}-channel`}
             value={channel}
-            onChange={(e) => setChannel(e.target.value as '' | 'email' | 'sms')}
+            onChange={(e) => setChannel(asChannel(e.target.value))}
           >
             <option value="">Email and SMS</option>
-            <option value="email">Email</option>
-            <option value="sms">SMS</option>
+            {MESSAGE_CHANNELS.map((c) => (
+              <option key={c} value={c}>
+                {CHANNEL_LABELS[c]}
+              </option>
+            ))}
           </select>
         </div>
         <button type="button" className="btn btn-secondary" onClick={() => setN(n + 1)}>
@@ -91,8 +92,7 @@ export function OutboxPage() {
           {items.map((m) => (
             <li key={m.id} className="card outbox-item">
               <p className="outbox-meta">
-                <span className="badge">{m.channel === 'email' ? 'Email' : 'SMS'}</span> to{' '}
-                <strong>{m.recipient}</strong>
+                <span className="badge">{CHANNEL_LABELS[m.channel]}</span> to <strong>{m.recipient}</strong>
                 {' · '}
                 <time dateTime={m.createdAt}>{formatDateTime(m.createdAt, 'Europe/London')}</time>
               </p>

@@ -1,17 +1,10 @@
 import { useId, useState, type FormEvent } from 'react';
-import {
-  ALERT_LABELS,
-  ALERT_TYPES,
-  api,
-  ApiError,
-  CHANNEL_LABELS,
-  CHANNELS,
-  type AlertType,
-  type Channel,
-  type Profile,
-} from '../api.ts';
+import type { AlertType, Channel, PasswordBody, Profile, ProfileUpdate } from '@kilowire/contract';
+import { ALERT_TYPES, CHANNELS } from '@kilowire/contract/enums';
+import { api, ApiError } from '../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi, useSession } from '../common.tsx';
 import { normaliseE164 } from '../format.ts';
+import { ALERT_LABELS, CHANNEL_LABELS } from '../labels.ts';
 
 export function ProfilePage() {
   const loaded = useApi<Profile>('/api/me/profile');
@@ -32,17 +25,11 @@ export function ProfilePage() {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-function emptyChannels(): Profile['channels'] {
-  const out = {} as Profile['channels'];
-  for (const t of ALERT_TYPES) out[t] = { email: false, sms: false, web: true };
-  return out;
-}
-
 function ProfileForm({ initial }: { initial: Profile }) {
   const [name, setName] = useState(initial.name);
   const [email, setEmail] = useState(initial.email ?? '');
   const [mobile, setMobile] = useState(initial.mobile ?? '');
-  const [channels, setChannels] = useState<Profile['channels']>({ ...emptyChannels(), ...initial.channels });
+  const [channels, setChannels] = useState<Profile['channels']>(initial.channels);
   const [quiet, setQuiet] = useState(initial.quietHours !== null);
   const [from, setFrom] = useState(initial.quietHours?.from ?? '22:00');
   const [to, setTo] = useState(initial.quietHours?.to ?? '07:00');
@@ -81,7 +68,7 @@ function ProfileForm({ initial }: { initial: Profile }) {
       document.getElementById(`${ids}-${first}`)?.focus();
       return;
     }
-    const body: Profile = {
+    const body: ProfileUpdate = {
       name: name.trim(),
       email: email.trim() || null,
       mobile: mobileNorm,
@@ -90,11 +77,10 @@ function ProfileForm({ initial }: { initial: Profile }) {
     };
     setBusy(true);
     setFailure(null);
-    api<Profile | undefined>('PUT', '/api/me/profile', body).then(
+    api<Profile>('PUT', '/api/me/profile', body).then(
       (res) => {
         setBusy(false);
-        if (res) setMobile(res.mobile ?? '');
-        else setMobile(mobileNorm ?? '');
+        setMobile(res.mobile ?? '');
         setStatus('Profile saved.');
       },
       (err: unknown) => {
@@ -305,7 +291,8 @@ function PasswordForm() {
       return;
     }
     setBusy(true);
-    api<void>('POST', '/api/me/password', { currentPassword: current, newPassword: next }).then(
+    const body: PasswordBody = { currentPassword: current, newPassword: next };
+    api<void>('POST', '/api/me/password', body).then(
       () => {
         setBusy(false);
         setCurrent('');

@@ -1,6 +1,15 @@
 import { useEffect, useId, useMemo, useState } from 'react';
 import { isIsoDate, todayIn } from '@kilowire/protocol/calendar';
-import { api, ApiError, qs, type DayIntervals, type Daily, type Meter, type Monthly } from '../api.ts';
+import type {
+  DailyQuery,
+  Daily,
+  DayIntervals,
+  IntervalsQuery,
+  Meter,
+  Monthly,
+  MonthlyQuery,
+} from '@kilowire/contract';
+import { api, ApiError, qs } from '../api.ts';
 import { BarChart, ChartLegend } from '../BarChart.tsx';
 import { compare, dailyBars, dayBars, monthlyBars, totalWh, type Bar, type Comparison } from '../chart.ts';
 import { ErrorMessage, Loading, MeterPicker, PageHeading, useMeter } from '../common.tsx';
@@ -33,8 +42,8 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
   switch (p.view) {
     case 'day': {
       const [cur, before] = await Promise.all([
-        api<DayIntervals>('GET', `${base}/intervals${qs({ date: p.from })}`),
-        api<DayIntervals>('GET', `${base}/intervals${qs({ date: prev.from })}`),
+        api<DayIntervals>('GET', `${base}/intervals${qs<IntervalsQuery>({ date: p.from })}`),
+        api<DayIntervals>('GET', `${base}/intervals${qs<IntervalsQuery>({ date: prev.from })}`),
       ]);
       const bars = dayBars(cur, nowMs);
       const previousBars = dayBars(before, nowMs);
@@ -44,7 +53,7 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
       return { bars, previousBars, comparison: compare(cur.wh, prevWh), soFar: inProgress };
     }
     case 'month': {
-      const d = await api<Daily>('GET', `${base}/daily${qs({ from: prev.from, to: p.to })}`);
+      const d = await api<Daily>('GET', `${base}/daily${qs<DailyQuery>({ from: prev.from, to: p.to })}`);
       const bars = dailyBars(d, p.from, p.to, meter.tz, today);
       const previousBars = dailyBars(d, prev.from, prev.to, meter.tz, today);
       const dayNo = Number(today.slice(8));
@@ -55,7 +64,10 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
     }
     case 'year': {
       const y = Number(p.from.slice(0, 4));
-      const m = await api<Monthly>('GET', `${base}/monthly${qs({ from: `${y - 1}-01`, to: `${y}-12` })}`);
+      const m = await api<Monthly>(
+        'GET',
+        `${base}/monthly${qs<MonthlyQuery>({ from: `${y - 1}-01`, to: `${y}-12` })}`,
+      );
       const bars = monthlyBars(m, y, meter.tz, today);
       const previousBars = monthlyBars(m, y - 1, meter.tz, today);
       const monthNo = Number(today.slice(5, 7));

@@ -1,0 +1,25 @@
+// Words the portal shows for the contract's enums. Each map is a Record over the enum, so a
+// value added to the contract fails type-checking here until it has its words.
+import type { AlertType, Channel, MeterMode, Severity } from '@kilowire/contract';
+
+export const ALERT_LABELS: Record<AlertType, string> = {
+  daily_limit: 'Daily limit reached',
+  hourly_limit: 'Hourly limit reached',
+  tamper: 'Tampering detected',
+  disconnected: 'Supply disconnected',
+  credit_low: 'Credit running low',
+  tariff_changed: 'Tariff changed',
+};
+
+export const CHANNEL_LABELS: Record<Channel, string> = { email: 'Email', sms: 'SMS', web: 'Web' };
+
+export const SEVERITY_LABELS: Record<Severity, string> = {
+  info: 'Info',
+  warning: 'Warning',
+  critical: 'Critical',
+};
+
+export const METER_MODE_LABELS: Record<MeterMode, string> = {
+  prepayment: 'Prepayment (pay as you go)',
+  credit: 'Credit (pay monthly)',
+};
