@@ -1,10 +1,11 @@
+import type { MeterMode, RelayState } from '@kilowire/contract/enums';
 import type { Q } from '../db/pool.ts';
 
 export interface HomeRow {
   serial: string;
   tz: string;
-  mode: 'credit' | 'prepayment';
-  relay: 'connected' | 'disconnected' | 'armed' | null;
+  mode: MeterMode;
+  relay: RelayState | null;
   credit_minor: number | null;
   currency: string;
   last_reading_at: Date | null;

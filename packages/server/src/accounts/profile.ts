@@ -1,3 +1,4 @@
+import type { MeterMode } from '@kilowire/contract/enums';
 import type { Q } from '../db/pool.ts';
 import type { OrgKind, Role } from './repo.ts';
 
@@ -13,7 +14,7 @@ export interface Profile {
     supplier: { id: number; name: string };
     accounts: {
       id: number;
-      mode: 'credit' | 'prepayment';
+      mode: MeterMode;
       billingCycleDay: number;
       currency: string;
       meters: string[];
@@ -66,7 +67,7 @@ export async function loadProfile(q: Q, userId: number): Promise<Profile> {
   if (!c) return profile;
   const accounts = await q.query<{
     id: number;
-    mode: 'credit' | 'prepayment';
+    mode: MeterMode;
     billing_cycle_day: number;
     currency: string;
     meters: string[];

@@ -1,3 +1,4 @@
+import type { MeterMode } from '@kilowire/contract/enums';
 import { createHash, randomBytes } from 'node:crypto';
 import type { OrgKind } from '@kilowire/contract/enums';
 import type { Q } from '../db/pool.ts';
@@ -45,7 +46,7 @@ export interface NewHousehold {
   email?: string;
   mobile?: string;
   supplierId: number;
-  mode: 'credit' | 'prepayment';
+  mode: MeterMode;
   billingCycleDay?: number;
   meter: { serial: string; areaId: string; feederId?: string; tz?: string; credential?: string; intervalS?: 900 | 1800 };
   /** Pre-computed hash, so seeding many households does not pay argon2 each time. */

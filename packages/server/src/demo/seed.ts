@@ -1,3 +1,4 @@
+import type { MeterMode } from '@kilowire/contract/enums';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../db/pool.ts';
@@ -19,7 +20,7 @@ export const DEMO = {
 
 export interface FleetFile {
   serverPublicKey: string;
-  meters: { id: string; password: string; tz: string; mode: 'credit' | 'prepayment' }[];
+  meters: { id: string; password: string; tz: string; mode: MeterMode }[];
 }
 
 export interface DemoLogins {

@@ -1,3 +1,4 @@
+import type { MeterMode, RelayState } from '@kilowire/contract/enums';
 import type { Q } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
 import { authorise, scopeSql, type Action, type Actor } from '../policies.ts';
@@ -15,8 +16,8 @@ export interface MeterRow {
   account_id: number | null;
   tz: string;
   interval_s: number;
-  mode: 'credit' | 'prepayment' | null;
-  relay: 'connected' | 'disconnected' | 'armed' | null;
+  mode: MeterMode | null;
+  relay: RelayState | null;
   credit_minor: number | null;
   firmware_version: string | null;
   last_seen_at: Date | null;
