@@ -14,7 +14,16 @@ const restricted = (patterns, paths = []) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'data/**', '**/dist/**', 'bench/out/**', 'test-results/**', 'coverage/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      'data/**',
+      '**/dist/**',
+      'bench/out/**',
+      'test-results/**',
+      'coverage/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -24,7 +33,10 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
     },
   },
   // Import boundaries. Domains: never an adapter (api, gateway, jobs, broker) or the process entry.
@@ -36,8 +48,13 @@ export default tseslint.config(
     ],
     rules: restricted([
       {
-        group: [...ADAPTERS.flatMap((a) => [`../${a}/*`, `../../${a}/*`, `./${a}/*`]), '../main.ts', './main.ts'],
-        message: 'Domain code never imports an adapter (api, gateway, jobs, broker, demo, tools): adapters call domains.',
+        group: [
+          ...ADAPTERS.flatMap((a) => [`../${a}/*`, `../../${a}/*`, `./${a}/*`]),
+          '../main.ts',
+          './main.ts',
+        ],
+        message:
+          'Domain code never imports an adapter (api, gateway, jobs, broker, demo, tools): adapters call domains.',
       },
     ]),
   },
@@ -45,7 +62,12 @@ export default tseslint.config(
   {
     files: ['packages/protocol/src/**/*.ts', 'packages/contract/src/**/*.ts'],
     rules: restricted(
-      [{ group: ['**/server/**', '**/meter/**', '**/web/**'], message: 'The contracts depend on nothing but zod (and the protocol).' }],
+      [
+        {
+          group: ['**/server/**', '**/meter/**', '**/web/**'],
+          message: 'The contracts depend on nothing but zod (and the protocol).',
+        },
+      ],
       [
         { name: '@kilowire/server', message: 'The contracts depend on nothing but zod (and the protocol).' },
         { name: '@kilowire/meter', message: 'The contracts depend on nothing but zod (and the protocol).' },
@@ -68,18 +90,35 @@ export default tseslint.config(
       'react-hooks/rules-of-hooks': 'error',
       'react-hooks/exhaustive-deps': 'error',
       ...restricted(
-        [{ group: ['**/server/src/**', '**/server/test/**', '**/meter/src/**'], message: 'The portal never imports server or meter code.' }],
+        [
+          {
+            group: ['**/server/src/**', '**/server/test/**', '**/meter/src/**'],
+            message: 'The portal never imports server or meter code.',
+          },
+        ],
         [
           { name: '@kilowire/server', message: 'The portal never imports server code.' },
           { name: '@kilowire/meter', message: 'The portal never imports meter code.' },
-          { name: '@kilowire/contract', allowTypeImports: true, message: 'Types only; values from @kilowire/contract/enums.' },
-          { name: '@kilowire/protocol', allowTypeImports: true, message: 'Types only; values from @kilowire/protocol/calendar or /enums.' },
+          {
+            name: '@kilowire/contract',
+            allowTypeImports: true,
+            message: 'Types only; values from @kilowire/contract/enums.',
+          },
+          {
+            name: '@kilowire/protocol',
+            allowTypeImports: true,
+            message: 'Types only; values from @kilowire/protocol/calendar or /enums.',
+          },
           { name: 'zod', message: 'The portal does not ship a schema library.' },
         ],
       ),
     },
   },
-  { files: ['packages/web/**/*.{ts,tsx}'], plugins: { 'react-hooks': reactHooks }, rules: { 'react-hooks/rules-of-hooks': 'error' } },
+  {
+    files: ['packages/web/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: { 'react-hooks/rules-of-hooks': 'error' },
+  },
   // Fastify plugins are async by contract, even those that only register routes.
   { files: ['packages/server/src/api/routes/*.ts'], rules: { '@typescript-eslint/require-await': 'off' } },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },

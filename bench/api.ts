@@ -59,9 +59,7 @@ async function generate(url: string, pool: Pool, households: Household[]): Promi
   log(`  rollups generated in ${((nowMs() - t) / 1000).toFixed(1)} s`);
   t = nowMs();
   // Steady state: visibility map and statistics current, as autovacuum would leave them.
-  await pool.query(
-    'VACUUM (ANALYZE) interval_readings, daily_rollups, meters, sessions, users',
-  );
+  await pool.query('VACUUM (ANALYZE) interval_readings, daily_rollups, meters, sessions, users');
   await pool.query('CHECKPOINT');
   log(`  vacuum + checkpoint in ${((nowMs() - t) / 1000).toFixed(1)} s`);
 }

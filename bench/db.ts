@@ -6,7 +6,17 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort, log, onCleanup } from './lib.ts';
-import { createArea, createHousehold, createOrganisation, createPool, embeddedPgPassword, logger, migrate, startEmbeddedPostgres, type Pool } from '@kilowire/server';
+import {
+  createArea,
+  createHousehold,
+  createOrganisation,
+  createPool,
+  embeddedPgPassword,
+  logger,
+  migrate,
+  startEmbeddedPostgres,
+  type Pool,
+} from '@kilowire/server';
 
 export interface BenchDb {
   url: string;

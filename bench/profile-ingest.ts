@@ -11,7 +11,15 @@
 import { decodeUp, encodeUp, type ReadingsMessage } from '@kilowire/protocol';
 import { provision, startDatabase } from './db.ts';
 import { nowMs, runCleanups } from './lib.ts';
-import { ingest, rootLogger, runVee, tx, type MeterInfo, type PoolClient, type ReadingsItem } from '@kilowire/server';
+import {
+  ingest,
+  rootLogger,
+  runVee,
+  tx,
+  type MeterInfo,
+  type PoolClient,
+  type ReadingsItem,
+} from '@kilowire/server';
 
 const BATCH = 2000;
 

@@ -299,11 +299,17 @@ async function main(): Promise<number> {
       fmt(fleet?.outage?.headendRssMb),
       'MB',
       `< ${TARGETS.rssMb}`,
-      ok(fleet?.outage?.headendRssMb ? fleet.outage.headendRssMb < TARGETS.rssMb && fleet.outage.gatewaySurvived : null),
+      ok(
+        fleet?.outage?.headendRssMb
+          ? fleet.outage.headendRssMb < TARGETS.rssMb && fleet.outage.gatewaySurvived
+          : null,
+      ),
     ],
     [
       '(e) catch-up after the outage (backlog at restart)',
-      fleet?.outage ? `${fmt(fleet.outage.catchupSeconds, 1)} s (${fmt(fleet.outage.backlogAtRestart)} msgs)` : 'n/a',
+      fleet?.outage
+        ? `${fmt(fleet.outage.catchupSeconds, 1)} s (${fmt(fleet.outage.backlogAtRestart)} msgs)`
+        : 'n/a',
       '',
       '',
       '',

@@ -22,7 +22,9 @@ export type ErrorBody = z.infer<typeof errorBody>;
 export const errorResponses = {
   400: errorBody.describe('Invalid input (VALIDATION), with the offending fields in `issues`'),
   401: errorBody.describe('Not signed in (UNAUTHENTICATED)'),
-  403: errorBody.describe('Not permitted for this role (FORBIDDEN), or a request from a foreign origin (FOREIGN_ORIGIN)'),
+  403: errorBody.describe(
+    'Not permitted for this role (FORBIDDEN), or a request from a foreign origin (FOREIGN_ORIGIN)',
+  ),
   404: errorBody.describe('No such resource, or not yours (NOT_FOUND)'),
   414: errorBody.describe('URL too long (URI_TOO_LONG)'),
   429: errorBody.describe('Too many requests (RATE_LIMITED); see Retry-After'),

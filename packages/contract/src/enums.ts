@@ -2,7 +2,14 @@
  * Every enum the HTTP contract uses, as plain constant lists (no zod): the server's domains,
  * the route schemas and the portal all take them from here, so a value exists in one place.
  */
-export { METER_MODES, RELAY_STATES, REPLY_RESULTS, type MeterMode, type RelayState, type ReplyResult } from '@kilowire/protocol/enums';
+export {
+  METER_MODES,
+  RELAY_STATES,
+  REPLY_RESULTS,
+  type MeterMode,
+  type RelayState,
+  type ReplyResult,
+} from '@kilowire/protocol/enums';
 
 export const ROLES = ['consumer', 'supplier', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -10,7 +17,14 @@ export type Role = (typeof ROLES)[number];
 export const ORG_KINDS = ['supplier', 'network_operator', 'platform'] as const;
 export type OrgKind = (typeof ORG_KINDS)[number];
 
-export const ALERT_TYPES = ['daily_limit', 'hourly_limit', 'tamper', 'disconnected', 'credit_low', 'tariff_changed'] as const;
+export const ALERT_TYPES = [
+  'daily_limit',
+  'hourly_limit',
+  'tamper',
+  'disconnected',
+  'credit_low',
+  'tariff_changed',
+] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;

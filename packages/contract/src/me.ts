@@ -9,7 +9,9 @@ export const meResponse = z.object({
     email: z.string().nullable(),
     consumerId: z.string().nullable().describe('The consumer ID used to sign in (consumers only)'),
   }),
-  organisation: z.object({ id: z.number(), kind: z.enum(ORG_KINDS), slug: z.string(), name: z.string() }).nullable(),
+  organisation: z
+    .object({ id: z.number(), kind: z.enum(ORG_KINDS), slug: z.string(), name: z.string() })
+    .nullable(),
   consumer: z
     .object({
       id: z.number(),

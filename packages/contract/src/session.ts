@@ -4,7 +4,12 @@ import { timestamp } from './common.ts';
 
 export const loginBody = z
   .strictObject({
-    consumerId: z.string().min(1).max(64).optional().describe('Consumers: the consumer ID printed on the bill'),
+    consumerId: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('Consumers: the consumer ID printed on the bill'),
     email: z.string().min(3).max(254).optional().describe('Staff: work email'),
     password: z.string().min(1).max(1024),
   })

@@ -50,7 +50,10 @@ const cliSchema = z
     'server-public-key': z.string().optional(),
     tz: z.string().default('Europe/London'),
     'prepay-share': z.coerce.number().min(0).max(1).default(0.3),
-    broker: z.string().regex(/^(mqtts?|wss?|tcp):\/\//, 'broker must be an mqtt://, mqtts://, ws:// or wss:// URL').optional(),
+    broker: z
+      .string()
+      .regex(/^(mqtts?|wss?|tcp):\/\//, 'broker must be an mqtt://, mqtts://, ws:// or wss:// URL')
+      .optional(),
     speed: z.coerce.number().min(1).max(100_000).default(1),
     'backfill-days': z.coerce.number().min(0).max(400).default(0),
     'state-dir': z.string().min(1).optional(),
@@ -98,7 +101,10 @@ const fleetFileSchema = z.object({
 
 const keySchema = z
   .string()
-  .refine((k) => Buffer.from(k, 'base64').length === 32, 'server public key must be base64 of 32 raw Ed25519 bytes');
+  .refine(
+    (k) => Buffer.from(k, 'base64').length === 32,
+    'server public key must be base64 of 32 raw Ed25519 bytes',
+  );
 
 function fail(message: string): never {
   process.stderr.write(`error: ${message}\n\nRun with --help for usage.\n`);
@@ -106,7 +112,9 @@ function fail(message: string): never {
 }
 
 function issues(err: z.ZodError): string {
-  return err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('\n  ');
+  return err.issues
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('\n  ');
 }
 
 function validZone(tz: string): boolean {
@@ -176,7 +184,8 @@ function main(): void {
   }
   if (!validZone(o.tz)) fail(`unknown time zone ${o.tz}`);
   const key = keySchema.safeParse(serverPublicKey ?? '');
-  if (!key.success) fail(serverPublicKey ? issues(key.error) : '--server-public-key (or a fleet file) is required');
+  if (!key.success)
+    fail(serverPublicKey ? issues(key.error) : '--server-public-key (or a fleet file) is required');
   brokerUrl ??= process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);

@@ -75,7 +75,14 @@ interface Entry {
   simStartS: number;
   realStartMs: number;
   /** Counters of clients replaced by a restart, so fleet totals never go backwards. */
-  retired: { published: number; acked: number; commandsOk: number; commandsRejected: number; malformed: number; errors: number };
+  retired: {
+    published: number;
+    acked: number;
+    commandsOk: number;
+    commandsRejected: number;
+    malformed: number;
+    errors: number;
+  };
   offline: boolean;
 }
 
@@ -147,7 +154,8 @@ export class Fleet {
     }
     const f = this.opts.faults ?? {};
     if (f.tamperEverySimHours) this.nextTamperSimS = this.fleetSimStartS + f.tamperEverySimHours * 3600;
-    if (f.powerLossEverySimHours) this.nextPowerLossSimS = this.fleetSimStartS + f.powerLossEverySimHours * 3600;
+    if (f.powerLossEverySimHours)
+      this.nextPowerLossSimS = this.fleetSimStartS + f.powerLossEverySimHours * 3600;
     if (f.dropEveryMinutes) this.nextDropMs = now + f.dropEveryMinutes * 60_000;
     if (f.restartEveryMinutes) this.nextRestartMs = now + f.restartEveryMinutes * 60_000;
     this.cancelTick = this.clock.every(this.opts.tickMs ?? 250, () => this.tick());
@@ -233,7 +241,11 @@ export class Fleet {
       try {
         const simNow = this.simNow(e, nowMs);
         e.client.tick(simNow, nowMs);
-        if ((this.opts.autoPressButton ?? true) && e.client.meter.relay.state === 'armed' && this.random() < 0.05) {
+        if (
+          (this.opts.autoPressButton ?? true) &&
+          e.client.meter.relay.state === 'armed' &&
+          this.random() < 0.05
+        ) {
           e.client.pressButton(simNow);
         }
       } catch (err) {
@@ -328,7 +340,14 @@ export class Fleet {
     const e = this.entry(id);
     const old = e.client;
     old.dropConnection();
-    for (const k of ['published', 'acked', 'commandsOk', 'commandsRejected', 'malformed', 'errors'] as const) {
+    for (const k of [
+      'published',
+      'acked',
+      'commandsOk',
+      'commandsRejected',
+      'malformed',
+      'errors',
+    ] as const) {
       e.retired[k] += old.counters[k];
     }
     e.client = this.makeClient(e.desc, e.store);

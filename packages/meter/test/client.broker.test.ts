@@ -30,9 +30,12 @@ describe('MeterClient over MQTT', () => {
       const got: { kind: UpKind; payload: Buffer }[] = [];
       head.on('message', (topic, payload) => got.push({ kind: topic.split('/')[3] as UpKind, payload }));
       await head.subscribeAsync(`meters/${id}/up/#`, { qos: 1 });
-      const of = <K extends UpKind>(kind: K) => got.filter((g) => g.kind === kind).map((g) => decodeUp(kind, g.payload));
+      const of = <K extends UpKind>(kind: K) =>
+        got.filter((g) => g.kind === kind).map((g) => decodeUp(kind, g.payload));
       const ack = (stream: 'readings' | 'events', upTo: number) =>
-        head.publishAsync(topics.down(id, 'acks'), encodeDown('acks', { v: 1, kind: 'ack', stream, upTo }), { qos: 1 });
+        head.publishAsync(topics.down(id, 'acks'), encodeDown('acks', { v: 1, kind: 'ack', stream, upTo }), {
+          qos: 1,
+        });
 
       const meter = makeMeter({ id });
       const client = new MeterClient({
@@ -58,12 +61,19 @@ describe('MeterClient over MQTT', () => {
         await head.publishAsync(topics.down(id, 'acks'), 'garbage', { qos: 1 });
         await head.publishAsync(topics.down(id, 'commands'), '{"v":1}', { qos: 1 });
         await head.publishAsync(topics.down(id, 'fw'), Buffer.from([0xff]), { qos: 1 });
-        await until('junk counted', () => client.counters.malformed >= 1 && client.counters.commandsRejected >= 1);
+        await until(
+          'junk counted',
+          () => client.counters.malformed >= 1 && client.counters.commandsRejected >= 1,
+        );
 
         const cmdId = randomUUID();
-        await head.publishAsync(topics.down(id, 'commands'), signed({ type: 'supply.off' }, 1, { meter: id, id: cmdId }), {
-          qos: 1,
-        });
+        await head.publishAsync(
+          topics.down(id, 'commands'),
+          signed({ type: 'supply.off' }, 1, { meter: id, id: cmdId }),
+          {
+            qos: 1,
+          },
+        );
         await until('reply', () => of('replies').some((r) => r.id === cmdId));
         expect(of('replies').find((r) => r.id === cmdId)).toMatchObject({ result: 'ok', counter: 1 });
         await until('status after command', () => of('status').some((s) => s.relay === 'disconnected'));

@@ -57,7 +57,9 @@ describe('Fleet (no broker: connections are refused, metering goes on)', () => {
     try {
       const f1 = () => fleet.meter('F1')!;
       const startCursor = f1().cursor;
-      expect(startCursor).toBe(Math.floor(realStart / 1000 - 2 * DAY) - (Math.floor(realStart / 1000 - 2 * DAY) % 1800));
+      expect(startCursor).toBe(
+        Math.floor(realStart / 1000 - 2 * DAY) - (Math.floor(realStart / 1000 - 2 * DAY) % 1800),
+      );
 
       mc.advance(1_000);
       const afterOneSecond = f1().cursor;
@@ -89,11 +91,17 @@ describe('Fleet (no broker: connections are refused, metering goes on)', () => {
       expect(intervals.length).toBe((f1().cursor - startCursor) / 1800);
       expect(new Set(intervals).size).toBe(intervals.length);
       const codes = (id: string) =>
-        fleet.meter(id)!.outbox.flatMap((e) => (e.stream === 'events' ? e.msg.events.map((ev) => ev.code) : []));
+        fleet
+          .meter(id)!
+          .outbox.flatMap((e) => (e.stream === 'events' ? e.msg.events.map((ev) => ev.code) : []));
       expect(codes('F1')).toContain('tamper.cover');
       expect(codes('F2')).toEqual(expect.arrayContaining(['power.fail', 'power.restored_long']));
       const stats = fleet.stats();
-      expect(stats).toMatchObject({ meters: 2, connected: 0, faults: { tamper: 1, powerLoss: 1, restarts: 1 } });
+      expect(stats).toMatchObject({
+        meters: 2,
+        connected: 0,
+        faults: { tamper: 1, powerLoss: 1, restarts: 1 },
+      });
       expect(stats.backlog).toBeGreaterThan(0);
       expect(formatStats(stats)).toMatch(/^sim=\S+ connected=0\/2 /);
     } finally {

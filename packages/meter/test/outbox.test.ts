@@ -78,7 +78,12 @@ describe('outbox', () => {
     // Options of a new construction do not override what the meter already is.
     const b = makeMeter({ store: new FileStore(path), seed: 999, startS: T0 + 1000 * HH });
     expect(b.snapshot()).toEqual(a.snapshot());
-    expect(b.outbox.map((e) => `${e.stream}:${e.seq}`)).toEqual(['readings:3', 'readings:4', 'readings:5', 'events:1']);
+    expect(b.outbox.map((e) => `${e.stream}:${e.seq}`)).toEqual([
+      'readings:3',
+      'readings:4',
+      'readings:5',
+      'events:1',
+    ]);
     // Nothing is assumed in flight after a restart: everything unacked is due at once.
     expect(b.due(1)).toHaveLength(4);
     b.advanceTo(T0 + 6 * HH);

@@ -33,7 +33,12 @@ describe('prepayment', () => {
 
   it('raises credit.low once per crossing', () => {
     const m = makeMeter({ mode: 'prepayment', initialCreditMinor: 1_500 });
-    thresholds(m, { type: 'thresholds.set', lowCreditMinor: 1_000, emergencyCreditMinor: 0, friendlyHours: null });
+    thresholds(m, {
+      type: 'thresholds.set',
+      lowCreditMinor: 1_000,
+      emergencyCreditMinor: 0,
+      friendlyHours: null,
+    });
     while (m.credit.creditMinor >= 1_000) step(m, 1);
     step(m, 6);
     expect(eventCodes(m).filter((c) => c === 'credit.low')).toHaveLength(1);
@@ -50,7 +55,12 @@ describe('prepayment', () => {
 
   it('uses emergency credit, then disconnects outside friendly hours; a top-up arms', () => {
     const m = makeMeter({ mode: 'prepayment', initialCreditMinor: 300, startS: T0 + 9 * 3600 });
-    thresholds(m, { type: 'thresholds.set', lowCreditMinor: 100, emergencyCreditMinor: 200, friendlyHours: null });
+    thresholds(m, {
+      type: 'thresholds.set',
+      lowCreditMinor: 100,
+      emergencyCreditMinor: 200,
+      friendlyHours: null,
+    });
     let guard = 0;
     while (m.relay.state === 'connected' && guard++ < 200) step(m, 1);
     expect(m.relay).toEqual({ state: 'disconnected', reason: 'credit' });
@@ -67,7 +77,11 @@ describe('prepayment', () => {
     const reg = m.registers['1.0.1.8.0'];
     step(m, 4);
     expect(m.registers['1.0.1.8.0']).toBe(reg);
-    expect(ivs(m).slice(-4).map((iv) => iv.wh)).toEqual([0, 0, 0, 0]);
+    expect(
+      ivs(m)
+        .slice(-4)
+        .map((iv) => iv.wh),
+    ).toEqual([0, 0, 0, 0]);
     expect(m.pressButton(m.cursor)).toBe(false);
 
     // Not enough to clear the emergency debt: stays off.
@@ -80,7 +94,10 @@ describe('prepayment', () => {
     expect(m.pressButton(m.cursor)).toBe(true);
     step(m, 2);
     expect(m.registers['1.0.1.8.0']).toBeGreaterThan(reg);
-    const dup = m.handleCommand(signed({ type: 'credit.add', topupId: 'big', amountMinor: 2_000 }, ++counter), m.cursor);
+    const dup = m.handleCommand(
+      signed({ type: 'credit.add', topupId: 'big', amountMinor: 2_000 }, ++counter),
+      m.cursor,
+    );
     expect(dup.code).toBe('DUPLICATE_TOPUP');
   });
 
@@ -133,7 +150,11 @@ describe('tamper and power', () => {
     const fullWh = ivs(full)[6]!.wh;
     expect(partial.wh).toBe(Math.round(fullWh * 0.5));
     const restore = events(m).find((e) => e.code.startsWith('power.restored'));
-    expect(restore).toEqual({ code: 'power.restored_long', t: T0 + 6 * HH + 900, data: { offS: 4 * HH + 900 } });
+    expect(restore).toEqual({
+      code: 'power.restored_long',
+      t: T0 + 6 * HH + 900,
+      data: { offS: 4 * HH + 900 },
+    });
 
     m.powerFail(T0 + 8 * HH, 1_000);
     m.powerRestore(T0 + 8 * HH + 120);

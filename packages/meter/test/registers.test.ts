@@ -16,7 +16,10 @@ const intervalsOf = (m: ReturnType<typeof makeMeter>) => readings(m).flatMap((r)
 
 describe('registers and intervals', () => {
   it('only grow, and agree with the intervals and the rate split over a month', () => {
-    const m = makeMeter({ profile: { hasSolar: true, solarPeakW: 4000 }, startS: Date.UTC(2026, 5, 1) / 1000 });
+    const m = makeMeter({
+      profile: { hasSolar: true, solarPeakW: 4000 },
+      startS: Date.UTC(2026, 5, 1) / 1000,
+    });
     const start = m.cursor;
     let prev = m.registers;
     for (let t = start + HH; t <= start + 30 * DAY; t += 7 * HH) {
@@ -57,7 +60,10 @@ describe('registers and intervals', () => {
     ['2026-07-01', 48],
   ])('local day %s in Europe/London has %i half-hours', (date, expected) => {
     const from = localMidnight(date, 'Europe/London');
-    const to = localMidnight(date.slice(0, 8) + String(Number(date.slice(8)) + 1).padStart(2, '0'), 'Europe/London');
+    const to = localMidnight(
+      date.slice(0, 8) + String(Number(date.slice(8)) + 1).padStart(2, '0'),
+      'Europe/London',
+    );
     const m = makeMeter({ startS: from, flushPartial: true });
     m.advanceTo(to);
     const ivs = intervalsOf(m);
@@ -93,7 +99,12 @@ describe('registers and intervals', () => {
 
 describe('load shape', () => {
   function month(startS: number, seed = 7) {
-    const m = makeMeter({ startS, seed, profile: { baseLoadW: 200, sizeFactor: 1, hasSolar: false }, flushPartial: true });
+    const m = makeMeter({
+      startS,
+      seed,
+      profile: { baseLoadW: 200, sizeFactor: 1, hasSolar: false },
+      flushPartial: true,
+    });
     m.advanceTo(startS + 30 * DAY);
     return intervalsOf(m).map((iv) => ({ ...iv, p: localParts(iv.t, 'Europe/London') }));
   }
@@ -104,7 +115,9 @@ describe('load shape', () => {
     const evening = avg(ivs.filter((i) => i.p.hour >= 17 && i.p.hour < 21).map((i) => i.wh));
     const night = avg(ivs.filter((i) => i.p.hour >= 1 && i.p.hour < 5).map((i) => i.wh));
     const weekdayMorning = avg(
-      ivs.filter((i) => i.p.hour >= 7 && i.p.hour < 9 && i.p.weekday >= 1 && i.p.weekday <= 5).map((i) => i.wh),
+      ivs
+        .filter((i) => i.p.hour >= 7 && i.p.hour < 9 && i.p.weekday >= 1 && i.p.weekday <= 5)
+        .map((i) => i.wh),
     );
     expect(evening).toBeGreaterThan(2.5 * night);
     expect(weekdayMorning).toBeGreaterThan(2 * night);
@@ -117,7 +130,9 @@ describe('load shape', () => {
   it('is busier at weekends during the day, and higher in winter than in summer', () => {
     const jan = month(T0);
     const day = (i: (typeof jan)[number]) => i.p.hour >= 10 && i.p.hour < 16;
-    const weekend = avg(jan.filter((i) => day(i) && (i.p.weekday === 0 || i.p.weekday === 6)).map((i) => i.wh));
+    const weekend = avg(
+      jan.filter((i) => day(i) && (i.p.weekday === 0 || i.p.weekday === 6)).map((i) => i.wh),
+    );
     const weekday = avg(jan.filter((i) => day(i) && i.p.weekday >= 1 && i.p.weekday <= 5).map((i) => i.wh));
     expect(weekend).toBeGreaterThan(weekday * 1.2);
     const jul = month(Date.UTC(2026, 6, 6) / 1000);

@@ -239,7 +239,10 @@ export function localMidnight(date: string, tz: string): number {
  * spring-forward gap, the instant of the change (quiet hours ending at 01:30 on such a day).
  */
 export function localTimeToEpoch(date: string, hhmm: string, tz: string): number {
-  return firstInstantAtWall(dayNumber(date) * DAY_S + Number(hhmm.slice(0, 2)) * 3600 + Number(hhmm.slice(3, 5)) * 60, tz);
+  return firstInstantAtWall(
+    dayNumber(date) * DAY_S + Number(hhmm.slice(0, 2)) * 3600 + Number(hhmm.slice(3, 5)) * 60,
+    tz,
+  );
 }
 
 /** Minutes since the local clock read 00:00 (0..1439) for time-of-use bands; wall-clock based. */

@@ -9,9 +9,17 @@ export const EVENT_CATALOGUE = {
   'tamper.magnetic': { gb: 0x8f75, severity: 'critical', text: 'Magnetic field detected' },
   'power.fail': { gb: 0x8f57, severity: 'warning', text: 'Supply interrupted (last gasp)' },
   'power.restored': { gb: 0x8f35, severity: 'info', text: 'Supply restored' },
-  'power.restored_long': { gb: 0x8f36, severity: 'warning', text: 'Supply restored after an outage of 3 minutes or more' },
+  'power.restored_long': {
+    gb: 0x8f36,
+    severity: 'warning',
+    text: 'Supply restored after an outage of 3 minutes or more',
+  },
   'relay.disconnected': { gb: null, severity: 'warning', text: 'Supply disconnected' },
-  'relay.armed': { gb: 0x8f32, severity: 'info', text: 'Supply armed: press the button on the meter to reconnect' },
+  'relay.armed': {
+    gb: 0x8f32,
+    severity: 'info',
+    text: 'Supply armed: press the button on the meter to reconnect',
+  },
   'relay.connected': { gb: null, severity: 'info', text: 'Supply connected' },
   'credit.low': { gb: 0x810d, severity: 'warning', text: 'Credit below the low-credit threshold' },
   'credit.emergency_activated': { gb: 0x81ab, severity: 'warning', text: 'Emergency credit activated' },
@@ -24,10 +32,17 @@ export const EVENT_CATALOGUE = {
   'firmware.verify_failed': { gb: 0x8f1c, severity: 'warning', text: 'Firmware verification failed' },
   'firmware.boot_failed': { gb: 0x8f1b, severity: 'critical', text: 'Firmware failed at power-on, reverted' },
   'firmware.changed': { gb: 0x8f43, severity: 'info', text: 'Running firmware version changed' },
-  'clock.invalid': { gb: null, severity: 'warning', text: 'Meter clock invalid or adjusted by more than the tolerance' },
+  'clock.invalid': {
+    gb: null,
+    severity: 'warning',
+    text: 'Meter clock invalid or adjusted by more than the tolerance',
+  },
   'command.rejected': { gb: 0x8f63, severity: 'warning', text: 'Command not authentic or replayed' },
   'load.limit_exceeded': { gb: 0x8f01, severity: 'warning', text: 'Active power above load limit' },
-} as const satisfies Record<string, { gb: number | null; severity: 'info' | 'warning' | 'critical'; text: string }>;
+} as const satisfies Record<
+  string,
+  { gb: number | null; severity: 'info' | 'warning' | 'critical'; text: string }
+>;
 
 export type EventCode = keyof typeof EVENT_CATALOGUE;
 export const EVENT_CODES = Object.keys(EVENT_CATALOGUE) as [EventCode, ...EventCode[]];

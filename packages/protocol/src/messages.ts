@@ -68,7 +68,11 @@ export const readingsMessage = z
         return;
       }
       if (i > 0 && iv.t <= m.intervals[i - 1]!.t) {
-        ctx.addIssue({ code: 'custom', message: 'intervals not strictly ascending', path: ['intervals', i, 't'] });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'intervals not strictly ascending',
+          path: ['intervals', i, 't'],
+        });
         return;
       }
     }
@@ -80,7 +84,9 @@ export const meterEvent = z.object({
   code: eventCode,
   t: epoch,
   /** Small free-form figures (credit, threshold, firmware version): numbers and short strings only. */
-  data: z.record(z.string().max(32), z.union([z.number().finite(), z.string().max(128), z.boolean()])).optional(),
+  data: z
+    .record(z.string().max(32), z.union([z.number().finite(), z.string().max(128), z.boolean()]))
+    .optional(),
 });
 export type MeterEvent = z.infer<typeof meterEvent>;
 
@@ -132,7 +138,13 @@ export type Stream = z.infer<typeof stream>;
  * committed, the meter may drop them. `resend`: the head-end saw a gap and wants these now.
  */
 export const ackMessage = z.discriminatedUnion('kind', [
-  z.object({ v, kind: z.literal('ack'), stream, upTo: z.int().min(0), seqs: z.array(seq).max(500).optional() }),
+  z.object({
+    v,
+    kind: z.literal('ack'),
+    stream,
+    upTo: z.int().min(0),
+    seqs: z.array(seq).max(500).optional(),
+  }),
   z.object({ v, kind: z.literal('resend'), stream, seqs: z.array(seq).min(1).max(500) }),
 ]);
 export type AckMessage = z.infer<typeof ackMessage>;
@@ -154,9 +166,15 @@ export const firmwareManifest = z.object({
   version: z.string().max(32),
   sequence: z.int().min(1),
   hardwareClass: z.string().max(32),
-  size: z.int().min(1).max(16 * 1024 * 1024),
+  size: z
+    .int()
+    .min(1)
+    .max(16 * 1024 * 1024),
   sha256: sha256Hex,
-  blockSize: z.int().min(256).max(64 * 1024),
+  blockSize: z
+    .int()
+    .min(256)
+    .max(64 * 1024),
   blockHashes: z.array(sha256Hex).max(1024),
 });
 export type FirmwareManifest = z.infer<typeof firmwareManifest>;
@@ -183,7 +201,11 @@ export const command = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('mode.set'), mode: meterMode }),
   /** Offer an image; `signature` is the firmware key's Ed25519 signature of the manifest JSON. */
-  z.object({ type: z.literal('firmware.offer'), manifest: z.string().max(80_000), signature: z.string().max(200) }),
+  z.object({
+    type: z.literal('firmware.offer'),
+    manifest: z.string().max(80_000),
+    signature: z.string().max(200),
+  }),
   z.object({ type: z.literal('firmware.activate'), sha256: sha256Hex }),
 ]);
 export type Command = z.infer<typeof command>;

@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { ProtocolError } from './errors.ts';
 import { commandBody, commandEnvelope, type CommandBody, type CommandEnvelope } from './messages.ts';
 
@@ -17,8 +24,14 @@ export interface KeyPairB64 {
 export function generateSigningKeyPair(): KeyPairB64 {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   return {
-    publicKey: publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length).toString('base64'),
-    privateKey: privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_PREFIX.length).toString('base64'),
+    publicKey: publicKey
+      .export({ format: 'der', type: 'spki' })
+      .subarray(SPKI_PREFIX.length)
+      .toString('base64'),
+    privateKey: privateKey
+      .export({ format: 'der', type: 'pkcs8' })
+      .subarray(PKCS8_PREFIX.length)
+      .toString('base64'),
   };
 }
 
@@ -57,7 +70,8 @@ export function signCommand(body: CommandBody, key: KeyObject): CommandEnvelope 
  * applied with the stored reply, which a plain counter check could not).
  */
 export function verifyCommand(env: CommandEnvelope, key: KeyObject, meterId: string): CommandBody {
-  if (!verifyBytes(env.body, env.sig, key)) throw new ProtocolError('BAD_SIGNATURE', 'command signature invalid');
+  if (!verifyBytes(env.body, env.sig, key))
+    throw new ProtocolError('BAD_SIGNATURE', 'command signature invalid');
   let raw: unknown;
   try {
     raw = JSON.parse(env.body);
@@ -65,7 +79,8 @@ export function verifyCommand(env: CommandEnvelope, key: KeyObject, meterId: str
     throw new ProtocolError('BAD_JSON', 'command body is not JSON');
   }
   const parsed = commandBody.safeParse(raw);
-  if (!parsed.success) throw new ProtocolError('SCHEMA', parsed.error.issues[0]?.message ?? 'invalid command');
+  if (!parsed.success)
+    throw new ProtocolError('SCHEMA', parsed.error.issues[0]?.message ?? 'invalid command');
   const body = parsed.data;
   if (body.meter !== meterId) throw new ProtocolError('WRONG_METER', 'command is for another meter');
   return body;

@@ -20,8 +20,7 @@ export const topics = {
 };
 
 export type ParsedTopic =
-  | { dir: 'up'; meterId: string; kind: UpKind }
-  | { dir: 'down'; meterId: string; kind: DownKind };
+  { dir: 'up'; meterId: string; kind: UpKind } | { dir: 'down'; meterId: string; kind: DownKind };
 
 export function parseTopic(topic: string): ParsedTopic | null {
   const parts = topic.split('/');

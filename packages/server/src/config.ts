@@ -27,7 +27,10 @@ export const envSchema = z.object({
   MQTT_PASSWORD: z.string().min(1).optional(),
   EMBEDDED_MQTT_PORT: port.default(18830),
   /** MQTT shared-subscription group for scaled-out gateways (EMQX/HiveMQ/Mosquitto 2). */
-  MQTT_SHARE_GROUP: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+  MQTT_SHARE_GROUP: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .optional(),
   COMMAND_SIGNING_KEY: z.base64().optional(),
   SERVICES: z.string().optional(),
   SIM_METERS: z.coerce.number().int().min(0).max(100_000).default(25),
@@ -47,19 +50,32 @@ export const envSchema = z.object({
     }, 'not an IANA time zone')
     .default('Europe/London'),
   COOKIE_SECURE: bool.default(false),
-  SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(12),
+  SESSION_TTL_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 90)
+    .default(12),
   /** Refuse to run on a PostgreSQL that may lose committed data unless this is set. */
   UNSAFE_ALLOW_NON_DURABLE_DB: bool.default(false),
   GATEWAY_BATCH_MAX: z.coerce.number().int().min(1).max(100_000).default(2000),
   GATEWAY_LANES: z.coerce.number().int().min(1).max(32).default(2),
   /** MQTT client id of the gateway; aedes requires the `kw-` prefix for head-end logins. */
-  GATEWAY_CLIENT_ID: z.string().regex(/^kw-[A-Za-z0-9_-]{1,60}$/).default('kw-gateway'),
+  GATEWAY_CLIENT_ID: z
+    .string()
+    .regex(/^kw-[A-Za-z0-9_-]{1,60}$/)
+    .default('kw-gateway'),
   GATEWAY_FLUSH_MS: z.coerce.number().int().min(0).max(5000).default(5),
   /** First resend delay of an unanswered command (s); doubles per attempt up to COMMAND_MAX_RETRY_S. */
   COMMAND_RETRY_S: z.coerce.number().int().min(1).max(3600).default(30),
   COMMAND_MAX_RETRY_S: z.coerce.number().int().min(1).max(86_400).default(900),
   /** A command not applied within this many seconds of being queued is refused by the meter (EXPIRED). */
-  COMMAND_TTL_S: z.coerce.number().int().min(10).max(30 * 86_400).default(86_400),
+  COMMAND_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(30 * 86_400)
+    .default(86_400),
   /**
    * Memory (estimated: 6 bytes per payload byte, measured for decoded messages with their VEE
    * rows) the gateway may hold in messages waiting for the database, MiB; beyond it, it stops
@@ -100,7 +116,10 @@ export const envSchema = z.object({
   /** SMS for alerts: smpp://system_id:password@host:port. Unset: the outbox table. */
   SMPP_URL: z.url({ protocol: /^smpp$/ }).optional(),
   /** Sender of SMS: up to 11 letters/digits (alphanumeric) or a number. */
-  SMS_FROM: z.string().regex(/^(\+?\d{3,15}|[A-Za-z0-9 ]{1,11})$/, 'up to 11 letters/digits, or a phone number').default('Kilowire'),
+  SMS_FROM: z
+    .string()
+    .regex(/^(\+?\d{3,15}|[A-Za-z0-9 ]{1,11})$/, 'up to 11 letters/digits, or a phone number')
+    .default('Kilowire'),
   /** Delivery attempts after the first, with exponential backoff from NOTIFY_RETRY_DELAY_S. */
   NOTIFY_RETRY_LIMIT: z.coerce.number().int().min(0).max(20).default(5),
   NOTIFY_RETRY_DELAY_S: z.coerce.number().int().min(1).max(3600).default(30),
@@ -139,7 +158,13 @@ export interface Config {
   gateway: { batchMax: number; lanes: number; flushMs: number; clientId: string; maxBufferBytes: number };
   commands: { retryS: number; maxRetryS: number; ttlS: number };
   dbStatementTimeoutMs: number;
-  events: { sweepMs: number; gatherMs: number; retentionDays: number; jobTimeoutS: number; maintenanceS: number };
+  events: {
+    sweepMs: number;
+    gatherMs: number;
+    retentionDays: number;
+    jobTimeoutS: number;
+    maintenanceS: number;
+  };
   metrics: { token: string | undefined; port: number | undefined; host: string };
   trustProxy: boolean | number | string[];
   allowedOrigins: string[];
@@ -216,36 +241,49 @@ export function loadOrCreateSecrets(dataDir: string): SecretsFile {
 export function parseServices(arg: string | undefined): Set<Service> {
   if (!arg) return new Set(SERVICES);
   const out = new Set<Service>();
-  for (const s of arg.split(',').map((x) => x.trim()).filter(Boolean)) {
-    if (!(SERVICES as readonly string[]).includes(s)) throw new ConfigError([`unknown service "${s}" (known: ${SERVICES.join(', ')})`]);
+  for (const s of arg
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (!(SERVICES as readonly string[]).includes(s))
+      throw new ConfigError([`unknown service "${s}" (known: ${SERVICES.join(', ')})`]);
     out.add(s as Service);
   }
   return out;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): Config {
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  argv: string[] = process.argv.slice(2),
+): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
-  const servicesArg = argv.find((a) => a.startsWith('--services='))?.slice('--services='.length) ?? e.SERVICES;
+  const servicesArg =
+    argv.find((a) => a.startsWith('--services='))?.slice('--services='.length) ?? e.SERVICES;
   const services = parseServices(servicesArg);
   // With an external broker there is nothing to embed.
   if (e.MQTT_URL) services.delete('broker');
   const problems: string[] = [];
   if (e.MQTT_URL && !e.MQTT_PASSWORD) problems.push('MQTT_PASSWORD: required when MQTT_URL is set');
   const trustProxy = parseTrustProxy(e.TRUST_PROXY);
-  if (trustProxy === null) problems.push('TRUST_PROXY: expected true, false, a number of hops or a comma list of addresses');
+  if (trustProxy === null)
+    problems.push('TRUST_PROXY: expected true, false, a number of hops or a comma list of addresses');
   const allowedOrigins = e.ALLOWED_ORIGINS.split(',')
     .map((o) => o.trim())
     .filter(Boolean);
   for (const o of allowedOrigins) {
-    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/.test(o)) problems.push(`ALLOWED_ORIGINS: "${o}" is not an origin like https://portal.example.com`);
+    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/.test(o))
+      problems.push(`ALLOWED_ORIGINS: "${o}" is not an origin like https://portal.example.com`);
   }
-  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) problems.push('METRICS_PORT: must differ from PORT');
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT)
+    problems.push('METRICS_PORT: must differ from PORT');
   if (e.MQTT_SHARE_GROUP && !e.MQTT_URL) {
-    problems.push('MQTT_SHARE_GROUP: needs MQTT_URL (the embedded broker has no shared subscriptions; run one gateway with it)');
+    problems.push(
+      'MQTT_SHARE_GROUP: needs MQTT_URL (the embedded broker has no shared subscriptions; run one gateway with it)',
+    );
   }
   if (problems.length) throw new ConfigError(problems);
 
@@ -321,7 +359,10 @@ function parseTrustProxy(v: string): boolean | number | string[] | null {
   if (['false', '0', 'no', ''].includes(t)) return false;
   if (['true', 'yes'].includes(t)) return true;
   if (/^\d+$/.test(t)) return Number(t);
-  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   return list.every((x) => /^[0-9a-fA-F:.]+(\/\d+)?$/.test(x)) ? list : null;
 }
 

@@ -8,7 +8,13 @@ export { loadConfig, embeddedPgPassword, type Config } from './config.ts';
 export { createPool, tx, withTx, waitForDatabase, type Pool, type PoolClient } from './db/pool.ts';
 export { startEmbeddedPostgres, type EmbeddedPg } from './db/embedded.ts';
 export { migrate } from './db/migrate.ts';
-export { createArea, createHousehold, createOrganisation, createStaffUser, type CreatedHousehold } from './accounts/repo.ts';
+export {
+  createArea,
+  createHousehold,
+  createOrganisation,
+  createStaffUser,
+  type CreatedHousehold,
+} from './accounts/repo.ts';
 export { hashPassword } from './auth/passwords.ts';
 export { Gateway, type GatewayOptions } from './gateway/gateway.ts';
 export { ingest, type ReadingsItem, type EventsItem } from './readings/ingest.ts';

@@ -23,7 +23,12 @@ export interface Running {
 }
 
 /** Run `fn` until it succeeds, retrying while the database is unreachable (aborted by `signal`). */
-async function whileDbUnreachable<T>(fn: () => Promise<T>, log: Logger, signal: AbortSignal | undefined, pool: Pool): Promise<T> {
+async function whileDbUnreachable<T>(
+  fn: () => Promise<T>,
+  log: Logger,
+  signal: AbortSignal | undefined,
+  pool: Pool,
+): Promise<T> {
   for (;;) {
     try {
       return await fn();
@@ -47,7 +52,12 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
   let databaseUrl = config.databaseUrl;
   try {
     if (!databaseUrl) {
-      embeddedPg = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, embeddedPgPassword(config.dataDir), logger('pg'));
+      embeddedPg = await startEmbeddedPostgres(
+        config.dataDir,
+        config.embeddedPgPort,
+        embeddedPgPassword(config.dataDir),
+        logger('pg'),
+      );
       databaseUrl = embeddedPg.url;
       const pgStop = embeddedPg.stop.bind(embeddedPg);
       stops.push(pgStop);
@@ -72,7 +82,11 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       stops.push(() => app.close());
       if (config.metrics.port !== undefined) {
         const { startMetricsServer } = await import('./api/metrics-server.ts');
-        const close = await startMetricsServer(config.metrics.port, config.metrics.host, config.metrics.token);
+        const close = await startMetricsServer(
+          config.metrics.port,
+          config.metrics.host,
+          config.metrics.token,
+        );
         stops.push(close);
       }
     }
@@ -84,7 +98,8 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
         `PostgreSQL may lose committed readings (${problems.join(', ')}); fix the server or set UNSAFE_ALLOW_NON_DURABLE_DB=true`,
       ]);
     }
-    if (problems.length) log.warn({ problems }, 'running on a non-durable PostgreSQL (UNSAFE_ALLOW_NON_DURABLE_DB)');
+    if (problems.length)
+      log.warn({ problems }, 'running on a non-durable PostgreSQL (UNSAFE_ALLOW_NON_DURABLE_DB)');
     const applied = await whileDbUnreachable(() => migrate(pool), log, signal, pool);
     if (applied.length) log.info({ applied }, 'migrations applied');
 
@@ -152,7 +167,9 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       try {
         file = JSON.parse(readFileSync(fleetFile, 'utf8')) as FleetFile;
       } catch {
-        throw new ConfigError([`simulator: no fleet file at ${fleetFile} (it is written by the demo seed; set DEMO_SEED=true)`]);
+        throw new ConfigError([
+          `simulator: no fleet file at ${fleetFile} (it is written by the demo seed; set DEMO_SEED=true)`,
+        ]);
       }
       const simLog = logger('simulator');
       const { Fleet } = await import('@kilowire/meter');

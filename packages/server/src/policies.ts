@@ -105,9 +105,11 @@ export type Scoped = 'meters' | 'alerts' | 'outbox';
  */
 const SCOPES: Record<Scoped, Record<Exclude<Role, 'admin'>, ((a: string, p: string) => string) | null>> = {
   meters: {
-    consumer: (a, p) => `${a}.account_id IN (SELECT kw_a.id FROM accounts kw_a WHERE kw_a.consumer_id = ${p})`,
+    consumer: (a, p) =>
+      `${a}.account_id IN (SELECT kw_a.id FROM accounts kw_a WHERE kw_a.consumer_id = ${p})`,
     supplier: (a, p) => `${a}.supplier_id = ${p}`,
-    operator: (a, p) => `${a}.area_id IN (SELECT kw_na.id FROM network_areas kw_na WHERE kw_na.operator_id = ${p})`,
+    operator: (a, p) =>
+      `${a}.area_id IN (SELECT kw_na.id FROM network_areas kw_na WHERE kw_na.operator_id = ${p})`,
   },
   alerts: {
     // A consumer sees the alerts they chose to see on the web.

@@ -15,7 +15,8 @@ beforeAll(async () => {
   db = await createTestDb();
   w = await buildWorld(db.pool);
   app = await testApi(db.pool);
-  for (const k of ['h1A', 'h1B', 'h2A', 'sup1', 'sup2', 'opA', 'admin'] as const) c[k] = await login(app, w.login[k]);
+  for (const k of ['h1A', 'h1B', 'h2A', 'sup1', 'sup2', 'opA', 'admin'] as const)
+    c[k] = await login(app, w.login[k]);
 });
 afterAll(async () => {
   await app?.close();
@@ -23,7 +24,14 @@ afterAll(async () => {
 });
 
 const json = (cookie: string, method: InjectOptions['method'], url: string, payload?: unknown) =>
-  app.inject(as(cookie, { method, url, headers: { 'content-type': 'application/json' }, ...(payload === undefined ? {} : { payload: payload as object }) }));
+  app.inject(
+    as(cookie, {
+      method,
+      url,
+      headers: { 'content-type': 'application/json' },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    }),
+  );
 const body = <T = Record<string, unknown>>(r: { body: string }) => JSON.parse(r.body) as T;
 const today = () => localDate(Math.floor(Date.now() / 1000), 'Europe/London');
 
@@ -45,7 +53,10 @@ const PROFILE = {
 describe('GET /api/home', () => {
   it('returns the contract: meter, today, billing period, unread', async () => {
     const t = today();
-    await db.pool.query('INSERT INTO daily_rollups (meter_id, day, wh, intervals) VALUES ($1, $2, 3456, 20)', [w.h1A.meterId, t]);
+    await db.pool.query(
+      'INSERT INTO daily_rollups (meter_id, day, wh, intervals) VALUES ($1, $2, 3456, 20)',
+      [w.h1A.meterId, t],
+    );
     await db.pool.query(
       `INSERT INTO interval_readings (meter_id, ts, wh) VALUES ($1, date_trunc('hour', now()) - interval '1 hour', 100)`,
       [w.h1A.meterId],
@@ -54,10 +65,20 @@ describe('GET /api/home', () => {
     expect(r.statusCode, r.body).toBe(200);
     const b = body(r);
     expect(b).toEqual({
-      meter: { serial: 'KW1A', tz: 'Europe/London', mode: 'credit', relay: null, creditMinor: null, currency: 'GBP' },
+      meter: {
+        serial: 'KW1A',
+        tz: 'Europe/London',
+        mode: 'credit',
+        relay: null,
+        creditMinor: null,
+        currency: 'GBP',
+      },
       lastReadingAt: expect.stringMatching(/Z$/) as string,
       today: { date: t, wh: 3456, dailyLimitWh: null, hourlyLimitWh: null },
-      billingPeriod: { start: expect.stringMatching(/^\d{4}-\d{2}-07$/) as string, wh: expect.any(Number) as number },
+      billingPeriod: {
+        start: expect.stringMatching(/^\d{4}-\d{2}-07$/) as string,
+        wh: expect.any(Number) as number,
+      },
       unreadAlerts: 0,
     });
     const start = (b.billingPeriod as { start: string }).start;
@@ -66,29 +87,42 @@ describe('GET /api/home', () => {
     expect((b.billingPeriod as { wh: number }).wh).toBeGreaterThanOrEqual(3456);
   });
 
-  it('serial picks the meter; another household\'s serial is 404; staff are 403', async () => {
-    expect((await app.inject(as(c.h1A, { method: 'GET', url: '/api/home?serial=KW1A' }))).statusCode).toBe(200);
-    expect((await app.inject(as(c.h2A, { method: 'GET', url: '/api/home?serial=KW1A' }))).statusCode).toBe(404);
+  it("serial picks the meter; another household's serial is 404; staff are 403", async () => {
+    expect((await app.inject(as(c.h1A, { method: 'GET', url: '/api/home?serial=KW1A' }))).statusCode).toBe(
+      200,
+    );
+    expect((await app.inject(as(c.h2A, { method: 'GET', url: '/api/home?serial=KW1A' }))).statusCode).toBe(
+      404,
+    );
     expect((await app.inject(as(c.sup1, { method: 'GET', url: '/api/home' }))).statusCode).toBe(403);
   });
 });
 
 describe('limits', () => {
-  it('GET/PUT round trip; lowering under today\'s use raises the alert at once', async () => {
+  it("GET/PUT round trip; lowering under today's use raises the alert at once", async () => {
     const get = await app.inject(as(c.h1A, { method: 'GET', url: '/api/meters/KW1A/limits' }));
     expect(body(get)).toEqual({ dailyLimitWh: null, hourlyLimitWh: null });
-    const put = await json(c.h1A, 'PUT', '/api/meters/KW1A/limits', { dailyLimitWh: 3000, hourlyLimitWh: null });
+    const put = await json(c.h1A, 'PUT', '/api/meters/KW1A/limits', {
+      dailyLimitWh: 3000,
+      hourlyLimitWh: null,
+    });
     expect(put.statusCode, put.body).toBe(200);
     expect(body(put)).toEqual({ dailyLimitWh: 3000, hourlyLimitWh: null });
     const alerts = await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?type=daily_limit' }));
-    const items = body<{ items: { message: string; meterSerial: string; readAt: null }[]; unread: number }>(alerts);
+    const items = body<{ items: { message: string; meterSerial: string; readAt: null }[]; unread: number }>(
+      alerts,
+    );
     expect(items.items).toHaveLength(1);
     expect(items.items[0]!.message).toContain('You used 3.5 kWh on');
     expect(items.items[0]!.message).toContain('above your daily limit of 3.0 kWh');
     expect(items.items[0]!.meterSerial).toBe('KW1A');
     // Saving again (same crossing) raises nothing new.
     await json(c.h1A, 'PUT', '/api/meters/KW1A/limits', { dailyLimitWh: 2000, hourlyLimitWh: 500 });
-    expect(body<{ items: unknown[] }>(await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?type=daily_limit' }))).items).toHaveLength(1);
+    expect(
+      body<{ items: unknown[] }>(
+        await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?type=daily_limit' })),
+      ).items,
+    ).toHaveLength(1);
     const home = body<{ today: { dailyLimitWh: number; hourlyLimitWh: number }; unreadAlerts: number }>(
       await app.inject(as(c.h1A, { method: 'GET', url: '/api/home' })),
     );
@@ -102,8 +136,14 @@ describe('limits', () => {
     const paths = body<{ error: { code: string; issues: { path: string }[] } }>(bad).error;
     expect(paths.code).toBe('VALIDATION');
     expect(paths.issues.map((i) => i.path).sort()).toEqual(['body.dailyLimitWh', 'body.hourlyLimitWh']);
-    expect((await json(c.sup1, 'PUT', '/api/meters/KW1A/limits', { dailyLimitWh: 1, hourlyLimitWh: null })).statusCode).toBe(403);
-    expect((await json(c.h2A, 'PUT', '/api/meters/KW1A/limits', { dailyLimitWh: 1, hourlyLimitWh: null })).statusCode).toBe(404);
+    expect(
+      (await json(c.sup1, 'PUT', '/api/meters/KW1A/limits', { dailyLimitWh: 1, hourlyLimitWh: null }))
+        .statusCode,
+    ).toBe(403);
+    expect(
+      (await json(c.h2A, 'PUT', '/api/meters/KW1A/limits', { dailyLimitWh: 1, hourlyLimitWh: null }))
+        .statusCode,
+    ).toBe(404);
   });
 });
 
@@ -128,7 +168,9 @@ describe('profile and password', () => {
     expect(put.statusCode, put.body).toBe(200);
     expect(body(put)).toEqual(PROFILE);
     expect(body(await app.inject(as(c.h1B, { method: 'GET', url: '/api/me/profile' })))).toEqual(PROFILE);
-    const me = body<{ user: { displayName: string } }>(await app.inject(as(c.h1B, { method: 'GET', url: '/api/me' })));
+    const me = body<{ user: { displayName: string } }>(
+      await app.inject(as(c.h1B, { method: 'GET', url: '/api/me' })),
+    );
     expect(me.user.displayName).toBe('Anna Example');
   });
 
@@ -138,24 +180,41 @@ describe('profile and password', () => {
     const e = body<{ error: { code: string; issues: { path: string }[] } }>(r).error;
     expect(e.code).toBe('VALIDATION');
     expect(e.issues.map((i) => i.path)).toEqual(['body.mobile']);
-    const r2 = await json(c.h1B, 'PUT', '/api/me/profile', { ...PROFILE, email: 'nope', quietHours: { from: '25:00', to: '07:00' } });
-    expect(body<{ error: { issues: { path: string }[] } }>(r2).error.issues.map((i) => i.path).sort()).toEqual([
-      'body.email',
-      'body.quietHours.from',
-    ]);
-    const r3 = await json(c.h1B, 'PUT', '/api/me/profile', { ...PROFILE, channels: { ...PROFILE.channels, tamper: undefined } });
+    const r2 = await json(c.h1B, 'PUT', '/api/me/profile', {
+      ...PROFILE,
+      email: 'nope',
+      quietHours: { from: '25:00', to: '07:00' },
+    });
+    expect(
+      body<{ error: { issues: { path: string }[] } }>(r2)
+        .error.issues.map((i) => i.path)
+        .sort(),
+    ).toEqual(['body.email', 'body.quietHours.from']);
+    const r3 = await json(c.h1B, 'PUT', '/api/me/profile', {
+      ...PROFILE,
+      channels: { ...PROFILE.channels, tamper: undefined },
+    });
     expect(r3.statusCode).toBe(400);
     expect((await json(c.sup1, 'PUT', '/api/me/profile', PROFILE)).statusCode).toBe(403);
   });
 
   it('password change: wrong current is 400 WRONG_PASSWORD; success is 204 and signs out the other sessions', async () => {
     const other = await login(app, w.login.h2A);
-    const wrong = await json(c.h2A, 'POST', '/api/me/password', { currentPassword: 'nope', newPassword: 'a-new-password-1' });
+    const wrong = await json(c.h2A, 'POST', '/api/me/password', {
+      currentPassword: 'nope',
+      newPassword: 'a-new-password-1',
+    });
     expect(wrong.statusCode).toBe(400);
     expect(body<{ error: { code: string } }>(wrong).error.code).toBe('WRONG_PASSWORD');
-    const short = await json(c.h2A, 'POST', '/api/me/password', { currentPassword: PASSWORD, newPassword: 'short' });
+    const short = await json(c.h2A, 'POST', '/api/me/password', {
+      currentPassword: PASSWORD,
+      newPassword: 'short',
+    });
     expect(short.statusCode).toBe(400);
-    const ok = await json(c.h2A, 'POST', '/api/me/password', { currentPassword: PASSWORD, newPassword: 'a-new-password-1' });
+    const ok = await json(c.h2A, 'POST', '/api/me/password', {
+      currentPassword: PASSWORD,
+      newPassword: 'a-new-password-1',
+    });
     expect(ok.statusCode, ok.body).toBe(204);
     expect((await app.inject(as(c.h2A, { method: 'GET', url: '/api/me' }))).statusCode).toBe(200);
     expect((await app.inject(as(other, { method: 'GET', url: '/api/me' }))).statusCode).toBe(401);
@@ -174,16 +233,27 @@ describe('alerts and outbox', () => {
     const keys = ['1:0', '2:0', '3:0'];
     await raiseAlerts(
       db.pool,
-      keys.map((k) => ({ meterId: w.h1A.meterId, type: 'credit_low' as const, dedupeKey: k, title: 'Credit low', message: `m ${k}`, figures: {} })),
+      keys.map((k) => ({
+        meterId: w.h1A.meterId,
+        type: 'credit_low' as const,
+        dedupeKey: k,
+        title: 'Credit low',
+        message: `m ${k}`,
+        figures: {},
+      })),
     );
-    await raiseAlerts(db.pool, [{ meterId: w.h2B.meterId, type: 'tamper', dedupeKey: '1:0', title: 'T', message: 'other', figures: {} }]);
+    await raiseAlerts(db.pool, [
+      { meterId: w.h2B.meterId, type: 'tamper', dedupeKey: '1:0', title: 'T', message: 'other', figures: {} },
+    ]);
     const p1 = body<{ items: { id: number; type: string }[]; nextCursor: string; unread: number }>(
       await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?type=credit_low&limit=2' })),
     );
     expect(p1.items.map((i) => i.type)).toEqual(['credit_low', 'credit_low']);
     expect(p1.nextCursor).toEqual(expect.any(String));
     const p2 = body<{ items: { id: number }[]; nextCursor: string | null }>(
-      await app.inject(as(c.h1A, { method: 'GET', url: `/api/alerts?type=credit_low&limit=2&cursor=${p1.nextCursor}` })),
+      await app.inject(
+        as(c.h1A, { method: 'GET', url: `/api/alerts?type=credit_low&limit=2&cursor=${p1.nextCursor}` }),
+      ),
     );
     expect(p2.items).toHaveLength(1);
     expect(p2.nextCursor).toBeNull();
@@ -198,37 +268,68 @@ describe('alerts and outbox', () => {
     expect(read.items[0]!.readAt).toMatch(/Z$/);
     expect(read.unread).toBe(p1.unread - 1);
     expect((await json(c.h1A, 'POST', '/api/alerts/read-all')).statusCode).toBe(204);
-    expect(body<{ unread: number }>(await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts' }))).unread).toBe(0);
+    expect(
+      body<{ unread: number }>(await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts' }))).unread,
+    ).toBe(0);
     // Date filters (local days) and validation.
     const t = today();
-    expect(body<{ items: unknown[] }>(await app.inject(as(c.h1A, { method: 'GET', url: `/api/alerts?from=${t}&to=${t}` }))).items.length).toBeGreaterThan(0);
-    expect(body<{ items: unknown[] }>(await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?to=2020-01-01' }))).items).toEqual([]);
-    expect((await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?type=bogus' }))).statusCode).toBe(400);
-    expect((await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?cursor=!!' }))).statusCode).toBe(400);
+    expect(
+      body<{ items: unknown[] }>(
+        await app.inject(as(c.h1A, { method: 'GET', url: `/api/alerts?from=${t}&to=${t}` })),
+      ).items.length,
+    ).toBeGreaterThan(0);
+    expect(
+      body<{ items: unknown[] }>(
+        await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?to=2020-01-01' })),
+      ).items,
+    ).toEqual([]);
+    expect((await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?type=bogus' }))).statusCode).toBe(
+      400,
+    );
+    expect((await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?cursor=!!' }))).statusCode).toBe(
+      400,
+    );
     // Staff: their supplier's meters only; operators: 403.
-    const s1 = body<{ items: { meterSerial: string }[] }>(await app.inject(as(c.sup1, { method: 'GET', url: '/api/alerts' })));
+    const s1 = body<{ items: { meterSerial: string }[] }>(
+      await app.inject(as(c.sup1, { method: 'GET', url: '/api/alerts' })),
+    );
     expect(new Set(s1.items.map((i) => i.meterSerial))).toEqual(new Set(['KW1A']));
-    const s2 = body<{ items: { meterSerial: string }[] }>(await app.inject(as(c.sup2, { method: 'GET', url: '/api/alerts' })));
+    const s2 = body<{ items: { meterSerial: string }[] }>(
+      await app.inject(as(c.sup2, { method: 'GET', url: '/api/alerts' })),
+    );
     expect(s2.items.map((i) => i.meterSerial)).toEqual(['KW2B']);
     expect((await app.inject(as(c.opA, { method: 'GET', url: '/api/alerts' }))).statusCode).toBe(403);
   });
 
-  it('outbox: supplier staff see their meters\' messages, admins all, consumers 403', async () => {
-    const a1 = (await db.pool.query<{ id: number }>("SELECT id FROM alerts WHERE meter_id = $1 LIMIT 1", [w.h1A.meterId])).rows[0]!.id;
-    const a2 = (await db.pool.query<{ id: number }>("SELECT id FROM alerts WHERE meter_id = $1 LIMIT 1", [w.h2B.meterId])).rows[0]!.id;
+  it("outbox: supplier staff see their meters' messages, admins all, consumers 403", async () => {
+    const a1 = (
+      await db.pool.query<{ id: number }>('SELECT id FROM alerts WHERE meter_id = $1 LIMIT 1', [
+        w.h1A.meterId,
+      ])
+    ).rows[0]!.id;
+    const a2 = (
+      await db.pool.query<{ id: number }>('SELECT id FROM alerts WHERE meter_id = $1 LIMIT 1', [
+        w.h2B.meterId,
+      ])
+    ).rows[0]!.id;
     await db.pool.query(
       `INSERT INTO outbox (channel, recipient, subject, body, alert_id) VALUES
         ('email', 'a@x.test', 'S1', 'B1', $1), ('sms', '+447700900001', NULL, 'B2', $1), ('email', 'b@x.test', 'S3', 'B3', $2)`,
       [a1, a2],
     );
-    const s1 = body<{ items: { recipient: string; alertId: number; subject: string | null; createdAt: string }[]; nextCursor: null }>(
-      await app.inject(as(c.sup1, { method: 'GET', url: '/api/outbox' })),
-    );
+    const s1 = body<{
+      items: { recipient: string; alertId: number; subject: string | null; createdAt: string }[];
+      nextCursor: null;
+    }>(await app.inject(as(c.sup1, { method: 'GET', url: '/api/outbox' })));
     expect(s1.items.map((i) => i.recipient)).toEqual(['+447700900001', 'a@x.test']);
     expect(s1.items[0]).toMatchObject({ channel: 'sms', subject: null, body: 'B2', alertId: a1 });
-    const sms = body<{ items: unknown[] }>(await app.inject(as(c.sup1, { method: 'GET', url: '/api/outbox?channel=email' })));
+    const sms = body<{ items: unknown[] }>(
+      await app.inject(as(c.sup1, { method: 'GET', url: '/api/outbox?channel=email' })),
+    );
     expect(sms.items).toHaveLength(1);
-    const adm = body<{ items: unknown[]; nextCursor: string }>(await app.inject(as(c.admin, { method: 'GET', url: '/api/outbox?limit=2' })));
+    const adm = body<{ items: unknown[]; nextCursor: string }>(
+      await app.inject(as(c.admin, { method: 'GET', url: '/api/outbox?limit=2' })),
+    );
     expect(adm.items).toHaveLength(2);
     expect(adm.nextCursor).toEqual(expect.any(String));
     expect((await app.inject(as(c.h1A, { method: 'GET', url: '/api/outbox' }))).statusCode).toBe(403);
@@ -236,8 +337,19 @@ describe('alerts and outbox', () => {
   });
 
   it('the OpenAPI document lists the new routes', async () => {
-    const doc = body<{ paths: Record<string, unknown> }>(await app.inject({ method: 'GET', url: '/docs/json' }));
-    for (const p of ['/api/home', '/api/meters/{serial}/limits', '/api/me/profile', '/api/me/password', '/api/alerts', '/api/alerts/{id}/read', '/api/alerts/read-all', '/api/outbox']) {
+    const doc = body<{ paths: Record<string, unknown> }>(
+      await app.inject({ method: 'GET', url: '/docs/json' }),
+    );
+    for (const p of [
+      '/api/home',
+      '/api/meters/{serial}/limits',
+      '/api/me/profile',
+      '/api/me/password',
+      '/api/alerts',
+      '/api/alerts/{id}/read',
+      '/api/alerts/read-all',
+      '/api/outbox',
+    ]) {
       expect(doc.paths[p], p).toBeDefined();
     }
   });

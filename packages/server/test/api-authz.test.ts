@@ -133,7 +133,12 @@ function roleRequest(routeKey: string, c: Extract<RouteCase, { kind: 'roles' }>)
   const url = c.url ? c.url() : pattern;
   return method === 'GET'
     ? { method, url }
-    : { method, url, headers: { 'content-type': 'application/json' }, ...(c.body ? { payload: c.body } : {}) };
+    : {
+        method,
+        url,
+        headers: { 'content-type': 'application/json' },
+        ...(c.body ? { payload: c.body } : {}),
+      };
 }
 
 function request(routeKey: string, c: Extract<RouteCase, { kind: 'meter' }>, serial: string): InjectOptions {
@@ -185,10 +190,10 @@ describe('without a session', () => {
         : c.kind === 'roles'
           ? roleRequest(k, c)
           : {
-            method: k.split(' ')[0] as 'GET',
-            url: k.split(' ')[1]!,
-            headers: { 'content-type': 'application/json' },
-          };
+              method: k.split(' ')[0] as 'GET',
+              url: k.split(' ')[1]!,
+              headers: { 'content-type': 'application/json' },
+            };
     const res = await app.inject(opts);
     expectOnlyError(res, 401, 'UNAUTHENTICATED', w.h1A.meterSerial);
   });
@@ -296,7 +301,7 @@ describe.each(ROLE_ROUTES)('$key', ({ key: k, c }) => {
   });
 });
 
-describe('consumer routes reach only the consumer\'s own things', () => {
+describe("consumer routes reach only the consumer's own things", () => {
   test("another household's serial on /api/home -> 404", async () => {
     for (const who of [cookies.h2A, cookies.h1B]) {
       const res = await app.inject(as(who, { method: 'GET', url: `/api/home?serial=${w.h1A.meterSerial}` }));
@@ -308,11 +313,17 @@ describe('consumer routes reach only the consumer\'s own things', () => {
     await db.pool.query('UPDATE alerts SET read_at = NULL WHERE id = $1', [alertOfH1A]);
     for (const who of [cookies.h2A, cookies.h1B]) {
       const res = await app.inject(
-        as(who, { method: 'POST', url: `/api/alerts/${alertOfH1A}/read`, headers: { 'content-type': 'application/json' } }),
+        as(who, {
+          method: 'POST',
+          url: `/api/alerts/${alertOfH1A}/read`,
+          headers: { 'content-type': 'application/json' },
+        }),
       );
       expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
     }
-    const r = await db.pool.query<{ read_at: Date | null }>('SELECT read_at FROM alerts WHERE id = $1', [alertOfH1A]);
+    const r = await db.pool.query<{ read_at: Date | null }>('SELECT read_at FROM alerts WHERE id = $1', [
+      alertOfH1A,
+    ]);
     expect(r.rows[0]!.read_at).toBeNull();
   });
 

@@ -88,7 +88,9 @@ describe('CSRF: state-changing requests must come from this origin', () => {
   });
 
   test('the same origin, and clients that send neither header (curl), pass', async () => {
-    expect((await put({ origin: 'http://kilowire.test', 'sec-fetch-site': 'same-origin' })).statusCode).toBe(200);
+    expect((await put({ origin: 'http://kilowire.test', 'sec-fetch-site': 'same-origin' })).statusCode).toBe(
+      200,
+    );
     expect((await put({})).statusCode).toBe(200);
   });
 
@@ -150,10 +152,16 @@ describe('response hardening', () => {
   });
 
   test('with METRICS_TOKEN, /metrics needs the bearer token', async () => {
-    const locked = await testApi(db.pool, { config: { metrics: { token: 'a-long-metrics-token-123', port: undefined, host: '127.0.0.1' } } });
+    const locked = await testApi(db.pool, {
+      config: { metrics: { token: 'a-long-metrics-token-123', port: undefined, host: '127.0.0.1' } },
+    });
     try {
       expect((await locked.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
-      const bad = await locked.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong' } });
+      const bad = await locked.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: 'Bearer wrong' },
+      });
       expect(bad.statusCode).toBe(401);
       const ok = await locked.inject({
         method: 'GET',
@@ -169,7 +177,9 @@ describe('response hardening', () => {
 
   test('with METRICS_PORT, /metrics is served there and not on the public port', async () => {
     const port = await freePort();
-    const pub = await testApi(db.pool, { config: { metrics: { token: undefined, port, host: '127.0.0.1' } } });
+    const pub = await testApi(db.pool, {
+      config: { metrics: { token: undefined, port, host: '127.0.0.1' } },
+    });
     const close = await startMetricsServer(port, '127.0.0.1', undefined);
     try {
       expect((await pub.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
@@ -227,8 +237,9 @@ describe('the OpenAPI document says what is public, what is required and what ca
   }
   let paths: Record<string, Record<string, Op>>;
   beforeAll(async () => {
-    paths = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, Op>> }>()
-      .paths;
+    paths = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{
+      paths: Record<string, Record<string, Op>>;
+    }>().paths;
   });
 
   test('sign-in, session state, health and readiness need no session; the rest do', () => {
@@ -256,4 +267,3 @@ describe('the OpenAPI document says what is public, what is required and what ca
     expect(paths['/api/meters/{serial}/limits']!.put!.requestBody).toBeDefined();
   });
 });
-

@@ -257,7 +257,9 @@ describe('login throttling (in PostgreSQL: every API process agrees)', () => {
   test('the guesser is slowed down, the owner signing in from elsewhere is not, unknown IDs look the same', async () => {
     const guesser = '203.0.113.7';
     for (let i = 0; i < FREE_FAILURES; i++) {
-      expect((await attempt({ consumerId: 'C2A', password: `guess-${i}` }, { ip: guesser })).statusCode).toBe(401);
+      expect((await attempt({ consumerId: 'C2A', password: `guess-${i}` }, { ip: guesser })).statusCode).toBe(
+        401,
+      );
     }
     // One more failure starts the backoff for this (account, address)...
     expect((await attempt({ consumerId: 'C2A', password: 'guess-x' }, { ip: guesser })).statusCode).toBe(401);
@@ -268,7 +270,8 @@ describe('login throttling (in PostgreSQL: every API process agrees)', () => {
     // ...while the household itself, from its own address, signs in at once.
     expect((await attempt(loginBody('C2A'), { ip: '198.51.100.20' })).statusCode).toBe(200);
     // An unknown consumer ID is throttled exactly like a real one (no account enumeration).
-    for (let i = 0; i <= FREE_FAILURES; i++) await attempt({ consumerId: 'NOSUCH', password: 'x' }, { ip: guesser });
+    for (let i = 0; i <= FREE_FAILURES; i++)
+      await attempt({ consumerId: 'NOSUCH', password: 'x' }, { ip: guesser });
     const unknown = await attempt({ consumerId: 'NOSUCH', password: 'x' }, { ip: guesser });
     expect(unknown.statusCode).toBe(429);
     expect(JSON.parse(unknown.body)).toEqual(JSON.parse(blocked.body));
@@ -292,9 +295,13 @@ describe('login throttling (in PostgreSQL: every API process agrees)', () => {
       await other.close();
     }
     // Once the wait is over, the right password from that address works and clears the count.
-    await db.pool.query("UPDATE login_throttle SET blocked_until = now() - interval '1 second' WHERE key LIKE 'a:c:c1b|%'");
+    await db.pool.query(
+      "UPDATE login_throttle SET blocked_until = now() - interval '1 second' WHERE key LIKE 'a:c:c1b|%'",
+    );
     expect((await attempt(loginBody('C1B'), { ip })).statusCode).toBe(200);
-    expect((await db.pool.query("SELECT 1 FROM login_throttle WHERE key = 'a:c:c1b|203.0.113.8'")).rowCount).toBe(0);
+    expect(
+      (await db.pool.query("SELECT 1 FROM login_throttle WHERE key = 'a:c:c1b|203.0.113.8'")).rowCount,
+    ).toBe(0);
   });
 
   test('per address: spraying many identifiers from one address is stopped', async () => {

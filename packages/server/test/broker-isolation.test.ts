@@ -17,9 +17,21 @@ let b: CreatedHousehold;
 const received: { who: string; topic: string }[] = [];
 const clients: MqttClient[] = [];
 
-function connect(clientId: string, username: string | undefined, password: string | undefined): Promise<MqttClient> {
+function connect(
+  clientId: string,
+  username: string | undefined,
+  password: string | undefined,
+): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(broker.url, { protocolVersion: 4, clientId, username, password, reconnectPeriod: 0, clean: true, connectTimeout: 5000 });
+    const c = mqtt.connect(broker.url, {
+      protocolVersion: 4,
+      clientId,
+      username,
+      password,
+      reconnectPeriod: 0,
+      clean: true,
+      connectTimeout: 5000,
+    });
     c.once('connect', () => {
       clients.push(c);
       resolve(c);
@@ -35,7 +47,10 @@ function connect(clientId: string, username: string | undefined, password: strin
 beforeAll(async () => {
   db = await createTestDb();
   [a, b] = (await seedMeters(db.pool, 2)) as [CreatedHousehold, CreatedHousehold];
-  broker = await startTestBroker(db.pool, [a, b].map((h) => ({ id: h.meterSerial, password: h.meterCredential })));
+  broker = await startTestBroker(
+    db.pool,
+    [a, b].map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
+  );
 });
 
 afterAll(async () => {
@@ -64,7 +79,12 @@ describe(`broker isolation`, () => {
     const ma = await connect(a.meterSerial, a.meterSerial, a.meterCredential);
     ma.on('message', (topic) => received.push({ who: 'A', topic }));
     // A tries to listen to B and to everyone: the broker must not deliver anything of B's to A.
-    for (const t of [`meters/${b.meterSerial}/down/#`, 'meters/+/down/#', '#', `meters/${b.meterSerial}/up/#`]) {
+    for (const t of [
+      `meters/${b.meterSerial}/down/#`,
+      'meters/+/down/#',
+      '#',
+      `meters/${b.meterSerial}/up/#`,
+    ]) {
       const granted = await ma.subscribeAsync(t, { qos: 1 }).catch(() => [{ qos: 128 }]);
       if (broker.kind === 'aedes') expect(granted[0]?.qos).toBe(128);
     }

@@ -47,7 +47,11 @@ function varint(n: number): Buffer {
  * Open a raw TCP connection, send a packet header announcing `announced` bytes and then
  * stream filler until the broker closes the socket. Returns how many body bytes it accepted.
  */
-function streamUntilClosed(first: Buffer, announced: number, limitBytes: number): Promise<{ sent: number; closed: boolean }> {
+function streamUntilClosed(
+  first: Buffer,
+  announced: number,
+  limitBytes: number,
+): Promise<{ sent: number; closed: boolean }> {
   return new Promise((resolve) => {
     const s = net.connect(port(), '127.0.0.1');
     let sent = 0;

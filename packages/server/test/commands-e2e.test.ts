@@ -71,7 +71,15 @@ afterAll(async () => {
 describe('signed commands', () => {
   it('delivers, retries until the meter replies, and stores the result', async () => {
     // Issued while the meter is offline: the gateway keeps retrying until it answers.
-    const cmd = await tx(db.pool, (c) => requestCommand(c, privateKeyFromB64(keys.privateKey), { id: h.meterId, serial: h.meterSerial }, { type: 'supply.off', reason: 'test' }, { actorId: null }));
+    const cmd = await tx(db.pool, (c) =>
+      requestCommand(
+        c,
+        privateKeyFromB64(keys.privateKey),
+        { id: h.meterId, serial: h.meterSerial },
+        { type: 'supply.off', reason: 'test' },
+        { actorId: null },
+      ),
+    );
     await gw.sendCommands();
     await sleep(1200);
     await gw.sendCommands();
@@ -90,7 +98,15 @@ describe('signed commands', () => {
 
   it('refuses a replayed, an altered and a stale command, before and after a meter restart', async () => {
     const key = privateKeyFromB64(keys.privateKey);
-    const arm = await tx(db.pool, (c) => requestCommand(c, key, { id: h.meterId, serial: h.meterSerial }, { type: 'supply.arm' }, { actorId: null }));
+    const arm = await tx(db.pool, (c) =>
+      requestCommand(
+        c,
+        key,
+        { id: h.meterId, serial: h.meterSerial },
+        { type: 'supply.arm' },
+        { actorId: null },
+      ),
+    );
     await waitFor(async () => (await commandRow(arm.id)).status === 'ok', 20_000, 'arm ok');
     expect(client.meter.relay.state).toBe('armed');
     const counterAfter = client.meter.lastCounter;
@@ -122,7 +138,8 @@ describe('signed commands', () => {
       // (never re-applied, never a different result); the altered one is refused.
       await waitFor(
         () =>
-          client.counters.commandsRejected - rejectedBefore >= 1 && client.counters.commandsRepeated - repeatedBefore >= 2,
+          client.counters.commandsRejected - rejectedBefore >= 1 &&
+          client.counters.commandsRepeated - repeatedBefore >= 2,
         10_000,
         'one refusal and two stored answers',
       );

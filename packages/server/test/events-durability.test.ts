@@ -132,9 +132,13 @@ describe('durable domain events', () => {
     // 3. Restart: what was committed is judged now.
     kw = process('jobs');
     await waitFor(settled, 60_000, 'events settled').catch(async (e: unknown) => {
-      const j = await db.pool.query(`SELECT name, state, retry_count, output FROM pgboss.job WHERE name LIKE 'events.%'`);
+      const j = await db.pool.query(
+        `SELECT name, state, retry_count, output FROM pgboss.job WHERE name LIKE 'events.%'`,
+      );
       const ev = await db.pool.query('SELECT id, type, dispatched_at FROM domain_events');
-      throw new Error(`${String(e)}\njobs ${JSON.stringify(j.rows)}\nevents ${JSON.stringify(ev.rows)}\n${kw!.all.slice(-3000)}`);
+      throw new Error(
+        `${String(e)}\njobs ${JSON.stringify(j.rows)}\nevents ${JSON.stringify(ev.rows)}\n${kw!.all.slice(-3000)}`,
+      );
     });
     const expected = [
       { meter_id: h0.meterId, type: 'daily_limit', dedupe_key: dayA },

@@ -23,7 +23,10 @@ let hh: CreatedHousehold[];
 beforeAll(async () => {
   db = await createTestDb();
   hh = await seedMeters(db.pool, 12);
-  broker = await startTestBroker(db.pool, hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })));
+  broker = await startTestBroker(
+    db.pool,
+    hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
+  );
   gateway = new KilowireProcess('gateway', {
     DATABASE_URL: db.url,
     MQTT_URL: broker.url,
@@ -56,7 +59,13 @@ describe('crash safety', () => {
       tickMs: 100,
     });
     fleet.start();
-    await waitFor(async () => (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings')).rows[0]!.n > 100, 30_000, 'first readings');
+    await waitFor(
+      async () =>
+        (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings')).rows[0]!.n >
+        100,
+      30_000,
+      'first readings',
+    );
     await gateway.kill9();
     await sleep(1500);
     gateway.start();
@@ -66,7 +75,11 @@ describe('crash safety', () => {
     await sleep(1500);
     await broker.restart();
     // Meters reconnect by themselves and resend whatever was never acknowledged.
-    await waitFor(() => fleet.stats().simMinS >= Date.now() / 1000 - 1800, 60_000, 'fleet caught up with real time');
+    await waitFor(
+      () => fleet.stats().simMinS >= Date.now() / 1000 - 1800,
+      60_000,
+      'fleet caught up with real time',
+    );
     let last: string | true = 'not checked';
     await waitFor(
       async () => {

@@ -127,7 +127,9 @@ it('rejects and counts 10,000 malformed and hostile payloads, each with its stab
   // Every payload kind was refused for its own reason: a decoder that failed everything with
   // one code (or INTERNAL) would not pass.
   const got = new Map(
-    [...gw.rejectedByCode].map(([c, n]): [string, number] => [c, n - (codesBefore.get(c) ?? 0)]).filter(([, n]) => n !== 0),
+    [...gw.rejectedByCode]
+      .map(([c, n]): [string, number] => [c, n - (codesBefore.get(c) ?? 0)])
+      .filter(([, n]) => n !== 0),
   );
   expect(Object.fromEntries(got)).toEqual(Object.fromEntries(expected));
   expect(expected.size).toBeGreaterThanOrEqual(6);

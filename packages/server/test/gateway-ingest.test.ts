@@ -50,7 +50,9 @@ describe('ingest through the broker', () => {
     const r = await rows(hh[0]!.meterId);
     expect(r).toHaveLength(1);
     expect(r[0]!.wh).toBe(400);
-    const d = await db.pool.query('SELECT wh, intervals FROM daily_rollups WHERE meter_id = $1', [hh[0]!.meterId]);
+    const d = await db.pool.query('SELECT wh, intervals FROM daily_rollups WHERE meter_id = $1', [
+      hh[0]!.meterId,
+    ]);
     expect(d.rows).toEqual([{ wh: 400, intervals: 1 }]);
   });
 
@@ -89,7 +91,9 @@ describe('ingest through the broker', () => {
       [20, 0],
       [30, 0],
     ]);
-    const d = await db.pool.query('SELECT wh, intervals, estimated FROM daily_rollups WHERE meter_id = $1', [hh[2]!.meterId]);
+    const d = await db.pool.query('SELECT wh, intervals, estimated FROM daily_rollups WHERE meter_id = $1', [
+      hh[2]!.meterId,
+    ]);
     expect(d.rows).toEqual([{ wh: 60, intervals: 3, estimated: 0 }]);
   });
 
@@ -107,7 +111,9 @@ describe('ingest through the broker', () => {
       [150, 1],
       [50, 0],
     ]);
-    const d = await db.pool.query('SELECT wh, intervals, estimated FROM daily_rollups WHERE meter_id = $1', [id]);
+    const d = await db.pool.query('SELECT wh, intervals, estimated FROM daily_rollups WHERE meter_id = $1', [
+      id,
+    ]);
     expect(d.rows).toEqual([{ wh: 450, intervals: 4, estimated: 2 }]);
     // Spike: 30 kWh in half an hour on a 23 kW connection; and registers that disagree with the intervals.
     const spike = readingsMsg(3, base + 4 * 1800, [30_000], 450);
@@ -116,28 +122,53 @@ describe('ingest through the broker', () => {
     await m.waitAck((a) => a.kind === 'ack' && a.upTo === 3);
     r = await rows(id);
     expect(r.at(-1)!.flags).toBe(2 | 4);
-    const issues = await db.pool.query<{ rule: string }>('SELECT rule FROM vee_issues WHERE meter_id = $1 ORDER BY rule', [id]);
+    const issues = await db.pool.query<{ rule: string }>(
+      'SELECT rule FROM vee_issues WHERE meter_id = $1 ORDER BY rule',
+      [id],
+    );
     expect(issues.rows.map((x) => x.rule)).toEqual(['gap_estimated', 'spike', 'sum_check']);
-    const total = await db.pool.query<{ wh: number }>('SELECT wh FROM daily_rollups WHERE meter_id = $1', [id]);
+    const total = await db.pool.query<{ wh: number }>('SELECT wh FROM daily_rollups WHERE meter_id = $1', [
+      id,
+    ]);
     expect(total.rows[0]!.wh).toBe(30_450);
   });
 
-  it('sums DST days correctly in the meter\'s local calendar (46 and 50 half-hours)', async () => {
+  it("sums DST days correctly in the meter's local calendar (46 and 50 half-hours)", async () => {
     const m = meters[4]!;
     const id = hh[4]!.meterId;
     const spring = localMidnight('2026-03-29', 'Europe/London');
     const autumn = localMidnight('2026-10-25', 'Europe/London');
     expect(localMidnight('2026-03-30', 'Europe/London') - spring).toBe(23 * 3600);
     expect(localMidnight('2026-10-26', 'Europe/London') - autumn).toBe(25 * 3600);
-    await m.readings(readingsMsg(1, spring, Array.from({ length: 46 }, () => 100), 0));
-    await m.readings(readingsMsg(2, autumn, Array.from({ length: 50 }, (_, i) => i + 1), 4600));
+    await m.readings(
+      readingsMsg(
+        1,
+        spring,
+        Array.from({ length: 46 }, () => 100),
+        0,
+      ),
+    );
+    await m.readings(
+      readingsMsg(
+        2,
+        autumn,
+        Array.from({ length: 50 }, (_, i) => i + 1),
+        4600,
+      ),
+    );
     await m.waitAck((a) => a.kind === 'ack' && a.upTo === 2);
-    const d = await db.pool.query('SELECT day, wh, intervals FROM daily_rollups WHERE meter_id = $1 ORDER BY day', [id]);
+    const d = await db.pool.query(
+      'SELECT day, wh, intervals FROM daily_rollups WHERE meter_id = $1 ORDER BY day',
+      [id],
+    );
     expect(d.rows).toEqual([
       { day: '2026-03-29', wh: 4600, intervals: 46 },
       { day: '2026-10-25', wh: 1275, intervals: 50 },
     ]);
-    const mo = await db.pool.query('SELECT month, wh FROM monthly_rollups WHERE meter_id = $1 ORDER BY month', [id]);
+    const mo = await db.pool.query(
+      'SELECT month, wh FROM monthly_rollups WHERE meter_id = $1 ORDER BY month',
+      [id],
+    );
     expect(mo.rows).toEqual([
       { month: '2026-03-01', wh: 4600 },
       { month: '2026-10-01', wh: 1275 },

@@ -48,8 +48,12 @@ const issues = async (meterId: number) =>
     )
   ).rows;
 const rollup = async (meterId: number) =>
-  (await db.pool.query<{ wh: number; intervals: number }>('SELECT wh, intervals FROM daily_rollups WHERE meter_id = $1', [meterId]))
-    .rows;
+  (
+    await db.pool.query<{ wh: number; intervals: number }>(
+      'SELECT wh, intervals FROM daily_rollups WHERE meter_id = $1',
+      [meterId],
+    )
+  ).rows;
 const conflicts = () => gw.rejectedByCode.get('SEQ_CONFLICT') ?? 0;
 
 describe('sequence numbers', () => {
@@ -138,7 +142,10 @@ describe('events', () => {
     const before = gw.rejectedByCode.get('FUTURE_EVENT') ?? 0;
     const future = Math.floor(Date.now() / 1000) + 3 * 86_400;
     m.acks.length = 0;
-    await m.raw('events', encodeUp('events', { v: 1, seq: 1, events: [{ code: 'tamper.cover', t: future }] }));
+    await m.raw(
+      'events',
+      encodeUp('events', { v: 1, seq: 1, events: [{ code: 'tamper.cover', t: future }] }),
+    );
     await m.waitAck((a) => a.stream === 'events' && a.kind === 'ack' && a.upTo === 1);
     expect(gw.rejectedByCode.get('FUTURE_EVENT')).toBe(before + 1);
     const ev = await db.pool.query('SELECT 1 FROM meter_events WHERE meter_id = $1', [h.meterId]);
@@ -155,7 +162,9 @@ describe('events', () => {
     const before = conflicts();
     await m.raw('events', encodeUp('events', { v: 1, seq: 1, events: [{ code: 'tamper.cover', t }] }));
     await waitFor(() => conflicts() === before + 1, 5_000, 'conflict counted');
-    const ev = await db.pool.query<{ code: string }>('SELECT code FROM meter_events WHERE meter_id = $1', [h.meterId]);
+    const ev = await db.pool.query<{ code: string }>('SELECT code FROM meter_events WHERE meter_id = $1', [
+      h.meterId,
+    ]);
     expect(ev.rows).toEqual([{ code: 'power.fail' }]);
   });
 });
@@ -169,11 +178,18 @@ describe('retained messages (the gateway is the second wall)', () => {
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
     try {
       const h = hh[2]!;
-      const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, reconnectPeriod: 0 });
-      await pub.publishAsync(topics.up(h.meterSerial, 'readings'), encodeUp('readings', readingsMsg(9, D0 + 7200, [1], 10)), {
-        qos: 1,
-        retain: true,
+      const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+        protocolVersion: 4,
+        reconnectPeriod: 0,
       });
+      await pub.publishAsync(
+        topics.up(h.meterSerial, 'readings'),
+        encodeUp('readings', readingsMsg(9, D0 + 7200, [1], 10)),
+        {
+          qos: 1,
+          retain: true,
+        },
+      );
       await pub.endAsync();
       const g = new Gateway({
         pool: db.pool,

@@ -46,7 +46,11 @@ afterAll(async () => {
 });
 
 async function contact(h: CreatedHousehold, email: string | null, mobile: string | null) {
-  await db.pool.query('UPDATE consumers SET email = $2, mobile = $3 WHERE id = $1', [h.consumerId, email, mobile]);
+  await db.pool.query('UPDATE consumers SET email = $2, mobile = $3 WHERE id = $1', [
+    h.consumerId,
+    email,
+    mobile,
+  ]);
 }
 
 function alert(h: CreatedHousehold, over: Partial<NewAlert> = {}): NewAlert {
@@ -63,10 +67,15 @@ function alert(h: CreatedHousehold, over: Partial<NewAlert> = {}): NewAlert {
 
 async function delivery(alertId: number, channel: string) {
   return (
-    await db.pool.query<{ status: string; attempts: number; last_error: string | null; sent_at: Date | null }>(
-      'SELECT status, attempts, last_error, sent_at FROM deliveries WHERE alert_id = $1 AND channel = $2',
-      [alertId, channel],
-    )
+    await db.pool.query<{
+      status: string;
+      attempts: number;
+      last_error: string | null;
+      sent_at: Date | null;
+    }>('SELECT status, attempts, last_error, sent_at FROM deliveries WHERE alert_id = $1 AND channel = $2', [
+      alertId,
+      channel,
+    ])
   ).rows[0];
 }
 
@@ -74,7 +83,11 @@ describe('email over SMTP', () => {
   it('delivers the alert with subject, body and recipient (and authenticates)', async () => {
     await contact(hh[0]!, 'anna@example.test', null);
     const [id] = await raiseAlerts(db.pool, [alert(hh[0]!)]);
-    const mail = await waitFor(() => smtp.received.find((m) => m.to.includes('anna@example.test')), 15_000, 'email');
+    const mail = await waitFor(
+      () => smtp.received.find((m) => m.to.includes('anna@example.test')),
+      15_000,
+      'email',
+    );
     expect(mail.from).toBe('alerts@kilowire.test');
     expect(mail.user).toBe('alerts');
     expect(mail.raw).toMatch(/^Subject: Kilowire: Daily limit reached\r?$/m);
@@ -88,17 +101,25 @@ describe('email over SMTP', () => {
     await contact(hh[4]!, 'down@example.test', null);
     const [id] = await raiseAlerts(db.pool, [alert(hh[1]!)]);
     const [downId] = await raiseAlerts(db.pool, [alert(hh[4]!)]);
-    await waitFor(async () => (await delivery(id!, 'email'))?.status === 'sent', 30_000, 'sent after retries');
+    await waitFor(
+      async () => (await delivery(id!, 'email'))?.status === 'sent',
+      30_000,
+      'sent after retries',
+    );
     expect(smtp.attempts.get('flaky@example.test')).toBe(3);
     expect(smtp.received.filter((m) => m.to.includes('flaky@example.test'))).toHaveLength(1);
     expect(await delivery(id!, 'email')).toMatchObject({ status: 'sent', attempts: 3, last_error: null });
     // Raising the same crossing again sends nothing more.
     expect(await raiseAlerts(db.pool, [alert(hh[1]!)])).toEqual([]);
     // Always 451: failed after the first try and retryLimit (2) retries, then left alone.
-    const d = await waitFor(async () => {
-      const r = await delivery(downId!, 'email');
-      return r?.status === 'failed' ? r : undefined;
-    }, 30_000, 'failed');
+    const d = await waitFor(
+      async () => {
+        const r = await delivery(downId!, 'email');
+        return r?.status === 'failed' ? r : undefined;
+      },
+      30_000,
+      'failed',
+    );
     expect(d.attempts).toBe(3);
     expect(d.last_error).toContain('451');
     expect(smtp.received.filter((m) => m.to.includes('flaky@example.test'))).toHaveLength(1);
@@ -107,10 +128,14 @@ describe('email over SMTP', () => {
   it('a mailbox refused with 550 fails visibly at once and is not retried', async () => {
     await contact(hh[2]!, 'bounce@example.test', null);
     const [id] = await raiseAlerts(db.pool, [alert(hh[2]!)]);
-    const d = await waitFor(async () => {
-      const r = await delivery(id!, 'email');
-      return r?.status === 'failed' ? r : undefined;
-    }, 15_000, 'failed');
+    const d = await waitFor(
+      async () => {
+        const r = await delivery(id!, 'email');
+        return r?.status === 'failed' ? r : undefined;
+      },
+      15_000,
+      'failed',
+    );
     expect(d.attempts).toBe(1);
     expect(d.last_error).toContain('550');
     await sleep(2000);
@@ -120,22 +145,34 @@ describe('email over SMTP', () => {
   it('an invalid address fails without reaching the server', async () => {
     await contact(hh[3]!, 'not-an-address', null);
     const [id] = await raiseAlerts(db.pool, [alert(hh[3]!)]);
-    const d = await waitFor(async () => {
-      const r = await delivery(id!, 'email');
-      return r?.status === 'failed' ? r : undefined;
-    }, 15_000, 'failed');
+    const d = await waitFor(
+      async () => {
+        const r = await delivery(id!, 'email');
+        return r?.status === 'failed' ? r : undefined;
+      },
+      15_000,
+      'failed',
+    );
     expect(d).toMatchObject({ attempts: 1, last_error: 'invalid email address' });
   });
-
 });
 
 describe('SMS over SMPP', () => {
   it('submit_sm reaches the SMSC with the destination, sender and GSM-7 text', async () => {
     await contact(hh[5]!, null, '+447700900123');
     const [id] = await raiseAlerts(db.pool, [
-      alert(hh[5]!, { type: 'tamper', dedupeKey: '1:0', title: 'Tamper alert', message: 'Meter cover opened at 14:05 on 26 Nov.' }),
+      alert(hh[5]!, {
+        type: 'tamper',
+        dedupeKey: '1:0',
+        title: 'Tamper alert',
+        message: 'Meter cover opened at 14:05 on 26 Nov.',
+      }),
     ]);
-    const sms = await waitFor(() => smsc.submits.find((s) => s.destination === '447700900123'), 15_000, 'sms');
+    const sms = await waitFor(
+      () => smsc.submits.find((s) => s.destination === '447700900123'),
+      15_000,
+      'sms',
+    );
     expect(sms).toMatchObject({
       systemId: 'kwtest',
       source: 'Kilowire',
@@ -154,10 +191,14 @@ describe('SMS over SMPP', () => {
     const expected = `Kilowire: Long. ${message}`;
     const enc = encodeSms(expected, 1);
     expect(enc.parts.length).toBeGreaterThan(1);
-    const parts = await waitFor(() => {
-      const p = smsc.submits.filter((s) => s.destination === '447700900456');
-      return p.length === enc.parts.length ? p : undefined;
-    }, 15_000, 'all parts');
+    const parts = await waitFor(
+      () => {
+        const p = smsc.submits.filter((s) => s.destination === '447700900456');
+        return p.length === enc.parts.length ? p : undefined;
+      },
+      15_000,
+      'all parts',
+    );
     for (const p of parts) {
       expect(p.dataCoding).toBe(0);
       expect(p.esmClass & 0x40).toBe(0x40);
@@ -171,14 +212,20 @@ describe('SMS over SMPP', () => {
   it('a text outside the GSM alphabet goes as UCS-2 (data_coding 8), surrogate pairs intact', async () => {
     await contact(hh[7]!, null, '+48500100200');
     const message = 'Łódź 😀 '.repeat(12);
-    await raiseAlerts(db.pool, [alert(hh[7]!, { type: 'tamper', dedupeKey: '3:0', title: 'Zażółć', message })]);
+    await raiseAlerts(db.pool, [
+      alert(hh[7]!, { type: 'tamper', dedupeKey: '3:0', title: 'Zażółć', message }),
+    ]);
     const expected = `Kilowire: Zażółć. ${message}`;
     const n = encodeSms(expected, 1).parts.length;
     expect(n).toBeGreaterThan(1);
-    const parts = await waitFor(() => {
-      const p = smsc.submits.filter((s) => s.destination === '48500100200');
-      return p.length === n ? p : undefined;
-    }, 15_000, 'all parts');
+    const parts = await waitFor(
+      () => {
+        const p = smsc.submits.filter((s) => s.destination === '48500100200');
+        return p.length === n ? p : undefined;
+      },
+      15_000,
+      'all parts',
+    );
     for (const p of parts) expect(p.dataCoding).toBe(8);
     expect(reassemble(parts)).toBe(expected);
   });
@@ -194,6 +241,7 @@ describe('SMS encoding', () => {
     expect(encodeSms('Ł'.repeat(70), 1)).toMatchObject({ dataCoding: 8, esmClass: 0 });
     expect(encodeSms('Ł'.repeat(71), 1).parts).toHaveLength(2);
     // An escape (0x1B) never ends a part.
-    for (const p of encodeSms('a'.repeat(152) + '€'.repeat(10), 7).parts) expect(p[p.length - 1]).not.toBe(0x1b);
+    for (const p of encodeSms('a'.repeat(152) + '€'.repeat(10), 7).parts)
+      expect(p[p.length - 1]).not.toBe(0x1b);
   });
 });

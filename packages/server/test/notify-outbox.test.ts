@@ -20,7 +20,11 @@ beforeAll(async () => {
   const config = testConfig({ notify: defaultNotifyConfig({ pollS: 0.5, retryDelayS: 1, dispatchMs: 200 }) });
   jobs = await startJobs({ pool: db.pool, config, log: logger('test-jobs') });
   for (const [i, h] of hh.entries()) {
-    await db.pool.query('UPDATE consumers SET email = $2, mobile = $3 WHERE id = $1', [h.consumerId, `c${i}@example.test`, `+4477009000${i}0`]);
+    await db.pool.query('UPDATE consumers SET email = $2, mobile = $3 WHERE id = $1', [
+      h.consumerId,
+      `c${i}@example.test`,
+      `+4477009000${i}0`,
+    ]);
   }
 });
 
@@ -58,14 +62,24 @@ async function outbox(alertId: number) {
 describe('outbox sink', () => {
   it('holds the email and the SMS, once each, and marks the deliveries sent', async () => {
     const [id] = await raiseAlerts(db.pool, [tamper(hh[0]!, '1:0')]);
-    const rows = await waitFor(async () => {
-      const r = await outbox(id!);
-      return r.length === 2 ? r : undefined;
-    }, 15_000, 'outbox rows');
-    expect(rows[0]).toMatchObject({ channel: 'email', recipient: 'c0@example.test', subject: 'Kilowire: Tamper alert: Meter cover opened' });
+    const rows = await waitFor(
+      async () => {
+        const r = await outbox(id!);
+        return r.length === 2 ? r : undefined;
+      },
+      15_000,
+      'outbox rows',
+    );
+    expect(rows[0]).toMatchObject({
+      channel: 'email',
+      recipient: 'c0@example.test',
+      subject: 'Kilowire: Tamper alert: Meter cover opened',
+    });
     expect(rows[0]!.body).toContain('reported "Meter cover opened" at 14:05 on 26 Nov.');
     expect(rows[1]).toMatchObject({ channel: 'sms', recipient: '+447700900000', subject: null });
-    const st = await db.pool.query<{ status: string }>('SELECT status FROM deliveries WHERE alert_id = $1', [id]);
+    const st = await db.pool.query<{ status: string }>('SELECT status FROM deliveries WHERE alert_id = $1', [
+      id,
+    ]);
     expect(st.rows.map((r) => r.status)).toEqual(['sent', 'sent']);
     await sleep(800);
     expect(await outbox(id!)).toHaveLength(2);
@@ -87,8 +101,13 @@ describe('quiet hours', () => {
     // A window around now in the meter's zone, ending ~2 hours from now.
     const now = Math.floor(Date.now() / 1000);
     const m = localMinuteOfDay(now, 'Europe/London');
-    const hm = (x: number) => `${String(Math.floor((((x % 1440) + 1440) % 1440) / 60)).padStart(2, '0')}:${String((((x % 1440) + 1440) % 1440) % 60).padStart(2, '0')}`;
-    await db.pool.query('UPDATE consumers SET quiet_hours_from = $2, quiet_hours_to = $3 WHERE id = $1', [h.consumerId, hm(m - 60), hm(m + 120)]);
+    const hm = (x: number) =>
+      `${String(Math.floor((((x % 1440) + 1440) % 1440) / 60)).padStart(2, '0')}:${String((((x % 1440) + 1440) % 1440) % 60).padStart(2, '0')}`;
+    await db.pool.query('UPDATE consumers SET quiet_hours_from = $2, quiet_hours_to = $3 WHERE id = $1', [
+      h.consumerId,
+      hm(m - 60),
+      hm(m + 120),
+    ]);
     const [quiet] = await raiseAlerts(db.pool, [daily(h, '2026-11-26')]);
     const [loud] = await raiseAlerts(db.pool, [tamper(h, '9:0')]);
     await waitFor(async () => (await outbox(loud!)).length === 2, 15_000, 'critical alert delivered');
@@ -102,10 +121,17 @@ describe('quiet hours', () => {
     expect(delayS).toBeGreaterThan(100 * 60);
     expect(delayS).toBeLessThan(121 * 60);
     // The job is queued, waiting for the end of quiet hours.
-    await waitFor(async () => {
-      const r = await db.pool.query<{ job_id: string | null }>('SELECT job_id FROM deliveries WHERE alert_id = $1', [quiet]);
-      return r.rows[0]?.job_id ?? undefined;
-    }, 5000, 'queued');
+    await waitFor(
+      async () => {
+        const r = await db.pool.query<{ job_id: string | null }>(
+          'SELECT job_id FROM deliveries WHERE alert_id = $1',
+          [quiet],
+        );
+        return r.rows[0]?.job_id ?? undefined;
+      },
+      5000,
+      'queued',
+    );
     const job = await db.pool.query<{ start_after: Date; state: string }>(
       `SELECT j.start_after, j.state FROM pgboss.job j JOIN deliveries d ON d.job_id = j.id WHERE d.alert_id = $1`,
       [quiet],

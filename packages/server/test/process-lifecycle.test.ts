@@ -23,8 +23,12 @@ interface Run {
 
 function run(env: Record<string, string | undefined>, services = 'broker,gateway,jobs,api,simulator'): Run {
   const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, LOG_LEVEL: 'info', ...env })) if (v !== undefined) childEnv[k] = v;
-  const p = spawn(process.execPath, ['--import', 'tsx', MAIN, `--services=${services}`], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const [k, v] of Object.entries({ ...process.env, LOG_LEVEL: 'info', ...env }))
+    if (v !== undefined) childEnv[k] = v;
+  const p = spawn(process.execPath, ['--import', 'tsx', MAIN, `--services=${services}`], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -47,7 +51,8 @@ function run(env: Record<string, string | undefined>, services = 'broker,gateway
 async function waitOut(r: Run, text: string | RegExp, ms = 60_000): Promise<void> {
   const until = Date.now() + ms;
   while (!(typeof text === 'string' ? r.out().includes(text) : text.test(r.out()))) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${String(text)}:\n${r.out().slice(-3000)}`);
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${String(text)}:\n${r.out().slice(-3000)}`);
     await new Promise((res) => setTimeout(res, 100));
   }
 }
@@ -86,22 +91,34 @@ const embedded = async () => ({
 });
 
 describe('starting', () => {
-  it.skipIf(process.getuid?.() !== 0)('as root in a private (0700) folder: one clear sentence and exit 1, no stack trace', async () => {
-    const priv = mkdtempSync(path.join(os.tmpdir(), 'kw-private-')); // mode 0700, like root's home or mktemp -d
-    const r = run({ ...(await embedded()), DATA_DIR: path.join(priv, 'data') });
-    const e = await r.exit;
-    expect(e.code).toBe(1);
-    const text = r.out();
-    expect(text).toMatch(/kilowire: the embedded PostgreSQL runs as the OS user `postgres`.*cannot enter .*kw-private-.*set DATA_DIR/);
-    expect(text).not.toMatch(/\n\s+at /); // no stack trace
-    expect(text).not.toContain('EACCES');
-  }, 60_000);
+  it.skipIf(process.getuid?.() !== 0)(
+    'as root in a private (0700) folder: one clear sentence and exit 1, no stack trace',
+    async () => {
+      const priv = mkdtempSync(path.join(os.tmpdir(), 'kw-private-')); // mode 0700, like root's home or mktemp -d
+      const r = run({ ...(await embedded()), DATA_DIR: path.join(priv, 'data') });
+      const e = await r.exit;
+      expect(e.code).toBe(1);
+      const text = r.out();
+      expect(text).toMatch(
+        /kilowire: the embedded PostgreSQL runs as the OS user `postgres`.*cannot enter .*kw-private-.*set DATA_DIR/,
+      );
+      expect(text).not.toMatch(/\n\s+at /); // no stack trace
+      expect(text).not.toContain('EACCES');
+    },
+    60_000,
+  );
 });
 
 describe('stopping', () => {
   it('Ctrl-C while waiting for a database that is not there ends the process at once', async () => {
     const r = run(
-      { DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/nowhere`, MQTT_URL: 'mqtt://127.0.0.1:1', MQTT_PASSWORD: 'x', DATA_DIR: reachableDataDir(), PORT: String(await freePort()) },
+      {
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/nowhere`,
+        MQTT_URL: 'mqtt://127.0.0.1:1',
+        MQTT_PASSWORD: 'x',
+        DATA_DIR: reachableDataDir(),
+        PORT: String(await freePort()),
+      },
       'gateway,jobs,api',
     );
     await waitOut(r, 'database not reachable yet');
@@ -127,7 +144,9 @@ describe('stopping', () => {
     // Again, but the embedded database dies first (killed under us): Ctrl-C still ends it.
     const r2 = run(env);
     await waitOut(r2, 'Kilowire is running', 120_000);
-    const pgPid = Number(readFileSync(path.join(env.DATA_DIR, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const pgPid = Number(
+      readFileSync(path.join(env.DATA_DIR, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0],
+    );
     process.kill(pgPid, 'SIGKILL');
     await new Promise((res) => setTimeout(res, 2_000));
     r2.signal('SIGINT');

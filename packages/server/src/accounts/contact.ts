@@ -16,7 +16,13 @@ export interface AlertProfile {
 
 export async function getAlertProfile(q: Q, consumerId: number): Promise<AlertProfile> {
   const c = (
-    await q.query<{ name: string; email: string | null; mobile: string | null; qf: string | null; qt: string | null }>(
+    await q.query<{
+      name: string;
+      email: string | null;
+      mobile: string | null;
+      qf: string | null;
+      qt: string | null;
+    }>(
       'SELECT name, email, mobile, quiet_hours_from AS qf, quiet_hours_to AS qt FROM consumers WHERE id = $1',
       [consumerId],
     )
@@ -38,7 +44,12 @@ export async function getAlertProfile(q: Q, consumerId: number): Promise<AlertPr
 }
 
 /** Replace the profile in the caller's transaction. */
-export async function saveAlertProfile(c: PoolClient, consumerId: number, userId: number, p: AlertProfile): Promise<void> {
+export async function saveAlertProfile(
+  c: PoolClient,
+  consumerId: number,
+  userId: number,
+  p: AlertProfile,
+): Promise<void> {
   {
     await c.query(
       `UPDATE consumers SET name = $2, email = $3, mobile = $4, quiet_hours_from = $5, quiet_hours_to = $6 WHERE id = $1`,
@@ -59,4 +70,3 @@ export async function saveAlertProfile(c: PoolClient, consumerId: number, userId
     );
   }
 }
-

@@ -23,7 +23,11 @@ export interface HomeRow {
  * lookups: the meter (by serial, or the consumer's first), today's local-day rollup, the
  * billing period so far (from the account's billing_cycle_day, local calendar), unread alerts.
  */
-export async function homeSummary(q: Q, consumerId: number, serial: string | null): Promise<HomeRow | undefined> {
+export async function homeSummary(
+  q: Q,
+  consumerId: number,
+  serial: string | null,
+): Promise<HomeRow | undefined> {
   const { rows } = await q.query<HomeRow>({
     name: 'home-summary',
     text: `WITH m AS (
@@ -53,4 +57,3 @@ export async function homeSummary(q: Q, consumerId: number, serial: string | nul
   });
   return rows[0];
 }
-

@@ -1,7 +1,5 @@
-import type { MeterMode } from '@kilowire/contract/enums';
+import type { MeterMode, OrgKind, Role } from '@kilowire/contract/enums';
 import type { Q } from '../db/pool.ts';
-import type { OrgKind, Role } from './repo.ts';
-
 
 export interface Profile {
   user: { id: number; role: Role; displayName: string; email: string | null; loginId: string | null };

@@ -1,9 +1,7 @@
-import type { MeterMode } from '@kilowire/contract/enums';
 import { createHash, randomBytes } from 'node:crypto';
-import type { OrgKind } from '@kilowire/contract/enums';
+import type { MeterMode, OrgKind } from '@kilowire/contract/enums';
 import type { Q } from '../db/pool.ts';
 import { hashPassword } from '../auth/passwords.ts';
-
 
 export type { Role } from '../policies.ts';
 export type { OrgKind } from '@kilowire/contract/enums';
@@ -21,8 +19,18 @@ export async function createOrganisation(q: Q, kind: OrgKind, slug: string, name
   return rows[0]!.id;
 }
 
-export async function createArea(q: Q, id: string, operatorId: number, name: string, feeders: string[]): Promise<void> {
-  await q.query('INSERT INTO network_areas (id, operator_id, name) VALUES ($1, $2, $3)', [id, operatorId, name]);
+export async function createArea(
+  q: Q,
+  id: string,
+  operatorId: number,
+  name: string,
+  feeders: string[],
+): Promise<void> {
+  await q.query('INSERT INTO network_areas (id, operator_id, name) VALUES ($1, $2, $3)', [
+    id,
+    operatorId,
+    name,
+  ]);
   for (const f of feeders) {
     await q.query('INSERT INTO feeders (id, area_id, name) VALUES ($1, $2, $3)', [f, id, `Feeder ${f}`]);
   }
@@ -30,7 +38,13 @@ export async function createArea(q: Q, id: string, operatorId: number, name: str
 
 export async function createStaffUser(
   q: Q,
-  u: { role: 'supplier' | 'operator' | 'admin'; email: string; password: string; orgId: number | null; name: string },
+  u: {
+    role: 'supplier' | 'operator' | 'admin';
+    email: string;
+    password: string;
+    orgId: number | null;
+    name: string;
+  },
 ): Promise<number> {
   const { rows } = await q.query<{ id: number }>(
     `INSERT INTO users (role, email, org_id, password_hash, display_name) VALUES ($1, lower($2), $3, $4, $5) RETURNING id`,
@@ -48,7 +62,14 @@ export interface NewHousehold {
   supplierId: number;
   mode: MeterMode;
   billingCycleDay?: number;
-  meter: { serial: string; areaId: string; feederId?: string; tz?: string; credential?: string; intervalS?: 900 | 1800 };
+  meter: {
+    serial: string;
+    areaId: string;
+    feederId?: string;
+    tz?: string;
+    credential?: string;
+    intervalS?: 900 | 1800;
+  };
   /** Pre-computed hash, so seeding many households does not pay argon2 each time. */
   passwordHash?: string;
 }

@@ -17,7 +17,11 @@ export function shortDay(date: string): string {
 export function localStamp(epochS: number, tz: string): { date: string; day: string; time: string } {
   const p = localParts(epochS, tz);
   const date = `${p.year}-${String(p.month).padStart(2, '0')}-${String(p.day).padStart(2, '0')}`;
-  return { date, day: shortDay(date), time: `${String(p.hour).padStart(2, '0')}:${String(p.minute).padStart(2, '0')}` };
+  return {
+    date,
+    day: shortDay(date),
+    time: `${String(p.hour).padStart(2, '0')}:${String(p.minute).padStart(2, '0')}`,
+  };
 }
 
 /** Minor currency units as money: 123 GBP -> "£1.23". */

@@ -18,7 +18,8 @@ export function alertsSubscriber(pool: Pool, opts: RuleOptions = {}): Subscriber
       const keys = new Map<string, { meterId: number; seq: number }>();
       for (const e of events) {
         if (e.type === 'readings.committed') {
-          for (const [meterId] of (e as DomainEvent<'readings.committed'>).payload.meterDays) meters.add(meterId);
+          for (const [meterId] of (e as DomainEvent<'readings.committed'>).payload.meterDays)
+            meters.add(meterId);
         } else if (e.type === 'limits.changed' && e.meterId !== null) {
           meters.add(e.meterId);
         } else if (e.type === 'meter.event' && e.meterId !== null) {

@@ -33,4 +33,3 @@ export async function setLimits(c: PoolClient, meterId: number, l: Limits, userI
   await emitEvent(c, { type: 'limits.changed', meterId, payload: {} });
   return { dailyLimitWh: r.daily_limit_wh, hourlyLimitWh: r.hourly_limit_wh };
 }
-

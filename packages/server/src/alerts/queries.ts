@@ -39,7 +39,15 @@ export async function listAlerts(
         AND ($4::text IS NULL OR ($4 = 'read') = (a.read_at IS NOT NULL))
         AND ($5::bigint IS NULL OR a.id < $5)
       ORDER BY a.id DESC LIMIT $6`,
-    [f.type ?? null, f.from ?? null, f.to ?? null, f.status ?? null, f.beforeId, f.limit + 1, ...scope.params],
+    [
+      f.type ?? null,
+      f.from ?? null,
+      f.to ?? null,
+      f.status ?? null,
+      f.beforeId,
+      f.limit + 1,
+      ...scope.params,
+    ],
   );
   const unreadScope = scopeSql(actor, 'alerts', 'a', 1);
   const unread = (
@@ -69,4 +77,3 @@ export async function markAllRead(q: Q, consumerId: number): Promise<number> {
   );
   return rowCount ?? 0;
 }
-

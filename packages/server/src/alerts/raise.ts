@@ -4,7 +4,6 @@ import { tx } from '../db/pool.ts';
 import { DELIVERIES_CHANNEL } from '../notify/channels.ts';
 import { defaultPreferences, isCritical, SEVERITY, type AlertType } from './types.ts';
 
-
 export interface NewAlert {
   meterId: number;
   type: AlertType;
@@ -91,21 +90,29 @@ async function createOne(c: PoolClient, a: NewAlert, nowS: number): Promise<numb
   const alertId = ins.rows[0]?.id;
   if (alertId === undefined) return null;
 
-  const rows: { channel: 'email' | 'sms'; recipient: string; audience: 'consumer' | 'staff'; after: number | null }[] = [];
+  const rows: {
+    channel: 'email' | 'sms';
+    recipient: string;
+    audience: 'consumer' | 'staff';
+    after: number | null;
+  }[] = [];
   if (ctx.consumer_id !== null) {
     let after: number | null = null;
     if (!isCritical(a.type) && ctx.quiet_hours_from && ctx.quiet_hours_to && ctx.consumer_tz) {
       after = quietHoursEnd(nowS, ctx.consumer_tz, ctx.quiet_hours_from, ctx.quiet_hours_to);
     }
-    if (want.email && ctx.email) rows.push({ channel: 'email', recipient: ctx.email, audience: 'consumer', after });
-    if (want.sms && ctx.mobile) rows.push({ channel: 'sms', recipient: ctx.mobile, audience: 'consumer', after });
+    if (want.email && ctx.email)
+      rows.push({ channel: 'email', recipient: ctx.email, audience: 'consumer', after });
+    if (want.sms && ctx.mobile)
+      rows.push({ channel: 'sms', recipient: ctx.mobile, audience: 'consumer', after });
   }
   if (isCritical(a.type)) {
     const staff = await c.query<{ email: string }>(
       `SELECT email FROM users WHERE role = 'supplier' AND org_id = $1 AND NOT disabled AND email IS NOT NULL ORDER BY id`,
       [ctx.supplier_id],
     );
-    for (const s of staff.rows) rows.push({ channel: 'email', recipient: s.email, audience: 'staff', after: null });
+    for (const s of staff.rows)
+      rows.push({ channel: 'email', recipient: s.email, audience: 'staff', after: null });
   }
   if (rows.length) {
     await c.query(
@@ -113,7 +120,13 @@ async function createOne(c: PoolClient, a: NewAlert, nowS: number): Promise<numb
        SELECT $1, ch, rcpt, aud, CASE WHEN af IS NULL THEN NULL ELSE to_timestamp(af) END
          FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[]) AS t(ch, rcpt, aud, af)
        ON CONFLICT (alert_id, channel, recipient) DO NOTHING`,
-      [alertId, rows.map((r) => r.channel), rows.map((r) => r.recipient), rows.map((r) => r.audience), rows.map((r) => r.after)],
+      [
+        alertId,
+        rows.map((r) => r.channel),
+        rows.map((r) => r.recipient),
+        rows.map((r) => r.audience),
+        rows.map((r) => r.after),
+      ],
     );
     await c.query(`SELECT pg_notify('${DELIVERIES_CHANNEL}', '')`);
   }
@@ -125,7 +138,11 @@ async function createOne(c: PoolClient, a: NewAlert, nowS: number): Promise<numb
  * per chosen channel and recipient, in one transaction per alert. Returns the ids of the
  * alerts that are new. The jobs service moves the delivery rows into the queue.
  */
-export async function raiseAlerts(pool: Pool, alerts: NewAlert[], opts: RaiseOptions = {}): Promise<number[]> {
+export async function raiseAlerts(
+  pool: Pool,
+  alerts: NewAlert[],
+  opts: RaiseOptions = {},
+): Promise<number[]> {
   const nowS = opts.now ? opts.now() : Math.floor(Date.now() / 1000);
   const created: number[] = [];
   for (const a of alerts) {

@@ -23,7 +23,13 @@ export async function evaluateLimits(pool: Pool, meterIds: number[], o: RuleOpti
   const back = o.lookbackDays ?? 1;
   const alerts: NewAlert[] = [];
 
-  const daily = await pool.query<{ meter_id: number; serial: string; limit_wh: number; day: string; wh: number }>(
+  const daily = await pool.query<{
+    meter_id: number;
+    serial: string;
+    limit_wh: number;
+    day: string;
+    wh: number;
+  }>(
     `SELECT l.meter_id, m.serial, l.daily_limit_wh AS limit_wh, r.day, r.wh
        FROM meter_limits l
        JOIN meters m ON m.id = l.meter_id
@@ -135,8 +141,13 @@ export async function evaluateEvents(
     const at = localStamp(e.t, e.tz);
     const when = `at ${at.time} on ${at.day}`;
     const base = { meterId: e.meter_id, type, dedupeKey: `${e.seq}:${e.idx}` };
-    const figures: Record<string, unknown> = { code: e.code, at: new Date(e.t * 1000).toISOString(), ...(e.data ?? {}) };
-    const text = (EVENT_CATALOGUE as Record<string, { text: string } | undefined>)[e.code as EventCode]?.text ?? e.code;
+    const figures: Record<string, unknown> = {
+      code: e.code,
+      at: new Date(e.t * 1000).toISOString(),
+      ...(e.data ?? {}),
+    };
+    const text =
+      (EVENT_CATALOGUE as Record<string, { text: string } | undefined>)[e.code as EventCode]?.text ?? e.code;
     if (type === 'tamper') {
       alerts.push({
         ...base,
@@ -183,7 +194,11 @@ export interface TariffChange {
 }
 
 /** The hook for tariff changes (called by the tariff domain when a new version is pushed). */
-export async function raiseTariffChanged(pool: Pool, t: TariffChange, o: RuleOptions = {}): Promise<number[]> {
+export async function raiseTariffChanged(
+  pool: Pool,
+  t: TariffChange,
+  o: RuleOptions = {},
+): Promise<number[]> {
   const { rows } = await pool.query<{ id: number; serial: string }>(
     'SELECT id, serial FROM meters WHERE id = ANY($1::int[]) ORDER BY id',
     [t.meterIds],

@@ -1,4 +1,9 @@
-import { ALERT_TYPES as ALERT_TYPES_LIST, type AlertType, type Channel, type Severity } from '@kilowire/contract/enums';
+import {
+  ALERT_TYPES as ALERT_TYPES_LIST,
+  type AlertType,
+  type Channel,
+  type Severity,
+} from '@kilowire/contract/enums';
 
 /** Alert types (from the contract), their severity, and the default channel choices of a consumer. */
 export { ALERT_TYPES, type AlertType, type Channel, type Severity } from '@kilowire/contract/enums';

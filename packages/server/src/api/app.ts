@@ -1,5 +1,10 @@
 import type { KeyObject } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -54,7 +59,11 @@ export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
 
 type ErrorBody = { error: { code: string; message: string; issues?: { path: string; message: string }[] } };
 
-function errorBody(code: ApiErrorCode, message: string, issues?: { path: string; message: string }[]): ErrorBody {
+function errorBody(
+  code: ApiErrorCode,
+  message: string,
+  issues?: { path: string; message: string }[],
+): ErrorBody {
   return { error: issues ? { code, message, issues } : { code, message } };
 }
 
@@ -123,13 +132,17 @@ export async function buildApi(deps: {
   // usually no body; the default parser would call that an error.
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
-    if (body === '') {
-      done(null, undefined);
-      return;
-    }
-    void defaultJson(req, body as string, done);
-  });
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: BODY_LIMIT },
+    (req, body, done) => {
+      if (body === '') {
+        done(null, undefined);
+        return;
+      }
+      void defaultJson(req, body as string, done);
+    },
+  );
 
   await app.register(fastifyCookie);
   await app.register(fastifySwagger, {
@@ -179,7 +192,12 @@ export async function buildApi(deps: {
     }
     const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (ct !== 'application/json') {
-      done(new AppError('UNSUPPORTED_MEDIA_TYPE', 'state-changing requests must have content-type: application/json'));
+      done(
+        new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'state-changing requests must have content-type: application/json',
+        ),
+      );
       return;
     }
     const origin = req.headers.origin;
@@ -211,7 +229,12 @@ export async function buildApi(deps: {
   // Input PostgreSQL cannot hold (NUL characters) is refused up front, whatever the field.
   app.addHook('preValidation', (req, _reply, done) => {
     const at = findNul(req.params, 'params') ?? findNul(req.query, 'query') ?? findNul(req.body, 'body');
-    if (at) done(new AppError('VALIDATION', `${at}: must not contain NUL characters`, [{ path: at, message: 'NUL character' }]));
+    if (at)
+      done(
+        new AppError('VALIDATION', `${at}: must not contain NUL characters`, [
+          { path: at, message: 'NUL character' },
+        ]),
+      );
     else done();
   });
 
@@ -239,7 +262,9 @@ export async function buildApi(deps: {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof AppError) {
-      const issues = Array.isArray(err.details) ? (err.details as { path: string; message: string }[]) : undefined;
+      const issues = Array.isArray(err.details)
+        ? (err.details as { path: string; message: string }[])
+        : undefined;
       if (err.status >= 500 && err.code !== 'UNAVAILABLE') req.log.error({ err }, 'request failed');
       if (err.code === 'UNAVAILABLE') void reply.header('retry-after', '2');
       return reply.code(err.status).send(errorBody(err.code, err.message, issues));
@@ -261,7 +286,9 @@ export async function buildApi(deps: {
     if (isConnectionError(err)) {
       // The database is restarting or unreachable: a moment's unavailability, not a bug.
       void reply.header('retry-after', '2');
-      return reply.code(503).send(errorBody('UNAVAILABLE', 'the service is briefly unavailable; try again in a moment'));
+      return reply
+        .code(503)
+        .send(errorBody('UNAVAILABLE', 'the service is briefly unavailable; try again in a moment'));
     }
     const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
     const code = CLIENT_ERROR_CODES[status];

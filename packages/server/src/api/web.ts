@@ -32,7 +32,9 @@ export async function webRoutes(app: FastifyInstance, dist = WEB_DIST): Promise<
     if (url.startsWith('/api/') || url === '/api' || url.startsWith('/docs') || url === '/metrics') {
       // An API path that matched no route because a segment is longer than any parameter may be.
       if (url.split('/').some((seg) => seg.length > MAX_PARAM_LENGTH)) {
-        return reply.code(414).send({ error: { code: 'URI_TOO_LONG', message: 'a path segment is too long' } });
+        return reply
+          .code(414)
+          .send({ error: { code: 'URI_TOO_LONG', message: 'a path segment is too long' } });
       }
       return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no such route' } });
     }

@@ -74,7 +74,9 @@ export async function startSession(
 ): Promise<NewSession> {
   const token = randomBytes(32).toString('base64url');
   if (previousToken) {
-    await c.query('UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [tokenHash(previousToken)]);
+    await c.query('UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [
+      tokenHash(previousToken),
+    ]);
   }
   const { rows } = await c.query<{ expires_at: Date }>(
     `INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(hours => $3))

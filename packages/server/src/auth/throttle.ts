@@ -62,5 +62,7 @@ export async function recordSuccess(q: Q, account: string, ip: string): Promise<
 
 /** Forget entries idle for a day (called now and then; the table stays small). */
 export async function pruneThrottle(q: Q): Promise<void> {
-  await q.query(`DELETE FROM login_throttle WHERE updated_at < now() - interval '1 day' AND (blocked_until IS NULL OR blocked_until < now())`);
+  await q.query(
+    `DELETE FROM login_throttle WHERE updated_at < now() - interval '1 day' AND (blocked_until IS NULL OR blocked_until < now())`,
+  );
 }

@@ -98,12 +98,20 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       const t = parseTopic(packet.topic);
       // Retained data on a meter's topics would be replayed to every new subscriber as if new.
       if (packet.retain && !client[HEADEND]) {
-        refused.warn('retain', { meter: client.meterId, topic: packet.topic.slice(0, 120) }, 'retained publish refused');
+        refused.warn(
+          'retain',
+          { meter: client.meterId, topic: packet.topic.slice(0, 120) },
+          'retained publish refused',
+        );
         return cb(new Error('retained messages are not accepted'));
       }
       if (client[HEADEND]) return t?.dir === 'down' ? cb() : cb(new Error('headend publishes only down'));
       if (t?.dir === 'up' && t.meterId === client.meterId) return cb();
-      refused.warn('publish', { meter: client.meterId, topic: packet.topic.slice(0, 120) }, 'publish refused');
+      refused.warn(
+        'publish',
+        { meter: client.meterId, topic: packet.topic.slice(0, 120) },
+        'publish refused',
+      );
       cb(new Error('not authorised'));
     },
     authorizeSubscribe(client: Authed, sub, cb) {
@@ -111,12 +119,20 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         // The embedded broker has no shared subscriptions: one gateway process per broker.
         return cb(null, filterWithin(sub.topic, BROKER_RULES.headendReads) ? sub : null);
       }
-      const ok = client.meterId !== undefined && filterWithin(sub.topic, BROKER_RULES.meterReads(client.meterId));
-      if (!ok) refused.warn('subscribe', { meter: client.meterId, topic: sub.topic.slice(0, 120) }, 'subscribe refused');
+      const ok =
+        client.meterId !== undefined && filterWithin(sub.topic, BROKER_RULES.meterReads(client.meterId));
+      if (!ok)
+        refused.warn(
+          'subscribe',
+          { meter: client.meterId, topic: sub.topic.slice(0, 120) },
+          'subscribe refused',
+        );
       cb(null, ok ? sub : null);
     },
   });
-  aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'client error'));
+  aedes.on('clientError', (client, err) =>
+    log.debug({ client: client.id, err: err.message }, 'client error'),
+  );
 
   const server = net.createServer((sock) => {
     aedes.handle(

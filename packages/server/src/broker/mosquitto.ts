@@ -55,7 +55,11 @@ export function writeMosquittoConfig(
   },
 ): MosquittoFiles {
   mkdirSync(dir, { recursive: true });
-  const files = { conf: path.join(dir, 'mosquitto.conf'), passwd: path.join(dir, 'passwd'), acl: path.join(dir, 'acl') };
+  const files = {
+    conf: path.join(dir, 'mosquitto.conf'),
+    passwd: path.join(dir, 'passwd'),
+    acl: path.join(dir, 'acl'),
+  };
   const lines = opts.headends.map((h) => mosquittoPasswordLine(h.username, h.password));
   for (const m of opts.meters) lines.push(mosquittoPasswordLine(m.id, m.password));
   writeFileSync(files.passwd, lines.join('\n') + '\n', { mode: 0o600 });

@@ -85,7 +85,16 @@ export async function requestCommand(
   await c.query(
     `INSERT INTO commands (id, meter_id, type, cmd, status, created_by, reason, expires_at)
      VALUES ($1, $2, $3, $4, 'requested', $5, $6, CASE WHEN $7 THEN now() + make_interval(secs => $8) END)`,
-    [id, meter.id, cmd.type, JSON.stringify(cmd), o.actorId, o.reason ?? null, o.requireApproval === true, APPROVAL_TTL_S],
+    [
+      id,
+      meter.id,
+      cmd.type,
+      JSON.stringify(cmd),
+      o.actorId,
+      o.reason ?? null,
+      o.requireApproval === true,
+      APPROVAL_TTL_S,
+    ],
   );
   await transition(c, id, null, 'requested', o.actorId);
   if (o.requireApproval) {
@@ -149,18 +158,36 @@ export async function approveCommand(
   );
   const r = rows[0];
   if (!r) throw new AppError('NOT_FOUND', 'command not found');
-  if (r.status !== 'awaiting_approval') throw new AppError('CONFLICT', `command is ${r.status}, not awaiting approval`);
+  if (r.status !== 'awaiting_approval')
+    throw new AppError('CONFLICT', `command is ${r.status}, not awaiting approval`);
   if (r.created_by === approverId) {
     throw new AppError('FORBIDDEN', 'the person who asked for a command cannot approve it');
   }
   await c.query('UPDATE commands SET approved_by = $2 WHERE id = $1', [id, approverId]);
-  const counter = await queue(c, key, id, { id: r.meter_id, serial: r.serial }, r.cmd, 'awaiting_approval', approverId, o);
+  const counter = await queue(
+    c,
+    key,
+    id,
+    { id: r.meter_id, serial: r.serial },
+    r.cmd,
+    'awaiting_approval',
+    approverId,
+    o,
+  );
   return { id, status: 'queued', counter };
 }
 
 /** Cancel a command that has not been sent yet (a sent one may already be in the meter's hands). */
-export async function cancelCommand(c: PoolClient, id: string, actorId: number | null, reason: string | null): Promise<void> {
-  const { rows } = await c.query<{ status: CommandStatus }>('SELECT status FROM commands WHERE id = $1 FOR UPDATE', [id]);
+export async function cancelCommand(
+  c: PoolClient,
+  id: string,
+  actorId: number | null,
+  reason: string | null,
+): Promise<void> {
+  const { rows } = await c.query<{ status: CommandStatus }>(
+    'SELECT status FROM commands WHERE id = $1 FOR UPDATE',
+    [id],
+  );
   const r = rows[0];
   if (!r) throw new AppError('NOT_FOUND', 'command not found');
   if (!['requested', 'awaiting_approval', 'queued'].includes(r.status)) {
@@ -268,7 +295,10 @@ export interface AppliedReply {
  * result: the head-end's expiry is a guess, the meter's answer is the truth. A meter can
  * only answer its own commands (meter_id in the WHERE).
  */
-export async function applyReplies(c: PoolClient, replies: { meterId: number; reply: ReplyMessage }[]): Promise<AppliedReply[]> {
+export async function applyReplies(
+  c: PoolClient,
+  replies: { meterId: number; reply: ReplyMessage }[],
+): Promise<AppliedReply[]> {
   const applied: AppliedReply[] = [];
   const events: NewEvent[] = [];
   for (const { meterId, reply: r } of replies) {

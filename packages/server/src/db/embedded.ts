@@ -1,5 +1,14 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -45,8 +54,12 @@ function postgresUser(log: Logger): OsUser | null {
   if (process.getuid?.() !== 0) return null;
   const lookup = (): OsUser | null => {
     try {
-      const uid = Number(execFileSync('id', ['-u', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
-      const gid = Number(execFileSync('id', ['-g', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+      const uid = Number(
+        execFileSync('id', ['-u', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+      );
+      const gid = Number(
+        execFileSync('id', ['-g', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+      );
       return { uid, gid };
     } catch {
       return null;
@@ -57,7 +70,9 @@ function postgresUser(log: Logger): OsUser | null {
     log.info('running as root: creating the `postgres` OS user for the embedded PostgreSQL');
     try {
       execFileSync('groupadd', ['-f', 'postgres'], { stdio: 'ignore' });
-      execFileSync('useradd', ['-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+      execFileSync('useradd', ['-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres'], {
+        stdio: 'ignore',
+      });
     } catch {
       // fall through to the check below
     }
@@ -104,12 +119,19 @@ function checkReachable(dataDir: string, user: OsUser): void {
 
 function run(cmd: string, args: string[], user: OsUser | null): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(user ? { uid: user.uid, gid: user.gid } : {}) });
+    const p = spawn(cmd, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
+    });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(cmd)} exited ${code}: ${out.slice(-2000)}`))));
+    p.on('exit', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${path.basename(cmd)} exited ${code}: ${out.slice(-2000)}`)),
+    );
   });
 }
 
@@ -177,7 +199,14 @@ export async function startEmbeddedPostgres(
     try {
       await run(
         bin.initdb,
-        [`--pgdata=${dir}`, '--username=postgres', `--pwfile=${pwFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--no-locale'],
+        [
+          `--pgdata=${dir}`,
+          '--username=postgres',
+          `--pwfile=${pwFile}`,
+          '--auth=scram-sha-256',
+          '--encoding=UTF8',
+          '--no-locale',
+        ],
         user,
       );
     } finally {

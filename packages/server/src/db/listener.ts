@@ -47,7 +47,11 @@ export class Listener {
       for (const ch of this.channels) await c.query(`LISTEN ${ch}`);
     } catch (err) {
       await c.end().catch(() => undefined);
-      this.warn.warn('listen', { err: (err as Error).message, channels: this.channels }, 'LISTEN failed; retrying');
+      this.warn.warn(
+        'listen',
+        { err: (err as Error).message, channels: this.channels },
+        'LISTEN failed; retrying',
+      );
       this.schedule();
       return;
     }
@@ -64,7 +68,11 @@ export class Listener {
     if (this.client !== c) return;
     this.client = undefined;
     if (this.stopped) return;
-    this.warn.warn('lost', { err: err.message, channels: this.channels }, 'LISTEN connection lost; reconnecting');
+    this.warn.warn(
+      'lost',
+      { err: err.message, channels: this.channels },
+      'LISTEN connection lost; reconnecting',
+    );
     this.schedule();
   }
 

@@ -56,7 +56,9 @@ export function createPool(connectionString: string, o: PoolOptions | number = {
  * would emit an unhandled `error` and end Node. The returned `release` destroys a client
  * that failed, so a broken connection never goes back into the pool.
  */
-export async function checkout(pool: pg.Pool): Promise<{ c: pg.PoolClient; release: (err?: unknown) => void }> {
+export async function checkout(
+  pool: pg.Pool,
+): Promise<{ c: pg.PoolClient; release: (err?: unknown) => void }> {
   const c = await pool.connect();
   let broken: Error | undefined;
   const onError = (err: Error) => {
@@ -144,8 +146,10 @@ export function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
     // 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now; 53300: too many connections.
-    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
-    if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300')
+      return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code))
+      return true;
     // 57014: statement timeout / cancelled: a server too slow to answer counts as unavailable.
     if (code === '57014') return true;
   }

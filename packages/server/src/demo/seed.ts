@@ -28,8 +28,35 @@ export interface DemoLogins {
   consumers: { consumerId: string; password: string; mode: string; meter: string }[];
 }
 
-const FIRST = ['Ada', 'Ben', 'Chloe', 'Dev', 'Ema', 'Finn', 'Grace', 'Hari', 'Isla', 'Jon', 'Kira', 'Leo', 'Mia'];
-const LAST = ['Okafor', 'Smith', 'Nowak', 'Patel', 'Jones', 'Garcia', 'Brown', 'Khan', 'Evans', 'Chen', 'Wilson', 'Reid'];
+const FIRST = [
+  'Ada',
+  'Ben',
+  'Chloe',
+  'Dev',
+  'Ema',
+  'Finn',
+  'Grace',
+  'Hari',
+  'Isla',
+  'Jon',
+  'Kira',
+  'Leo',
+  'Mia',
+];
+const LAST = [
+  'Okafor',
+  'Smith',
+  'Nowak',
+  'Patel',
+  'Jones',
+  'Garcia',
+  'Brown',
+  'Khan',
+  'Evans',
+  'Chen',
+  'Wilson',
+  'Reid',
+];
 
 /** Seed once (no organisations yet); write the fleet file the simulator reads. Returns the logins. */
 export async function seedDemo(
@@ -41,7 +68,8 @@ export async function seedDemo(
 ): Promise<DemoLogins | null> {
   const fleetPath = path.join(dataDir, 'fleet.json');
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM organisations');
-  if (rows[0]!.n > 0) return existsSync(fleetPath) ? logins(JSON.parse(readFileSync(fleetPath, 'utf8')) as FleetFile) : null;
+  if (rows[0]!.n > 0)
+    return existsSync(fleetPath) ? logins(JSON.parse(readFileSync(fleetPath, 'utf8')) as FleetFile) : null;
 
   const consumerHash = await hashPassword(DEMO.consumerPassword);
   const fleet: FleetFile = { serverPublicKey, meters: [] };
@@ -51,9 +79,27 @@ export async function seedDemo(
     const platform = await createOrganisation(c, 'platform', 'kilowire', 'Kilowire platform');
     void platform;
     await createArea(c, 'EAST-1', operator, 'East Town', ['EAST-1-F1', 'EAST-1-F2', 'EAST-1-F3']);
-    await createStaffUser(c, { role: 'supplier', email: DEMO.supplier.email, password: DEMO.supplier.password, orgId: supplier, name: 'Sam Supplier' });
-    await createStaffUser(c, { role: 'operator', email: DEMO.operator.email, password: DEMO.operator.password, orgId: operator, name: 'Olu Operator' });
-    await createStaffUser(c, { role: 'admin', email: DEMO.admin.email, password: DEMO.admin.password, orgId: null, name: 'Ari Admin' });
+    await createStaffUser(c, {
+      role: 'supplier',
+      email: DEMO.supplier.email,
+      password: DEMO.supplier.password,
+      orgId: supplier,
+      name: 'Sam Supplier',
+    });
+    await createStaffUser(c, {
+      role: 'operator',
+      email: DEMO.operator.email,
+      password: DEMO.operator.password,
+      orgId: operator,
+      name: 'Olu Operator',
+    });
+    await createStaffUser(c, {
+      role: 'admin',
+      email: DEMO.admin.email,
+      password: DEMO.admin.password,
+      orgId: null,
+      name: 'Ari Admin',
+    });
     for (let i = 1; i <= households; i++) {
       const mode = i % 3 === 0 ? 'prepayment' : 'credit';
       const serial = `KW${String(i).padStart(6, '0')}`;

@@ -22,9 +22,24 @@ export function emitEvent<T extends EventType>(c: PoolClient, e: NewEvent<T>): P
 /** The events with these ids, in id order (what a subscriber's job carries). */
 export async function loadEvents(q: Q, ids: readonly number[]): Promise<DomainEvent[]> {
   if (!ids.length) return [];
-  const { rows } = await q.query<{ id: number; type: EventType; meter_id: number | null; payload: unknown; created_at: Date }>(
+  const { rows } = await q.query<{
+    id: number;
+    type: EventType;
+    meter_id: number | null;
+    payload: unknown;
+    created_at: Date;
+  }>(
     'SELECT id, type, meter_id, payload, created_at FROM domain_events WHERE id = ANY($1::bigint[]) ORDER BY id',
     [ids],
   );
-  return rows.map((r) => ({ id: r.id, type: r.type, meterId: r.meter_id, payload: r.payload, createdAt: r.created_at }) as DomainEvent);
+  return rows.map(
+    (r) =>
+      ({
+        id: r.id,
+        type: r.type,
+        meterId: r.meter_id,
+        payload: r.payload,
+        createdAt: r.created_at,
+      }) as DomainEvent,
+  );
 }

@@ -10,12 +10,22 @@ export interface EventPayloads {
   /** One event a meter reported (tamper, power fail, relay, credit...), as stored in meter_events. */
   'meter.event': { seq: number; idx: number; code: string; t: number; data: Record<string, unknown> | null };
   /** A meter answered a command (first answer only: later duplicates change nothing). */
-  'command.replied': { commandId: string; type: string; result: 'ok' | 'rejected' | 'failed'; code: string | null };
+  'command.replied': {
+    commandId: string;
+    type: string;
+    result: 'ok' | 'rejected' | 'failed';
+    code: string | null;
+  };
   /** A household changed its consumption limits. */
   'limits.changed': Record<string, never>;
 }
 export type EventType = keyof EventPayloads;
-export const EVENT_TYPES = ['readings.committed', 'meter.event', 'command.replied', 'limits.changed'] as const satisfies readonly EventType[];
+export const EVENT_TYPES = [
+  'readings.committed',
+  'meter.event',
+  'command.replied',
+  'limits.changed',
+] as const satisfies readonly EventType[];
 
 export interface DomainEvent<T extends EventType = EventType> {
   id: number;

@@ -115,7 +115,16 @@ export class Gateway {
   /** mqtt.js's callback for the message we have not admitted yet (at most one: the stream waits). */
   private waiting: (() => void) | undefined;
   private readonly timing: CommandTiming;
-  readonly stats = { received: 0, rejected: 0, stored: 0, batches: 0, acksSent: 0, conflicts: 0, retries: 0, paused: 0 };
+  readonly stats = {
+    received: 0,
+    rejected: 0,
+    stored: 0,
+    batches: 0,
+    acksSent: 0,
+    conflicts: 0,
+    retries: 0,
+    paused: 0,
+  };
   /** Rejections by stable code (also in kilowire_gateway_rejected_total{code}). */
   readonly rejectedByCode = new Map<RejectCode, number>();
 
@@ -191,8 +200,12 @@ export class Gateway {
       });
     });
     if (o.databaseUrl) {
-      this.listener = new Listener(o.databaseUrl, [COMMANDS_CHANNEL], () => this.kickCommands(), o.log, () =>
-        this.kickCommands(),
+      this.listener = new Listener(
+        o.databaseUrl,
+        [COMMANDS_CHANNEL],
+        () => this.kickCommands(),
+        o.log,
+        () => this.kickCommands(),
       );
       this.listener.start();
     }
@@ -279,7 +292,9 @@ export class Gateway {
           if (vee.refused) this.reject(vee.refused, t.meterId, `seq ${msg.seq}`);
           for (const i of vee.issues) metrics.veeFindings.inc({ rule: i.rule });
           const lane = this.lane(cached.id);
-          lane.readings.push(this.hold(lane, payload, { meterId: cached.id, serial: cached.serial, tz: cached.tz, msg, vee }));
+          lane.readings.push(
+            this.hold(lane, payload, { meterId: cached.id, serial: cached.serial, tz: cached.tz, msg, vee }),
+          );
           return;
         }
         case 'events': {
@@ -304,7 +319,9 @@ export class Gateway {
         case 'replies': {
           // In the lane, in arrival order, committed with the batch: replies are applied in order.
           const lane = this.lane(cached.id);
-          lane.replies.push(this.hold(lane, payload, { meterId: cached.id, reply: decodeUp('replies', payload) }));
+          lane.replies.push(
+            this.hold(lane, payload, { meterId: cached.id, reply: decodeUp('replies', payload) }),
+          );
           return;
         }
         case 'fw':
@@ -383,10 +400,13 @@ export class Gateway {
       void this.flushLane(lane);
       return;
     }
-    lane.flushTimer ??= setTimeout(() => {
-      lane.flushTimer = undefined;
-      void this.flushLane(lane);
-    }, delayMs ?? this.o.flushMs ?? 5);
+    lane.flushTimer ??= setTimeout(
+      () => {
+        lane.flushTimer = undefined;
+        void this.flushLane(lane);
+      },
+      delayMs ?? this.o.flushMs ?? 5,
+    );
   }
 
   /** Commit everything queued in every lane (one attempt each). */
@@ -425,7 +445,8 @@ export class Gateway {
         () => {
           ok = true;
           let freed = 0;
-          for (const list of [readings, events, replies, [...statuses.values()]]) for (const h of list) freed += h.bytes;
+          for (const list of [readings, events, replies, [...statuses.values()]])
+            for (const h of list) freed += h.bytes;
           this.held -= freed;
         },
         (err: unknown) => {
@@ -464,7 +485,10 @@ export class Gateway {
 
   private databaseDown(err: unknown): void {
     if (!this.dbDown) {
-      this.o.log.warn({ err: (err as Error).message }, 'database unavailable: holding intake until it answers');
+      this.o.log.warn(
+        { err: (err as Error).message },
+        'database unavailable: holding intake until it answers',
+      );
     }
     this.dbDown = true;
     this.probe(250);
@@ -531,13 +555,20 @@ export class Gateway {
     }
     // Only now, after COMMIT, may the meters forget these messages.
     for (const a of res.acks) {
-      this.publishAck(a.serial, { v: 1, kind: 'ack', stream: a.stream, upTo: a.upTo, seqs: a.above.slice(0, 500) });
+      this.publishAck(a.serial, {
+        v: 1,
+        kind: 'ack',
+        stream: a.stream,
+        upTo: a.upTo,
+        seqs: a.above.slice(0, 500),
+      });
       if (a.above.length) {
         const missing: number[] = [];
         const have = new Set(a.above);
         const top = a.above[a.above.length - 1]!;
         for (let s = a.upTo + 1; s < top && missing.length < 100; s++) if (!have.has(s)) missing.push(s);
-        if (missing.length) this.publishAck(a.serial, { v: 1, kind: 'resend', stream: a.stream, seqs: missing });
+        if (missing.length)
+          this.publishAck(a.serial, { v: 1, kind: 'resend', stream: a.stream, seqs: missing });
       }
     }
   }

@@ -50,7 +50,13 @@ export class DeliveryDispatcher {
 
   start(): void {
     if (this.databaseUrl) {
-      this.listener = new Listener(this.databaseUrl, [DELIVERIES_CHANNEL], () => this.kick(), this.log, () => this.kick());
+      this.listener = new Listener(
+        this.databaseUrl,
+        [DELIVERIES_CHANNEL],
+        () => this.kick(),
+        this.log,
+        () => this.kick(),
+      );
       this.listener.start();
     }
     this.timer = setInterval(() => this.kick(), this.sweepMs);
@@ -139,7 +145,10 @@ export async function startDeliveryWorkers(
             const outcome = await deliver(pool, senders, job.data.deliveryId, final);
             if (outcome === 'failed') log.warn({ delivery: job.data.deliveryId }, 'delivery failed for good');
           } catch (err) {
-            log.warn({ delivery: job.data.deliveryId, attempt: job.retryCount + 1, err: (err as Error).message }, 'delivery attempt failed; will retry');
+            log.warn(
+              { delivery: job.data.deliveryId, attempt: job.retryCount + 1, err: (err as Error).message },
+              'delivery attempt failed; will retry',
+            );
             throw err;
           }
         }

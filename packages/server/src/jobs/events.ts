@@ -55,7 +55,13 @@ export class EventDispatcher {
 
   start(): void {
     if (this.o.databaseUrl) {
-      this.listener = new Listener(this.o.databaseUrl, [EVENTS_CHANNEL], () => this.soon(), this.log, () => this.kick());
+      this.listener = new Listener(
+        this.o.databaseUrl,
+        [EVENTS_CHANNEL],
+        () => this.soon(),
+        this.log,
+        () => this.kick(),
+      );
       this.listener.start();
     }
     this.timer = setInterval(() => this.kick(), this.o.sweepMs);
@@ -111,7 +117,9 @@ export class EventDispatcher {
         );
         woken.add(s.name);
       }
-      await c.query('UPDATE domain_events SET dispatched_at = now() WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      await c.query('UPDATE domain_events SET dispatched_at = now() WHERE id = ANY($1::bigint[])', [
+        rows.map((r) => r.id),
+      ]);
       return rows.length;
     });
     for (const name of woken) this.o.wake?.(name);
@@ -161,18 +169,32 @@ export async function startEventWorkers(
     // through once it is back; one that fails for good stays visible as a failed job.
     // A job still active after timeoutS belongs to a process that died: maintenance fails it
     // and it is retried.
-    await boss.createQueue(name, { name, policy: 'standard', retryLimit: 12, retryDelay: 2, retryBackoff: true, expireInSeconds: o.timeoutS });
-    const id = await boss.work<{ ids: number[] }>(name, { batchSize: 1, pollingIntervalSeconds: o.pollS }, async (jobs) => {
-      for (const job of jobs) {
-        const events = (await loadEvents(pool, job.data.ids)).filter((e) => s.types.includes(e.type));
-        try {
-          await s.handle(events);
-        } catch (err) {
-          log.warn({ subscriber: s.name, events: events.length, err: (err as Error).message }, 'event handler failed; will retry');
-          throw err;
-        }
-      }
+    await boss.createQueue(name, {
+      name,
+      policy: 'standard',
+      retryLimit: 12,
+      retryDelay: 2,
+      retryBackoff: true,
+      expireInSeconds: o.timeoutS,
     });
+    const id = await boss.work<{ ids: number[] }>(
+      name,
+      { batchSize: 1, pollingIntervalSeconds: o.pollS },
+      async (jobs) => {
+        for (const job of jobs) {
+          const events = (await loadEvents(pool, job.data.ids)).filter((e) => s.types.includes(e.type));
+          try {
+            await s.handle(events);
+          } catch (err) {
+            log.warn(
+              { subscriber: s.name, events: events.length, err: (err as Error).message },
+              'event handler failed; will retry',
+            );
+            throw err;
+          }
+        }
+      },
+    );
     workers.set(s.name, id);
   }
   return (subscriber) => {

@@ -39,13 +39,20 @@ export async function startJobs(deps: {
     { email: senders.email ? 'smtp' : 'outbox', sms: senders.sms ? 'smpp' : 'outbox' },
     'alert delivery channels',
   );
-  const boss = await startBoss(pool, { supervise: true, schedule: true, maintenanceS: config.events.maintenanceS });
+  const boss = await startBoss(pool, {
+    supervise: true,
+    schedule: true,
+    maintenanceS: config.events.maintenanceS,
+  });
   // pg-boss reports every failed poll while the database is away: once per 10 s is plenty.
   const bossErrors = new RateLimitedLog(log, 10_000);
   boss.on('error', (err) => bossErrors.warn('boss', { err: err.message }, 'pg-boss error'));
 
   const subscribers: Subscriber[] = [alertsSubscriber(pool, { lookbackDays: config.alerts.lookbackDays })];
-  const wake = await startEventWorkers(boss, pool, subscribers, log, { pollS: n.pollS, timeoutS: config.events.jobTimeoutS });
+  const wake = await startEventWorkers(boss, pool, subscribers, log, {
+    pollS: n.pollS,
+    timeoutS: config.events.jobTimeoutS,
+  });
   const events = new EventDispatcher(pool, boss, subscribers, log, {
     sweepMs: config.events.sweepMs,
     gatherMs: config.events.gatherMs,
@@ -56,8 +63,20 @@ export async function startJobs(deps: {
   events.start();
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
-  const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, { ...retry, pollS: n.pollS, concurrency: n.concurrency });
-  const dispatcher = new DeliveryDispatcher(pool, boss, log, retry, n.dispatchMs, deps.databaseUrl, wakeDelivery);
+  const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {
+    ...retry,
+    pollS: n.pollS,
+    concurrency: n.concurrency,
+  });
+  const dispatcher = new DeliveryDispatcher(
+    pool,
+    boss,
+    log,
+    retry,
+    n.dispatchMs,
+    deps.databaseUrl,
+    wakeDelivery,
+  );
   dispatcher.start();
   return {
     boss,

@@ -12,7 +12,10 @@ WHERE m.id = s.id`;
  * Store the newest status snapshot of each meter (a snapshot: only the latest matters, so
  * 10,000 meters reconnecting cost one statement per batch, not 10,000).
  */
-export async function storeStatuses(c: PoolClient, statuses: ReadonlyMap<number, StatusMessage>): Promise<void> {
+export async function storeStatuses(
+  c: PoolClient,
+  statuses: ReadonlyMap<number, StatusMessage>,
+): Promise<void> {
   if (!statuses.size) return;
   const ids = [...statuses.keys()].sort((a, b) => a - b);
   const st = ids.map((id) => statuses.get(id)!);

@@ -82,4 +82,3 @@ export async function deliver(
   if (retryErr) throw retryErr;
   return outcome;
 }
-

@@ -16,7 +16,9 @@ export class SmtpSender implements Sender {
       host: u.hostname,
       port: u.port ? Number(u.port) : u.protocol === 'smtps:' ? 465 : 587,
       secure: u.protocol === 'smtps:',
-      ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
+      ...(u.username
+        ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } }
+        : {}),
       connectionTimeout: 10_000,
       greetingTimeout: 10_000,
       socketTimeout: 30_000,
@@ -38,7 +40,9 @@ export class SmtpSender implements Sender {
       const e = err as { responseCode?: number; code?: string; response?: string; message?: string };
       const detail = (e.response ?? e.message ?? String(err)).slice(0, 500);
       // 5xx: the server refused for good (unknown mailbox, policy); 4xx and network errors: retry.
-      const permanent = (e.responseCode !== undefined && e.responseCode >= 500) || (e.code === 'EENVELOPE' && !e.responseCode);
+      const permanent =
+        (e.responseCode !== undefined && e.responseCode >= 500) ||
+        (e.code === 'EENVELOPE' && !e.responseCode);
       throw new DeliveryError(`smtp: ${e.responseCode ?? e.code ?? 'error'} ${detail}`, permanent);
     }
   }

@@ -42,12 +42,17 @@ export function encodeSms(text: string, ref: number): SmsEncoding {
     at = end;
   }
   if (chunks.length > 255) throw new DeliveryError('text too long for one concatenated SMS', true);
-  const parts = chunks.map((c, i) => Buffer.concat([Buffer.from([0x05, 0x00, 0x03, ref & 0xff, chunks.length, i + 1]), c]));
+  const parts = chunks.map((c, i) =>
+    Buffer.concat([Buffer.from([0x05, 0x00, 0x03, ref & 0xff, chunks.length, i + 1]), c]),
+  );
   return { dataCoding, esmClass: ESM_UDHI, parts };
 }
 
 /** SMPP statuses worth retrying: the SMSC is busy or failing, not refusing the message. */
-const TRANSIENT = new Set([0x08 /* SYSERR */, 0x14 /* MSGQFUL */, 0x58 /* THROTTLED */, 0x45 /* SUBMITFAIL */, 0x64 /* RX_T_APPN: temporary app error */]);
+const TRANSIENT = new Set([
+  0x08 /* SYSERR */, 0x14 /* MSGQFUL */, 0x58 /* THROTTLED */, 0x45 /* SUBMITFAIL */,
+  0x64 /* RX_T_APPN: temporary app error */,
+]);
 
 function statusName(status: number): string {
   const name = Object.entries(smpp.errors).find(([, v]) => v === status)?.[0];
@@ -126,7 +131,10 @@ export class SmppSender implements Sender {
         if (pdu.command_status === 0) resolve();
         else
           reject(
-            new DeliveryError(`smpp: submit_sm refused: ${statusName(pdu.command_status)}`, !TRANSIENT.has(pdu.command_status)),
+            new DeliveryError(
+              `smpp: submit_sm refused: ${statusName(pdu.command_status)}`,
+              !TRANSIENT.has(pdu.command_status),
+            ),
           );
       });
       if (!ok) {

@@ -350,7 +350,14 @@ async function eventsConflicts(c: PoolClient, items: EventsItem[]): Promise<Set<
             AS x(i, meter_id, seq, idx, epoch, code)
        LEFT JOIN meter_events e ON e.meter_id = x.meter_id AND e.seq = x.seq AND e.idx = x.idx
       WHERE e.meter_id IS NULL OR e.code <> x.code OR e.ts <> to_timestamp(x.epoch)`,
-    [pgArray(idx), pgArray(meter), pgArray(seq), pgArray(ev), pgArray(t), `{${code.map((s) => `"${s}"`).join(',')}}`],
+    [
+      pgArray(idx),
+      pgArray(meter),
+      pgArray(seq),
+      pgArray(ev),
+      pgArray(t),
+      `{${code.map((s) => `"${s}"`).join(',')}}`,
+    ],
   );
   for (const r of rows) bad.add(r.i);
   // Messages of another length under the same number differ too (more events than stored).
@@ -406,7 +413,11 @@ function classify<T extends { meterId: number; serial: string; msg: ReadingsMess
  * (also refused and conflicting ones: the meter must stop resending them); only fresh,
  * accepted data is stored.
  */
-export async function ingest(c: PoolClient, readings: ReadingsItem[], events: EventsItem[]): Promise<IngestResult> {
+export async function ingest(
+  c: PoolClient,
+  readings: ReadingsItem[],
+  events: EventsItem[],
+): Promise<IngestResult> {
   const acks: AckInfo[] = [];
   const conflicts: SeqConflict[] = [];
   const domainEvents: NewEvent[] = [];
@@ -430,7 +441,8 @@ export async function ingest(c: PoolClient, readings: ReadingsItem[], events: Ev
     const { fresh, resent } = classify(readings, state, 'readings', conflicts);
     const bad = await readingsConflicts(c, resent);
     resent.forEach((it, i) => {
-      if (bad.has(i)) conflicts.push({ meterId: it.meterId, serial: it.serial, stream: 'readings', seq: it.msg.seq });
+      if (bad.has(i))
+        conflicts.push({ meterId: it.meterId, serial: it.serial, stream: 'readings', seq: it.msg.seq });
     });
     const cols: Cols = [[], [], [], [], []];
     const days: string[] = [];
@@ -465,21 +477,38 @@ export async function ingest(c: PoolClient, readings: ReadingsItem[], events: Ev
     if (cols[0].length) {
       newReadings = (await copyNewReadings(c, cols, days)) ?? (await upsertReadings(c, cols, days));
       const meterDays = new Map<string, [number, string]>();
-      for (let i = 0; i < cols[0].length; i++) meterDays.set(`${cols[0][i]}|${days[i]}`, [cols[0][i]!, days[i]!]);
-      domainEvents.push({ type: 'readings.committed', meterId: null, payload: { meterDays: [...meterDays.values()] } });
+      for (let i = 0; i < cols[0].length; i++)
+        meterDays.set(`${cols[0][i]}|${days[i]}`, [cols[0][i]!, days[i]!]);
+      domainEvents.push({
+        type: 'readings.committed',
+        meterId: null,
+        payload: { meterDays: [...meterDays.values()] },
+      });
     }
     if (reg[0].length) await c.query(INSERT_REGISTERS, reg);
-    const res = await c.query<{ serial: string; upto: number; above: number[] }>(advanceSql('readings', true), adv);
-    for (const r of res.rows) acks.push({ serial: r.serial, stream: 'readings', upTo: r.upto, above: r.above });
+    const res = await c.query<{ serial: string; upto: number; above: number[] }>(
+      advanceSql('readings', true),
+      adv,
+    );
+    for (const r of res.rows)
+      acks.push({ serial: r.serial, stream: 'readings', upTo: r.upto, above: r.above });
   }
 
   if (events.length) {
     const { fresh, resent } = classify(events, state, 'events', conflicts);
     const bad = await eventsConflicts(c, resent);
     resent.forEach((it, i) => {
-      if (bad.has(i)) conflicts.push({ meterId: it.meterId, serial: it.serial, stream: 'events', seq: it.msg.seq });
+      if (bad.has(i))
+        conflicts.push({ meterId: it.meterId, serial: it.serial, stream: 'events', seq: it.msg.seq });
     });
-    const ev: [number[], number[], number[], number[], string[], (string | null)[]] = [[], [], [], [], [], []];
+    const ev: [number[], number[], number[], number[], string[], (string | null)[]] = [
+      [],
+      [],
+      [],
+      [],
+      [],
+      [],
+    ];
     const adv: [number[], number[], null[], null[]] = [[], [], [], []];
     for (const it of [...fresh, ...resent]) {
       adv[0].push(it.meterId);
@@ -503,10 +532,14 @@ export async function ingest(c: PoolClient, readings: ReadingsItem[], events: Ev
       });
     }
     if (ev[0].length) {
-      const ins = await c.query<{ meter_id: number; seq: number; idx: number; t: number; code: string; data: Record<string, unknown> | null }>(
-        INSERT_EVENTS,
-        ev,
-      );
+      const ins = await c.query<{
+        meter_id: number;
+        seq: number;
+        idx: number;
+        t: number;
+        code: string;
+        data: Record<string, unknown> | null;
+      }>(INSERT_EVENTS, ev);
       newEvents = ins.rows.length;
       for (const e of ins.rows) {
         domainEvents.push({
@@ -516,7 +549,10 @@ export async function ingest(c: PoolClient, readings: ReadingsItem[], events: Ev
         });
       }
     }
-    const res = await c.query<{ serial: string; upto: number; above: number[] }>(advanceSql('events', false), adv);
+    const res = await c.query<{ serial: string; upto: number; above: number[] }>(
+      advanceSql('events', false),
+      adv,
+    );
     for (const r of res.rows) acks.push({ serial: r.serial, stream: 'events', upTo: r.upto, above: r.above });
   }
 

@@ -34,7 +34,15 @@ export interface IntervalRow {
 export interface VeeIssue {
   meterId: number;
   ts: number;
-  rule: 'spike' | 'sum_check' | 'register_reset' | 'gap_estimated' | 'future' | 'interval_size' | 'seq_conflict' | 'future_event';
+  rule:
+    | 'spike'
+    | 'sum_check'
+    | 'register_reset'
+    | 'gap_estimated'
+    | 'future'
+    | 'interval_size'
+    | 'seq_conflict'
+    | 'future_event';
   detail: Record<string, number | string>;
   /** A person must look at it (a register reset or meter exchange, a reused sequence number). */
   needsReview?: boolean;

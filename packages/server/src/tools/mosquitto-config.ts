@@ -28,7 +28,10 @@ const args = z.object({
   out: z.string().min(1),
   port: z.coerce.number().int().min(1).max(65535).default(1883),
   bind: z.string().default('127.0.0.1'),
-  'headend-user': z.array(z.string().regex(/^[A-Za-z0-9_-]+$/)).min(1).default(['headend']),
+  'headend-user': z
+    .array(z.string().regex(/^[A-Za-z0-9_-]+$/))
+    .min(1)
+    .default(['headend']),
   'headend-password': z.string().min(12, 'at least 12 characters'),
   user: z.string().optional(),
 });
@@ -77,7 +80,9 @@ let fleet: z.infer<typeof fleetFile>;
 try {
   fleet = fleetFile.parse(JSON.parse(readFileSync(a.fleet, 'utf8')));
 } catch (err) {
-  fail(`--fleet ${a.fleet}: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`);
+  fail(
+    `--fleet ${a.fleet}: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`,
+  );
 }
 const files = writeMosquittoConfig(path.resolve(a.out), {
   port: a.port,

@@ -42,7 +42,10 @@ declare module 'smpp' {
   }
 
   export function connect(options: ConnectOptions | string, listener?: () => void): Session;
-  export function createServer(options: Record<string, unknown>, listener?: (session: Session) => void): Server;
+  export function createServer(
+    options: Record<string, unknown>,
+    listener?: (session: Session) => void,
+  ): Server;
   export function createServer(listener?: (session: Session) => void): Server;
 
   export const encodings: {

@@ -70,7 +70,10 @@ export async function startTestBroker(
  * passwords, the ACL, packet cap, no retained messages) and two head-end logins. Whatever
  * broker the run targets: for tests that need Mosquitto's own features (shared subscriptions).
  */
-export async function startMosquitto(meters: { id: string; password: string }[], port?: number): Promise<TestBroker> {
+export async function startMosquitto(
+  meters: { id: string; password: string }[],
+  port?: number,
+): Promise<TestBroker> {
   port ??= await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-mosq-'));
   const files = writeMosquittoConfig(dir, {

@@ -7,7 +7,11 @@ import type { Pool } from '../../src/db/pool.ts';
  * estimate left, the sum equal to the meter's import register, nothing left in its outbox)
  * and the rollups equal the raw data. Returns true, or what is off for the first meter.
  */
-export async function fleetStoredExactly(pool: Pool, fleet: Fleet, hh: CreatedHousehold[]): Promise<string | true> {
+export async function fleetStoredExactly(
+  pool: Pool,
+  fleet: Fleet,
+  hh: CreatedHousehold[],
+): Promise<string | true> {
   for (const h of hh) {
     const m = fleet.meter(h.meterSerial)!;
     const { rows } = await pool.query<{ n: number; wh: number; est: number; first: number | null }>(
@@ -26,7 +30,8 @@ export async function fleetStoredExactly(pool: Pool, fleet: Fleet, hh: CreatedHo
               (SELECT coalesce(sum(wh), 0) FROM monthly_rollups WHERE meter_id = $1)::bigint AS mo`,
       [h.meterId],
     );
-    if (roll.rows[0]!.d !== r.wh || roll.rows[0]!.mo !== r.wh) return `${h.meterSerial}: rollups ${JSON.stringify(roll.rows[0])} vs ${r.wh}`;
+    if (roll.rows[0]!.d !== r.wh || roll.rows[0]!.mo !== r.wh)
+      return `${h.meterSerial}: rollups ${JSON.stringify(roll.rows[0])} vs ${r.wh}`;
   }
   return true;
 }

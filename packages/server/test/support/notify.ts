@@ -13,7 +13,9 @@ export interface ReceivedMail {
 /** Quoted-printable soft breaks and escapes undone (enough for assertions on text bodies). */
 export function decodeQp(s: string): string {
   return Buffer.from(
-    s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+    s
+      .replace(/=\r?\n/g, '')
+      .replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
     'latin1',
   ).toString('utf8');
 }
@@ -55,7 +57,12 @@ export async function startSmtp(opts: { flakyFailures?: number } = {}) {
           return;
         }
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        received.push({ from, to, raw: Buffer.concat(chunks).toString('utf8'), user: session.user as string | undefined });
+        received.push({
+          from,
+          to,
+          raw: Buffer.concat(chunks).toString('utf8'),
+          user: session.user as string | undefined,
+        });
         cb();
       });
     },

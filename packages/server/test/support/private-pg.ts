@@ -54,7 +54,12 @@ export class PrivatePg {
     const root = this.pg!.pid;
     let children: number[] = [];
     try {
-      children = execFileSync('pgrep', ['-P', String(root)]).toString().trim().split('\n').filter(Boolean).map(Number);
+      children = execFileSync('pgrep', ['-P', String(root)])
+        .toString()
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
     } catch {
       // no children
     }

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodeDown, encodeUp, topics, type AckMessage, type ReadingsMessage } from '@kilowire/protocol';
-import { createArea, createHousehold, createOrganisation, type CreatedHousehold } from '../../src/accounts/repo.ts';
+import {
+  createArea,
+  createHousehold,
+  createOrganisation,
+  type CreatedHousehold,
+} from '../../src/accounts/repo.ts';
 import type { Pool } from '../../src/db/pool.ts';
 
 /** A supplier, an operator area and `n` households with meters whose serials are unique to this run. */
@@ -24,7 +29,13 @@ export async function seedMeters(
         name: `Household ${i}`,
         supplierId: sup,
         mode: i % 2 ? 'prepayment' : 'credit',
-        meter: { serial: `T${tag}${i}`, areaId: `A-${tag}`, feederId: `F-${tag}`, tz: opts.tz, intervalS: opts.intervalS },
+        meter: {
+          serial: `T${tag}${i}`,
+          areaId: `A-${tag}`,
+          feederId: `F-${tag}`,
+          tz: opts.tz,
+          intervalS: opts.intervalS,
+        },
       }),
     );
   }
@@ -62,7 +73,10 @@ export class RawMeter {
     await this.client.publishAsync(topics.up(this.id, 'readings'), encodeUp('readings', msg), { qos: 1 });
   }
 
-  async raw(kind: 'readings' | 'events' | 'status' | 'replies' | 'fw', payload: Buffer | string): Promise<void> {
+  async raw(
+    kind: 'readings' | 'events' | 'status' | 'replies' | 'fw',
+    payload: Buffer | string,
+  ): Promise<void> {
     await this.client.publishAsync(topics.up(this.id, kind), payload, { qos: 1 });
   }
 
@@ -75,7 +89,11 @@ export class RawMeter {
   }
 }
 
-export async function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 10_000,
+  what = 'condition',
+): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -88,7 +106,13 @@ export async function waitFor<T>(fn: () => T | undefined | false | Promise<T | u
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A readings message of consecutive intervals with registers that match them. */
-export function readingsMsg(seq: number, startS: number, whs: number[], importBefore: number, intervalS: 900 | 1800 = 1800): ReadingsMessage {
+export function readingsMsg(
+  seq: number,
+  startS: number,
+  whs: number[],
+  importBefore: number,
+  intervalS: 900 | 1800 = 1800,
+): ReadingsMessage {
   const total = importBefore + whs.reduce((a, b) => a + b, 0);
   return {
     v: 1,

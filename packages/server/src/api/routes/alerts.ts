@@ -13,7 +13,8 @@ export const alertRoutes: Routes = async (app, deps) => {
     {
       schema: {
         tags: ['alerts'],
-        summary: "Alert history, newest first (consumers: their own; supplier staff: their supplier's meters)",
+        summary:
+          "Alert history, newest first (consumers: their own; supplier staff: their supplier's meters)",
         querystring: alertsQuery,
         response: { 200: alertsResponse, ...errorResponses },
       },

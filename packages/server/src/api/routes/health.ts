@@ -12,7 +12,12 @@ export const healthRoutes: Routes = async (app, deps) => {
     '/healthz',
     {
       config: { public: true },
-      schema: { tags: ['ops'], summary: 'Liveness: the process is up', security: [], response: { 200: health } },
+      schema: {
+        tags: ['ops'],
+        summary: 'Liveness: the process is up',
+        security: [],
+        response: { 200: health },
+      },
     },
     () => ({ status: 'ok' as const }),
   );
@@ -23,7 +28,8 @@ export const healthRoutes: Routes = async (app, deps) => {
       config: { public: true },
       schema: {
         tags: ['ops'],
-        summary: 'Readiness: started, the database answers within a second, the broker connection (if any) is up',
+        summary:
+          'Readiness: started, the database answers within a second, the broker connection (if any) is up',
         security: [],
         response: { 200: health, 503: health },
       },
@@ -67,7 +73,11 @@ export const healthRoutes: Routes = async (app, deps) => {
     },
     async (req, reply) => {
       if (token && req.headers.authorization !== `Bearer ${token}`) {
-        return reply.code(401).header('www-authenticate', 'Bearer').type('text/plain').send('metrics need a bearer token\n');
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .type('text/plain')
+          .send('metrics need a bearer token\n');
       }
       const text = await registry.metrics();
       return reply.type(registry.contentType).send(text);

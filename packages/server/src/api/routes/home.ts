@@ -22,9 +22,21 @@ export const homeRoutes: Routes = async (app, deps) => {
       const h = await homeSummary(deps.pool, actor.consumerId, req.query.serial ?? null);
       if (!h) throw new AppError('NOT_FOUND', 'meter not found');
       return {
-        meter: { serial: h.serial, tz: h.tz, mode: h.mode, relay: h.relay, creditMinor: h.credit_minor, currency: h.currency },
+        meter: {
+          serial: h.serial,
+          tz: h.tz,
+          mode: h.mode,
+          relay: h.relay,
+          creditMinor: h.credit_minor,
+          currency: h.currency,
+        },
         lastReadingAt: h.last_reading_at ? h.last_reading_at.toISOString() : null,
-        today: { date: h.today, wh: h.today_wh, dailyLimitWh: h.daily_limit_wh, hourlyLimitWh: h.hourly_limit_wh },
+        today: {
+          date: h.today,
+          wh: h.today_wh,
+          dailyLimitWh: h.daily_limit_wh,
+          hourlyLimitWh: h.hourly_limit_wh,
+        },
         billingPeriod: { start: h.period_start, wh: h.period_wh },
         unreadAlerts: h.unread,
       };

@@ -1,4 +1,10 @@
-import { bodyErrorResponses, errorResponses, limitsBody, limitsResponse, serialParams } from '@kilowire/contract';
+import {
+  bodyErrorResponses,
+  errorResponses,
+  limitsBody,
+  limitsResponse,
+  serialParams,
+} from '@kilowire/contract';
 import { getLimits, setLimits } from '../../alerts/limits.ts';
 import { evaluateLimits } from '../../alerts/rules.ts';
 import { withTx } from '../../db/pool.ts';

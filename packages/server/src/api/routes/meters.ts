@@ -56,7 +56,12 @@ export const meterRoutes: Routes = async (app, deps) => {
   app.get(
     '/api/meters/:serial',
     {
-      schema: { tags: ['meters'], summary: 'One meter', params: serialParams, response: { 200: meterSchema, ...errorResponses } },
+      schema: {
+        tags: ['meters'],
+        summary: 'One meter',
+        params: serialParams,
+        response: { 200: meterSchema, ...errorResponses },
+      },
     },
     async (req) => presentMeter(await authorisedMeter(pool, actorOf(req), req.params.serial, 'meter.read')),
   );

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { bodyErrorResponses, errorResponses, passwordBody, profileBody, profileResponse } from '@kilowire/contract';
+import {
+  bodyErrorResponses,
+  errorResponses,
+  passwordBody,
+  profileBody,
+  profileResponse,
+} from '@kilowire/contract';
 import { getAlertProfile, saveAlertProfile } from '../../accounts/contact.ts';
 import { checkCurrentPassword, setPassword } from '../../auth/password-change.ts';
 import { hashPassword } from '../../auth/passwords.ts';

@@ -97,7 +97,12 @@ export const readingRoutes: Routes = async (app, deps) => {
         from: req.query.from,
         to: req.query.to,
         wh: rows.reduce((s, r) => s + r.wh, 0),
-        months: rows.map((r) => ({ month: r.period.slice(0, 7), wh: r.wh, intervals: r.intervals, estimated: r.estimated })),
+        months: rows.map((r) => ({
+          month: r.period.slice(0, 7),
+          wh: r.wh,
+          intervals: r.intervals,
+          estimated: r.estimated,
+        })),
       };
     },
   );

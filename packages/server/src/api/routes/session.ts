@@ -1,6 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { bodyErrorResponses, errorResponses, loginBody, loginResponse, sessionState, type LoginBody } from '@kilowire/contract';
+import {
+  bodyErrorResponses,
+  errorResponses,
+  loginBody,
+  loginResponse,
+  sessionState,
+  type LoginBody,
+} from '@kilowire/contract';
 import {
   checkCredentials,
   revokeSession,
@@ -95,7 +102,10 @@ export const sessionRoutes: Routes = async (app, deps) => {
         await t.audit('session.login', String(result.userId));
         return s;
       });
-      void reply.setCookie(SESSION_COOKIE, session.token, { ...cookieOpts(req), maxAge: config.sessionTtlHours * 3600 });
+      void reply.setCookie(SESSION_COOKIE, session.token, {
+        ...cookieOpts(req),
+        maxAge: config.sessionTtlHours * 3600,
+      });
       return {
         user: { id: result.userId, role: result.role, displayName: result.displayName },
         expiresAt: session.expiresAt.toISOString(),
