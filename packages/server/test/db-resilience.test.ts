@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Fleet } from '@kilowire/meter';
-import { generateSigningKeyPair, localMidnight } from '@kilowire/protocol';
+import type { Fleet } from '@kilowire/meter';
+import { localMidnight } from '@kilowire/protocol';
 import { Gateway } from '../src/gateway/gateway.ts';
 import { createPool, type Pool } from '../src/db/pool.ts';
 import { migrate } from '../src/db/migrate.ts';
@@ -8,7 +8,7 @@ import { logger } from '../src/log.ts';
 import { freePort } from '../src/net.ts';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
-import { fleetStoredExactly } from './support/fleet-check.ts';
+import { startReportingFleet, waitStoredExactly } from './support/fleet-check.ts';
 import { PrivatePg } from './support/private-pg.ts';
 import { KilowireProcess } from './support/process.ts';
 import { RawMeter, readingsMsg, seedMeters, sleep, waitFor } from './support/world.ts';
@@ -96,16 +96,7 @@ describe('database not up yet', () => {
 
 describe('database restart under load', () => {
   it('no process exit, readyz 503 within a second while down, ingest resumes by itself, 0 readings lost or duplicated', async () => {
-    fleet = new Fleet({
-      brokerUrl: broker.url,
-      serverPublicKey: generateSigningKeyPair().publicKey,
-      meters: hh.map((h, i) => ({ id: h.meterSerial, password: h.meterCredential, seed: i + 7 })),
-      speed: 6000,
-      backfillDays: 2,
-      batchIntervals: 1,
-      tickMs: 100,
-    });
-    fleet.start();
+    fleet = startReportingFleet(broker.url, hh, { speed: 6000, seed: 7 });
     const count = async () =>
       (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings')).rows[0]!.n;
     await waitFor(async () => (await count()) > 60, 30_000, 'first readings');
@@ -129,22 +120,7 @@ describe('database restart under load', () => {
     await sleep(2_000);
     pg.resume();
 
-    await waitFor(
-      () => fleet!.stats().simMinS >= Date.now() / 1000 - 1800,
-      90_000,
-      'fleet caught up with real time',
-    );
-    let last: string | true = 'not checked';
-    await waitFor(
-      async () => {
-        last = await fleetStoredExactly(pool, fleet!, hh).catch((e: unknown) => String(e));
-        return last === true;
-      },
-      90_000,
-      'every produced reading stored once',
-    ).catch(() => {
-      throw new Error(`incomplete: ${String(last)}`);
-    });
+    await waitStoredExactly(pool, fleet, hh);
     expect(kw.alive).toBe(true);
     expect((await readyz()).status).toBe(200);
     // The outage was logged as such, not once per incoming message.

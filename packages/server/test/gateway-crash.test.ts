@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Fleet } from '@kilowire/meter';
+import type { Fleet } from '@kilowire/meter';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
 import { KilowireProcess } from './support/process.ts';
-import { fleetStoredExactly } from './support/fleet-check.ts';
+import { fleetStoredExactly, startReportingFleet } from './support/fleet-check.ts';
 import { seedMeters, sleep, waitFor } from './support/world.ts';
-import { generateSigningKeyPair } from '@kilowire/protocol';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 
 /**
@@ -49,16 +48,7 @@ const checkComplete = () => fleetStoredExactly(db.pool, fleet, hh);
 
 describe('crash safety', () => {
   it('loses and duplicates nothing across a gateway kill -9 and a broker kill', async () => {
-    fleet = new Fleet({
-      brokerUrl: broker.url,
-      serverPublicKey: generateSigningKeyPair().publicKey,
-      meters: hh.map((h, i) => ({ id: h.meterSerial, password: h.meterCredential, seed: i + 1 })),
-      speed: 8000,
-      backfillDays: 2,
-      batchIntervals: 1,
-      tickMs: 100,
-    });
-    fleet.start();
+    fleet = startReportingFleet(broker.url, hh, { speed: 8000, seed: 1 });
     await waitFor(
       async () =>
         (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings')).rows[0]!.n >

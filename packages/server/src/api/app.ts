@@ -78,6 +78,17 @@ const CLIENT_ERROR_CODES: Record<number, ApiErrorCode> = {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+const API_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+};
+const DOCS_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'same-origin',
+};
+
 /** The first string under `v` that holds a NUL character, as a dotted path; PostgreSQL cannot store one. */
 function findNul(v: unknown, path: string, depth = 0): string | null {
   if (typeof v === 'string') return v.includes('\u0000') ? path : null;
@@ -168,55 +179,46 @@ export async function buildApi(deps: {
     transformStaticCSP: (h) => `${h}; frame-ancestors 'none'`,
   });
 
-  // While the process still waits for its database or starts its services, the API says so.
-  app.addHook('onRequest', (req, _reply, done) => {
-    const route = req.routeOptions.url;
-    if (route?.startsWith('/api/') && deps.ready?.().started === false) {
-      done(new AppError('UNAVAILABLE', 'Kilowire is starting; try again in a moment'));
-      return;
-    }
-    done();
-  });
-
-  // CSRF, two walls. (1) Every state-changing request must declare content-type:
-  // application/json: a cross-site HTML form can only send urlencoded, multipart or
-  // text/plain, and a cross-site fetch with JSON needs a CORS preflight this API never grants.
-  // (2) A browser says where a request comes from (Origin, Sec-Fetch-Site): anything but this
-  // origin (or a configured one) is refused. Clients that send neither (curl, scripts) carry
-  // no one else's cookies and pass.
+  // One gate per request (one hook, not four: this runs on every call, and each hook costs).
+  // In order:
+  // - headers: API answers depend on who asks, so they are never cached or sniffed; /docs is
+  //   never framed. Set first, so error answers carry them too.
+  // - starting: while the process waits for its database or starts its services, the API says so.
+  // - CSRF, two walls. (1) Every state-changing request must declare content-type:
+  //   application/json: a cross-site HTML form can only send urlencoded, multipart or
+  //   text/plain, and a cross-site fetch with JSON needs a CORS preflight this API never
+  //   grants. (2) A browser says where a request comes from (Origin, Sec-Fetch-Site): anything
+  //   but this origin (or a configured one) is refused. Clients that send neither (curl,
+  //   scripts) carry no one else's cookies and pass.
+  // - authentication: every /api route needs a live session unless it is marked public,
+  //   decided on the matched route pattern (no spelling of a path slips past). Authorisation
+  //   is per route, through src/policies.ts.
   const allowed = new Set(config.allowedOrigins);
-  app.addHook('onRequest', (req, _reply, done) => {
-    if (SAFE_METHODS.has(req.method)) {
-      done();
-      return;
-    }
-    const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (ct !== 'application/json') {
-      done(
-        new AppError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          'state-changing requests must have content-type: application/json',
-        ),
-      );
-      return;
-    }
-    const origin = req.headers.origin;
-    const site = req.headers['sec-fetch-site'];
-    const fromHere = origin === undefined ? undefined : origin === ownOrigin(req) || allowed.has(origin);
-    if (fromHere === false || (fromHere === undefined && (site === 'cross-site' || site === 'same-site'))) {
-      done(new AppError('FOREIGN_ORIGIN', 'requests that change something must come from this site'));
-      return;
-    }
-    done();
-  });
-
-  // Authentication: every /api route needs a live session unless it is marked public.
-  // (Authorisation is per route, through src/policies.ts.)
   app.decorateRequest('actor', null);
   app.addHook('onRequest', async (req, reply) => {
-    // Decided on the matched route pattern, not the raw URL, so no spelling of a path slips past.
     const route = req.routeOptions.url;
-    if (route === undefined || !route.startsWith('/api/') || req.routeOptions.config.public === true) return;
+    const isApi = route !== undefined && route.startsWith('/api/');
+    if (isApi || req.url.startsWith('/api/')) void reply.headers(API_HEADERS);
+    else if (req.url.startsWith('/docs')) void reply.headers(DOCS_HEADERS);
+
+    if (isApi && deps.ready?.().started === false) {
+      throw new AppError('UNAVAILABLE', 'Kilowire is starting; try again in a moment');
+    }
+
+    if (!SAFE_METHODS.has(req.method)) {
+      const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (ct !== 'application/json') {
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'state-changing requests must have content-type: application/json');
+      }
+      const origin = req.headers.origin;
+      const site = req.headers['sec-fetch-site'];
+      const fromHere = origin === undefined ? undefined : origin === ownOrigin(req) || allowed.has(origin);
+      if (fromHere === false || (fromHere === undefined && (site === 'cross-site' || site === 'same-site'))) {
+        throw new AppError('FOREIGN_ORIGIN', 'requests that change something must come from this site');
+      }
+    }
+
+    if (!isApi || req.routeOptions.config.public === true) return;
     const token = req.cookies[SESSION_COOKIE];
     const actor = token ? await sessionActor(pool, token) : null;
     if (!actor) {
@@ -228,7 +230,10 @@ export async function buildApi(deps: {
 
   // Input PostgreSQL cannot hold (NUL characters) is refused up front, whatever the field.
   app.addHook('preValidation', (req, _reply, done) => {
-    const at = findNul(req.params, 'params') ?? findNul(req.query, 'query') ?? findNul(req.body, 'body');
+    // Only URLs with an escape (%00) or a body can carry a NUL: most GETs skip the walk.
+    const at =
+      (req.url.includes('%') ? (findNul(req.params, 'params') ?? findNul(req.query, 'query')) : null) ??
+      (req.body === undefined ? null : findNul(req.body, 'body'));
     if (at)
       done(
         new AppError('VALIDATION', `${at}: must not contain NUL characters`, [
@@ -236,21 +241,6 @@ export async function buildApi(deps: {
         ]),
       );
     else done();
-  });
-
-  app.addHook('onSend', (req, reply, payload, done) => {
-    const url = req.url;
-    if (url.startsWith('/api/') || url === '/api') {
-      // Answers depend on who asks: never cached by a browser or a proxy, never sniffed.
-      void reply.header('cache-control', 'no-store');
-      void reply.header('x-content-type-options', 'nosniff');
-      void reply.header('referrer-policy', 'same-origin');
-    } else if (url.startsWith('/docs')) {
-      void reply.header('x-content-type-options', 'nosniff');
-      void reply.header('x-frame-options', 'DENY');
-      void reply.header('referrer-policy', 'same-origin');
-    }
-    done(null, payload);
   });
 
   app.addHook('onResponse', async (req, reply) => {

@@ -1,11 +1,11 @@
 import type PgBoss from 'pg-boss';
-import { Listener } from '../db/listener.ts';
 import type { Pool } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
-import { RateLimitedLog, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import { DELIVERIES_CHANNEL } from '../notify/channels.ts';
 import { deliver, type Senders } from '../notify/delivery.ts';
 import { bossDb, stableUuid } from './boss.ts';
+import { Sweeper } from './sweeper.ts';
 
 export type { Senders } from '../notify/delivery.ts';
 
@@ -27,60 +27,38 @@ export interface RetryPolicy {
  * Woken by NOTIFY after an alert commits; a timer sweeps as a fallback.
  */
 export class DeliveryDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private listener: Listener | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  private readonly errLog: RateLimitedLog;
+  private readonly sweeper: Sweeper;
 
   constructor(
     private readonly pool: Pool,
     private readonly boss: PgBoss,
-    private readonly log: Logger,
+    log: Logger,
     private readonly retry: RetryPolicy,
-    private readonly sweepMs: number,
+    sweepMs: number,
     /** Database URL for the LISTEN connection; unset = sweep only. */
-    private readonly databaseUrl?: string,
+    databaseUrl?: string,
     /** Wake this process's delivery workers once jobs committed (others poll). */
-    private readonly wake: () => void = () => undefined,
+    wake: () => void = () => undefined,
   ) {
-    this.errLog = new RateLimitedLog(log, 10_000);
+    this.sweeper = new Sweeper({
+      name: 'delivery dispatch',
+      work: async () => {
+        const n = await this.dispatchOnce();
+        if (n) wake();
+        return n;
+      },
+      sweepMs,
+      ...(databaseUrl ? { channel: { name: DELIVERIES_CHANNEL, databaseUrl } } : {}),
+      log,
+    });
   }
 
   start(): void {
-    if (this.databaseUrl) {
-      this.listener = new Listener(
-        this.databaseUrl,
-        [DELIVERIES_CHANNEL],
-        () => this.kick(),
-        this.log,
-        () => this.kick(),
-      );
-      this.listener.start();
-    }
-    this.timer = setInterval(() => this.kick(), this.sweepMs);
-    this.kick();
+    this.sweeper.start();
   }
 
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          while ((await this.dispatchOnce()) > 0 && !this.stopped) this.wake();
-        } catch (err) {
-          this.errLog.error('dispatch', { err }, 'delivery dispatch failed; will retry');
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = undefined;
-    });
+    this.sweeper.kick();
   }
 
   /** Enqueue up to 200 pending rows; returns how many. */
@@ -109,11 +87,8 @@ export class DeliveryDispatcher {
     });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.listener?.stop();
-    while (this.running) await this.running;
+  stop(): Promise<void> {
+    return this.sweeper.stop();
   }
 }
 

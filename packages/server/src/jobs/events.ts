@@ -1,10 +1,10 @@
 import type PgBoss from 'pg-boss';
-import { Listener } from '../db/listener.ts';
 import { tx, type Pool } from '../db/pool.ts';
 import { loadEvents } from '../events/emit.ts';
 import { EVENTS_CHANNEL, type EventType, type Subscriber } from '../events/types.ts';
-import { RateLimitedLog, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import { bossDb, stableUuid } from './boss.ts';
+import { Sweeper } from './sweeper.ts';
 
 export interface EventDispatchOptions {
   /** Fallback sweep for events whose NOTIFY was missed (ms). */
@@ -34,68 +34,33 @@ const queueOf = (s: Subscriber) => `events.${s.name}`;
  * twice. Woken by NOTIFY; a timer sweeps as a fallback.
  */
 export class EventDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private gather: NodeJS.Timeout | undefined;
-  private listener: Listener | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
+  private readonly sweeper: Sweeper;
   private lastPrune = 0;
-  private readonly errLog: RateLimitedLog;
 
   constructor(
     private readonly pool: Pool,
     private readonly boss: PgBoss,
     private readonly subscribers: readonly Subscriber[],
-    private readonly log: Logger,
+    log: Logger,
     private readonly o: EventDispatchOptions,
   ) {
-    this.errLog = new RateLimitedLog(log, 10_000);
+    this.sweeper = new Sweeper({
+      name: 'event dispatch',
+      work: () => this.dispatchOnce(),
+      after: () => this.prune(),
+      sweepMs: o.sweepMs,
+      gatherMs: o.gatherMs,
+      ...(o.databaseUrl ? { channel: { name: EVENTS_CHANNEL, databaseUrl: o.databaseUrl } } : {}),
+      log,
+    });
   }
 
   start(): void {
-    if (this.o.databaseUrl) {
-      this.listener = new Listener(
-        this.o.databaseUrl,
-        [EVENTS_CHANNEL],
-        () => this.soon(),
-        this.log,
-        () => this.kick(),
-      );
-      this.listener.start();
-    }
-    this.timer = setInterval(() => this.kick(), this.o.sweepMs);
-    this.kick();
-  }
-
-  /** Dispatch after the gathering delay (coalesces a burst of NOTIFYs). */
-  private soon(): void {
-    if (this.gather || this.stopped) return;
-    this.gather = setTimeout(() => {
-      this.gather = undefined;
-      this.kick();
-    }, this.o.gatherMs);
+    this.sweeper.start();
   }
 
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          while ((await this.dispatchOnce()) >= BATCH && !this.stopped);
-          await this.prune();
-        } catch (err) {
-          this.errLog.error('dispatch', { err }, 'event dispatch failed; will retry');
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = undefined;
-    });
+    this.sweeper.kick();
   }
 
   /** Dispatch up to BATCH pending events; returns how many. */
@@ -138,16 +103,12 @@ export class EventDispatcher {
   }
 
   /** Resolves when nothing is running (tests). */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    return this.sweeper.idle();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    clearTimeout(this.gather);
-    await this.listener?.stop();
-    while (this.running) await this.running;
+  stop(): Promise<void> {
+    return this.sweeper.stop();
   }
 }
 

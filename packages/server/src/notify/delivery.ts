@@ -1,5 +1,5 @@
 import type { Pool } from '../db/pool.ts';
-import { checkout } from '../db/pool.ts';
+import { tx } from '../db/pool.ts';
 import { compose, type DeliveryView } from './compose.ts';
 import { DeliveryError, type Sender } from './types.ts';
 
@@ -24,12 +24,9 @@ export async function deliver(
   deliveryId: number,
   finalAttempt: boolean,
 ): Promise<DeliveryOutcome> {
-  const { c, release } = await checkout(pool);
-  let failure: unknown;
-  let retryErr: Error | undefined;
-  let outcome: DeliveryOutcome = 'skipped';
-  try {
-    await c.query('BEGIN');
+  // The failure to retry is recorded in the transaction, then thrown after its COMMIT (so
+  // pg-boss retries with backoff, and the attempt count survives).
+  const { outcome, retryErr } = await tx(pool, async (c) => {
     const d = (
       await c.query<DeliveryView & { status: string; alert_id: number }>(
         `SELECT d.id, d.channel, d.recipient, d.audience, d.status, d.alert_id, a.type, a.title, a.message, m.serial,
@@ -43,42 +40,35 @@ export async function deliver(
         [deliveryId],
       )
     ).rows[0];
-    if (d && d.status === 'pending') {
-      const msg = compose(d);
-      const sender = senders[d.channel];
-      try {
-        if (sender) await sender.send(msg);
-        else
-          await c.query(
-            'INSERT INTO outbox (channel, recipient, subject, body, alert_id) VALUES ($1, $2, $3, $4, $5)',
-            [msg.channel, msg.recipient, msg.subject, msg.body, d.alert_id],
-          );
+    if (!d || d.status !== 'pending') return { outcome: 'skipped' as const, retryErr: undefined };
+    const msg = compose(d);
+    const sender = senders[d.channel];
+    try {
+      if (sender) await sender.send(msg);
+      else
         await c.query(
-          `UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1`,
-          [d.id],
+          'INSERT INTO outbox (channel, recipient, subject, body, alert_id) VALUES ($1, $2, $3, $4, $5)',
+          [msg.channel, msg.recipient, msg.subject, msg.body, d.alert_id],
         );
-        outcome = 'sent';
-      } catch (err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        const permanent = (e instanceof DeliveryError && e.permanent) || finalAttempt;
-        await c.query(
-          `UPDATE deliveries SET attempts = attempts + 1, last_error = $2,
-                  status = CASE WHEN $3 THEN 'failed' ELSE status END
-            WHERE id = $1`,
-          [d.id, e.message.slice(0, 1000), permanent],
-        );
-        outcome = permanent ? 'failed' : 'retry';
-        if (!permanent) retryErr = e;
-      }
+      await c.query(
+        `UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = now(), last_error = NULL WHERE id = $1`,
+        [d.id],
+      );
+      return { outcome: 'sent' as const, retryErr: undefined };
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      const permanent = (e instanceof DeliveryError && e.permanent) || finalAttempt;
+      await c.query(
+        `UPDATE deliveries SET attempts = attempts + 1, last_error = $2,
+                status = CASE WHEN $3 THEN 'failed' ELSE status END
+          WHERE id = $1`,
+        [d.id, e.message.slice(0, 1000), permanent],
+      );
+      return permanent
+        ? { outcome: 'failed' as const, retryErr: undefined }
+        : { outcome: 'retry' as const, retryErr: e };
     }
-    await c.query('COMMIT');
-  } catch (err) {
-    failure = err;
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    release(failure);
-  }
+  });
   if (retryErr) throw retryErr;
   return outcome;
 }

@@ -1,6 +1,8 @@
-import type { Fleet } from '@kilowire/meter';
+import { Fleet } from '@kilowire/meter';
+import { generateSigningKeyPair } from '@kilowire/protocol';
 import type { CreatedHousehold } from '../../src/accounts/repo.ts';
 import type { Pool } from '../../src/db/pool.ts';
+import { waitFor } from './world.ts';
 
 /**
  * Whether every interval each meter of `fleet` produced is in the database exactly once (no
@@ -34,4 +36,51 @@ export async function fleetStoredExactly(
       return `${h.meterSerial}: rollups ${JSON.stringify(roll.rows[0])} vs ${r.wh}`;
   }
   return true;
+}
+
+/**
+ * Real meters (outbox, resend until acknowledged) reporting one reading per message while
+ * they catch up two simulated days fast: the load of the crash and outage tests.
+ */
+export function startReportingFleet(
+  brokerUrl: string,
+  hh: CreatedHousehold[],
+  o: { speed: number; seed: number },
+): Fleet {
+  const fleet = new Fleet({
+    brokerUrl,
+    serverPublicKey: generateSigningKeyPair().publicKey,
+    meters: hh.map((h, i) => ({ id: h.meterSerial, password: h.meterCredential, seed: i + o.seed })),
+    speed: o.speed,
+    backfillDays: 2,
+    batchIntervals: 1,
+    tickMs: 100,
+  });
+  fleet.start();
+  return fleet;
+}
+
+/** Wait until the fleet has caught up with real time and every reading it produced is stored exactly once. */
+export async function waitStoredExactly(
+  pool: Pool,
+  fleet: Fleet,
+  hh: CreatedHousehold[],
+  ms = 90_000,
+): Promise<void> {
+  await waitFor(
+    () => fleet.stats().simMinS >= Date.now() / 1000 - 1800,
+    ms,
+    'fleet caught up with real time',
+  );
+  let last: string | true = 'not checked';
+  await waitFor(
+    async () => {
+      last = await fleetStoredExactly(pool, fleet, hh).catch((e: unknown) => String(e));
+      return last === true;
+    },
+    ms,
+    'every produced reading stored once',
+  ).catch(() => {
+    throw new Error(`incomplete: ${String(last)}`);
+  });
 }
