@@ -178,21 +178,24 @@ export class Meter {
   }
 
   status(nowS: number = this.production.cursor): StatusMessage {
-    const msg: StatusMessage = {
+    // Fields in the schema's order, so that a decoded status encodes to the very same bytes.
+    const prepaid = this.prepayment.mode === 'prepayment';
+    return {
       v: 1,
       t: nowS,
       relay: this.relayPart.state,
       mode: this.prepayment.mode,
+      ...(prepaid
+        ? {
+            creditMinor: this.prepayment.view.creditMinor,
+            emergencyCreditMinor: this.prepayment.emergencyAvailableMinor,
+          }
+        : {}),
       firmware: this.firmware.status(),
       lastCounter: this.commands.lastCounter,
       outbox: this.outboxPart.entries.length,
       registers: this.production.registers,
     };
-    if (this.prepayment.mode === 'prepayment') {
-      msg.creditMinor = this.prepayment.view.creditMinor;
-      msg.emergencyCreditMinor = this.prepayment.emergencyAvailableMinor;
-    }
-    return msg;
   }
 
   statusPayload(nowS?: number): Buffer {

@@ -64,24 +64,7 @@ function decode<T>(schema: z.ZodType<T>, limit: number, payload: Uint8Array | st
     const first = parsed.error.issues[0];
     throw new ProtocolError('SCHEMA', `${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}`);
   }
-  return inSenderOrder(raw, parsed.data) as T;
-}
-
-/**
- * The validated value with the sender's field order. zod hands fields back in schema order,
- * so decode -> encode would rewrite a message whose sender orders them otherwise (a meter's
- * prepayment status puts creditMinor after registers). Unknown fields stay dropped (v1
- * ignores them, and the head-end stores status snapshots whole). The schemas transform
- * nothing, so the parsed value is the raw one minus unknown fields.
- */
-function inSenderOrder(raw: unknown, parsed: unknown): unknown {
-  if (Array.isArray(parsed)) return parsed.map((p, i) => inSenderOrder((raw as unknown[])[i], p));
-  if (parsed === null || typeof parsed !== 'object') return parsed;
-  const from = raw as Record<string, unknown>;
-  const known = parsed as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(from)) if (Object.hasOwn(known, k)) out[k] = inSenderOrder(from[k], known[k]);
-  return out;
+  return parsed.data;
 }
 
 /** Decode a meter -> head-end message. Throws ProtocolError with a stable code. */
