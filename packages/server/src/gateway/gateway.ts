@@ -293,8 +293,9 @@ export class Gateway {
           for (const i of vee.issues) metrics.veeFindings.inc({ rule: i.rule });
           const lane = this.lane(cached.id);
           lane.readings.push(
-            this.hold(lane, payload, { meterId: cached.id, serial: cached.serial, tz: cached.tz, msg, vee }),
+            this.hold(payload, { meterId: cached.id, serial: cached.serial, tz: cached.tz, msg, vee }),
           );
+          this.schedule(lane);
           return;
         }
         case 'events': {
@@ -305,7 +306,8 @@ export class Gateway {
           const item: EventsItem = future
             ? { meterId: cached.id, serial: cached.serial, msg, refused: 'FUTURE_EVENT' }
             : { meterId: cached.id, serial: cached.serial, msg };
-          lane.events.push(this.hold(lane, payload, item));
+          lane.events.push(this.hold(payload, item));
+          this.schedule(lane);
           return;
         }
         case 'status': {
@@ -313,15 +315,15 @@ export class Gateway {
           const lane = this.lane(cached.id);
           const older = lane.statuses.get(cached.id);
           if (older) this.held -= older.bytes;
-          lane.statuses.set(cached.id, this.hold(lane, payload, decodeUp('status', payload)));
+          lane.statuses.set(cached.id, this.hold(payload, decodeUp('status', payload)));
+          this.schedule(lane);
           return;
         }
         case 'replies': {
           // In the lane, in arrival order, committed with the batch: replies are applied in order.
           const lane = this.lane(cached.id);
-          lane.replies.push(
-            this.hold(lane, payload, { meterId: cached.id, reply: decodeUp('replies', payload) }),
-          );
+          lane.replies.push(this.hold(payload, { meterId: cached.id, reply: decodeUp('replies', payload) }));
+          this.schedule(lane);
           return;
         }
         case 'fw':
@@ -337,10 +339,10 @@ export class Gateway {
     }
   }
 
-  private hold<T>(lane: Lane, payload: Buffer, v: T): Held<T> {
+  /** Count a decoded message against the memory bound. */
+  private hold<T>(payload: Buffer, v: T): Held<T> {
     const bytes = payload.length * MEMORY_PER_PAYLOAD_BYTE;
     this.held += bytes;
-    queueMicrotask(() => this.schedule(lane));
     return { v, bytes };
   }
 
@@ -421,8 +423,9 @@ export class Gateway {
   /**
    * Commit one lane's queue. Lanes run in parallel on their own connections (the database
    * uses every core); within a lane one batch at a time, so a meter's batches stay in order.
-   * A failed batch goes back to the front of the lane and is retried with backoff: nothing
-   * was acknowledged, so nothing is lost either way, and retrying beats waiting for resends.
+   * A batch that failed because the database is away goes back to the front of the lane and is
+   * retried with backoff (nothing was acknowledged, and retrying beats waiting for resends); one
+   * that failed for any other reason is dropped unacknowledged so it cannot stall the lane.
    */
   private async flushLane(lane: Lane): Promise<void> {
     while (lane.flushing) await lane.flushing;
@@ -434,6 +437,9 @@ export class Gateway {
     const replies = lane.replies;
     lane.statuses = new Map();
     lane.replies = [];
+    let batchBytes = 0;
+    for (const list of [readings, events, replies, [...statuses.values()]])
+      for (const h of list) batchBytes += h.bytes;
     let ok = false;
     lane.flushing = this.writeAndAck(
       readings.map((h) => h.v),
@@ -444,13 +450,23 @@ export class Gateway {
       .then(
         () => {
           ok = true;
-          let freed = 0;
-          for (const list of [readings, events, replies, [...statuses.values()]])
-            for (const h of list) freed += h.bytes;
-          this.held -= freed;
+          this.held -= batchBytes;
         },
         (err: unknown) => {
-          // Back to the front, in order; newer statuses win over the failed batch's.
+          if (!isConnectionError(err)) {
+            // Not the database being away but something in the batch itself: retrying would
+            // stall the lane for every meter in it. Drop it unacknowledged (as before): the
+            // meters resend, and the error is in the log.
+            this.held -= batchBytes;
+            this.errLog.error(
+              'batch',
+              { err, readings: readings.length, events: events.length },
+              'batch failed; dropped unacknowledged (the meters resend)',
+            );
+            return;
+          }
+          // The database is away: back to the front, in order, retried with backoff; newer
+          // statuses win over the failed batch's.
           lane.readings = readings.concat(lane.readings);
           lane.events = events.concat(lane.events);
           for (const [id, h] of statuses) {
@@ -460,13 +476,7 @@ export class Gateway {
           lane.replies = replies.concat(lane.replies);
           lane.failures++;
           this.stats.retries++;
-          if (isConnectionError(err)) this.databaseDown(err);
-          else
-            this.errLog.error(
-              'batch',
-              { err, readings: readings.length, events: events.length },
-              'batch failed; retrying (nothing was acknowledged)',
-            );
+          this.databaseDown(err);
         },
       )
       .finally(() => {
@@ -474,8 +484,8 @@ export class Gateway {
         if (ok) {
           lane.failures = 0;
           this.databaseUp();
-          this.release();
         }
+        this.release();
         if (this.pending(lane) && !this.stopped) {
           this.schedule(lane, ok ? undefined : Math.min(5_000, 100 * 2 ** Math.min(lane.failures, 6)));
         }

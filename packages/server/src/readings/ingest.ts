@@ -392,16 +392,19 @@ function classify<T extends { meterId: number; serial: string; msg: ReadingsMess
 ): { fresh: T[]; resent: T[] } {
   const fresh: T[] = [];
   const resent: T[] = [];
-  const inBatch = new Map<string, string>();
+  // The first message under each number; contents are compared only when a number repeats
+  // (rare), never for every message of a batch.
+  const inBatch = new Map<string, T>();
   for (const it of items) {
     const key = `${it.meterId}:${it.msg.seq}`;
-    const d = digest(it.msg);
     const prev = inBatch.get(key);
     if (prev !== undefined) {
-      if (prev !== d) conflicts.push({ meterId: it.meterId, serial: it.serial, stream, seq: it.msg.seq });
+      if (digest(prev.msg) !== digest(it.msg)) {
+        conflicts.push({ meterId: it.meterId, serial: it.serial, stream, seq: it.msg.seq });
+      }
       continue;
     }
-    inBatch.set(key, d);
+    inBatch.set(key, it);
     (committed(state.get(it.meterId), stream, it.msg.seq) ? resent : fresh).push(it);
   }
   return { fresh, resent };
