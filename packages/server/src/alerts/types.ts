@@ -1,12 +1,7 @@
-import {
-  ALERT_TYPES as ALERT_TYPES_LIST,
-  type AlertType,
-  type Channel,
-  type Severity,
-} from '@kilowire/contract/enums';
+import { ALERT_TYPES, type AlertType, type Channel, type Severity } from '@kilowire/contract/enums';
 
 /** Alert types (from the contract), their severity, and the default channel choices of a consumer. */
-export { ALERT_TYPES, type AlertType, type Channel, type Severity } from '@kilowire/contract/enums';
+export { ALERT_TYPES, type AlertType, type Channel, type Severity };
 export type ChannelPrefs = Record<Channel, boolean>;
 export type Preferences = Record<AlertType, ChannelPrefs>;
 
@@ -29,7 +24,7 @@ export function defaultPreferences(): Preferences {
   const email = new Set<AlertType>(['tamper', 'disconnected', 'credit_low', 'daily_limit']);
   const sms = new Set<AlertType>(['tamper', 'disconnected']);
   return Object.fromEntries(
-    ALERT_TYPES_LIST.map((t) => [t, { email: email.has(t), sms: sms.has(t), web: true }]),
+    ALERT_TYPES.map((t) => [t, { email: email.has(t), sms: sms.has(t), web: true }]),
   ) as Preferences;
 }
 
