@@ -3,17 +3,9 @@ import { connectAsync } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { decodeUp, topics } from '@kilowire/protocol';
 import { MeterClient } from '../src/client.ts';
-import { makeMeter, signed } from './helpers.ts';
+import { connectHeadend, makeMeter, signed, until } from './helpers.ts';
 
 const url = process.env.MQTT_URL;
-
-async function until(what: string, cond: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('MeterClient and a resent command', () => {
   it.skipIf(!url)(
@@ -21,12 +13,7 @@ describe('MeterClient and a resent command', () => {
     async () => {
       const brokerUrl = url!;
       const id = `T${randomBytes(6).toString('hex')}`;
-      const head = await connectAsync(brokerUrl, {
-        protocolVersion: 4,
-        clientId: `he-${id}`,
-        username: process.env.MQTT_USERNAME,
-        password: process.env.MQTT_PASSWORD,
-      });
+      const head = await connectHeadend(brokerUrl, id);
       const replies: unknown[] = [];
       head.on('message', (_topic, payload) => replies.push(decodeUp('replies', payload)));
       await head.subscribeAsync(topics.up(id, 'replies'), { qos: 1 });

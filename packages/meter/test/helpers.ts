@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connectAsync, type MqttClient } from 'mqtt';
 import {
   encodeDown,
   generateSigningKeyPair,
@@ -72,4 +73,23 @@ export function eventCodes(m: Meter): string[] {
 export function coreState(m: Meter): Omit<MeterState, 'outbox'> {
   const { outbox: _o, ...core } = m.snapshot();
   return core;
+}
+
+/** Poll `cond` every 20 ms until it holds, or fail after `ms`. */
+export async function until(what: string, cond: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A head-end connection to the broker of MQTT_URL (with MQTT_USERNAME/MQTT_PASSWORD when set). */
+export function connectHeadend(brokerUrl: string, id: string): Promise<MqttClient> {
+  return connectAsync(brokerUrl, {
+    protocolVersion: 4,
+    clientId: `he-${id}`,
+    username: process.env.MQTT_USERNAME,
+    password: process.env.MQTT_PASSWORD,
+  });
 }

@@ -31,6 +31,16 @@ afterAll(async () => {
 
 const port = () => Number(new URL(broker.url).port);
 
+/** The test meter's own login, no reconnects. */
+const connectMeter = () =>
+  mqtt.connectAsync(broker.url, {
+    protocolVersion: 4,
+    clientId: m.meterSerial,
+    username: m.meterSerial,
+    password: m.meterCredential,
+    reconnectPeriod: 0,
+  });
+
 /** The MQTT remaining-length encoding (1..4 bytes). */
 function varint(n: number): Buffer {
   const out: number[] = [];
@@ -95,24 +105,12 @@ describe('packet size cap', () => {
   });
 
   it('disconnects a logged-in meter that publishes more than the cap, and keeps serving others', async () => {
-    const c = await mqtt.connectAsync(broker.url, {
-      protocolVersion: 4,
-      clientId: m.meterSerial,
-      username: m.meterSerial,
-      password: m.meterCredential,
-      reconnectPeriod: 0,
-    });
+    const c = await connectMeter();
     const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
     c.publish(topics.up(m.meterSerial, 'readings'), Buffer.alloc(MAX_PACKET_BYTES + 1024, 0x7b), { qos: 1 });
     await closed;
     // A normal-sized publish from a new connection still works.
-    const c2 = await mqtt.connectAsync(broker.url, {
-      protocolVersion: 4,
-      clientId: m.meterSerial,
-      username: m.meterSerial,
-      password: m.meterCredential,
-      reconnectPeriod: 0,
-    });
+    const c2 = await connectMeter();
     await c2.publishAsync(topics.up(m.meterSerial, 'status'), Buffer.from('{}'), { qos: 1 });
     await c2.endAsync();
     await c.endAsync(true).catch(() => undefined);
@@ -121,13 +119,7 @@ describe('packet size cap', () => {
 
 describe('retained messages', () => {
   it('refuses a retained publish on a meter topic, so no later subscriber gets stale data replayed', async () => {
-    const c = await mqtt.connectAsync(broker.url, {
-      protocolVersion: 4,
-      clientId: m.meterSerial,
-      username: m.meterSerial,
-      password: m.meterCredential,
-      reconnectPeriod: 0,
-    });
+    const c = await connectMeter();
     let closed = false;
     c.on('close', () => (closed = true));
     c.publish(topics.up(m.meterSerial, 'status'), Buffer.from('{"retained":true}'), { qos: 1, retain: true });
