@@ -1,11 +1,58 @@
 import { createHash } from 'node:crypto';
 import PgBoss from 'pg-boss';
+// pg-boss's own SQL texts, to recognise the statements it issues without awaiting them.
+import plans from 'pg-boss/src/plans.js';
 import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Logger } from '../log.ts';
 
 /** pg-boss runs its SQL through this process's pool (no second pool, same type parsers). */
 export function bossDb(q: Pool | PoolClient): PgBoss.Db {
   // Exactly what pg-boss's own Db does: the driver's result, unchanged.
   return { executeSql: (text: string, values: unknown[]) => q.query(text, values) };
+}
+
+/**
+ * pg-boss 10 completes or fails a job after its handler *without awaiting the promise*
+ * (manager.js `onFetch`). If the database is away at that moment the rejection is
+ * unhandled, which ends a Node 20 process; and a shutdown that closes the pool right after
+ * `boss.stop()` rejects it too. This Db therefore (1) turns a failure of exactly those two
+ * statements into a logged warning and "0 rows" — the job stays `active`, pg-boss's
+ * maintenance fails it after its expiry and it is retried, so handlers being idempotent
+ * keeps it at-least-once — and (2) counts statements in flight so stop can wait for them.
+ */
+export class TrackedBossDb implements PgBoss.Db {
+  private readonly unawaited: Set<string>;
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly log: Logger | undefined,
+    schema: string,
+  ) {
+    this.unawaited = new Set([plans.completeJobs(schema), plans.failJobsById(schema)]);
+  }
+
+  executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> {
+    let p: Promise<{ rows: unknown[] }> = this.pool.query(text, values);
+    if (this.unawaited.has(text)) {
+      p = p.catch((err: Error) => {
+        this.log?.warn(
+          { err: err.message },
+          'job completion not recorded; the job is retried after its expiry',
+        );
+        return { rows: [{ count: '0' }] };
+      });
+    }
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Resolves once every statement issued so far has settled. */
+  async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
 }
 
 export interface BossOptions {
@@ -15,12 +62,20 @@ export interface BossOptions {
   schedule?: boolean;
   /** Seconds between maintenance runs (timed-out jobs of dead processes are retried then). */
   maintenanceS?: number;
+  log?: Logger;
+}
+
+export interface StartedBoss {
+  boss: PgBoss;
+  /** Stop workers (waiting for handlers in progress) and every statement pg-boss left in flight. */
+  stop(timeoutMs: number): Promise<void>;
 }
 
 /** A started pg-boss (schema `pgboss`, created or migrated on first start). */
-export async function startBoss(pool: Pool, o: BossOptions = {}): Promise<PgBoss> {
+export async function startBoss(pool: Pool, o: BossOptions = {}): Promise<StartedBoss> {
+  const db = new TrackedBossDb(pool, o.log, 'pgboss');
   const boss = new PgBoss({
-    db: bossDb(pool),
+    db,
     schema: 'pgboss',
     supervise: o.supervise ?? true,
     schedule: o.schedule ?? true,
@@ -28,7 +83,13 @@ export async function startBoss(pool: Pool, o: BossOptions = {}): Promise<PgBoss
     maintenanceIntervalSeconds: o.maintenanceS ?? 30,
   });
   await boss.start();
-  return boss;
+  return {
+    boss,
+    async stop(timeoutMs) {
+      await boss.stop({ graceful: true, wait: true, close: false, timeout: timeoutMs });
+      await db.drain();
+    },
+  };
 }
 
 /** A stable UUID for a key, so sending the same job twice is a no-op (job id conflict). */

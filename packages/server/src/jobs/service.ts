@@ -39,11 +39,13 @@ export async function startJobs(deps: {
     { email: senders.email ? 'smtp' : 'outbox', sms: senders.sms ? 'smpp' : 'outbox' },
     'alert delivery channels',
   );
-  const boss = await startBoss(pool, {
+  const started = await startBoss(pool, {
     supervise: true,
     schedule: true,
     maintenanceS: config.events.maintenanceS,
+    log,
   });
+  const boss = started.boss;
   // pg-boss reports every failed poll while the database is away: once per 10 s is plenty.
   const bossErrors = new RateLimitedLog(log, 10_000);
   boss.on('error', (err) => bossErrors.warn('boss', { err: err.message }, 'pg-boss error'));
@@ -85,7 +87,7 @@ export async function startJobs(deps: {
     async stop() {
       await events.stop();
       await dispatcher.stop();
-      await boss.stop({ graceful: true, wait: true, close: false, timeout: 10_000 });
+      await started.stop(10_000);
       await senders.email?.close();
       await senders.sms?.close();
     },

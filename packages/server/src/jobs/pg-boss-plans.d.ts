@@ -1,0 +1,8 @@
+/** The two SQL builders of pg-boss 10 that TrackedBossDb matches statements against. */
+declare module 'pg-boss/src/plans.js' {
+  const plans: {
+    completeJobs(schema: string): string;
+    failJobsById(schema: string): string;
+  };
+  export default plans;
+}
