@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { ALERT_TYPES, CHANNELS, METER_MODES, RELAY_STATES, type AlertType } from './enums.ts';
+import {
+  CHANNELS,
+  HOUSEHOLD_ALERT_TYPES,
+  METER_MODES,
+  RELAY_STATES,
+  type HouseholdAlertType,
+} from './enums.ts';
 import { serial } from './common.ts';
 
 export const homeQuery = z.strictObject({
@@ -53,7 +59,10 @@ const channelPrefs = z.strictObject(
 );
 const channels = z
   .strictObject(
-    Object.fromEntries(ALERT_TYPES.map((t) => [t, channelPrefs])) as Record<AlertType, typeof channelPrefs>,
+    Object.fromEntries(HOUSEHOLD_ALERT_TYPES.map((t) => [t, channelPrefs])) as Record<
+      HouseholdAlertType,
+      typeof channelPrefs
+    >,
   )
   .describe('Per alert type, the channels it is sent on');
 
@@ -80,8 +89,14 @@ export const profileResponse = z.object({
   quietHours: z.object({ from: z.string(), to: z.string() }).nullable(),
   channels: z.object(
     Object.fromEntries(
-      ALERT_TYPES.map((t) => [t, z.object({ email: z.boolean(), sms: z.boolean(), web: z.boolean() })]),
-    ) as Record<AlertType, z.ZodObject<{ email: z.ZodBoolean; sms: z.ZodBoolean; web: z.ZodBoolean }>>,
+      HOUSEHOLD_ALERT_TYPES.map((t) => [
+        t,
+        z.object({ email: z.boolean(), sms: z.boolean(), web: z.boolean() }),
+      ]),
+    ) as Record<
+      HouseholdAlertType,
+      z.ZodObject<{ email: z.ZodBoolean; sms: z.ZodBoolean; web: z.ZodBoolean }>
+    >,
   ),
 });
 export type Profile = z.infer<typeof profileResponse>;

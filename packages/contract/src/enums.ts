@@ -24,8 +24,23 @@ export const ALERT_TYPES = [
   'disconnected',
   'credit_low',
   'tariff_changed',
+  /** A bill was issued (credit accounts). */
+  'bill_ready',
+  /** The supplier decided a tariff-change request. */
+  'tariff_request',
+  /** A top-up or payment: paid, on the meter, declined, refunded. */
+  'payment',
+  /** The supply is armed after a top-up: press the button on the meter. */
+  'supply_armed',
+  /** Staff only: the meter's reported credit drifted from what readings × tariff expect. */
+  'credit_drift',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
+/** Alert types a household can receive and choose channels for (the rest are for staff). */
+export type HouseholdAlertType = Exclude<AlertType, 'credit_drift'>;
+export const HOUSEHOLD_ALERT_TYPES: readonly HouseholdAlertType[] = ALERT_TYPES.filter(
+  (t): t is HouseholdAlertType => t !== 'credit_drift',
+);
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];

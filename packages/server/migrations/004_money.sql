@@ -147,3 +147,14 @@ BEGIN
 END $$;
 CREATE TRIGGER ledger_entries_balanced AFTER INSERT ON ledger_entries
   REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION kw_ledger_balanced();
+
+-- Alert types for money: a bill issued, a tariff request decided, payments and top-ups, an
+-- armed supply to switch on at the meter, and (staff only) credit drift found by reconciliation.
+ALTER TABLE alert_preferences DROP CONSTRAINT alert_preferences_type_check;
+ALTER TABLE alert_preferences ADD CONSTRAINT alert_preferences_type_check CHECK (type IN (
+  'daily_limit', 'hourly_limit', 'tamper', 'disconnected', 'credit_low', 'tariff_changed',
+  'bill_ready', 'tariff_request', 'payment', 'supply_armed', 'credit_drift'));
+ALTER TABLE alerts DROP CONSTRAINT alerts_type_check;
+ALTER TABLE alerts ADD CONSTRAINT alerts_type_check CHECK (type IN (
+  'daily_limit', 'hourly_limit', 'tamper', 'disconnected', 'credit_low', 'tariff_changed',
+  'bill_ready', 'tariff_request', 'payment', 'supply_armed', 'credit_drift'));

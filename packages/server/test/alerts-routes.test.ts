@@ -47,6 +47,10 @@ const PROFILE = {
     disconnected: { email: true, sms: true, web: true },
     credit_low: { email: true, sms: false, web: true },
     tariff_changed: { email: false, sms: false, web: false },
+    bill_ready: { email: true, sms: false, web: true },
+    tariff_request: { email: true, sms: true, web: true },
+    payment: { email: false, sms: false, web: true },
+    supply_armed: { email: true, sms: true, web: true },
   },
 };
 
@@ -161,7 +165,11 @@ describe('profile and password', () => {
         tamper: { email: true, sms: true, web: true },
         disconnected: { email: true, sms: true, web: true },
         credit_low: { email: true, sms: false, web: true },
-        tariff_changed: { email: false, sms: false, web: true },
+        tariff_changed: { email: true, sms: false, web: true },
+        bill_ready: { email: true, sms: false, web: true },
+        tariff_request: { email: true, sms: false, web: true },
+        payment: { email: true, sms: false, web: true },
+        supply_armed: { email: true, sms: true, web: true },
       },
     });
     const put = await json(c.h1B, 'PUT', '/api/me/profile', PROFILE);

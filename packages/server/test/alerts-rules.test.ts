@@ -249,7 +249,9 @@ describe('rules evaluated directly', () => {
     expect(a!.message).toBe(
       `Your tariff for meter ${hh[0]!.meterSerial} changes to "Green Flex" from 1 Dec. Unit rate 24.5p/kWh.`,
     );
-    // Defaults: tariff_changed is web only.
-    expect(await deliveriesOf(a!.id)).toEqual([]);
+    // Defaults: tariff_changed goes by email too (household 0 has an address), never by SMS.
+    expect(await deliveriesOf(a!.id)).toEqual([
+      { channel: 'email', recipient: 'c0@example.test', audience: 'consumer' },
+    ]);
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
+import { HOUSEHOLD_ALERT_TYPES } from '@kilowire/contract/enums';
 import { registeredRoutes } from '../src/api/app.ts';
 
 /**
@@ -39,12 +40,7 @@ const PROFILE_BODY = {
   email: 'c1a@example.test',
   mobile: '+447700900111',
   quietHours: null,
-  channels: Object.fromEntries(
-    ['daily_limit', 'hourly_limit', 'tamper', 'disconnected', 'credit_low', 'tariff_changed'].map((t) => [
-      t,
-      { email: true, sms: false, web: true },
-    ]),
-  ),
+  channels: Object.fromEntries(HOUSEHOLD_ALERT_TYPES.map((t) => [t, { email: true, sms: false, web: true }])),
 };
 const limitsShape = (b: Record<string, unknown>) =>
   expect(Object.keys(b).sort()).toEqual(['dailyLimitWh', 'hourlyLimitWh']);

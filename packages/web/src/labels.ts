@@ -9,6 +9,11 @@ export const ALERT_LABELS: Record<AlertType, string> = {
   disconnected: 'Supply disconnected',
   credit_low: 'Credit running low',
   tariff_changed: 'Tariff changed',
+  bill_ready: 'Bill ready',
+  tariff_request: 'Tariff request decided',
+  payment: 'Payments and top-ups',
+  supply_armed: 'Supply ready to switch on',
+  credit_drift: 'Credit drift (staff)',
 };
 
 export const CHANNEL_LABELS: Record<Channel, string> = { email: 'Email', sms: 'SMS', web: 'Web' };

@@ -1,6 +1,7 @@
 import type { PoolClient, Q } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
-import { ALERT_TYPES, defaultPreferences, type AlertType, type Preferences } from '../alerts/types.ts';
+import { HOUSEHOLD_ALERT_TYPES, type HouseholdAlertType } from '@kilowire/contract/enums';
+import { defaultPreferences, type AlertType, type ChannelPrefs } from '../alerts/types.ts';
 
 /**
  * A household's contact details, quiet hours and alert channel choices: what the profile
@@ -11,7 +12,7 @@ export interface AlertProfile {
   email: string | null;
   mobile: string | null;
   quietHours: { from: string; to: string } | null;
-  channels: Preferences;
+  channels: Record<HouseholdAlertType, ChannelPrefs>;
 }
 
 export async function getAlertProfile(q: Q, consumerId: number): Promise<AlertProfile> {
@@ -28,12 +29,17 @@ export async function getAlertProfile(q: Q, consumerId: number): Promise<AlertPr
     )
   ).rows[0];
   if (!c) throw new AppError('NOT_FOUND', 'no consumer profile');
-  const channels = defaultPreferences();
+  const defaults = defaultPreferences();
+  const channels = Object.fromEntries(HOUSEHOLD_ALERT_TYPES.map((t) => [t, defaults[t]])) as Record<
+    HouseholdAlertType,
+    ChannelPrefs
+  >;
   const prefs = await q.query<{ type: AlertType; email: boolean; sms: boolean; web: boolean }>(
     'SELECT type, email, sms, web FROM alert_preferences WHERE consumer_id = $1',
     [consumerId],
   );
-  for (const p of prefs.rows) channels[p.type] = { email: p.email, sms: p.sms, web: p.web };
+  for (const p of prefs.rows)
+    if (p.type !== 'credit_drift') channels[p.type] = { email: p.email, sms: p.sms, web: p.web };
   return {
     name: c.name,
     email: c.email,
@@ -62,10 +68,10 @@ export async function saveAlertProfile(
        ON CONFLICT (consumer_id, type) DO UPDATE SET email = excluded.email, sms = excluded.sms, web = excluded.web`,
       [
         consumerId,
-        [...ALERT_TYPES],
-        ALERT_TYPES.map((t) => p.channels[t].email),
-        ALERT_TYPES.map((t) => p.channels[t].sms),
-        ALERT_TYPES.map((t) => p.channels[t].web),
+        [...HOUSEHOLD_ALERT_TYPES],
+        HOUSEHOLD_ALERT_TYPES.map((t) => p.channels[t].email),
+        HOUSEHOLD_ALERT_TYPES.map((t) => p.channels[t].sms),
+        HOUSEHOLD_ALERT_TYPES.map((t) => p.channels[t].web),
       ],
     );
   }

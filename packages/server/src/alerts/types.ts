@@ -12,6 +12,11 @@ export const SEVERITY: Record<AlertType, Severity> = {
   disconnected: 'critical',
   credit_low: 'warning',
   tariff_changed: 'info',
+  bill_ready: 'info',
+  tariff_request: 'info',
+  payment: 'info',
+  supply_armed: 'warning',
+  credit_drift: 'warning',
 };
 
 /** Critical alerts ignore quiet hours and are also sent to the supplier's staff. */
@@ -19,10 +24,23 @@ export function isCritical(type: AlertType): boolean {
   return SEVERITY[type] === 'critical';
 }
 
-/** Web on for every type; email on for tamper/disconnected/credit_low/daily_limit; sms on for tamper/disconnected. */
+/**
+ * Web on for every type; email on for what a household must not miss (safety, money, tariff
+ * and bill notices, the daily limit); sms on for tamper, disconnection and an armed supply.
+ */
 export function defaultPreferences(): Preferences {
-  const email = new Set<AlertType>(['tamper', 'disconnected', 'credit_low', 'daily_limit']);
-  const sms = new Set<AlertType>(['tamper', 'disconnected']);
+  const email = new Set<AlertType>([
+    'tamper',
+    'disconnected',
+    'credit_low',
+    'daily_limit',
+    'tariff_changed',
+    'bill_ready',
+    'tariff_request',
+    'payment',
+    'supply_armed',
+  ]);
+  const sms = new Set<AlertType>(['tamper', 'disconnected', 'supply_armed']);
   return Object.fromEntries(
     ALERT_TYPES.map((t) => [t, { email: email.has(t), sms: sms.has(t), web: true }]),
   ) as Preferences;

@@ -1,6 +1,6 @@
 import { useId, useState, type FormEvent } from 'react';
-import type { AlertType, Channel, PasswordBody, Profile, ProfileUpdate } from '@kilowire/contract';
-import { ALERT_TYPES, CHANNELS } from '@kilowire/contract/enums';
+import type { Channel, PasswordBody, Profile, ProfileUpdate } from '@kilowire/contract';
+import { HOUSEHOLD_ALERT_TYPES, CHANNELS, type HouseholdAlertType } from '@kilowire/contract/enums';
 import { api, ApiError } from '../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi, useSession } from '../common.tsx';
 import { normaliseE164 } from '../format.ts';
@@ -39,7 +39,7 @@ function ProfileForm({ initial }: { initial: Profile }) {
   const [busy, setBusy] = useState(false);
   const ids = useId();
 
-  const setChannel = (t: AlertType, c: Channel, v: boolean): void =>
+  const setChannel = (t: HouseholdAlertType, c: Channel, v: boolean): void =>
     setChannels((cur) => ({ ...cur, [t]: { ...cur[t], [c]: v } }));
 
   const submit = (e: FormEvent): void => {
@@ -54,8 +54,8 @@ function ProfileForm({ initial }: { initial: Profile }) {
       errs.mobile =
         'Enter the mobile number in international format: + then country code and number, for example +447700900123.';
     }
-    const anySms = ALERT_TYPES.some((t) => channels[t].sms);
-    const anyEmail = ALERT_TYPES.some((t) => channels[t].email);
+    const anySms = HOUSEHOLD_ALERT_TYPES.some((t) => channels[t].sms);
+    const anyEmail = HOUSEHOLD_ALERT_TYPES.some((t) => channels[t].email);
     if (anySms && !mobile.trim() && !errs.mobile) errs.mobile = 'Add a mobile number to get alerts by SMS.';
     if (anyEmail && !email.trim() && !errs.email) errs.email = 'Add an email address to get alerts by email.';
     if (quiet && (!/^\d{2}:\d{2}$/.test(from) || !/^\d{2}:\d{2}$/.test(to)))
@@ -162,7 +162,7 @@ function ProfileForm({ initial }: { initial: Profile }) {
             </tr>
           </thead>
           <tbody>
-            {ALERT_TYPES.map((t) => (
+            {HOUSEHOLD_ALERT_TYPES.map((t) => (
               <tr key={t}>
                 <th scope="row" id={`${ids}-row-${t}`}>
                   {ALERT_LABELS[t]}
