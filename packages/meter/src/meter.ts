@@ -23,7 +23,7 @@ import type { Emit } from './shared.ts';
 
 export { ANSWERED_MEMORY, type CommandOutcome } from './commands.ts';
 export type { OutgoingKind, OutgoingMessage } from './outbox.ts';
-export { BACKLOG_BATCH, DEFAULT_TARIFF } from './production.ts';
+export { BACKLOG_BATCH, DEFAULT_TARIFF, bandOf, type Band } from './production.ts';
 
 export interface MeterOptions {
   id: string;
@@ -41,6 +41,8 @@ export interface MeterOptions {
   /** For a meter with no saved state: the first interval starts here (aligned down). Default: now. */
   startS?: number;
   initialCreditMinor?: number;
+  /** For a meter with no saved state: the tariff it is made with (default DEFAULT_TARIFF). */
+  tariff?: TariffSpec;
   firmwareVersion?: string;
   /** Intervals per readings message in steady state. */
   batchIntervals?: number;
@@ -330,7 +332,7 @@ function newState(opts: MeterOptions): MeterState {
     intervalS,
     seed,
     profile: { ...defaultProfile(seed), ...opts.profile },
-    production: Production.initial(opts.startS ?? Math.floor(Date.now() / 1000), intervalS),
+    production: Production.initial(opts.startS ?? Math.floor(Date.now() / 1000), intervalS, opts.tariff),
     prepayment: Prepayment.initial(mode, opts.initialCreditMinor),
     relay: Relay.initial(),
     commands: CommandHandler.initial(),

@@ -1,11 +1,24 @@
 import { inWindow, localDate, localMinuteOfDay, type MeterMode, type TariffSpec } from '@kilowire/protocol';
 import type { PrepaymentState } from './state.ts';
-import { keepNewest, type CommandOf, type CommandResult, type Emit } from './shared.ts';
+import { keepNewest, type Band, type CommandOf, type CommandResult, type Emit } from './shared.ts';
 
 /** Top-up ids remembered to refuse a duplicate; a top-up is retried within hours, not after 200 others. */
 const TOPUP_MEMORY = 200;
 /** Debits are kept in millionths of a minor unit: `wh * rate` (rate in thousandths per kWh) is exact there. */
 const MICRO = 1_000_000;
+
+/** The standing charge per local day in millionths of a minor unit; the exact field wins. */
+export function standingMicroPerDay(t: TariffSpec): number {
+  return t.standingChargeMilliPerDay !== undefined
+    ? t.standingChargeMilliPerDay * 1000
+    : t.standingChargeMinorPerDay * MICRO;
+}
+
+/** A band's rate (thousandths per kWh). Band 3 only occurs under a tariff with rate '3'; day otherwise. */
+export function rateOfBand(t: TariffSpec, band: Band): number {
+  if (band === 3) return t.rates['3'] ?? t.rates['1'];
+  return band === 2 ? t.rates['2'] : t.rates['1'];
+}
 
 /** What prepayment may do to the relay: cut it for lack of credit, and arm it once credit is back. */
 export interface CreditRelay {
@@ -84,19 +97,23 @@ export class Prepayment {
 
   // ---------------------------------------------------------------- metering (called by production)
 
-  /** At the start of each interval: the standing charge, once per local day. */
+  /**
+   * At the start of each interval: the standing charge, once per local day (a 23- or 25-hour
+   * day is one day). In thousandths when the tariff gives them, so 53.35 p/day is taken exactly
+   * (the fraction of a penny waits in the remainder like any other).
+   */
   startInterval(t: number, tariff: TariffSpec): void {
     const day = localDate(t, this.tz);
     if (this.st.standingChargedFor === day) return;
     // The day is marked in credit mode too, so switching to prepayment mid-day does not charge that day again.
     this.st.standingChargedFor = day;
-    if (this.st.mode === 'prepayment') this.debitMicro(tariff.standingChargeMinorPerDay * MICRO);
+    if (this.st.mode === 'prepayment') this.debitMicro(standingMicroPerDay(tariff));
   }
 
   /** After an interval ending at `end` used `wh` in tariff band `band`: debit it and act on the new balance. */
-  chargeInterval(wh: number, band: 1 | 2, tariff: TariffSpec, end: number): void {
+  chargeInterval(wh: number, band: Band, tariff: TariffSpec, end: number): void {
     if (this.st.mode !== 'prepayment') return;
-    this.debitMicro(wh * tariff.rates[band === 1 ? '1' : '2']);
+    this.debitMicro(wh * rateOfBand(tariff, band));
     this.checkCredit(end);
   }
 

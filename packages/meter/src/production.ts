@@ -3,12 +3,14 @@ import {
   inWindow,
   localMinuteOfDay,
   rateRegister,
+  type ObisCode,
   type Registers,
   type TariffSpec,
 } from '@kilowire/protocol';
 import { intervalEnergy, type HouseholdProfile } from './load.ts';
 import type { ProductionState } from './state.ts';
-import type { CommandResult, Emit } from './shared.ts';
+import type { Band, CommandResult, Emit } from './shared.ts';
+export type { Band } from './shared.ts';
 
 /**
  * Production has its own file rather than living in the facade: it is the largest body of
@@ -26,6 +28,37 @@ export const DEFAULT_TARIFF: TariffSpec = {
   standingChargeMinorPerDay: 50,
   effectiveFrom: 946_684_800,
 };
+
+/** Whether a tariff has a third (peak) band: then the meter keeps and reports register 1.0.1.8.3. */
+export function hasBand3(t: TariffSpec): boolean {
+  return t.rates['3'] !== undefined;
+}
+
+/**
+ * The band an instant falls in under `tariff`, by local minute of day: peak wins over band 2
+ * where both match (the same rule as the head-end's `bandAt`).
+ */
+export function bandOf(tariff: TariffSpec, minuteOfDay: number): Band {
+  if (hasBand3(tariff) && tariff.band3Windows?.some((w) => inWindow(minuteOfDay, w.from, w.to))) return 3;
+  return tariff.band2Windows.some((w) => inWindow(minuteOfDay, w.from, w.to)) ? 2 : 1;
+}
+
+/** Registers in the order of the wire schema, so a decoded message encodes to the very same bytes. */
+const REGISTER_ORDER: readonly ObisCode[] = [
+  OBIS.importTotal,
+  OBIS.importRate1,
+  OBIS.importRate2,
+  OBIS.importRate3,
+  OBIS.exportTotal,
+];
+export function orderedRegisters(r: Registers): Registers {
+  const out: Record<string, number> = {};
+  for (const k of REGISTER_ORDER) {
+    const v = r[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out as Registers;
+}
 
 /** Day batches when catching up a backlog: one message per day of half-hours. */
 export const BACKLOG_BATCH = 48;
@@ -49,7 +82,7 @@ export interface ProductionDeps {
   relay: { readonly closed: boolean };
   prepayment: {
     startInterval(t: number, tariff: TariffSpec): void;
-    chargeInterval(wh: number, band: 1 | 2, tariff: TariffSpec, end: number): void;
+    chargeInterval(wh: number, band: Band, tariff: TariffSpec, end: number): void;
   };
   readings: {
     addReadings(intervalS: 900 | 1800, intervals: ProductionState['openBatch'], registers: Registers): number;
@@ -69,17 +102,18 @@ export class Production {
     private readonly deps: ProductionDeps,
   ) {}
 
-  static initial(startS: number, intervalS: number): ProductionState {
+  static initial(startS: number, intervalS: number, tariff: TariffSpec = DEFAULT_TARIFF): ProductionState {
     return {
       cursor: startS - (startS % intervalS),
-      registers: {
+      registers: orderedRegisters({
         [OBIS.importTotal]: 0,
         [OBIS.importRate1]: 0,
         [OBIS.importRate2]: 0,
+        ...(hasBand3(tariff) ? { [OBIS.importRate3]: 0 } : {}),
         [OBIS.exportTotal]: 0,
-      },
+      }),
       openBatch: [],
-      tariff: DEFAULT_TARIFF,
+      tariff,
       pendingTariff: null,
       powerOn: true,
       outages: [],
@@ -90,7 +124,7 @@ export class Production {
     return this.st.cursor;
   }
   get registers(): Registers {
-    return { ...this.st.registers };
+    return orderedRegisters(this.st.registers);
   }
   get tariff(): TariffSpec {
     return this.st.tariff;
@@ -135,10 +169,22 @@ export class Production {
       this.st.pendingTariff = tariff;
       return { result: 'ok', detail: 'scheduled' };
     }
-    this.st.tariff = tariff;
-    this.st.pendingTariff = null;
+    this.activate(tariff);
     this.emit('tariff.applied', t, { tariff: tariff.id, version: tariff.version });
     return { result: 'ok' };
+  }
+
+  /**
+   * Put a tariff in force. The first three-band tariff creates register 1.0.1.8.3 (at 0);
+   * from then on it is always reported, also under a later two-band tariff — a register
+   * never disappears, so the head-end's band-3 figures stay continuous.
+   */
+  private activate(tariff: TariffSpec): void {
+    this.st.tariff = tariff;
+    this.st.pendingTariff = null;
+    if (hasBand3(tariff) && this.st.registers[OBIS.importRate3] === undefined) {
+      this.st.registers = orderedRegisters({ ...this.st.registers, [OBIS.importRate3]: 0 });
+    }
   }
 
   /** Mains lost at `at` (production must already be up to `at`). Returns false if it was already off. */
@@ -169,8 +215,7 @@ export class Production {
     const end = t + intervalS;
 
     if (st.pendingTariff && t >= st.pendingTariff.effectiveFrom) {
-      st.tariff = st.pendingTariff;
-      st.pendingTariff = null;
+      this.activate(st.pendingTariff);
       this.emit('tariff.applied', t, { tariff: st.tariff.id, version: st.tariff.version });
     }
     this.deps.prepayment.startInterval(t, st.tariff);
@@ -186,7 +231,8 @@ export class Production {
 
     const band = this.band(t);
     st.registers[OBIS.importTotal] += wh;
-    st.registers[rateRegister(band)] += wh;
+    const rateReg = rateRegister(band);
+    st.registers[rateReg] = (st.registers[rateReg] ?? 0) + wh;
     st.registers[OBIS.exportTotal] += exp;
     st.openBatch.push(exp > 0 ? { t, wh, exp } : { t, wh });
     st.cursor = end;
@@ -195,9 +241,9 @@ export class Production {
     this.deps.prepayment.chargeInterval(wh, band, st.tariff, end);
   }
 
-  private band(t: number): 1 | 2 {
-    const m = localMinuteOfDay(t, this.cfg.tz);
-    return this.st.tariff.band2Windows.some((w) => inWindow(m, w.from, w.to)) ? 2 : 1;
+  /** The band of the interval starting at `t` (its start decides, as for the head-end's bills). */
+  private band(t: number): Band {
+    return bandOf(this.st.tariff, localMinuteOfDay(t, this.cfg.tz));
   }
 
   private poweredFraction(from: number, to: number): number {
@@ -211,7 +257,11 @@ export class Production {
   }
 
   private closeBatch(): void {
-    this.deps.readings.addReadings(this.cfg.intervalS, this.st.openBatch, { ...this.st.registers });
+    this.deps.readings.addReadings(
+      this.cfg.intervalS,
+      this.st.openBatch,
+      orderedRegisters(this.st.registers),
+    );
     this.st.openBatch = [];
   }
 }

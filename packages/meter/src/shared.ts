@@ -28,3 +28,6 @@ export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
 export function keepNewest(list: unknown[], max: number): void {
   if (list.length > max) list.splice(0, list.length - max);
 }
+
+/** A time-of-use band: 1 day (everything else), 2 e.g. night, 3 peak. */
+export type Band = 1 | 2 | 3;

@@ -26,7 +26,11 @@ export type OutboxEntry =
 export interface ProductionState {
   /** Start of the next interval to produce, epoch seconds. */
   cursor: number;
-  /** Wh since manufacture, by OBIS name; they only grow. */
+  /**
+   * Wh since manufacture, by OBIS name; they only grow. `1.0.1.8.3` exists from the first
+   * three-band tariff on. Both it and the tariff's three-band fields are optional additions
+   * within format 2: a file written before them loads as it is, so they need no migration.
+   */
   registers: Registers;
   /** Intervals already counted in the registers but not yet closed into a readings message. */
   openBatch: ReadingsMessage['intervals'];

@@ -152,4 +152,26 @@ describe('meter state format 1', () => {
     const future = { ...makeMeter().snapshot(), format: 3 } as unknown as StoredMeterState;
     expect(() => upgradeState(future)).toThrow(/unknown meter state format 3/);
   });
+
+  it('needs no migration for three bands: a file without register 1.0.1.8.3 gains it with its first three-band tariff', () => {
+    const path = fixtureCopy();
+    const m = load(path);
+    expect('1.0.1.8.3' in m.registers).toBe(false);
+    const tariff = {
+      ...m.tariff,
+      id: 'peak',
+      rates: { '1': 26_110, '2': 14_520, '3': 38_250 },
+      band3Windows: [{ from: '00:00', to: '23:59' }],
+      effectiveFrom: m.cursor,
+    };
+    expect(m.handleCommand(signed({ type: 'tariff.set', tariff }, 8), m.cursor).reply?.result).toBe('ok');
+    const before = m.registers;
+    m.advanceTo(m.cursor + 4 * HH);
+    const r = m.registers;
+    expect(r['1.0.1.8.3']).toBe(r['1.0.1.8.0'] - before['1.0.1.8.0']);
+    expect(r['1.0.1.8.1'] + r['1.0.1.8.2'] + r['1.0.1.8.3']!).toBe(r['1.0.1.8.0']);
+    // Written in format 2, and read back the same.
+    expect((JSON.parse(readFileSync(path, 'utf8')) as { format: number }).format).toBe(2);
+    expect(load(path).registers).toEqual(r);
+  });
 });

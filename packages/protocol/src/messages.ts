@@ -38,10 +38,17 @@ const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/);
 
 export const INTERVAL_SECONDS = [900, 1800] as const;
 
+/**
+ * Registers in this order on the wire (producers write schema order, so a decoded message
+ * re-encodes to the same bytes). `1.0.1.8.3` (band 3, peak) was added within v1: optional,
+ * because meters that never had a three-band tariff (and every meter built before it) do
+ * not send it; a receiver treats it as 0 when absent.
+ */
 export const registersSchema = z.object({
   [OBIS.importTotal]: registerWh,
   [OBIS.importRate1]: registerWh,
   [OBIS.importRate2]: registerWh,
+  [OBIS.importRate3]: registerWh.optional(),
   [OBIS.exportTotal]: registerWh,
 });
 export type Registers = z.infer<typeof registersSchema>;
@@ -149,17 +156,41 @@ export const ackMessage = z.discriminatedUnion('kind', [
 ]);
 export type AckMessage = z.infer<typeof ackMessage>;
 
-export const tariffSpec = z.object({
-  id: z.string().max(64),
-  version: z.int().min(1),
-  currency: z.string().regex(/^[A-Z]{3}$/),
-  /** Price per kWh in thousandths of a minor unit (24.5 p/kWh = 24500), per band. */
-  rates: z.object({ '1': z.int().min(0).max(100_000_000), '2': z.int().min(0).max(100_000_000) }),
-  /** Local-time windows that use band 2 (e.g. night); everything else is band 1. */
-  band2Windows: z.array(z.object({ from: hhmm, to: hhmm })).max(8),
-  standingChargeMinorPerDay: z.int().min(0).max(1_000_000),
-  effectiveFrom: epoch,
-});
+const rate = z.int().min(0).max(100_000_000);
+const timeWindows = z.array(z.object({ from: hhmm, to: hhmm })).max(8);
+
+/**
+ * The price table a meter debits prepayment credit by and sorts energy into rate registers
+ * by. Bands by the meter's local time: 3 (peak) where a `band3Windows` window matches, else
+ * 2 (e.g. night) where a `band2Windows` window matches, else 1 (day).
+ *
+ * Added within v1, all optional so that every older `tariff.set` still decodes and means
+ * what it meant: rate `'3'` with `band3Windows` (a three-band tariff), and
+ * `standingChargeMilliPerDay` — the standing charge in thousandths of a minor unit, which
+ * the meter uses instead of `standingChargeMinorPerDay` when present (53.35 p/day = 53350
+ * is exact; in whole pence it is not). Senders keep `standingChargeMinorPerDay` (rounded)
+ * for meters that do not know the new field.
+ */
+export const tariffSpec = z
+  .object({
+    id: z.string().max(64),
+    version: z.int().min(1),
+    currency: z.string().regex(/^[A-Z]{3}$/),
+    /** Price per kWh in thousandths of a minor unit (24.5 p/kWh = 24500), per band. */
+    rates: z.object({ '1': rate, '2': rate, '3': rate.optional() }),
+    /** Local-time windows that use band 2 (e.g. night); everything else is band 1 (or 3, see band3Windows). */
+    band2Windows: timeWindows,
+    /** Local-time windows that use band 3 (peak); they win over band 2 where both match. Needs rate '3'. */
+    band3Windows: timeWindows.optional(),
+    standingChargeMinorPerDay: z.int().min(0).max(1_000_000),
+    /** Standing charge per local day in thousandths of a minor unit; when present, it is the one used. */
+    standingChargeMilliPerDay: z.int().min(0).max(1_000_000_000).optional(),
+    effectiveFrom: epoch,
+  })
+  .refine((t) => !t.band3Windows?.length || t.rates['3'] !== undefined, {
+    message: "band3Windows need rate '3'",
+    path: ['rates', '3'],
+  });
 export type TariffSpec = z.infer<typeof tariffSpec>;
 
 export const firmwareManifest = z.object({

@@ -138,3 +138,56 @@ describe('the codec', () => {
     expect(env.body).toContain('customer requests');
   });
 });
+
+describe('three time-of-use bands (added within v1)', () => {
+  const bodyOf = (file: string) => {
+    const env: CommandEnvelope = decodeDown('commands', bytesOf(file));
+    return JSON.parse(env.body) as { cmd: unknown };
+  };
+
+  it('an older two-band tariff.set still decodes, with no band 3 and no exact standing charge', () => {
+    const cmd = command.parse(bodyOf('down/commands.tariff-set.json').cmd);
+    if (cmd.type !== 'tariff.set') throw new Error('not a tariff.set');
+    expect(cmd.tariff.rates).toEqual({ '1': 27_350, '2': 13_100 });
+    expect(cmd.tariff.band3Windows).toBeUndefined();
+    expect(cmd.tariff.standingChargeMilliPerDay).toBeUndefined();
+  });
+
+  it('a three-band tariff.set carries rate 3, its windows and the standing charge in thousandths', () => {
+    const cmd = command.parse(bodyOf('down/commands.tariff-set-three-band.json').cmd);
+    if (cmd.type !== 'tariff.set') throw new Error('not a tariff.set');
+    expect(cmd.tariff.rates['3']).toBe(38_250);
+    expect(cmd.tariff.band3Windows).toEqual([{ from: '16:00', to: '19:00' }]);
+    expect(cmd.tariff.standingChargeMilliPerDay).toBe(53_350);
+  });
+
+  it('refuses peak windows without a peak rate (a band the meter could not price)', () => {
+    const cmd = command.parse(bodyOf('down/commands.tariff-set-three-band.json').cmd) as {
+      tariff: { rates: Record<string, number> };
+    };
+    delete cmd.tariff.rates['3'];
+    expect(command.safeParse(cmd).success).toBe(false);
+  });
+
+  it('register 1.0.1.8.3 is optional: readings without it (older meters) and with it both decode', () => {
+    const old = decodeUp('readings', bytesOf('up/readings.day-48.json'));
+    expect(old.registers['1.0.1.8.3']).toBeUndefined();
+    const bytes = bytesOf('up/readings.day-48-three-band.json');
+    const peak = decodeUp('readings', bytes);
+    const r = peak.registers;
+    expect(r['1.0.1.8.3']).toBeGreaterThan(0);
+    expect(r['1.0.1.8.1'] + r['1.0.1.8.2'] + r['1.0.1.8.3']!).toBe(r['1.0.1.8.0']);
+    expect(Object.keys(r)).toEqual(['1.0.1.8.0', '1.0.1.8.1', '1.0.1.8.2', '1.0.1.8.3', '1.0.2.8.0']);
+    expect(encodeUp('readings', peak).equals(bytes)).toBe(true);
+    const status = decodeUp('status', bytesOf('up/status.prepayment-three-band.json'));
+    expect(status.registers['1.0.1.8.3']).toBe(r['1.0.1.8.3']);
+  });
+
+  it('refuses a band-3 register that is not a whole, non-negative Wh count', () => {
+    const m = JSON.parse(bytesOf('up/readings.day-48-three-band.json').toString('utf8')) as {
+      registers: Record<string, number>;
+    };
+    m.registers['1.0.1.8.3'] = -1;
+    expect(codeOf(() => decodeUp('readings', JSON.stringify(m)))).toBe('SCHEMA');
+  });
+});
