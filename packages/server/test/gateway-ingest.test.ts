@@ -14,7 +14,7 @@ let hh: CreatedHousehold[];
 let meters: RawMeter[];
 
 beforeAll(async () => {
-  world = await startGatewayWorld(6, { rawMeters: true });
+  world = await startGatewayWorld(7, { rawMeters: true });
   ({ db, gw, hh, meters } = world);
 });
 
@@ -187,5 +187,53 @@ describe('ingest through the broker', () => {
     await m.readings(readingsMsg(2, base, [10], 0));
     await m.waitAck((a) => a.kind === 'ack' && a.upTo === 2);
     expect(await rows(hh[5]!.meterId)).toHaveLength(1);
+  });
+
+  it('stores band 3 (1.0.1.8.3) in register_reads, 0 when a meter does not send it, on the COPY and the upsert path', async () => {
+    const m = meters[6]!;
+    const id = hh[6]!.meterId;
+    const b = base + 5 * DAY;
+    const HH = 1800;
+    // An older meter (two bands): no 1.0.1.8.3 on the wire. Fresh rows: the COPY path.
+    await m.readings(readingsMsg(1, b, [100], 0));
+    await m.waitAck((a) => a.kind === 'ack' && a.stream === 'readings' && a.upTo === 1);
+    // After a three-band tariff: seq 3 arrives before seq 2, so the gap is estimated first.
+    const three = (seq: number, t: number, wh: number, total: number, rate3: number) => {
+      const msg = readingsMsg(seq, t, [wh], total - wh);
+      msg.registers = {
+        '1.0.1.8.0': total,
+        '1.0.1.8.1': 100,
+        '1.0.1.8.2': total - 100 - rate3,
+        '1.0.1.8.3': rate3,
+        '1.0.2.8.0': 0,
+      };
+      return msg;
+    };
+    await m.readings(three(3, b + 2 * HH, 30, 160, 50));
+    await m.waitAck((a) => a.kind === 'resend' && a.seqs.includes(2));
+    expect((await rows(id)).map((r) => [r.wh, r.flags & 1])).toEqual([
+      [100, 0],
+      [30, 1],
+      [30, 0],
+    ]);
+    // Seq 2 replaces the estimate: COPY fails on the key, so this batch goes the upsert path.
+    await m.readings(three(2, b + HH, 20, 130, 20));
+    await m.waitAck((a) => a.kind === 'ack' && a.upTo === 3);
+    expect((await rows(id)).map((r) => [r.wh, r.flags & 1])).toEqual([
+      [100, 0],
+      [20, 0],
+      [30, 0],
+    ]);
+    const reg = await db.pool.query<{ ts: Date; import_wh: string; rate3_wh: string }>(
+      'SELECT ts, import_wh, rate3_wh FROM register_reads WHERE meter_id = $1 ORDER BY ts',
+      [id],
+    );
+    expect(reg.rows.map((r) => [r.ts.getTime() / 1000 - b, Number(r.import_wh), Number(r.rate3_wh)])).toEqual(
+      [
+        [HH, 100, 0],
+        [2 * HH, 130, 20],
+        [3 * HH, 160, 50],
+      ],
+    );
   });
 });

@@ -93,9 +93,9 @@ WITH rows AS (
 SELECT coalesce(sum(dn), 0)::int AS new_rows FROM delta`;
 
 const INSERT_REGISTERS = `
-INSERT INTO register_reads (meter_id, ts, import_wh, rate1_wh, rate2_wh, export_wh)
-SELECT meter_id, to_timestamp(epoch), i, r1, r2, e
-FROM unnest($1::int[], $2::float8[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS t(meter_id, epoch, i, r1, r2, e)
+INSERT INTO register_reads (meter_id, ts, import_wh, rate1_wh, rate2_wh, rate3_wh, export_wh)
+SELECT meter_id, to_timestamp(epoch), i, r1, r2, r3, e
+FROM unnest($1::int[], $2::float8[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS t(meter_id, epoch, i, r1, r2, r3, e)
 ON CONFLICT DO NOTHING`;
 
 const INSERT_ISSUES = `
@@ -451,7 +451,15 @@ export async function ingest(
     const days: string[] = [];
     const finder = new DayFinder();
     const seen = new Map<string, number>();
-    const reg: [number[], number[], number[], number[], number[], number[]] = [[], [], [], [], [], []];
+    const reg: [number[], number[], number[], number[], number[], number[], number[]] = [
+      [],
+      [],
+      [],
+      [],
+      [],
+      [],
+      [],
+    ];
     const adv: [number[], number[], (number | null)[], (number | null)[]] = [[], [], [], []];
     for (const it of fresh) {
       pushRows(it.vee.rows, seen, cols, days, it.tz, finder);
@@ -463,7 +471,8 @@ export async function ingest(
         reg[2].push(r.import);
         reg[3].push(r.rate1);
         reg[4].push(r.rate2);
-        reg[5].push(r.export);
+        reg[5].push(r.rate3);
+        reg[6].push(r.export);
       }
       adv[0].push(it.meterId);
       adv[1].push(it.msg.seq);

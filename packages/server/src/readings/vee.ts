@@ -52,7 +52,15 @@ export interface VeeResult {
   rows: IntervalRow[];
   issues: VeeIssue[];
   /** The register snapshot to store (null when the message was refused as a whole). */
-  register: { ts: number; import: number; rate1: number; rate2: number; export: number } | null;
+  register: {
+    ts: number;
+    import: number;
+    rate1: number;
+    rate2: number;
+    /** Band 3 (peak); 0 from meters that do not send 1.0.1.8.3 (never had a three-band tariff). */
+    rate3: number;
+    export: number;
+  } | null;
   /** Set when the message is refused (still acknowledged, so the meter stops resending). */
   refused?: 'FUTURE_READING' | 'INTERVAL_SIZE';
 }
@@ -160,6 +168,7 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
       import: importNow,
       rate1: reg[OBIS.importRate1],
       rate2: reg[OBIS.importRate2],
+      rate3: reg[OBIS.importRate3] ?? 0,
       export: reg[OBIS.exportTotal],
     },
   };
