@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import type { MeterMode } from '@kilowire/protocol';
+import type { MeterMode, TariffSpec } from '@kilowire/protocol';
 import { MeterClient, systemClock, type Clock } from './client.ts';
 import type { HouseholdProfile } from './load.ts';
-import { Meter } from './meter.ts';
+import { BACKLOG_BATCH, Meter } from './meter.ts';
 import { FileStore, MemoryStore, type MeterStore } from './store.ts';
 
 export interface MeterDescriptor {
@@ -15,6 +15,10 @@ export interface MeterDescriptor {
   profile?: Partial<HouseholdProfile>;
   initialCreditMinor?: number;
   seed?: number;
+  /** The tariff a meter without saved state is made with (default DEFAULT_TARIFF). */
+  initialTariff?: TariffSpec;
+  /** Where the history of a meter without saved state begins, epoch s (wins over `backfillDays`). */
+  startS?: number;
 }
 
 export interface FleetFaults {
@@ -39,6 +43,14 @@ export interface FleetOptions {
   speed?: number;
   /** Meters without saved state start this many days ago. */
   backfillDays?: number;
+  /**
+   * A meter produces no further than this many intervals beyond what the head-end has
+   * acknowledged (default 32 days of half-hours). Catching up a year therefore goes at the
+   * pace of the acks, and the outbox (kept in memory and rewritten to the state file on
+   * every change) stays small whatever `speed` is. Intervals depend only on their instant,
+   * so producing them later gives the very same readings.
+   */
+  maxUnackedIntervals?: number;
   batchIntervals?: number;
   tickMs?: number;
   connectsPerSecond?: number;
@@ -108,6 +120,9 @@ export class Fleet {
   private nextPowerLossSimS = Infinity;
   private nextDropMs = Infinity;
   private nextRestartMs = Infinity;
+  private caughtUpLogged = false;
+  /** Real ms from start until every meter had produced up to real time and had it all acknowledged. */
+  caughtUpAfterMs: number | null = null;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   readonly faultCounts = { tamper: 0, powerLoss: 0, drops: 0, restarts: 0 };
 
@@ -174,7 +189,8 @@ export class Fleet {
   }
 
   private makeClient(desc: MeterDescriptor, store: MeterStore): MeterClient {
-    const startS = Math.floor(this.clock.now() / 1000) - Math.round((this.opts.backfillDays ?? 0) * 86_400);
+    const startS =
+      desc.startS ?? Math.floor(this.clock.now() / 1000) - Math.round((this.opts.backfillDays ?? 0) * 86_400);
     const meter = new Meter({
       id: desc.id,
       tz: desc.tz ?? 'Europe/London',
@@ -186,6 +202,7 @@ export class Fleet {
       profile: desc.profile,
       mode: desc.mode ?? 'credit',
       initialCreditMinor: desc.initialCreditMinor,
+      tariff: desc.initialTariff,
       startS,
       batchIntervals: this.opts.batchIntervals ?? 1,
     });
@@ -237,10 +254,13 @@ export class Fleet {
       if (!e.offline && e.client.meter.powerOn) e.client.start();
     }
 
+    let behind = false;
     for (const e of this.entries.values()) {
       try {
-        const simNow = this.simNow(e, nowMs);
+        const simNow = this.paced(e.client.meter, this.simNow(e, nowMs));
         e.client.tick(simNow, nowMs);
+        const m = e.client.meter;
+        if (m.cursor + m.intervalS <= Math.floor(nowMs / 1000) || m.outbox.length > 0) behind = true;
         if (
           (this.opts.autoPressButton ?? true) &&
           e.client.meter.relay.state === 'armed' &&
@@ -254,11 +274,28 @@ export class Fleet {
       }
     }
 
+    if (!behind && !this.caughtUpLogged) {
+      this.caughtUpLogged = true;
+      this.caughtUpAfterMs = nowMs - this.startedMs;
+      this.opts.log?.(
+        `caught up with real time after ${(this.caughtUpAfterMs / 1000).toFixed(1)} s: ${formatStats(this.stats())}`,
+      );
+    }
+
     this.runFaults(nowMs);
     if (nowMs - this.lastSummaryMs >= (this.opts.summaryEveryMs ?? 10_000)) {
       this.lastSummaryMs = nowMs;
       this.opts.log?.(formatStats(this.stats()));
     }
+  }
+
+  /** How far a meter may run now: to `simNow`, but no more than `maxUnackedIntervals` ahead of its acks. */
+  private paced(m: Meter, simNow: number): number {
+    let unacked = 0;
+    for (const e of m.outbox) if (e.stream === 'readings') unacked += e.msg.intervals.length;
+    const room = (this.opts.maxUnackedIntervals ?? 32 * BACKLOG_BATCH) - unacked;
+    if (room <= 0) return m.cursor;
+    return Math.min(simNow, m.cursor + room * m.intervalS);
   }
 
   private runFaults(nowMs: number): void {

@@ -4,3 +4,4 @@ export * from './store.ts';
 export * from './meter.ts';
 export * from './client.ts';
 export * from './fleet.ts';
+export * from './history.ts';

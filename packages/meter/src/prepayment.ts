@@ -1,4 +1,12 @@
-import { inWindow, localDate, localMinuteOfDay, type MeterMode, type TariffSpec } from '@kilowire/protocol';
+import {
+  addDays,
+  inWindow,
+  localDate,
+  localMidnight,
+  localMinuteOfDay,
+  type MeterMode,
+  type TariffSpec,
+} from '@kilowire/protocol';
 import type { PrepaymentState } from './state.ts';
 import { keepNewest, type Band, type CommandOf, type CommandResult, type Emit } from './shared.ts';
 
@@ -42,6 +50,13 @@ export interface CreditView {
  * use; a top-up repays it first. Events are raised once per crossing, not per interval.
  */
 export class Prepayment {
+  /**
+   * Where the local day whose standing charge was taken ends (epoch s); not persisted. Until
+   * then no interval needs its local date looked up, which is a third of the time-zone work
+   * a meter does per interval (it matters when a fleet catches up a year).
+   */
+  private chargedDayEndS = -Infinity;
+
   constructor(
     private readonly st: PrepaymentState,
     /** The premises' IANA zone: standing-charge days and friendly hours are local. */
@@ -103,11 +118,14 @@ export class Prepayment {
    * (the fraction of a penny waits in the remainder like any other).
    */
   startInterval(t: number, tariff: TariffSpec): void {
+    if (t < this.chargedDayEndS) return;
     const day = localDate(t, this.tz);
-    if (this.st.standingChargedFor === day) return;
-    // The day is marked in credit mode too, so switching to prepayment mid-day does not charge that day again.
-    this.st.standingChargedFor = day;
-    if (this.st.mode === 'prepayment') this.debitMicro(standingMicroPerDay(tariff));
+    if (this.st.standingChargedFor !== day) {
+      // The day is marked in credit mode too, so switching to prepayment mid-day does not charge that day again.
+      this.st.standingChargedFor = day;
+      if (this.st.mode === 'prepayment') this.debitMicro(standingMicroPerDay(tariff));
+    }
+    this.chargedDayEndS = localMidnight(addDays(day, 1), this.tz);
   }
 
   /** After an interval ending at `end` used `wh` in tariff band `band`: debit it and act on the new balance. */

@@ -34,8 +34,14 @@ export const envSchema = z.object({
   COMMAND_SIGNING_KEY: z.base64().optional(),
   SERVICES: z.string().optional(),
   SIM_METERS: z.coerce.number().int().min(0).max(100_000).default(25),
-  SIM_SPEED: z.coerce.number().min(1).max(100_000).default(1440),
-  SIM_BACKFILL_DAYS: z.coerce.number().int().min(0).max(400).default(3),
+  /**
+   * Simulated seconds per real second while meters catch up. High by default: a meter never
+   * runs more than 16 days ahead of the head-end's acknowledgements, so the history goes at
+   * the pace the gateway commits it, with memory bounded.
+   */
+  SIM_SPEED: z.coerce.number().min(1).max(100_000_000).default(10_000_000),
+  /** About 13 months: a year of statistics and tariff comparisons, and last month's bills. */
+  SIM_BACKFILL_DAYS: z.coerce.number().int().min(0).max(1000).default(400),
   DEMO_SEED: bool.optional(),
   /** Time zone of the demo households' meters (their calendar days, time-of-use bands). */
   DEMO_TZ: z

@@ -106,7 +106,12 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
     let demo: DemoLogins | null = null;
     if (config.demoSeed) {
       demo = await whileDbUnreachable(
-        () => seedDemo(pool, config.dataDir, config.commandPublicKey, 25, config.demoTz),
+        () =>
+          seedDemo(pool, config.dataDir, config.commandPublicKey, {
+            households: 25,
+            tz: config.demoTz,
+            historyDays: config.sim.backfillDays,
+          }),
         log,
         signal,
         pool,

@@ -1,7 +1,8 @@
 import type { MeterMode } from '@kilowire/contract/enums';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Pool } from '../db/pool.ts';
+import { localDate, type TariffSpec } from '@kilowire/protocol';
+import type { Pool, PoolClient } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { createArea, createHousehold, createOrganisation, createStaffUser } from '../accounts/repo.ts';
@@ -18,10 +19,66 @@ export const DEMO = {
   consumerPassword: 'consumer-demo-pass',
 };
 
+/** One simulated meter as the demo provisions it; the simulator passes these fields to the Fleet as they are. */
+export interface FleetMeter {
+  id: string;
+  password: string;
+  tz: string;
+  mode: MeterMode;
+  /** Where its history begins, epoch s; used when the meter has no saved state yet. */
+  startS?: number;
+  /** The tariff the meter is made with (default: the meter's DEFAULT_TARIFF). */
+  initialTariff?: TariffSpec;
+  /** Prepayment: the credit it is made with, sized by a dry run of the meter model (see seedDemo). */
+  initialCreditMinor?: number;
+}
+
 export interface FleetFile {
   serverPublicKey: string;
-  meters: { id: string; password: string; tz: string; mode: MeterMode }[];
+  meters: FleetMeter[];
 }
+
+/** A demo household's meter, as handed to a `DemoTariffs` chooser. */
+export interface DemoMeter {
+  /** 1-based position in the demo (C100001 is 1). */
+  index: number;
+  serial: string;
+  meterId: number;
+  mode: MeterMode;
+  tz: string;
+}
+
+/**
+ * Chooses each demo meter's initial tariff, inside the seeding transaction (so it can create
+ * the tariffs and the meters' tariff history there too). `historyFrom` is the local date the
+ * meters' history begins on: the tariff must be in force from that date's start. Meters left out of the map
+ * start on the meter's DEFAULT_TARIFF.
+ */
+export type DemoTariffs = (
+  c: PoolClient,
+  meters: readonly DemoMeter[],
+  historyFrom: string,
+) => Promise<ReadonlyMap<string, TariffSpec>>;
+
+export interface DemoOptions {
+  households?: number;
+  tz?: string;
+  /** Days of history before now the simulated meters start with (SIM_BACKFILL_DAYS). */
+  historyDays?: number;
+  tariffs?: DemoTariffs;
+  /** "Now", epoch s (tests). */
+  nowS?: number;
+}
+
+/**
+ * How the demo's prepayment households stand when the portal opens, in turn: out of credit
+ * (it ran out three days ago; emergency credit is spent by now, so the meter is disconnected
+ * outside friendly hours and a top-up visibly brings it back), and running low (it runs out
+ * in about six hours: below the low-credit threshold by now, whatever the time of day).
+ */
+const PREPAY_RUNS_OUT_DAYS = [-3, 0.25] as const;
+/** Shorter histories keep the meter's default credit. */
+const MIN_STORY_S = 7 * 86_400;
 
 export interface DemoLogins {
   staff: { role: string; email: string; password: string }[];
@@ -58,14 +115,27 @@ const LAST = [
   'Reid',
 ];
 
-/** Seed once (no organisations yet); write the fleet file the simulator reads. Returns the logins. */
+/**
+ * Seed once (no organisations yet); write the fleet file the simulator reads. Returns the logins.
+ *
+ * Every meter's history starts `historyDays` before now: the simulator
+ * produces it with the real meter model and sends it through the broker and the gateway like
+ * any reading. A prepayment meter's opening credit is what the same model debits from that
+ * midnight to the moment its story needs (`PREPAY_RUNS_OUT_DAYS`).
+ */
 export async function seedDemo(
   pool: Pool,
   dataDir: string,
   serverPublicKey: string,
-  households = 25,
-  tz = 'Europe/London',
+  opts: DemoOptions = {},
 ): Promise<DemoLogins | null> {
+  const households = opts.households ?? 25;
+  const tz = opts.tz ?? 'Europe/London';
+  const nowS = opts.nowS ?? Math.floor(Date.now() / 1000);
+  // Exactly `historyDays` before now, on an interval boundary, as the simulator always started:
+  // tests that fast-forward a short backfill rely on its length.
+  const startS = nowS - (opts.historyDays ?? 0) * 86_400 - ((nowS - (opts.historyDays ?? 0) * 86_400) % 1800);
+  const historyFrom = localDate(startS, tz);
   const fleetPath = path.join(dataDir, 'fleet.json');
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM organisations');
   if (rows[0]!.n > 0)
@@ -73,6 +143,7 @@ export async function seedDemo(
 
   const consumerHash = await hashPassword(DEMO.consumerPassword);
   const fleet: FleetFile = { serverPublicKey, meters: [] };
+  const demoMeters: DemoMeter[] = [];
   await tx(pool, async (c) => {
     const supplier = await createOrganisation(c, 'supplier', 'brightvolt', 'Brightvolt Energy');
     const operator = await createOrganisation(c, 'network_operator', 'eastgrid', 'Eastgrid Networks');
@@ -114,9 +185,32 @@ export async function seedDemo(
         billingCycleDay: 1 + (i % 28),
         meter: { serial, areaId: 'EAST-1', feederId: `EAST-1-F${1 + (i % 3)}`, tz },
       });
-      fleet.meters.push({ id: serial, password: h.meterCredential, tz, mode });
+      fleet.meters.push({ id: serial, password: h.meterCredential, tz, mode, startS });
+      demoMeters.push({ index: i, serial, meterId: h.meterId, mode, tz });
+    }
+    const tariffs: ReadonlyMap<string, TariffSpec> = opts.tariffs
+      ? await opts.tariffs(c, demoMeters, historyFrom)
+      : new Map<string, TariffSpec>();
+    for (const m of fleet.meters) {
+      const t = tariffs.get(m.id);
+      if (t) m.initialTariff = t;
     }
   });
+  // Loaded here only: the meter model is the simulator's, not something every process needs.
+  const { prepaymentDebit } = await import('@kilowire/meter');
+  let prepaid = 0;
+  for (const m of fleet.meters) {
+    if (m.mode !== 'prepayment') continue;
+    const runsOutS = nowS + PREPAY_RUNS_OUT_DAYS[prepaid++ % PREPAY_RUNS_OUT_DAYS.length]! * 86_400;
+    // Too little history for a story (a test's one-day backfill): the meter's default credit.
+    if (runsOutS - startS < MIN_STORY_S) continue;
+    m.initialCreditMinor = prepaymentDebit(
+      { id: m.id, tz: m.tz, tariff: m.initialTariff },
+      serverPublicKey,
+      startS,
+      runsOutS,
+    );
+  }
   // The fleet file holds meter credentials, like a factory provisioning file: owner-only.
   writeFileSync(fleetPath, JSON.stringify(fleet, null, 2), { mode: 0o600 });
   return logins(fleet);
