@@ -51,6 +51,8 @@ export interface FleetOptions {
    * so producing them later gives the very same readings.
    */
   maxUnackedIntervals?: number;
+  /** Backlogs in local-day messages, so the history has register reads at local midnights (default false). */
+  backlogByLocalDay?: boolean;
   batchIntervals?: number;
   tickMs?: number;
   connectsPerSecond?: number;
@@ -205,6 +207,7 @@ export class Fleet {
       tariff: desc.initialTariff,
       startS,
       batchIntervals: this.opts.batchIntervals ?? 1,
+      backlogByLocalDay: this.opts.backlogByLocalDay ?? false,
     });
     return new MeterClient({
       meter,

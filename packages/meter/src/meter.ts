@@ -48,6 +48,8 @@ export interface MeterOptions {
   batchIntervals?: number;
   /** Close a partly filled batch at the end of every advanceTo call. */
   flushPartial?: boolean;
+  /** Catching up a backlog, close a batch at every local midnight too (see `ProductionConfig`). */
+  backlogByLocalDay?: boolean;
   /** First resend delay for an unacknowledged message; doubles per attempt. */
   resendAfterMs?: number;
   maxResendAfterMs?: number;
@@ -113,6 +115,7 @@ export class Meter {
         profile: st.profile,
         batchIntervals: Math.min(200, Math.max(1, opts.batchIntervals ?? 1)),
         flushPartial: opts.flushPartial ?? false,
+        backlogByLocalDay: opts.backlogByLocalDay ?? false,
       },
       this.emit,
       { relay: this.relayPart, prepayment: this.prepayment, readings: this.outboxPart },

@@ -1,6 +1,9 @@
 import {
   OBIS,
+  addDays,
   inWindow,
+  localDate,
+  localMidnight,
   localMinuteOfDay,
   rateRegister,
   type ObisCode,
@@ -75,6 +78,12 @@ export interface ProductionConfig {
   batchIntervals: number;
   /** Close a partly filled batch at the end of every `advanceTo`. */
   flushPartial: boolean;
+  /**
+   * When catching up a backlog, also close a batch at every local midnight, so the registers
+   * of the history are read at the ends of local days (a real meter's daily read log), as a
+   * bill's period boundaries need. Off by default: batches of exactly 48 then.
+   */
+  backlogByLocalDay?: boolean;
 }
 
 /** What production needs from the others: whether energy flows, what it costs, where readings go. */
@@ -95,6 +104,9 @@ export interface ProductionDeps {
  * fraction of the interval that was powered.
  */
 export class Production {
+  /** The local midnight that ends the day of the last interval produced (epoch s); not persisted. */
+  private dayEndS = -Infinity;
+
   constructor(
     private readonly st: ProductionState,
     private readonly cfg: ProductionConfig,
@@ -144,11 +156,13 @@ export class Production {
     const n = Math.floor((epochS - this.st.cursor) / intervalS);
     let produced = 0;
     if (n > 0) {
-      const batch = n > batchIntervals ? Math.max(BACKLOG_BATCH, batchIntervals) : batchIntervals;
+      const backlog = n > batchIntervals;
+      const batch = backlog ? Math.max(BACKLOG_BATCH, batchIntervals) : batchIntervals;
+      const byDay = backlog && this.cfg.backlogByLocalDay === true;
       for (let i = 0; i < n; i++) {
         this.produceInterval();
         produced++;
-        if (this.st.openBatch.length >= batch) this.closeBatch();
+        if (this.st.openBatch.length >= batch || (byDay && this.endedLocalDay())) this.closeBatch();
       }
       if (this.st.openBatch.length >= batchIntervals) this.closeBatch();
     }
@@ -239,6 +253,13 @@ export class Production {
     st.outages = st.outages.filter((o) => o.to === null || o.to > end);
 
     this.deps.prepayment.chargeInterval(wh, band, st.tariff, end);
+  }
+
+  /** Whether the interval just produced ended a local day (the cursor is at a local midnight). */
+  private endedLocalDay(): boolean {
+    const t = this.st.cursor - this.cfg.intervalS;
+    if (t >= this.dayEndS) this.dayEndS = localMidnight(addDays(localDate(t, this.cfg.tz), 1), this.cfg.tz);
+    return this.st.cursor >= this.dayEndS;
   }
 
   /** The band of the interval starting at `t` (its start decides, as for the head-end's bills). */

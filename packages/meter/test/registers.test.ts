@@ -72,6 +72,28 @@ describe('registers and intervals', () => {
     expect(m.cursor).toBe(to);
   });
 
+  it('backlogByLocalDay: a backlog closes at every local midnight, also across the clock change', () => {
+    const start = localMidnight('2026-03-27', 'Europe/London') + 10 * 3600 + 1800; // Friday 10:30
+    const end = localMidnight('2026-03-31', 'Europe/London');
+    const m = makeMeter({ startS: start, backlogByLocalDay: true });
+    m.advanceTo(end);
+    const msgs = readings(m);
+    // Friday from 10:30 (27 half-hours), Saturday (48), Sunday the 29th (46: 01:00-02:00 never happens), Monday (48).
+    expect(msgs.map((r) => r.intervals.length)).toEqual([27, 48, 46, 48]);
+    let running = 0;
+    for (const r of msgs) {
+      const last = r.intervals.at(-1)!;
+      const endS = last.t + 1800;
+      expect(localMinuteOfDay(endS, 'Europe/London')).toBe(0); // each message ends at a local midnight
+      running += r.intervals.reduce((a, iv) => a + iv.wh, 0);
+      expect(r.registers[OBIS.importTotal]).toBe(running);
+    }
+    // Without the option, the same backlog goes in batches of exactly 48.
+    const plain = makeMeter({ startS: start });
+    plain.advanceTo(end);
+    expect(readings(plain).map((r) => r.intervals.length)).toEqual([48, 48, 48, 25]);
+  });
+
   it('batches: steady state by batchIntervals, a backlog in day batches', () => {
     const m = makeMeter({ batchIntervals: 4 });
     for (let i = 1; i <= 8; i++) m.advanceTo(T0 + i * HH);

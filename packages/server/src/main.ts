@@ -185,6 +185,8 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
         stateDir: path.join(config.dataDir, 'meters'),
         speed: config.sim.speed,
         backfillDays: config.sim.backfillDays,
+        // The history's register reads fall on local midnights, where bills need them.
+        backlogByLocalDay: true,
         log: (line) => simLog.info(line),
         summaryEveryMs: 30_000,
       });

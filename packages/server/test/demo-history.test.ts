@@ -108,6 +108,7 @@ describe('demo history', () => {
       maxUnackedIntervals: 5 * 48,
       tickMs: 100,
       autoPressButton: false,
+      backlogByLocalDay: true,
     });
     let maxUnacked = 0;
     const watch = setInterval(() => {
@@ -140,6 +141,13 @@ describe('demo history', () => {
       [start],
     );
     expect(first.rows[0]!.n).toBe(6);
+    // A register read at every local midnight of the history, as a bill's period boundaries need.
+    const midnights = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM register_reads r JOIN meters m ON m.id = r.meter_id
+        WHERE m.serial = 'KW000001' AND (r.ts AT TIME ZONE $1)::time = '00:00'`,
+      [TZ],
+    );
+    expect(midnights.rows[0]!.n).toBeGreaterThanOrEqual(DAYS);
     const issues = await db.pool.query('SELECT rule, count(*)::int FROM vee_issues GROUP BY 1');
     expect(issues.rows).toEqual([]);
     const reg = await db.pool.query<{ serial: string; rate3: string; total: string; r1: string; r2: string }>(
