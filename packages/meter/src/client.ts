@@ -86,6 +86,8 @@ export class MeterClient {
   private lastStatusKey = '';
   private lastStatusCredit: number | undefined;
   private lastStatusAtMs = 0;
+  /** Whether the meter had produced up to wall time at the last tick. */
+  private live = true;
 
   constructor(opts: MeterClientOptions) {
     this.opts = opts;
@@ -151,7 +153,11 @@ export class MeterClient {
     if (!this.meter.powerOn) return;
     this.meter.advanceTo(this.simNowS);
     this.pump(nowMs);
-    this.maybeStatus(nowMs, false);
+    // A meter that has just caught up a backlog says where it stands at once: its last status
+    // may be from the middle of the history (credit-only changes are sent at most once a minute).
+    const wasLive = this.live;
+    this.live = this.meter.cursor + this.meter.intervalS > Math.floor(nowMs / 1000);
+    this.maybeStatus(nowMs, this.live && !wasLive);
   }
 
   /**

@@ -169,6 +169,22 @@ describe('demo history', () => {
     expect(out.credit.creditMinor).toBeLessThanOrEqual(0);
     expect(low.credit.creditMinor).toBeGreaterThan(0);
     expect(low.credit.creditMinor).toBeLessThan(low.credit.lowThresholdMinor);
+    // The head-end knows it at once: a meter that has caught up sends its status then.
+    for (const [serial, m] of [
+      ['KW000003', out],
+      ['KW000006', low],
+    ] as const) {
+      await waitFor(
+        async () =>
+          (
+            await db.pool.query<{ c: number }>('SELECT credit_minor AS c FROM meters WHERE serial = $1', [
+              serial,
+            ])
+          ).rows[0]!.c === m.credit.creditMinor,
+        5_000,
+        `the head-end to know ${serial}'s credit`,
+      );
+    }
     const ev = await db.pool.query<{ serial: string; code: string }>(
       `SELECT DISTINCT m.serial, e.code FROM meter_events e JOIN meters m ON m.id = e.meter_id
         WHERE e.code IN ('credit.low', 'credit.exhausted') ORDER BY 1, 2`,
