@@ -118,10 +118,11 @@ const LAST = [
 /**
  * Seed once (no organisations yet); write the fleet file the simulator reads. Returns the logins.
  *
- * Every meter's history starts `historyDays` before now: the simulator
- * produces it with the real meter model and sends it through the broker and the gateway like
- * any reading. A prepayment meter's opening credit is what the same model debits from that
- * midnight to the moment its story needs (`PREPAY_RUNS_OUT_DAYS`).
+ * Every meter's history starts `historyDays` before now: the simulator produces it with the
+ * real meter model and sends it through the broker and the gateway like any reading. A
+ * prepayment meter's opening credit is what the same model debits from then to the moment
+ * its story needs (`PREPAY_RUNS_OUT_DAYS`). The head-end's ledger does not know that opening
+ * credit: whoever seeds the ledger must record it (it is in the fleet file).
  */
 export async function seedDemo(
   pool: Pool,
