@@ -93,7 +93,9 @@ ALTER TABLE meter_limits ADD COLUMN low_credit_minor integer CHECK (low_credit_m
 CREATE TABLE ledger_transactions (
   id          bigserial PRIMARY KEY,
   account_id  bigint NOT NULL REFERENCES accounts(id),
-  kind        text NOT NULL CHECK (kind IN ('bill', 'payment', 'topup', 'refund', 'adjustment', 'credit_note', 'debit_note')),
+  -- usage: a prepayment meter's local debits as the head-end prices them (per local day);
+  -- opening: the balance or credit an account came with.
+  kind        text NOT NULL CHECK (kind IN ('bill', 'payment', 'topup', 'refund', 'adjustment', 'credit_note', 'debit_note', 'usage', 'opening')),
   -- What it records ('bill:42', 'topup:<uuid>', 'refund:<provider id>'): posting twice is a no-op.
   ref         text NOT NULL UNIQUE,
   memo        text NOT NULL,

@@ -14,6 +14,10 @@ export const LEDGER_KINDS = [
   'adjustment',
   'credit_note',
   'debit_note',
+  /** A prepayment meter's debits for one local day, as the head-end prices them from readings. */
+  'usage',
+  /** What an account came with (credit on a prepayment meter, a balance from a previous system). */
+  'opening',
 ] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
 export const LEDGER_BOOKS = ['customer', 'energy', 'standing', 'vat', 'cash', 'adjustment'] as const;
