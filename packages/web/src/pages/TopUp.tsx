@@ -176,19 +176,21 @@ function TopUpForm({ serial, page, credit }: { serial: string; page: TopupPage; 
           </label>
         </div>
         {choice === 'other' && (
-          <div className="input-row other-amount">
+          <div className="other-amount">
             <label htmlFor="topup-other">Amount in pounds</label>
-            <span aria-hidden="true">£</span>
-            <input
-              id="topup-other"
-              type="text"
-              inputMode="decimal"
-              autoComplete="off"
-              className="input-short"
-              value={other}
-              onChange={(e) => setOther(e.target.value)}
-              aria-invalid={error ? true : undefined}
-            />
+            <div className="input-row">
+              <span aria-hidden="true">£</span>
+              <input
+                id="topup-other"
+                type="text"
+                inputMode="decimal"
+                autoComplete="off"
+                className="input-short"
+                value={other}
+                onChange={(e) => setOther(e.target.value)}
+                aria-invalid={error ? true : undefined}
+              />
+            </div>
           </div>
         )}
       </fieldset>
