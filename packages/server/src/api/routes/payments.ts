@@ -239,6 +239,7 @@ export const paymentWebhookRoutes: Routes = async (app, deps) => {
           200: webhookResponse,
           400: errorBody.describe('Signature or timestamp does not verify (BAD_SIGNATURE); nothing changed'),
           ...bodyErrorResponses,
+          414: errorResponses[414],
           503: errorResponses[503],
         },
       },
