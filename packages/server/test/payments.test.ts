@@ -4,6 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import Stripe from 'stripe';
 import { defaultPaymentsConfig } from '../src/config.ts';
+import { expireCommands } from '../src/commands/lifecycle.ts';
+import { tx } from '../src/db/pool.ts';
+import { reissueExpiredCredit, type TopupDeps } from '../src/money/topups.ts';
+import { generateSigningKeyPair, privateKeyFromB64 } from '@kilowire/protocol';
 import { accountBalance } from '../src/money/ledger.ts';
 import { SandboxSecret } from '../src/money/payments/sandbox.ts';
 import type { RunningJobs } from '../src/jobs/service.ts';
@@ -412,6 +416,42 @@ describe('the sandbox provider', () => {
       [`topup:${t.id}:declined`],
     );
     expect(alert.rows[0]?.message).toContain('was declined: Your card was declined. No money was taken.');
+  });
+
+  it('a credit command that expires before the meter is reachable is requested again; the top-up waits for the meter', async () => {
+    const t = await newTopup(2100);
+    await signed(completed(t.id, 2100));
+    const first = await db.pool.query<{ id: string }>(
+      `SELECT id FROM commands WHERE type = 'credit.add' AND cmd->>'topupId' = $1`,
+      [t.id],
+    );
+    const get = async () =>
+      JSON.parse(
+        (await app.inject(as(cookies.h1B, { method: 'GET', url: `/api/top-ups/${t.id}` }))).body,
+      ) as TopupJson;
+    expect((await get()).waitingForMeter).toBe(false);
+    // The meter stays away past the command's lifetime: the gateway's sweep gives it up.
+    await db.pool.query(`UPDATE commands SET expires_at = now() - interval '10 minutes' WHERE id = $1`, [
+      first.rows[0]!.id,
+    ]);
+    expect(await tx(db.pool, (c) => expireCommands(c))).toBeGreaterThanOrEqual(1);
+    await settleEvents(db.pool, jobs);
+    const cmds = await db.pool.query<{
+      id: string;
+      status: string;
+      cmd: { topupId: string; amountMinor: number };
+    }>(
+      `SELECT id, status, cmd FROM commands WHERE type = 'credit.add' AND cmd->>'topupId' = $1 ORDER BY counter`,
+      [t.id],
+    );
+    expect(cmds.rows.map((r) => r.status)).toEqual(['expired', 'queued']);
+    expect(cmds.rows[1]!.cmd).toEqual({ type: 'credit.add', topupId: t.id, amountMinor: 2100 });
+    expect(await get()).toMatchObject({ status: 'paid', waitingForMeter: true });
+    // Handling the same expiry again (a job retried after a crash) requests nothing more.
+    const key = privateKeyFromB64(generateSigningKeyPair().privateKey);
+    const deps = { ...({} as TopupDeps), commandKey: key, commandTtlS: 60 };
+    expect(await reissueExpiredCredit(db.pool, deps, [first.rows[0]!.id])).toBe(0);
+    expect(await counts(t.id)).toMatchObject({ commands: 2, ledger: 1 });
   });
 
   it('supplier staff refund through the sandbox; the refund webhook books it', async () => {
