@@ -9,7 +9,7 @@ import { tx } from '../src/db/pool.ts';
 import { reissueExpiredCredit, type TopupDeps } from '../src/money/topups.ts';
 import { generateSigningKeyPair, privateKeyFromB64 } from '@kilowire/protocol';
 import { accountBalance } from '../src/money/ledger.ts';
-import { SandboxSecret } from '../src/money/payments/sandbox.ts';
+import { expireSandboxCheckouts, SandboxSecret } from '../src/money/payments/sandbox.ts';
 import type { RunningJobs } from '../src/jobs/service.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
@@ -452,6 +452,24 @@ describe('the sandbox provider', () => {
     const deps = { ...({} as TopupDeps), commandKey: key, commandTtlS: 60 };
     expect(await reissueExpiredCredit(db.pool, deps, [first.rows[0]!.id])).toBe(0);
     expect(await counts(t.id)).toMatchObject({ commands: 2, ledger: 1 });
+  });
+
+  it("a checkout nobody pays expires after an hour, by the sandbox's own checkout.session.expired webhook", async () => {
+    const t = await newTopup(2200);
+    const session = t.paymentUrl!.split('/').pop()!;
+    // Older open checkouts (earlier tests) expire; this one, minutes old, does not.
+    await expireSandboxCheckouts(db.pool);
+    await settleEvents(db.pool, jobs);
+    expect((await counts(t.id)).status).toBe('pending');
+    await db.pool.query(`UPDATE topups SET created_at = now() - interval '61 minutes' WHERE id = $1`, [t.id]);
+    // Past its hour it can no longer be paid, even before the webhook lands.
+    const late = await pay(session, '4242 4242 4242 4242');
+    expect(late.statusCode).toBe(409);
+    expect(await expireSandboxCheckouts(db.pool)).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => (await counts(t.id)).status === 'expired', 15_000, 'expired by webhook');
+    const page = await app.inject({ method: 'GET', url: `/api/payments/sandbox/${session}` });
+    expect(JSON.parse(page.body)).toMatchObject({ status: 'expired' });
+    expect(await counts(t.id)).toMatchObject({ ledger: 0, commands: 0 });
   });
 
   it('supplier staff refund through the sandbox; the refund webhook books it', async () => {

@@ -8,7 +8,7 @@ import { RateLimitedLog, type Logger } from '../log.ts';
 import { SmtpSender } from '../notify/email.ts';
 import { SmppSender } from '../notify/sms.ts';
 import { createProvider } from '../money/payments/index.ts';
-import { sandboxWebhookSubscriber } from '../money/payments/sandbox.ts';
+import { expireSandboxCheckouts, sandboxWebhookSubscriber } from '../money/payments/sandbox.ts';
 import { paymentsSubscriber } from '../money/topups.ts';
 import { startBoss } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
@@ -85,6 +85,17 @@ export async function startJobs(deps: {
     ...(deps.databaseUrl ? { databaseUrl: deps.databaseUrl } : {}),
   });
   events.start();
+
+  if (provider.name === 'sandbox') {
+    // Stripe expires its own checkouts; the sandbox's are swept every five minutes.
+    const q = 'payments.sandbox-expiry';
+    await boss.createQueue(q, { name: q, policy: 'singleton', retryLimit: 2, expireInSeconds: 300 });
+    await boss.schedule(q, '*/5 * * * *');
+    await boss.work(q, { pollingIntervalSeconds: 30 }, async () => {
+      const n = await expireSandboxCheckouts(pool);
+      if (n) log.info({ checkouts: n }, 'sandbox checkouts nobody paid have expired');
+    });
+  }
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
   const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {

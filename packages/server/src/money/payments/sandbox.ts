@@ -30,6 +30,8 @@ export const SANDBOX_CARDS = {
 } as const;
 
 const CHECKOUT_PREFIX = 'cs_sandbox_';
+/** A sandbox checkout nobody paid is abandoned after this long (s), like a Stripe session with expires_at. */
+export const SANDBOX_CHECKOUT_TTL_S = 3600;
 const rand = () => randomBytes(18).toString('base64url');
 
 /** The webhook signing secret: configured, or generated once and kept in the database. */
@@ -116,12 +118,15 @@ interface SessionRow {
   kind: string;
   serial: string;
   paid_attempt: boolean;
+  /** Past SANDBOX_CHECKOUT_TTL_S: no longer payable, whether or not its webhook has landed yet. */
+  expired: boolean;
 }
 
 async function loadSession(q: Q, checkoutId: string, lock: boolean): Promise<SessionRow> {
   const { rows } = await q.query<SessionRow>(
     `SELECT t.id, t.amount_minor, t.currency, t.status, t.kind, m.serial,
-            EXISTS (SELECT 1 FROM payment_sandbox_attempts a WHERE a.checkout_id = t.checkout_id AND a.outcome = 'succeeded') AS paid_attempt
+            EXISTS (SELECT 1 FROM payment_sandbox_attempts a WHERE a.checkout_id = t.checkout_id AND a.outcome = 'succeeded') AS paid_attempt,
+            t.created_at < now() - make_interval(secs => ${SANDBOX_CHECKOUT_TTL_S}) AS expired
        FROM topups t JOIN meters m ON m.id = t.meter_id
       WHERE t.checkout_id = $1 AND t.provider = 'sandbox' ${lock ? 'FOR UPDATE OF t' : ''}`,
     [checkoutId],
@@ -134,7 +139,7 @@ async function loadSession(q: Q, checkoutId: string, lock: boolean): Promise<Ses
 function sessionStatus(s: SessionRow): SandboxSession['status'] {
   if (['paid', 'applied', 'refunded'].includes(s.status)) return 'complete';
   if (s.paid_attempt) return 'processing';
-  if (s.status === 'expired') return 'expired';
+  if (s.status === 'expired' || s.expired) return 'expired';
   if (s.status === 'declined') return 'declined';
   return 'open';
 }
@@ -180,7 +185,8 @@ export async function sandboxPay(
     const st = sessionStatus(s);
     if (st === 'complete' || st === 'processing')
       return { outcome: 'succeeded' as const, message: 'Already paid.', returnUrl };
-    if (st === 'expired') throw new AppError('CONFLICT', 'this checkout has expired; start a new top-up');
+    if (st === 'expired' || s.expired)
+      throw new AppError('CONFLICT', 'this checkout has expired; start a new top-up');
     const paymentRef = `pi_sandbox_${rand()}`;
     const outcome = card === SANDBOX_CARDS.succeeds ? ('succeeded' as const) : ('declined' as const);
     await c.query(
@@ -218,6 +224,37 @@ export async function sandboxPay(
       },
     });
     return { outcome, message: 'Your card was declined.', returnUrl };
+  });
+}
+
+/**
+ * Checkouts nobody paid within SANDBOX_CHECKOUT_TTL_S: the sandbox says so the way Stripe does,
+ * with a `checkout.session.expired` webhook, so the top-up leaves "waiting for payment" through
+ * the same path as every other provider fact. Run on a schedule by the jobs service; a repeat
+ * before the first webhook lands is harmless (the second finds the top-up no longer pending).
+ */
+export async function expireSandboxCheckouts(pool: Pool, ttlS = SANDBOX_CHECKOUT_TTL_S): Promise<number> {
+  return tx(pool, async (c) => {
+    const { rows } = await c.query<{ id: string; checkout_id: string }>(
+      `SELECT t.id, t.checkout_id FROM topups t
+        WHERE t.provider = 'sandbox' AND t.status IN ('pending', 'declined') AND t.checkout_id IS NOT NULL
+          AND t.created_at < now() - make_interval(secs => $1)
+          AND NOT EXISTS (SELECT 1 FROM payment_sandbox_attempts a
+                           WHERE a.checkout_id = t.checkout_id AND a.outcome = 'succeeded')
+        ORDER BY t.created_at LIMIT 500 FOR UPDATE OF t SKIP LOCKED`,
+      [ttlS],
+    );
+    for (const r of rows) {
+      await queueWebhook(c, 'checkout.session.expired', {
+        id: r.checkout_id,
+        object: 'checkout.session',
+        client_reference_id: r.id,
+        metadata: { topupId: r.id },
+        status: 'expired',
+        payment_status: 'unpaid',
+      });
+    }
+    return rows.length;
   });
 }
 

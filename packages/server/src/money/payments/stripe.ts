@@ -56,6 +56,9 @@ export class StripeProvider implements PaymentProvider {
         ],
         success_url: r.successUrl,
         cancel_url: r.cancelUrl,
+        // Abandoned after an hour (Stripe then sends checkout.session.expired): an open top-up
+        // counts toward the day's limit only that long.
+        expires_at: Math.floor(Date.now() / 1000) + 3600,
       },
       { idempotencyKey: `kw-topup-${r.topupId}` },
     );
