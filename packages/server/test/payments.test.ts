@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import Stripe from 'stripe';
 import { defaultPaymentsConfig } from '../src/config.ts';
-import { expireCommands } from '../src/commands/lifecycle.ts';
+import { applyReplies, expireCommands } from '../src/commands/lifecycle.ts';
 import { tx } from '../src/db/pool.ts';
 import { reissueExpiredCredit, type TopupDeps } from '../src/money/topups.ts';
 import { generateSigningKeyPair, privateKeyFromB64 } from '@kilowire/protocol';
@@ -470,6 +470,38 @@ describe('the sandbox provider', () => {
     const page = await app.inject({ method: 'GET', url: `/api/payments/sandbox/${session}` });
     expect(JSON.parse(page.body)).toMatchObject({ status: 'expired' });
     expect(await counts(t.id)).toMatchObject({ ledger: 0, commands: 0 });
+  });
+
+  it('a credit the meter refused unapplied (EXPIRED) is sent again; a DUPLICATE_TOPUP answer means it is on the meter', async () => {
+    const t = await newTopup(2300);
+    await signed(completed(t.id, 2300));
+    const credit = async () =>
+      (
+        await db.pool.query<{ id: string; counter: number; status: string }>(
+          `SELECT id, counter, status FROM commands WHERE type = 'credit.add' AND cmd->>'topupId' = $1 ORDER BY counter`,
+          [t.id],
+        )
+      ).rows;
+    const reply = async (id: string, counter: number, code: string) => {
+      await db.pool.query(`UPDATE commands SET status = 'sent' WHERE id = $1`, [id]);
+      await tx(db.pool, (c) =>
+        applyReplies(c, [
+          {
+            meterId: w.h1B.meterId,
+            reply: { v: 1, id, counter, t: Math.floor(Date.now() / 1000), result: 'rejected', code },
+          },
+        ]),
+      );
+      await settleEvents(db.pool, jobs);
+    };
+    const [first] = await credit();
+    await reply(first!.id, first!.counter, 'EXPIRED');
+    const after = await credit();
+    expect(after.map((c) => c.status)).toEqual(['rejected', 'queued']);
+    expect((await counts(t.id)).status).toBe('paid');
+    // The meter had applied it after all (from another copy): it refuses the duplicate id.
+    await reply(after[1]!.id, after[1]!.counter, 'DUPLICATE_TOPUP');
+    expect(await counts(t.id)).toMatchObject({ status: 'applied', commands: 2, ledger: 1 });
   });
 
   it('supplier staff refund through the sandbox; the refund webhook books it', async () => {

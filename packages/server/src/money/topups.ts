@@ -501,29 +501,42 @@ export async function creditReplies(pool: Pool, commandIds: string[]): Promise<s
   });
 }
 
-/** Credit commands that expired before reaching the meter: request the same top-up again. */
+/**
+ * Refusals after which the meter certainly did not apply the credit (it says so: the command
+ * was past its expiry by the meter's clock, or its counter was behind and the id unknown), so
+ * the same top-up may be requested again with a fresh counter and expiry.
+ */
+const NOT_APPLIED_CODES = ['EXPIRED', 'STALE_COUNTER'];
+/** Requests after a refusal stop here (a meter whose clock is far off would refuse forever); staff see the rest. */
+const MAX_CREDIT_REQUESTS_AFTER_REFUSAL = 5;
+
+/**
+ * Credit commands that expired before reaching the meter (`refused` false), or that the meter
+ * refused without applying them (`refused` true): request the same top-up again.
+ */
 export async function reissueExpiredCredit(
   pool: Pool,
   deps: TopupDeps,
   commandIds: string[],
+  refused = false,
 ): Promise<number> {
   let n = 0;
   for (const commandId of commandIds) {
     await tx(pool, async (c) => {
       const t = (
-        await c.query<TopupRow>(
-          `${SELECT_TOPUP} WHERE t.command_id = $1 AND t.status = 'paid' FOR UPDATE OF t`,
+        await c.query<TopupRow & { credit_requests: number }>(
+          `${SELECT_TOPUP.replace('t.request_hash,', 't.request_hash, t.credit_requests,')}
+            WHERE t.command_id = $1 AND t.status = 'paid' FOR UPDATE OF t`,
           [commandId],
         )
       ).rows[0];
       if (!t) return; // applied meanwhile, refunded, or already requested again
-      await requestCredit(
-        c,
-        deps,
-        t,
-        `top-up ${t.id}: the previous credit command expired before the meter was reachable`,
-      );
-      await transition(c, t.id, 'paid', 'paid', 'credit command expired; sent again');
+      if (refused && t.credit_requests >= MAX_CREDIT_REQUESTS_AFTER_REFUSAL) return;
+      const why = refused
+        ? 'the meter refused the previous credit command without applying it'
+        : 'the previous credit command expired before the meter was reachable';
+      await requestCredit(c, deps, t, `top-up ${t.id}: ${why}`);
+      await transition(c, t.id, 'paid', 'paid', `${why}; sent again`);
       n++;
     });
   }
@@ -579,7 +592,7 @@ export async function topupAlerts(
 
 /**
  * The payments subscriber of domain events: credit replies mark top-ups applied, expired
- * credit commands are requested again, status changes become alerts. Every step is idempotent
+ * credit commands (and ones the meter refused without applying) are requested again, status changes become alerts. Every step is idempotent
  * (status guards, alert dedupe keys), so a job run twice after a crash does nothing twice.
  */
 export function paymentsSubscriber(pool: Pool, deps: TopupDeps, log: Logger): Subscriber {
@@ -589,11 +602,15 @@ export function paymentsSubscriber(pool: Pool, deps: TopupDeps, log: Logger): Su
     async handle(events: DomainEvent[]): Promise<void> {
       const replied: string[] = [];
       const expired: string[] = [];
+      const refused: string[] = [];
       const changes: { topupId: string; status: string }[] = [];
       for (const e of events) {
         if (e.type === 'command.replied') {
           const p = (e as DomainEvent<'command.replied'>).payload;
-          if (p.type === 'credit.add') replied.push(p.commandId);
+          if (p.type !== 'credit.add') continue;
+          replied.push(p.commandId);
+          if (p.result !== 'ok' && p.code !== null && NOT_APPLIED_CODES.includes(p.code))
+            refused.push(p.commandId);
         } else if (e.type === 'command.expired') {
           const p = (e as DomainEvent<'command.expired'>).payload;
           if (p.type === 'credit.add') expired.push(p.commandId);
@@ -602,9 +619,10 @@ export function paymentsSubscriber(pool: Pool, deps: TopupDeps, log: Logger): Su
         }
       }
       await creditReplies(pool, replied);
-      const again = await reissueExpiredCredit(pool, deps, expired);
-      if (again)
-        log.info({ topups: again }, 'credit commands expired before reaching the meter; requested again');
+      const again =
+        (await reissueExpiredCredit(pool, deps, expired)) +
+        (await reissueExpiredCredit(pool, deps, refused, true));
+      if (again) log.info({ topups: again }, 'credit commands expired or refused unapplied; requested again');
       await topupAlerts(pool, changes);
     },
   };
