@@ -4,7 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import Stripe from 'stripe';
-import { defaultPaymentsConfig } from '../src/config.ts';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, defaultPaymentsConfig, loadConfig } from '../src/config.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 
@@ -261,5 +264,61 @@ describe('Stripe provider', () => {
   it('the sandbox card page does not exist when Stripe is the provider', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/payments/sandbox/cs_sandbox_abcdefghij' });
     expect(res.statusCode).toBe(404);
+  });
+});
+
+describe('payment configuration', () => {
+  const dir = () => mkdtempSync(path.join(os.tmpdir(), 'kw-paycfg-'));
+  const problems = (env: Record<string, string>): string[] => {
+    try {
+      loadConfig({ DATA_DIR: dir(), ...env }, []);
+      return [];
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+  };
+
+  it('Stripe needs both secrets and PUBLIC_URL; limits must be in order', () => {
+    expect(problems({ STRIPE_SECRET_KEY: SECRET_KEY }).join('\n')).toMatch(
+      /set both to take payments through Stripe, or neither/,
+    );
+    expect(
+      problems({ STRIPE_SECRET_KEY: SECRET_KEY, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET }).join('\n'),
+    ).toMatch(/PUBLIC_URL: required with Stripe/);
+    expect(problems({ STRIPE_SECRET_KEY: 'pk_test_public', STRIPE_WEBHOOK_SECRET: 'nope' })).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^STRIPE_SECRET_KEY: /),
+        expect.stringMatching(/^STRIPE_WEBHOOK_SECRET: /),
+      ]),
+    );
+    expect(problems({ TOPUP_MIN_MINOR: '3000', TOPUP_MAX_MINOR: '2000' }).join('\n')).toMatch(
+      /TOPUP_MIN_MINOR: must not exceed TOPUP_MAX_MINOR/,
+    );
+  });
+
+  it('defaults: the sandbox, £5 to £250, £500 a day, webhooks to this API', () => {
+    const c = loadConfig({ DATA_DIR: dir(), PORT: '8123', HOST: '0.0.0.0' }, []);
+    expect(c.payments).toMatchObject({
+      stripeSecretKey: undefined,
+      minMinor: 500,
+      maxMinor: 25_000,
+      dailyMaxMinor: 50_000,
+      toleranceS: 300,
+      sandboxWebhookUrl: 'http://127.0.0.1:8123/api/payments/webhook',
+    });
+    const s = loadConfig(
+      {
+        DATA_DIR: dir(),
+        STRIPE_SECRET_KEY: SECRET_KEY,
+        STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+        PUBLIC_URL: 'https://portal.example.test/',
+      },
+      [],
+    );
+    expect(s.payments).toMatchObject({
+      stripeSecretKey: SECRET_KEY,
+      publicUrl: 'https://portal.example.test',
+    });
   });
 });
