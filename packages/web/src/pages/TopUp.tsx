@@ -45,8 +45,11 @@ const dateTime = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeSty
 
 export function TopUpPage() {
   const meter = useMeter();
+  const { me } = useSession();
   const list = useApi<TopupPage>(`/api/top-ups${qs<TopupsQuery>({ limit: 10 })}`);
-  const credit = meter?.mode === 'credit';
+  // The account decides (a credit account pays toward its balance), not what the meter last reported.
+  const account = me.consumer?.accounts.find((a) => meter && a.meters.includes(meter.serial));
+  const credit = (account?.mode ?? meter?.mode) === 'credit';
   const cancelled = new URLSearchParams(location.search).get('cancelled');
   return (
     <>
