@@ -6,6 +6,7 @@
  *   (c) end-to-end ingest through the Gateway    msgs/s (1 reading) and rows/s (48 readings)
  *   (d) GET /api/meters/:serial/daily latency    p50/p95/p99 with millions of readings stored
  *   (e) meters one Fleet holds connected         and the gateway process's RSS meanwhile
+ *   (g) top-up webhook -> meter's credit reply   p95 ms, a fleet of prepayment meters reporting
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -19,6 +20,7 @@ import { benchCopy, type CopyResult } from './copy.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchBroker, benchIngest, type IngestResult } from './ingest.ts';
+import { benchTopup, type TopupResult } from './topup.ts';
 import { log, nowMs, round, runCleanups, startMosquitto } from './lib.ts';
 import { measure } from '@kilowire/web/size';
 import { hashPassword, rootLogger } from '@kilowire/server';
@@ -41,6 +43,8 @@ const P = quick
       fleetMeters: 2_000,
       reportSeconds: 15,
       outageSeconds: 10,
+      topupMeters: 300,
+      topups: 100,
     }
   : {
       copyRows: 4_000_000,
@@ -53,6 +57,8 @@ const P = quick
       fleetMeters: 10_000,
       reportSeconds: 30,
       outageSeconds: 30,
+      topupMeters: 1_000,
+      topups: 300,
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -65,7 +71,10 @@ const TARGETS = {
   firstPageKb: 250,
   meters: 10_000,
   rssMb: 512,
+  topupP95Ms: 2_000,
 };
+/** Top-up webhooks per second during part (g): a busy evening for a town-sized supplier. */
+const TOPUP_RATE = 10;
 
 /** Build the portal and measure what its first page loads (gzipped), from Vite's manifest. */
 function portalSize(): Promise<{ firstPageKb: number; lazyKb: number }> {
@@ -178,6 +187,19 @@ async function main(): Promise<number> {
       ...(db.outage ? { outage: db.outage } : {}),
     }),
   );
+
+  const topup: TopupResult | undefined = await part('g topup', errors, () =>
+    benchTopup(db.url, db.pool, {
+      meters: P.topupMeters,
+      topups: P.topups,
+      ratePerS: TOPUP_RATE,
+      passwordHash,
+    }),
+  );
+  if (topup && (topup.missing > 0 || topup.commandsPerTopup !== 1)) {
+    errors['g topup'] =
+      `${topup.missing} top-ups never reached their meter; ${topup.commandsPerTopup} credit commands per top-up`;
+  }
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
   const web = await part('f portal size', errors, () => portalSize());
@@ -314,6 +336,22 @@ async function main(): Promise<number> {
       '',
       '',
     ],
+    [
+      `(g) top-up webhook -> meter reply committed, p50 / p95 (${topup?.meters ?? 0} meters reporting, ${TOPUP_RATE}/s)`,
+      topup ? `${fmt(topup.p50)} / ${fmt(topup.p95)}` : 'n/a',
+      'ms',
+      `p95 <= ${fmt(TARGETS.topupP95Ms)}`,
+      ok(topup ? topup.p95 <= TARGETS.topupP95Ms && topup.missing === 0 : null),
+    ],
+    [
+      '(g) top-ups on their meter / sent; credit commands per top-up',
+      topup
+        ? `${fmt(topup.topups - topup.missing)}/${fmt(topup.topups)} ; ${fmt(topup.commandsPerTopup, 2)}`
+        : 'n/a',
+      '',
+      'all ; 1',
+      ok(topup ? topup.missing === 0 && topup.commandsPerTopup === 1 : null),
+    ],
     ['(e) fleet process RSS', fmt(fleet?.fleetRssMb), 'MB', '', ''],
     ['(e) head-end (gateway) RSS, idle before meters', fmt(fleet?.headendRssIdleMb), 'MB', '', ''],
     ['(e) Mosquitto RSS', fmt(fleet?.mosquittoRssMb), 'MB', '', ''],
@@ -345,6 +383,9 @@ async function main(): Promise<number> {
     daily_stats_saturated_p95_ms: round(api?.p95, 2),
     meters_connected: fleet?.connected ?? null,
     home_p95_ms: round(api?.home.p95, 2),
+    topup_confirm_to_meter_p95_ms: round(topup?.p95),
+    topup_confirm_to_meter_p50_ms: round(topup?.p50),
+    topup_confirm_to_meter_p99_ms: round(topup?.p99),
     first_page_js_gzip_kb: round(web?.firstPageKb, 1),
     home_p50_ms: round(api?.home.p50, 2),
     home_req_per_s: round(api?.home.reqPerS),

@@ -86,5 +86,29 @@ export const API_ERROR_CODES = [
   'RATE_LIMITED',
   'INTERNAL',
   'UNAVAILABLE',
+  /** An Idempotency-Key used again with a different request body (422). */
+  'IDEMPOTENCY_KEY_REUSED',
+  /** A top-up below the minimum, above the maximum, or over the daily total (422). */
+  'TOPUP_LIMIT',
+  /** A webhook whose signature or timestamp does not verify (400); nothing was changed. */
+  'BAD_SIGNATURE',
+  /** A sandbox card the sandbox does not know (422): use 4242 4242 4242 4242 or 4000 0000 0000 0002. */
+  'CARD_UNKNOWN',
+  /** The payment provider did not answer or refused the request (502); try again. */
+  'PROVIDER_ERROR',
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+
+/**
+ * A top-up's status: pending (waiting for payment) -> paid (money received) -> applied (the
+ * meter added the credit); or declined, expired (abandoned at the payment page), refunded.
+ */
+export const TOPUP_STATUSES = ['pending', 'declined', 'expired', 'paid', 'applied', 'refunded'] as const;
+export type TopupStatus = (typeof TOPUP_STATUSES)[number];
+
+/** topup: credit for a prepayment meter; payment: a credit account paying toward its balance. */
+export const TOPUP_KINDS = ['topup', 'payment'] as const;
+export type TopupKind = (typeof TOPUP_KINDS)[number];
+
+export const PAYMENT_PROVIDERS = ['sandbox', 'stripe'] as const;
+export type PaymentProviderName = (typeof PAYMENT_PROVIDERS)[number];

@@ -136,6 +136,36 @@ export const envSchema = z.object({
   NOTIFY_DISPATCH_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
   /** Limit alerts consider local today and this many days before (late or resent readings). */
   ALERT_LOOKBACK_DAYS: z.coerce.number().int().min(0).max(31).default(1),
+  /** Stripe secret API key (sk_live_... / sk_test_...). With STRIPE_WEBHOOK_SECRET, payments go through Stripe. */
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/, 'a Stripe secret key: sk_test_... or sk_live_...')
+    .optional(),
+  /** Signing secret of the Stripe webhook endpoint (whsec_...). */
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=_-]+$/, 'a Stripe webhook signing secret: whsec_...')
+    .optional(),
+  /** Another address for api.stripe.com (a proxy, or a test stand-in): https://host:port. */
+  STRIPE_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The portal's public address, for the payment pages' return links (https://portal.example.com). */
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /**
+   * Where the sandbox provider delivers its webhooks (default: this API on HOST:PORT). Set it
+   * when the jobs service runs apart from the api.
+   */
+  SANDBOX_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Sandbox webhook signing secret (whsec_...); unset: generated once and kept in the database. */
+  SANDBOX_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=_-]{16,}$/, 'whsec_ followed by at least 16 characters')
+    .optional(),
+  /** Webhooks signed longer ago than this are refused (s); Stripe's own default is 300. */
+  PAYMENT_WEBHOOK_TOLERANCE_S: z.coerce.number().int().min(10).max(3600).default(300),
+  /** Smallest and largest single top-up, and the most per account per local day, in minor units. */
+  TOPUP_MIN_MINOR: z.coerce.number().int().min(1).max(10_000_000).default(500),
+  TOPUP_MAX_MINOR: z.coerce.number().int().min(1).max(10_000_000).default(25_000),
+  TOPUP_DAILY_MAX_MINOR: z.coerce.number().int().min(1).max(100_000_000).default(50_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -176,7 +206,42 @@ export interface Config {
   allowedOrigins: string[];
   notify: NotifyConfig;
   alerts: { lookbackDays: number };
+  payments: PaymentsConfig;
   logLevel: string;
+}
+
+export interface PaymentsConfig {
+  /** Both set: Stripe. Neither: the sandbox. Secrets: never logged. */
+  stripeSecretKey: string | undefined;
+  stripeWebhookSecret: string | undefined;
+  stripeApiUrl: string | undefined;
+  /** Absolute base for return links; unset: links are relative to the portal that made the request. */
+  publicUrl: string | undefined;
+  /** Where sandbox webhooks go. */
+  sandboxWebhookUrl: string;
+  /** Unset: generated and kept in the database. */
+  sandboxWebhookSecret: string | undefined;
+  toleranceS: number;
+  minMinor: number;
+  maxMinor: number;
+  dailyMaxMinor: number;
+}
+
+/** Payment settings with every default: the sandbox (tests and a fresh checkout). */
+export function defaultPaymentsConfig(over: Partial<PaymentsConfig> = {}): PaymentsConfig {
+  return {
+    stripeSecretKey: undefined,
+    stripeWebhookSecret: undefined,
+    stripeApiUrl: undefined,
+    publicUrl: undefined,
+    sandboxWebhookUrl: 'http://127.0.0.1:8080/api/payments/webhook',
+    sandboxWebhookSecret: undefined,
+    toleranceS: 300,
+    minMinor: 500,
+    maxMinor: 25_000,
+    dailyMaxMinor: 50_000,
+    ...over,
+  };
 }
 
 export interface NotifyConfig {
@@ -291,6 +356,17 @@ export function loadConfig(
       'MQTT_SHARE_GROUP: needs MQTT_URL (the embedded broker has no shared subscriptions; run one gateway with it)',
     );
   }
+  if ((e.STRIPE_SECRET_KEY === undefined) !== (e.STRIPE_WEBHOOK_SECRET === undefined)) {
+    problems.push(
+      'STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET: set both to take payments through Stripe, or neither for the sandbox',
+    );
+  }
+  if (e.STRIPE_SECRET_KEY && !e.PUBLIC_URL)
+    problems.push('PUBLIC_URL: required with Stripe (its checkout page sends the household back there)');
+  if (e.TOPUP_MIN_MINOR > e.TOPUP_MAX_MINOR)
+    problems.push('TOPUP_MIN_MINOR: must not exceed TOPUP_MAX_MINOR');
+  if (e.TOPUP_MAX_MINOR > e.TOPUP_DAILY_MAX_MINOR)
+    problems.push('TOPUP_MAX_MINOR: must not exceed TOPUP_DAILY_MAX_MINOR');
   if (problems.length) throw new ConfigError(problems);
 
   const dataDir = path.resolve(e.DATA_DIR);
@@ -356,6 +432,20 @@ export function loadConfig(
       dispatchMs: e.NOTIFY_DISPATCH_MS,
     },
     alerts: { lookbackDays: e.ALERT_LOOKBACK_DAYS },
+    payments: {
+      stripeSecretKey: e.STRIPE_SECRET_KEY,
+      stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
+      stripeApiUrl: e.STRIPE_API_URL,
+      publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+      sandboxWebhookUrl:
+        e.SANDBOX_WEBHOOK_URL ??
+        `http://${['0.0.0.0', '::'].includes(e.HOST) ? '127.0.0.1' : e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}/api/payments/webhook`,
+      sandboxWebhookSecret: e.SANDBOX_WEBHOOK_SECRET,
+      toleranceS: e.PAYMENT_WEBHOOK_TOLERANCE_S,
+      minMinor: e.TOPUP_MIN_MINOR,
+      maxMinor: e.TOPUP_MAX_MINOR,
+      dailyMaxMinor: e.TOPUP_DAILY_MAX_MINOR,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

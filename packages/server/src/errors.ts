@@ -22,6 +22,11 @@ export const ERROR_STATUS: Record<ApiErrorCode, number> = {
   RATE_LIMITED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  TOPUP_LIMIT: 422,
+  BAD_SIGNATURE: 400,
+  CARD_UNKNOWN: 422,
+  PROVIDER_ERROR: 502,
 };
 export type AppErrorCode = ApiErrorCode;
 

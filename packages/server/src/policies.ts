@@ -58,7 +58,13 @@ export type Capability =
   /** Mark alerts read (the consumer's own). */
   | 'alerts.mark'
   /** Messages sent or parked in the outbox (supplier staff their supplier's, admins all). */
-  | 'outbox.read';
+  | 'outbox.read'
+  /** Start a top-up or a payment for one of the household's own meters. */
+  | 'topups.create'
+  /** See top-ups: a household its own, supplier staff those for their meters. */
+  | 'topups.read'
+  /** Give a payment back to the card (supplier staff, for their meters). */
+  | 'topups.refund';
 
 export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
   'home.read': ['consumer'],
@@ -67,6 +73,10 @@ export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
   'alerts.list': ['consumer', 'supplier', 'admin'],
   'alerts.mark': ['consumer'],
   'outbox.read': ['supplier', 'admin'],
+  'topups.create': ['consumer'],
+  // Money is the household's and its supplier's business; operators and platform admins stay out.
+  'topups.read': ['consumer', 'supplier'],
+  'topups.refund': ['supplier'],
 };
 
 /** 403 unless the actor has one of `roles`. For routes a role may never use. */
@@ -96,7 +106,7 @@ export interface ScopeSql {
 }
 
 /** The tables a scope can limit. */
-export type Scoped = 'meters' | 'alerts' | 'outbox';
+export type Scoped = 'meters' | 'alerts' | 'outbox' | 'topups';
 
 /**
  * Per table and role, the condition that limits rows to what the actor may see, given the
@@ -120,6 +130,11 @@ const SCOPES: Record<Scoped, Record<Exclude<Role, 'admin'>, ((a: string, p: stri
   outbox: {
     consumer: null,
     supplier: (a, p) => `${a}.alert_id IN (SELECT kw_al.id FROM alerts kw_al WHERE kw_al.supplier_id = ${p})`,
+    operator: null,
+  },
+  topups: {
+    consumer: (a, p) => `${a}.consumer_id = ${p}`,
+    supplier: (a, p) => `${a}.meter_id IN (SELECT kw_m.id FROM meters kw_m WHERE kw_m.supplier_id = ${p})`,
     operator: null,
   },
 };

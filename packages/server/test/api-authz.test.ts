@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { createTestDb, type TestDb } from './support/db.ts';
@@ -33,7 +34,15 @@ type RouteCase =
    * Not about a meter in the path, but only for some roles: the others get 403. `url` gives
    * the concrete URL (default: the pattern), e.g. an alert of consumer h1A.
    */
-  | { kind: 'roles'; roles: Role[]; ok: number; url?: () => string; body?: Record<string, unknown> };
+  | {
+      kind: 'roles';
+      roles: Role[];
+      ok: number;
+      url?: () => string;
+      body?: Record<string, unknown>;
+      /** Extra request headers (e.g. Idempotency-Key); a function gives fresh ones per request. */
+      headers?: () => Record<string, string>;
+    };
 
 const PROFILE_BODY = {
   name: 'Household C1A',
@@ -46,6 +55,8 @@ const limitsShape = (b: Record<string, unknown>) =>
   expect(Object.keys(b).sort()).toEqual(['dailyLimitWh', 'hourlyLimitWh']);
 /** An alert of consumer h1A (created in beforeAll). */
 let alertOfH1A = 0;
+/** A paid top-up of consumer h1A's meter (created in beforeAll). */
+let topupOfH1A = '';
 
 const ROUTES: Record<string, RouteCase> = {
   'GET /healthz': { kind: 'public' },
@@ -94,6 +105,32 @@ const ROUTES: Record<string, RouteCase> = {
     url: () => `/api/alerts/${alertOfH1A}/read`,
   },
   'GET /api/outbox': { kind: 'roles', roles: ['supplier', 'admin'], ok: 200 },
+  'POST /api/top-ups': {
+    kind: 'roles',
+    roles: ['consumer'],
+    ok: 201,
+    body: { meterSerial: 'KW1A', amountMinor: 1000 },
+    headers: () => ({ 'idempotency-key': randomUUID() }),
+  },
+  'GET /api/top-ups': { kind: 'roles', roles: ['consumer', 'supplier'], ok: 200 },
+  'GET /api/top-ups/:id': {
+    kind: 'roles',
+    roles: ['consumer', 'supplier'],
+    ok: 200,
+    url: () => `/api/top-ups/${topupOfH1A}`,
+  },
+  'POST /api/top-ups/:id/refund': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 202,
+    url: () => `/api/top-ups/${topupOfH1A}/refund`,
+    body: { amountMinor: 1 },
+  },
+  // Signed by the provider, not a session: payments.test.ts proves forged and stale ones change nothing.
+  'POST /api/payments/webhook': { kind: 'public' },
+  // The sandbox card page: the unguessable checkout id is the capability, as on Stripe's page.
+  'GET /api/payments/sandbox/:session': { kind: 'public' },
+  'POST /api/payments/sandbox/:session/pay': { kind: 'public' },
 };
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
@@ -118,6 +155,19 @@ beforeAll(async () => {
     [w.h1A.consumerId, w.sup1, w.h1A.meterId],
   );
   alertOfH1A = a.rows[0]!.id;
+  const t = await app.inject(
+    as(cookies.h1A, {
+      method: 'POST',
+      url: '/api/top-ups',
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+      payload: { meterSerial: w.h1A.meterSerial, amountMinor: 2000 },
+    }),
+  );
+  topupOfH1A = (JSON.parse(t.body) as { id: string }).id;
+  // Paid, as if its webhook had arrived, so that it can be refunded.
+  await db.pool.query(`UPDATE topups SET status = 'paid', payment_ref = 'pi_sandbox_authz' WHERE id = $1`, [
+    topupOfH1A,
+  ]);
 });
 afterAll(async () => {
   await app?.close();
@@ -127,12 +177,13 @@ afterAll(async () => {
 function roleRequest(routeKey: string, c: Extract<RouteCase, { kind: 'roles' }>): InjectOptions {
   const [method, pattern] = routeKey.split(' ') as [InjectOptions['method'] & string, string];
   const url = c.url ? c.url() : pattern;
+  const extra = c.headers?.() ?? {};
   return method === 'GET'
-    ? { method, url }
+    ? { method, url, headers: extra }
     : {
         method,
         url,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...extra },
         ...(c.body ? { payload: c.body } : {}),
       };
 }
@@ -321,6 +372,41 @@ describe("consumer routes reach only the consumer's own things", () => {
       alertOfH1A,
     ]);
     expect(r.rows[0]!.read_at).toBeNull();
+  });
+
+  test("another household's top-up -> 404, and it cannot start one for another household's meter", async () => {
+    for (const who of [cookies.h2A, cookies.h1B]) {
+      const res = await app.inject(as(who, { method: 'GET', url: `/api/top-ups/${topupOfH1A}` }));
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+      const list = await app.inject(as(who, { method: 'GET', url: '/api/top-ups' }));
+      expect(list.body).not.toContain(topupOfH1A);
+      const start = await app.inject(
+        as(who, {
+          method: 'POST',
+          url: '/api/top-ups',
+          headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+          payload: { meterSerial: w.h1A.meterSerial, amountMinor: 1000 },
+        }),
+      );
+      expectOnlyError(start, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    }
+    const staff2 = await app.inject(as(cookies.sup2, { method: 'GET', url: `/api/top-ups/${topupOfH1A}` }));
+    expectOnlyError(staff2, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    const refund2 = await app.inject(
+      as(cookies.sup2, {
+        method: 'POST',
+        url: `/api/top-ups/${topupOfH1A}/refund`,
+        headers: { 'content-type': 'application/json' },
+        payload: {},
+      }),
+    );
+    expectOnlyError(refund2, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    const n = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM topups t JOIN meters m ON m.id = t.meter_id
+        WHERE m.serial = $1 AND t.consumer_id <> $2`,
+      [w.h1A.meterSerial, w.h1A.consumerId],
+    );
+    expect(n.rows[0]!.n).toBe(0);
   });
 
   test("alerts and outbox lists never show another supplier's or household's items", async () => {

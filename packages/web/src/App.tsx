@@ -9,6 +9,13 @@ import { LimitsPage } from './pages/Limits.tsx';
 import { ProfilePage } from './pages/Profile.tsx';
 import { AlertsPage } from './pages/Alerts.tsx';
 import { OutboxPage } from './pages/Outbox.tsx';
+import { TopUpPage, TopupStatusPage } from './pages/TopUp.tsx';
+import { SandboxPayPage } from './pages/SandboxPay.tsx';
+
+/** The sandbox provider's card page: reached from a payment link, with or without a session. */
+const SANDBOX_PAGE = /^\/pay\/sandbox\/([A-Za-z0-9_-]+)$/;
+/** One top-up: /top-ups/<uuid>. */
+const TOPUP_PAGE = /^\/top-ups\/([0-9a-f-]{36})$/;
 
 // Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
@@ -17,6 +24,7 @@ const NAV = [
   { href: '/', label: 'Home' },
   { href: '/statistics', label: 'Statistics' },
   { href: '/limits', label: 'Limits' },
+  { href: '/top-up', label: 'Payments' },
   { href: '/alerts', label: 'Alerts' },
   { href: '/profile', label: 'Profile' },
 ] as const;
@@ -70,7 +78,7 @@ export function App() {
 
   const signedOut = useCallback(() => {
     setAuth({ state: 'out' });
-    if (location.pathname !== '/login') {
+    if (location.pathname !== '/login' && !SANDBOX_PAGE.test(location.pathname)) {
       const here = location.pathname + location.search;
       navigate(here === '/' ? '/login' : `/login?next=${encodeURIComponent(here)}`, { replace: true });
     }
@@ -112,6 +120,9 @@ export function App() {
     () => (auth.state === 'in' ? { me: auth.me, meters: auth.meters, serial, setSerial, signOut } : null),
     [auth, serial, signOut],
   );
+
+  const sandbox = SANDBOX_PAGE.exec(path);
+  if (sandbox) return <SandboxPayPage session={sandbox[1]!} />;
 
   if (bootError) {
     return (
@@ -243,8 +254,13 @@ function Route({ path }: { path: string }) {
       return <AlertsPage />;
     case '/profile':
       return <ProfilePage />;
-    default:
+    case '/top-up':
+      return <TopUpPage />;
+    default: {
+      const topup = TOPUP_PAGE.exec(path);
+      if (topup) return <TopupStatusPage id={topup[1]!} key={topup[1]} />;
       return <NotFound />;
+    }
   }
 }
 

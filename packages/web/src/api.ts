@@ -35,8 +35,14 @@ export async function api<T>(
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   body?: unknown,
+  /** Extra headers, e.g. the Idempotency-Key of a top-up. */
+  headers: Record<string, string> = {},
 ): Promise<T> {
-  const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } };
+  const init: RequestInit = {
+    method,
+    credentials: 'same-origin',
+    headers: { accept: 'application/json', ...headers },
+  };
   if (method !== 'GET') {
     // Every non-GET carries a JSON body (the server refuses others with 415: a CSRF guard).
     init.headers = { ...init.headers, 'content-type': 'application/json' };

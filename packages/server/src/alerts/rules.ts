@@ -107,7 +107,7 @@ const DISCONNECT_REASON: Record<string, string> = {
   remote: ' by your supplier',
 };
 
-/** Alerts from stored meter events (tamper.*, relay.disconnected, credit.low) of the given messages. */
+/** Alerts from stored meter events (tamper.*, relay.disconnected, relay.armed, credit.low) of the given messages. */
 export async function evaluateEvents(
   pool: Pool,
   keys: { meterId: number; seq: number }[],
@@ -130,7 +130,7 @@ export async function evaluateEvents(
        JOIN meter_events e ON e.meter_id = k.meter_id AND e.seq = k.seq
        JOIN meters m ON m.id = e.meter_id
        LEFT JOIN accounts ac ON ac.id = m.account_id
-      WHERE e.code LIKE 'tamper.%' OR e.code IN ('relay.disconnected', 'credit.low')
+      WHERE e.code LIKE 'tamper.%' OR e.code IN ('relay.disconnected', 'relay.armed', 'credit.low')
       ORDER BY e.meter_id, e.seq, e.idx`,
     [keys.map((k) => k.meterId), keys.map((k) => k.seq)],
   );
@@ -161,6 +161,17 @@ export async function evaluateEvents(
         ...base,
         title: 'Supply disconnected',
         message: `The supply at meter ${e.serial} was disconnected${reason} ${when}.`,
+        figures,
+      });
+    } else if (type === 'supply_armed') {
+      const why =
+        e.data?.reason === 'credit'
+          ? 'Your credit is back above zero'
+          : 'Your supplier has allowed reconnection';
+      alerts.push({
+        ...base,
+        title: 'Press the button to switch on',
+        message: `${why}: the supply at meter ${e.serial} is ready to reconnect (${when}). Press the button on the meter to switch the power back on. Make sure appliances you left on are safe first.`,
         figures,
       });
     } else {

@@ -51,5 +51,7 @@ export function alertTypeOfEvent(code: string): AlertType | null {
   if (code.startsWith('tamper.')) return 'tamper';
   if (code === 'relay.disconnected') return 'disconnected';
   if (code === 'credit.low') return 'credit_low';
+  // Armed after a top-up (or by the supplier): the household must press the button.
+  if (code === 'relay.armed') return 'supply_armed';
   return null;
 }

@@ -29,6 +29,7 @@ import { healthRoutes } from './routes/health.ts';
 import { homeRoutes } from './routes/home.ts';
 import { limitRoutes } from './routes/limits.ts';
 import { outboxRoutes } from './routes/outbox.ts';
+import { paymentWebhookRoutes, sandboxPayRoutes, topupRoutes } from './routes/payments.ts';
 import { profileRoutes } from './routes/profile.ts';
 import { meRoutes } from './routes/me.ts';
 import { meterRoutes } from './routes/meters.ts';
@@ -205,10 +206,15 @@ export async function buildApi(deps: {
       throw new AppError('UNAVAILABLE', 'Kilowire is starting; try again in a moment');
     }
 
-    if (!SAFE_METHODS.has(req.method)) {
+    // A provider's webhook (POST /api/payments/webhook) is no browser request: its signature
+    // over the raw body is its authentication, checked by the route.
+    if (!SAFE_METHODS.has(req.method) && req.routeOptions.config.signedWebhook !== true) {
       const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (ct !== 'application/json') {
-        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'state-changing requests must have content-type: application/json');
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'state-changing requests must have content-type: application/json',
+        );
       }
       const origin = req.headers.origin;
       const site = req.headers['sec-fetch-site'];
@@ -305,6 +311,9 @@ export async function buildApi(deps: {
     profileRoutes,
     alertRoutes,
     outboxRoutes,
+    topupRoutes,
+    paymentWebhookRoutes,
+    sandboxPayRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

@@ -38,6 +38,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** An /api route reachable without a session (login, session state). Every other /api route needs one. */
     public?: boolean;
+    /**
+     * A provider's webhook, authenticated by its signature: exempt from the browser CSRF walls
+     * (content type and origin), which a server-to-server caller has no reason to satisfy.
+     */
+    signedWebhook?: boolean;
   }
 }
 

@@ -260,7 +260,7 @@ export async function claimDueCommands(c: PoolClient, t: CommandTiming, limit = 
  * here never runs later. A late 'ok' from a meter whose clock lagged still wins (applyReplies).
  */
 export async function expireCommands(c: PoolClient): Promise<number> {
-  const { rows } = await c.query<{ id: string; was: CommandStatus }>(
+  const { rows } = await c.query<{ id: string; was: CommandStatus; type: string; meter_id: number }>(
     `WITH gone AS (
        SELECT id, status FROM commands
         WHERE status IN ('requested', 'awaiting_approval', 'queued', 'sent')
@@ -269,7 +269,7 @@ export async function expireCommands(c: PoolClient): Promise<number> {
      )
      UPDATE commands c SET status = 'expired', result_code = coalesce(c.result_code, 'NO_REPLY')
        FROM gone WHERE c.id = gone.id
-     RETURNING c.id, gone.status AS was`,
+     RETURNING c.id, gone.status AS was, c.type, c.meter_id`,
     [EXPIRY_GRACE_S],
   );
   if (rows.length) {
@@ -277,6 +277,15 @@ export async function expireCommands(c: PoolClient): Promise<number> {
       `INSERT INTO command_transitions (command_id, from_status, to_status)
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])`,
       [rows.map((r) => r.id), rows.map((r) => r.was), rows.map(() => 'expired')],
+    );
+    // Whoever needs the command's effect (a paid top-up's credit) reacts durably: request it again.
+    await emitEvents(
+      c,
+      rows.map((r) => ({
+        type: 'command.expired' as const,
+        meterId: r.meter_id,
+        payload: { commandId: r.id, type: r.type },
+      })),
     );
   }
   return rows.length;

@@ -18,6 +18,12 @@ export interface EventPayloads {
   };
   /** A household changed its consumption limits. */
   'limits.changed': Record<string, never>;
+  /** The head-end gave up on a command past its expiry (the meter refuses it too). */
+  'command.expired': { commandId: string; type: string };
+  /** A top-up changed status (paid, applied, declined, expired, refunded): the household is told. */
+  'topup.changed': { topupId: string; status: string };
+  /** The sandbox provider owes the webhook endpoint this event (signed and sent by the jobs service). */
+  'sandbox.webhook': { event: Record<string, unknown> };
 }
 export type EventType = keyof EventPayloads;
 export const EVENT_TYPES = [
@@ -25,6 +31,9 @@ export const EVENT_TYPES = [
   'meter.event',
   'command.replied',
   'limits.changed',
+  'command.expired',
+  'topup.changed',
+  'sandbox.webhook',
 ] as const satisfies readonly EventType[];
 
 export interface DomainEvent<T extends EventType = EventType> {

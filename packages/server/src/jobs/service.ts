@@ -1,4 +1,5 @@
 import type PgBoss from 'pg-boss';
+import { privateKeyFromB64 } from '@kilowire/protocol';
 import { alertsSubscriber } from '../alerts/handlers.ts';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
@@ -6,6 +7,9 @@ import type { Subscriber } from '../events/types.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';
 import { SmtpSender } from '../notify/email.ts';
 import { SmppSender } from '../notify/sms.ts';
+import { createProvider } from '../money/payments/index.ts';
+import { expireSandboxCheckouts, sandboxWebhookSubscriber } from '../money/payments/sandbox.ts';
+import { paymentsSubscriber } from '../money/topups.ts';
 import { startBoss } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
 import { EventDispatcher, startEventWorkers } from './events.ts';
@@ -50,7 +54,25 @@ export async function startJobs(deps: {
   const bossErrors = new RateLimitedLog(log, 10_000);
   boss.on('error', (err) => bossErrors.warn('boss', { err: err.message }, 'pg-boss error'));
 
-  const subscribers: Subscriber[] = [alertsSubscriber(pool, { lookbackDays: config.alerts.lookbackDays })];
+  const p = config.payments;
+  const { provider, sandboxSecret } = createProvider(p, pool);
+  const subscribers: Subscriber[] = [
+    alertsSubscriber(pool, { lookbackDays: config.alerts.lookbackDays }),
+    // Top-ups: credit replies, expired credit commands requested again, payment alerts.
+    paymentsSubscriber(
+      pool,
+      {
+        provider,
+        commandKey: privateKeyFromB64(config.commandSigningKey),
+        commandTtlS: config.commands.ttlS,
+        limits: { minMinor: p.minMinor, maxMinor: p.maxMinor, dailyMaxMinor: p.dailyMaxMinor },
+        publicUrl: p.publicUrl ?? '',
+      },
+      log.child({ sub: 'payments' }),
+    ),
+    // The sandbox provider's webhook deliveries, with their own queue and retries.
+    sandboxWebhookSubscriber(sandboxSecret, p.sandboxWebhookUrl, log.child({ sub: 'sandbox' })),
+  ];
   const wake = await startEventWorkers(boss, pool, subscribers, log, {
     pollS: n.pollS,
     timeoutS: config.events.jobTimeoutS,
@@ -63,6 +85,17 @@ export async function startJobs(deps: {
     ...(deps.databaseUrl ? { databaseUrl: deps.databaseUrl } : {}),
   });
   events.start();
+
+  if (provider.name === 'sandbox') {
+    // Stripe expires its own checkouts; the sandbox's are swept every five minutes.
+    const q = 'payments.sandbox-expiry';
+    await boss.createQueue(q, { name: q, policy: 'singleton', retryLimit: 2, expireInSeconds: 300 });
+    await boss.schedule(q, '*/5 * * * *');
+    await boss.work(q, { pollingIntervalSeconds: 30 }, async () => {
+      const n = await expireSandboxCheckouts(pool);
+      if (n) log.info({ checkouts: n }, 'sandbox checkouts nobody paid have expired');
+    });
+  }
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
   const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {

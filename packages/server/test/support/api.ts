@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { generateSigningKeyPair, privateKeyFromB64 } from '@kilowire/protocol';
 import { buildApi } from '../../src/api/app.ts';
-import { defaultNotifyConfig, type Config } from '../../src/config.ts';
+import { defaultNotifyConfig, defaultPaymentsConfig, type Config } from '../../src/config.ts';
 import type { Pool } from '../../src/db/pool.ts';
 import { rootLogger } from '../../src/log.ts';
 import {
@@ -46,6 +46,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     allowedOrigins: [],
     notify: defaultNotifyConfig(),
     alerts: { lookbackDays: 1 },
+    payments: defaultPaymentsConfig(),
     logLevel: 'silent',
     ...over,
   };

@@ -1,4 +1,4 @@
-import { defaultNotifyConfig } from '../../src/config.ts';
+import { defaultNotifyConfig, type Config } from '../../src/config.ts';
 import type { Pool } from '../../src/db/pool.ts';
 import { startJobs, type RunningJobs } from '../../src/jobs/service.ts';
 import { logger } from '../../src/log.ts';
@@ -8,10 +8,14 @@ import { testConfig } from './api.ts';
  * The real jobs service (pg-boss, the domain event dispatcher, the alert rules as a
  * subscriber, delivery to the outbox) on a test database, polling fast.
  */
-export async function startTestJobs(pool: Pool, o: { lookbackDays?: number } = {}): Promise<RunningJobs> {
+export async function startTestJobs(
+  pool: Pool,
+  o: { lookbackDays?: number; config?: Partial<Config> } = {},
+): Promise<RunningJobs> {
   const config = testConfig({
     alerts: { lookbackDays: o.lookbackDays ?? 1 },
     notify: defaultNotifyConfig({ pollS: 0.5, dispatchMs: 200 }),
+    ...o.config,
   });
   return startJobs({ pool, config, log: logger('test-jobs') });
 }
