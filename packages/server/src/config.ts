@@ -130,6 +130,20 @@ export const envSchema = z.object({
   NOTIFY_DISPATCH_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
   /** Limit alerts consider local today and this many days before (late or resent readings). */
   ALERT_LOOKBACK_DAYS: z.coerce.number().int().min(0).max(31).default(1),
+  /** A bill is due this many days after it is issued (local days). */
+  BILL_DUE_DAYS: z.coerce.number().int().min(0).max(90).default(14),
+  /**
+   * When the daily bill run looks for accounts whose billing period ended (5-field cron, UTC).
+   * It bills every period that ended in the account's local calendar and has no bill yet.
+   */
+  BILL_RUN_CRON: z
+    .string()
+    .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "0 6 * * *"')
+    .default('0 6 * * *'),
+  /** Concurrent transactions (connections) one bill run uses. */
+  BILL_RUN_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
+  /** Accounts billed per transaction in a bill run. */
+  BILL_RUN_CHUNK: z.coerce.number().int().min(1).max(5000).default(500),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -170,6 +184,7 @@ export interface Config {
   allowedOrigins: string[];
   notify: NotifyConfig;
   alerts: { lookbackDays: number };
+  bills: { dueDays: number; runCron: string; runWorkers: number; runChunk: number };
   logLevel: string;
 }
 
@@ -350,6 +365,12 @@ export function loadConfig(
       dispatchMs: e.NOTIFY_DISPATCH_MS,
     },
     alerts: { lookbackDays: e.ALERT_LOOKBACK_DAYS },
+    bills: {
+      dueDays: e.BILL_DUE_DAYS,
+      runCron: e.BILL_RUN_CRON.trim(),
+      runWorkers: e.BILL_RUN_WORKERS,
+      runChunk: e.BILL_RUN_CHUNK,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -18,6 +18,10 @@ export interface EventPayloads {
   };
   /** A household changed its consumption limits. */
   'limits.changed': Record<string, never>;
+  /** A bill was issued (the household is told it is ready). */
+  'bill.issued': { billId: number };
+  /** A bill run was created (the jobs service queues its work). */
+  'bill_run.requested': { runId: number };
 }
 export type EventType = keyof EventPayloads;
 export const EVENT_TYPES = [
@@ -25,6 +29,8 @@ export const EVENT_TYPES = [
   'meter.event',
   'command.replied',
   'limits.changed',
+  'bill.issued',
+  'bill_run.requested',
 ] as const satisfies readonly EventType[];
 
 export interface DomainEvent<T extends EventType = EventType> {

@@ -46,6 +46,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     allowedOrigins: [],
     notify: defaultNotifyConfig(),
     alerts: { lookbackDays: 1 },
+    bills: { dueDays: 14, runCron: '0 6 * * *', runWorkers: 2, runChunk: 500 },
     logLevel: 'silent',
     ...over,
   };
