@@ -14,3 +14,4 @@ export * from './readings.ts';
 export * from './consumer.ts';
 export * from './alerts.ts';
 export * from './health.ts';
+export * from './bills.ts';

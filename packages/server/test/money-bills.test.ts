@@ -6,6 +6,7 @@ import type { RunningJobs } from '../src/jobs/service.ts';
 import { issueBills, READ_METHODS, recheckBill, billsToRecheck } from '../src/money/bills.ts';
 import { billRunFailures, billRunProgress, createBillRun, runBillRun } from '../src/money/billrun.ts';
 import { accountBalance, postTransaction } from '../src/money/ledger.ts';
+import { renderBillPdf } from '../src/money/pdf.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { settleEvents, startTestJobs } from './support/jobs.ts';
 import { seedMeters } from './support/world.ts';
@@ -389,5 +390,69 @@ describe('bill runs', () => {
     const second = await runBillRun(db.pool, again.runId, { chunk: 10, workers: 1, dueDays: 14, nowS: NOW });
     expect(second).toMatchObject({ status: 'done', total: 4, issued: 0, alreadyBilled: 3, failed: 1 });
     expect(await billRunProgress(db.pool, again.runId, supplierId + 999)).toBeNull();
+  });
+});
+
+/** The text of a PDF, page by page, through pdf.js (a real parser: fonts, ToUnicode maps). */
+async function pdfText(pdf: Buffer): Promise<string> {
+  const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs');
+  const doc = await pdfjs.getDocument({ data: new Uint8Array(pdf), useSystemFonts: false }).promise;
+  let out = '';
+  for (let i = 1; i <= doc.numPages; i++) {
+    const page = await doc.getPage(i);
+    const content = await page.getTextContent();
+    out += content.items.map((it) => ('str' in it ? it.str : '')).join(' ') + '\n';
+  }
+  await doc.destroy();
+  return out.replace(/\s+/g, ' ');
+}
+
+describe('PDF', () => {
+  it('has the supplier, household, meter, period, reads, charges, VAT, totals, due date and a 12-month chart, in an embedded font', async () => {
+    // Some usage history for the chart.
+    await db.pool.query(
+      `INSERT INTO daily_rollups (meter_id, day, wh, intervals) VALUES ($1, '2026-02-10', 250000, 48), ($1, '2026-03-10', 300000, 48)`,
+      [A.meterId],
+    );
+    const b = await bill(A.accountId, '2026-03-01');
+    const pdf = (await renderBillPdf(db.pool, b.id))!;
+    expect(pdf.subarray(0, 5).toString()).toBe('%PDF-');
+    const raw = pdf.toString('latin1');
+    // The TrueType font travels inside the file; no base-14 font is referenced.
+    expect(raw).toMatch(/\/FontFile2/);
+    expect(raw).toMatch(/\/BaseFont \/[A-Z]{6}\+DejaVuSans/);
+    expect(raw).not.toMatch(/Helvetica/);
+    const text = await pdfText(pdf);
+    for (const s of [
+      `Supplier`,
+      'Household 0',
+      A.meterSerial,
+      'Period 1 Mar 2026 to 31 Mar 2026',
+      'Amount due £55.65',
+      'Please pay by 24 Nov 2026',
+      '1 Mar 2026 00:00 — actual',
+      '150.100 kWh × 24.500p per kWh',
+      '£36.77',
+      'Standing charge 29 Mar 2026 – 31 Mar 2026: 3 days × 60.000p',
+      'VAT at 5% on £72.05',
+      '£3.60',
+      'Total for the period',
+      '£75.65',
+      'Payments received',
+      '-£20.00',
+      'Your usage over 12 months',
+      'Feb 26',
+      '250',
+      'Mar 26',
+      '300',
+      'Apr 25',
+      'no data',
+    ]) {
+      expect(text, s).toContain(s);
+    }
+    const c = await bill(C.accountId, '2026-10-01');
+    expect(await pdfText((await renderBillPdf(db.pool, c.id))!)).toContain(
+      `estimated: ${READ_METHODS.interpolated}`,
+    );
   });
 });

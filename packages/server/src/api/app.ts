@@ -23,7 +23,9 @@ import { AppError } from '../errors.ts';
 import { metrics } from '../metrics.ts';
 import { SESSION_COOKIE, sessionActor } from '../auth/sessions.ts';
 import type { ApiDeps } from './http.ts';
+import { accountRoutes } from './routes/accounts.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { billRoutes } from './routes/bills.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { healthRoutes } from './routes/health.ts';
 import { homeRoutes } from './routes/home.ts';
@@ -208,7 +210,10 @@ export async function buildApi(deps: {
     if (!SAFE_METHODS.has(req.method)) {
       const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (ct !== 'application/json') {
-        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'state-changing requests must have content-type: application/json');
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'state-changing requests must have content-type: application/json',
+        );
       }
       const origin = req.headers.origin;
       const site = req.headers['sec-fetch-site'];
@@ -305,6 +310,8 @@ export async function buildApi(deps: {
     profileRoutes,
     alertRoutes,
     outboxRoutes,
+    accountRoutes,
+    billRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }
