@@ -6,6 +6,7 @@
  *   (c) end-to-end ingest through the Gateway    msgs/s (1 reading) and rows/s (48 readings)
  *   (d) GET /api/meters/:serial/daily latency    p50/p95/p99 with millions of readings stored
  *   (e) meters one Fleet holds connected         and the gateway process's RSS meanwhile
+ *   (g) a bill run over 100,000 credit accounts  accounts/s (PDFs rendered lazily, not in the run)
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -15,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { benchApi, type ApiResult } from './api.ts';
+import { benchBillRun, type BillRunResult } from './billrun.ts';
 import { benchCopy, type CopyResult } from './copy.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
@@ -41,6 +43,7 @@ const P = quick
       fleetMeters: 2_000,
       reportSeconds: 15,
       outageSeconds: 10,
+      billAccounts: 20_000,
     }
   : {
       copyRows: 4_000_000,
@@ -53,6 +56,7 @@ const P = quick
       fleetMeters: 10_000,
       reportSeconds: 30,
       outageSeconds: 30,
+      billAccounts: 100_000,
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -65,6 +69,7 @@ const TARGETS = {
   firstPageKb: 250,
   meters: 10_000,
   rssMb: 512,
+  billRunPerS: 1_700,
 };
 
 /** Build the portal and measure what its first page loads (gzipped), from Vite's manifest. */
@@ -177,6 +182,10 @@ async function main(): Promise<number> {
       outageSeconds: P.outageSeconds,
       ...(db.outage ? { outage: db.outage } : {}),
     }),
+  );
+
+  const bills: BillRunResult | undefined = await part('g bill run', errors, () =>
+    benchBillRun(db.pool, { accounts: P.billAccounts, chunk: 1000, workers: 2 }),
   );
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
@@ -326,6 +335,22 @@ async function main(): Promise<number> {
       '',
     ],
   ];
+  rows.push(
+    [
+      `(g) bill run, ${fmt(bills?.accounts)} credit accounts (PDFs lazy, on request)`,
+      fmt(bills?.accountsPerS),
+      'accounts/s',
+      `>= ${fmt(TARGETS.billRunPerS)}`,
+      ok(bills ? bills.accountsPerS >= TARGETS.billRunPerS : null),
+    ],
+    [
+      '(g) bill run time / data set build time (in-database INSERT ... SELECT)',
+      bills ? `${fmt(bills.runS, 1)} / ${fmt(bills.buildS, 1)}` : 'n/a',
+      's',
+      '',
+      '',
+    ],
+  );
   const head: [string, string, string, string, string] = ['figure', 'value', 'unit', 'target', 'ok?'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
@@ -356,6 +381,10 @@ async function main(): Promise<number> {
     outage_catchup_s: round(fleet?.outage?.catchupSeconds, 1),
     outage_backlog_msgs: fleet?.outage?.backlogAtRestart ?? null,
     outage_gateway_survived: fleet?.outage?.gatewaySurvived ?? null,
+    bill_run_accounts_per_s: round(bills?.accountsPerS),
+    bill_run_accounts: bills?.accounts ?? null,
+    bill_run_s: round(bills?.runS, 1),
+    bill_run_pdf: 'lazy',
     copy_rows_per_s: round(copy?.oneConnRowsPerS),
     copy_rows_per_s_2conn: round(copy?.twoConnRowsPerS),
     mosquitto_qos1_msgs_per_s: round(broker?.msgsPerS),

@@ -9,6 +9,9 @@ import { LimitsPage } from './pages/Limits.tsx';
 import { ProfilePage } from './pages/Profile.tsx';
 import { AlertsPage } from './pages/Alerts.tsx';
 import { OutboxPage } from './pages/Outbox.tsx';
+import { BillsPage } from './pages/Bills.tsx';
+import { BillRunsPage } from './pages/BillRuns.tsx';
+import { AccountsPage } from './pages/Accounts.tsx';
 
 // Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
@@ -16,6 +19,7 @@ const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
 const NAV = [
   { href: '/', label: 'Home' },
   { href: '/statistics', label: 'Statistics' },
+  { href: '/bills', label: 'Bills' },
   { href: '/limits', label: 'Limits' },
   { href: '/alerts', label: 'Alerts' },
   { href: '/profile', label: 'Profile' },
@@ -24,6 +28,8 @@ const NAV = [
 /** Supplier staff and administrators: the alerts of their meters and the built-in outbox. */
 const STAFF_NAV = [
   { href: '/alerts', label: 'Alerts' },
+  { href: '/accounts', label: 'Accounts' },
+  { href: '/bill-runs', label: 'Bill runs' },
   { href: '/outbox', label: 'Outbox' },
 ] as const;
 
@@ -222,6 +228,10 @@ function StaffRoute({ path }: { path: string }) {
       return <OutboxPage />;
     case '/alerts':
       return <AlertsPage />;
+    case '/accounts':
+      return <AccountsPage />;
+    case '/bill-runs':
+      return <BillRunsPage />;
     default:
       return <NotFound />;
   }
@@ -237,6 +247,8 @@ function Route({ path }: { path: string }) {
           <StatisticsPage />
         </Suspense>
       );
+    case '/bills':
+      return <BillsPage />;
     case '/limits':
       return <LimitsPage />;
     case '/alerts':

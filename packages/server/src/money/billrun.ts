@@ -97,6 +97,8 @@ export interface RunOptions {
   /** Stop after this many chunks, as a process that dies would (tests of resumption). */
   stopAfterChunks?: number;
   onChunk?: (n: number) => void;
+  /** Milliseconds per step, summed over the run (the bench's profile). */
+  profile?: Record<string, number>;
 }
 
 /**
@@ -152,7 +154,12 @@ export async function runBillRun(pool: Pool, runId: number, o: RunOptions): Prom
 }
 
 function issueOpts(runId: number, o: RunOptions) {
-  return { runId, dueDays: o.dueDays, ...(o.nowS !== undefined ? { nowS: o.nowS } : {}) };
+  return {
+    runId,
+    dueDays: o.dueDays,
+    ...(o.nowS !== undefined ? { nowS: o.nowS } : {}),
+    ...(o.profile ? { profile: o.profile } : {}),
+  };
 }
 
 async function claim(c: PoolClient, runId: number, n: number): Promise<number[]> {
@@ -312,13 +319,17 @@ export async function listBillRuns(
  * meter's local calendar) has no bill, make sure the run for its supplier, cycle day and
  * period exists (a run that exists gets its failed items back). Returns the run ids touched.
  */
-export async function scheduleDueRuns(pool: Pool): Promise<number[]> {
+export async function scheduleDueRuns(
+  pool: Pool,
+  o: { trigger?: 'schedule' | 'demo'; supplierId?: number } = {},
+): Promise<number[]> {
+  const trigger = o.trigger ?? 'schedule';
   const { rows } = await pool.query<{ supplier_id: number; start: string }>(
     `WITH acc AS (
        SELECT a.id, a.supplier_id, a.billing_cycle_day AS cycle, a.created_at, m.tz,
               (now() AT TIME ZONE m.tz)::date AS today
          FROM accounts a JOIN LATERAL (SELECT tz FROM meters WHERE account_id = a.id ORDER BY id LIMIT 1) m ON true
-        WHERE a.mode = 'credit'),
+        WHERE a.mode = 'credit' AND ($1::int IS NULL OR a.supplier_id = $1)),
      due AS (
        SELECT acc.*, (CASE WHEN make_date(extract(year FROM today)::int, extract(month FROM today)::int, cycle) <= today
                            THEN make_date(extract(year FROM today)::int, extract(month FROM today)::int, cycle)
@@ -326,14 +337,17 @@ export async function scheduleDueRuns(pool: Pool): Promise<number[]> {
                       END - interval '1 month')::date AS start
          FROM acc)
      SELECT DISTINCT supplier_id, to_char(start, 'YYYY-MM-DD') AS start FROM due
-      WHERE created_at < (start::timestamp AT TIME ZONE tz)
+      -- An account opened during a period is first billed for the next one (the demo's are
+      -- opened with history already in place, so it bills them at once).
+      WHERE ($2 OR created_at < (start::timestamp AT TIME ZONE tz))
         AND NOT EXISTS (SELECT 1 FROM bills b WHERE b.account_id = due.id AND b.period_start = due.start)
       ORDER BY 1, 2`,
+    [o.supplierId ?? null, trigger === 'demo'],
   );
   const ids: number[] = [];
   for (const r of rows) {
     const { runId } = await tx(pool, (c) =>
-      createBillRun(c, { supplierId: r.supplier_id, periodStart: r.start, trigger: 'schedule' }),
+      createBillRun(c, { supplierId: r.supplier_id, periodStart: r.start, trigger }),
     );
     ids.push(runId);
   }
