@@ -1,8 +1,9 @@
 import type { Pool } from '../db/pool.ts';
-import { runBillRun, scheduleDueRuns } from '../money/billrun.ts';
+import { billRunProgress, runBillRun, scheduleDueRuns } from '../money/billrun.ts';
 
 export interface DemoBills {
   runs: number[];
+  /** Bills this call issued. */
   issued: number;
   alreadyBilled: number;
   failed: number;
@@ -27,9 +28,10 @@ export async function issueDemoBills(
   });
   const out: DemoBills = { runs, issued: 0, alreadyBilled: 0, failed: 0 };
   for (const id of runs) {
+    const before = (await billRunProgress(pool, id))?.issued ?? 0;
     const p = await runBillRun(pool, id, { chunk: 200, workers: 1, dueDays: o.dueDays ?? 14 });
     if (!p) continue;
-    out.issued += p.issued;
+    out.issued += p.issued - before;
     out.alreadyBilled += p.alreadyBilled;
     out.failed += p.failed;
   }

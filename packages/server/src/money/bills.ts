@@ -26,6 +26,12 @@ import {
  * of that rate's rounded net lines, rounded once, half up.
  */
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+/** A local day for people: "2026-03-01" -> "1 Mar 2026". */
+export function longDay(d: string): string {
+  return `${Number(d.slice(8, 10))} ${MONTHS[Number(d.slice(5, 7)) - 1]} ${d.slice(0, 4)}`;
+}
+
 export const BANDS = ['all', 'day', 'night', 'peak'] as const;
 export type BillBand = (typeof BANDS)[number];
 
@@ -612,7 +618,7 @@ async function insertBills(
       [
         issued.map((r) => r.a.accountId),
         issued.map((r) => billOf.get(r.a.accountId)!),
-        issued.map(() => `Bill ${period.start} to ${addDays(period.end, -1)}`),
+        issued.map(() => `Bill for ${longDay(period.start)} to ${longDay(addDays(period.end, -1))}`),
       ],
     );
     t = lap(o, 'insert: ledger transactions', t);

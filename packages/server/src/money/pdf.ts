@@ -3,7 +3,7 @@ import PDFDocument from 'pdfkit';
 import { addDays, addMonths } from '@kilowire/protocol';
 import { money } from '../alerts/format.ts';
 import type { Q } from '../db/pool.ts';
-import type { BillLine, BoundaryRead } from './bills.ts';
+import { longDay, type BillLine, type BoundaryRead } from './bills.ts';
 
 /**
  * The PDF of a bill, rendered on request from the bill's immutable row (every money figure
@@ -17,10 +17,6 @@ const FONT = require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf');
 const FONT_BOLD = require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf');
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-/** "2026-03-01" -> "1 Mar 2026" */
-export function longDay(d: string): string {
-  return `${Number(d.slice(8, 10))} ${MONTHS[Number(d.slice(5, 7)) - 1]} ${d.slice(0, 4)}`;
-}
 /** Wh as kWh with every digit: 150100 -> "150.100 kWh" (exact, no float). */
 function kwh3(wh: number): string {
   const sign = wh < 0 ? '-' : '';

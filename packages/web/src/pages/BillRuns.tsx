@@ -64,7 +64,7 @@ export function BillRunsPage() {
                   <th scope="col">Period</th>
                   <th scope="col">Status</th>
                   <th scope="col" className="num">
-                    Done
+                    Processed
                   </th>
                   <th scope="col" className="num">
                     Issued

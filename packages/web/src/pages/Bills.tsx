@@ -209,8 +209,14 @@ function Ledger({ account }: { account: Account }) {
                     <time dateTime={e.at}>{formatDateTime(e.at, 'Europe/London')}</time>
                   </th>
                   <td>
-                    {KIND_LABELS[e.kind]}
-                    <span className="muted"> · {e.memo}</span>
+                    {e.memo.startsWith(KIND_LABELS[e.kind]) ? (
+                      e.memo
+                    ) : (
+                      <>
+                        {KIND_LABELS[e.kind]}
+                        <span className="muted"> · {e.memo}</span>
+                      </>
+                    )}
                   </td>
                   <td className="num">{formatMoney(e.amountMinor, account.currency)}</td>
                   <td className="num">{formatMoney(e.balanceMinor, account.currency)}</td>
