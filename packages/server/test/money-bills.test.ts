@@ -4,7 +4,13 @@ import { tx, type Pool } from '../src/db/pool.ts';
 import { emitEvent } from '../src/events/emit.ts';
 import type { RunningJobs } from '../src/jobs/service.ts';
 import { issueBills, READ_METHODS, recheckBill, billsToRecheck } from '../src/money/bills.ts';
-import { billRunFailures, billRunProgress, createBillRun, runBillRun } from '../src/money/billrun.ts';
+import {
+  billRunFailures,
+  billRunProgress,
+  createBillRun,
+  runBillRun,
+  scheduleDueRuns,
+} from '../src/money/billrun.ts';
 import { accountBalance, postTransaction } from '../src/money/ledger.ts';
 import { renderBillPdf } from '../src/money/pdf.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
@@ -390,6 +396,56 @@ describe('bill runs', () => {
     const second = await runBillRun(db.pool, again.runId, { chunk: 10, workers: 1, dueDays: 14, nowS: NOW });
     expect(second).toMatchObject({ status: 'done', total: 4, issued: 0, alreadyBilled: 3, failed: 1 });
     expect(await billRunProgress(db.pool, again.runId, supplierId + 999)).toBeNull();
+  });
+
+  it('the daily schedule creates each due run once, and the jobs service works it to the end', async () => {
+    // Accounts opened before the periods (an account opened mid-period waits for the next one).
+    await db.pool.query(`UPDATE accounts SET created_at = '2026-01-01' WHERE supplier_id = $1`, [supplierId]);
+    // hh[8] (cycle day 15) gets the flat tariff and reads at 15 Oct (BST) and 15 Nov (GMT) midnights.
+    const e = hh[8]!;
+    await db.pool.query(
+      `INSERT INTO meter_tariffs (meter_id, from_day, tariff_id) SELECT $1, '2026-01-01', id FROM tariffs WHERE code = 'FLAT' AND supplier_id = $2`,
+      [e.meterId, supplierId],
+    );
+    await read(db.pool, e.meterId, '2026-10-14T23:00:00Z', 100_000, 100_000, 0);
+    await read(db.pool, e.meterId, '2026-11-15T00:00:00Z', 200_000, 200_000, 0);
+    const before = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM bills`);
+    const runs = await scheduleDueRuns(db.pool);
+    // Today (real clock, late November 2026) the latest ended periods: cycle day 1 (D has no
+    // October bill) and cycle day 15 (hh[8]).
+    expect(runs.length).toBeGreaterThanOrEqual(1);
+    await settleEvents(db.pool, jobs);
+    const done = async () => {
+      for (;;) {
+        const ps = await Promise.all(runs.map((id) => billRunProgress(db.pool, id)));
+        if (ps.every((p) => p?.status === 'done')) return ps;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const progress = await Promise.race([
+      done(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('bill runs not done')), 30_000)),
+    ]);
+    for (const p of progress) {
+      expect(p!.trigger).toBe('schedule');
+      expect(p!.processed).toBe(p!.total);
+    }
+    // hh[8] billed by the job; D (no tariff) listed as failed; A, B, C were billed before.
+    expect(progress.reduce((n, p) => n + p!.issued, 0)).toBe(1);
+    expect(progress.reduce((n, p) => n + p!.failed, 0)).toBe(1);
+    // 100,000 Wh × 27,350 = 2,735,000,000 millionths of a penny = 2,735p.
+    expect(await bill(e.accountId, '2026-10-15')).toMatchObject({ energy: 2_735 });
+    expect((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM bills`)).rows[0]!.n).toBe(
+      before.rows[0]!.n + 1,
+    );
+    // The next day's schedule re-opens the run whose account failed (tried again), creates none.
+    const again = await scheduleDueRuns(db.pool);
+    expect(again).toHaveLength(1);
+    expect(runs).toContain(again[0]);
+    const count = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM bill_runs WHERE trigger = 'schedule'`,
+    );
+    expect(count.rows[0]!.n).toBe(runs.length);
   });
 });
 
