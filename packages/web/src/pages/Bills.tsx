@@ -40,10 +40,10 @@ const KIND_LABELS: Record<LedgerKind, string> = {
 };
 
 /** "You owe £12.30" / "In credit £4.00" / "Nothing to pay": the sign of a balance in words. */
-export function balanceWords(minor: number, currency: string): string {
-  if (minor > 0) return `You owe ${formatMoney(minor, currency)}`;
+export function balanceWords(minor: number, currency: string, staff = false): string {
+  if (minor > 0) return `${staff ? 'Owes' : 'You owe'} ${formatMoney(minor, currency)}`;
   if (minor < 0) return `In credit ${formatMoney(-minor, currency)}`;
-  return 'Nothing to pay';
+  return staff ? 'Settled' : 'Nothing to pay';
 }
 
 /** The household's bills and account: balance, bills with their PDFs, ledger entries. */
@@ -70,7 +70,7 @@ export function AccountView({ account, staff }: { account: Account; staff: boole
     <>
       <section className="card" aria-labelledby="acct-balance">
         <h2 id="acct-balance">Balance</h2>
-        <p className="big-number">{balanceWords(account.balanceMinor, account.currency)}</p>
+        <p className="big-number">{balanceWords(account.balanceMinor, account.currency, staff)}</p>
         <dl className="facts">
           <div>
             <dt>Account</dt>
@@ -114,7 +114,7 @@ export function AccountView({ account, staff }: { account: Account; staff: boole
           </ul>
         )}
       </section>
-      <Ledger account={account} />
+      <Ledger account={account} staff={staff} />
     </>
   );
 }
@@ -162,7 +162,7 @@ function BillCard({ bill: b }: { bill: Bill }) {
 
 const PAGE = 50;
 
-function Ledger({ account }: { account: Account }) {
+function Ledger({ account, staff }: { account: Account; staff: boolean }) {
   const first = useApi<LedgerPage>(`/api/accounts/${account.id}/ledger${qs<LedgerQuery>({ limit: PAGE })}`);
   const [more, setMore] = useState<{ items: LedgerItem[]; cursor: string | null } | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
@@ -226,7 +226,10 @@ function Ledger({ account }: { account: Account }) {
           </table>
         </div>
       )}
-      <p className="muted">Positive amounts add to what you owe; payments and credits are negative.</p>
+      <p className="muted">
+        Positive amounts add to what {staff ? 'the customer owes' : 'you owe'}; payments and credits are
+        negative.
+      </p>
       {cursor && (
         <button type="button" className="btn btn-secondary" onClick={loadMore}>
           Show older entries
