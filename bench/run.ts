@@ -7,6 +7,7 @@
  *   (d) GET /api/meters/:serial/daily latency    p50/p95/p99 with millions of readings stored
  *   (e) meters one Fleet holds connected         and the gateway process's RSS meanwhile
  *   (g) top-up webhook -> meter's credit reply   p95 ms, a fleet of prepayment meters reporting
+ *   (h) a bill run over 100,000 credit accounts  accounts/s (PDFs rendered lazily, not in the run)
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -16,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { benchApi, type ApiResult } from './api.ts';
+import { benchBillRun, type BillRunResult } from './billrun.ts';
 import { benchCopy, type CopyResult } from './copy.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
@@ -45,6 +47,7 @@ const P = quick
       outageSeconds: 10,
       topupMeters: 300,
       topups: 100,
+      billAccounts: 20_000,
     }
   : {
       copyRows: 4_000_000,
@@ -59,6 +62,7 @@ const P = quick
       outageSeconds: 30,
       topupMeters: 1_000,
       topups: 300,
+      billAccounts: 100_000,
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -72,6 +76,7 @@ const TARGETS = {
   meters: 10_000,
   rssMb: 512,
   topupP95Ms: 2_000,
+  billRunPerS: 1_700,
 };
 /** Top-up webhooks per second during part (g): a busy evening for a town-sized supplier. */
 const TOPUP_RATE = 10;
@@ -200,6 +205,9 @@ async function main(): Promise<number> {
     errors['g topup'] =
       `${topup.missing} top-ups never reached their meter; ${topup.commandsPerTopup} credit commands per top-up`;
   }
+  const bills: BillRunResult | undefined = await part('h bill run', errors, () =>
+    benchBillRun(db.pool, { accounts: P.billAccounts, chunk: 1000, workers: 2 }),
+  );
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
   const web = await part('f portal size', errors, () => portalSize());
@@ -364,6 +372,22 @@ async function main(): Promise<number> {
       '',
     ],
   ];
+  rows.push(
+    [
+      `(h) bill run, ${fmt(bills?.accounts)} credit accounts (PDFs lazy, on request)`,
+      fmt(bills?.accountsPerS),
+      'accounts/s',
+      `>= ${fmt(TARGETS.billRunPerS)}`,
+      ok(bills ? bills.accountsPerS >= TARGETS.billRunPerS : null),
+    ],
+    [
+      '(h) bill run time / data set build time (in-database INSERT ... SELECT)',
+      bills ? `${fmt(bills.runS, 1)} / ${fmt(bills.buildS, 1)}` : 'n/a',
+      's',
+      '',
+      '',
+    ],
+  );
   const head: [string, string, string, string, string] = ['figure', 'value', 'unit', 'target', 'ok?'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
@@ -397,6 +421,10 @@ async function main(): Promise<number> {
     outage_catchup_s: round(fleet?.outage?.catchupSeconds, 1),
     outage_backlog_msgs: fleet?.outage?.backlogAtRestart ?? null,
     outage_gateway_survived: fleet?.outage?.gatewaySurvived ?? null,
+    bill_run_accounts_per_s: round(bills?.accountsPerS),
+    bill_run_accounts: bills?.accounts ?? null,
+    bill_run_s: round(bills?.runS, 1),
+    bill_run_pdf: 'lazy',
     copy_rows_per_s: round(copy?.oneConnRowsPerS),
     copy_rows_per_s_2conn: round(copy?.twoConnRowsPerS),
     mosquitto_qos1_msgs_per_s: round(broker?.msgsPerS),

@@ -112,3 +112,26 @@ export type TopupKind = (typeof TOPUP_KINDS)[number];
 
 export const PAYMENT_PROVIDERS = ['sandbox', 'stripe'] as const;
 export type PaymentProviderName = (typeof PAYMENT_PROVIDERS)[number];
+/** Kinds of ledger transaction (the server's ledger posts exactly these). */
+export const LEDGER_KINDS = [
+  'bill',
+  'payment',
+  'topup',
+  'refund',
+  'adjustment',
+  'credit_note',
+  'debit_note',
+  /** A prepayment meter's debits for one local day, as the head-end prices them from readings. */
+  'usage',
+  /** What an account came with (credit on a prepayment meter, a balance from a previous system). */
+  'opening',
+] as const;
+export type LedgerKind = (typeof LEDGER_KINDS)[number];
+
+/** A bill run: queued -> running -> done (done may have failed accounts, listed with reasons). */
+export const BILL_RUN_STATUSES = ['queued', 'running', 'done'] as const;
+export type BillRunStatus = (typeof BILL_RUN_STATUSES)[number];
+export const BILL_RUN_TRIGGERS = ['schedule', 'staff', 'demo'] as const;
+export type BillRunTrigger = (typeof BILL_RUN_TRIGGERS)[number];
+export const BILL_NOTE_KINDS = ['credit_note', 'debit_note'] as const;
+export type BillNoteKind = (typeof BILL_NOTE_KINDS)[number];

@@ -15,3 +15,4 @@ export * from './consumer.ts';
 export * from './alerts.ts';
 export * from './health.ts';
 export * from './payments.ts';
+export * from './bills.ts';

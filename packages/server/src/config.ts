@@ -166,6 +166,20 @@ export const envSchema = z.object({
   TOPUP_MIN_MINOR: z.coerce.number().int().min(1).max(10_000_000).default(500),
   TOPUP_MAX_MINOR: z.coerce.number().int().min(1).max(10_000_000).default(25_000),
   TOPUP_DAILY_MAX_MINOR: z.coerce.number().int().min(1).max(100_000_000).default(50_000),
+  /** A bill is due this many days after it is issued (local days). */
+  BILL_DUE_DAYS: z.coerce.number().int().min(0).max(90).default(14),
+  /**
+   * When the daily bill run looks for accounts whose billing period ended (5-field cron, UTC).
+   * It bills every period that ended in the account's local calendar and has no bill yet.
+   */
+  BILL_RUN_CRON: z
+    .string()
+    .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "0 6 * * *"')
+    .default('0 6 * * *'),
+  /** Concurrent transactions (connections) one bill run uses. */
+  BILL_RUN_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
+  /** Accounts billed per transaction in a bill run. */
+  BILL_RUN_CHUNK: z.coerce.number().int().min(1).max(5000).default(500),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -207,6 +221,7 @@ export interface Config {
   notify: NotifyConfig;
   alerts: { lookbackDays: number };
   payments: PaymentsConfig;
+  bills: { dueDays: number; runCron: string; runWorkers: number; runChunk: number };
   logLevel: string;
 }
 
@@ -445,6 +460,12 @@ export function loadConfig(
       minMinor: e.TOPUP_MIN_MINOR,
       maxMinor: e.TOPUP_MAX_MINOR,
       dailyMaxMinor: e.TOPUP_DAILY_MAX_MINOR,
+    },
+    bills: {
+      dueDays: e.BILL_DUE_DAYS,
+      runCron: e.BILL_RUN_CRON.trim(),
+      runWorkers: e.BILL_RUN_WORKERS,
+      runChunk: e.BILL_RUN_CHUNK,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -25,3 +25,5 @@ export { mosquittoAcl, mosquittoPasswordLine, writeMosquittoConfig } from './bro
 export { metrics, registry } from './metrics.ts';
 export { logger, rootLogger } from './log.ts';
 export { freePort, waitPort, assertPortFree } from './net.ts';
+export { createBillRun, runBillRun, billRunProgress } from './money/billrun.ts';
+export { issueDemoBills } from './demo/bills.ts';

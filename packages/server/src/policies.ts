@@ -64,7 +64,15 @@ export type Capability =
   /** See top-ups: a household its own, supplier staff those for their meters. */
   | 'topups.read'
   /** Give a payment back to the card (supplier staff, for their meters). */
-  | 'topups.refund';
+  | 'topups.refund'
+  /** Accounts with balances and their ledgers (households their own, supplier staff their supplier's, admins all). */
+  | 'accounts.read'
+  /** Bills and their PDFs (households their own, supplier staff their supplier's, admins all). */
+  | 'bills.read'
+  /** Bill runs and their progress (supplier staff their supplier's, admins all). */
+  | 'billruns.read'
+  /** Start a bill run: supplier staff, for their own supplier's accounts. */
+  | 'billruns.start';
 
 export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
   'home.read': ['consumer'],
@@ -77,6 +85,11 @@ export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
   // Money is the household's and its supplier's business; operators and platform admins stay out.
   'topups.read': ['consumer', 'supplier'],
   'topups.refund': ['supplier'],
+  // Network operators run the wires, not the money.
+  'accounts.read': ['consumer', 'supplier', 'admin'],
+  'bills.read': ['consumer', 'supplier', 'admin'],
+  'billruns.read': ['supplier', 'admin'],
+  'billruns.start': ['supplier'],
 };
 
 /** 403 unless the actor has one of `roles`. For routes a role may never use. */
@@ -106,7 +119,7 @@ export interface ScopeSql {
 }
 
 /** The tables a scope can limit. */
-export type Scoped = 'meters' | 'alerts' | 'outbox' | 'topups';
+export type Scoped = 'meters' | 'alerts' | 'outbox' | 'topups' | 'accounts' | 'bills' | 'bill_runs';
 
 /**
  * Per table and role, the condition that limits rows to what the actor may see, given the
@@ -124,6 +137,22 @@ const SCOPES: Record<Scoped, Record<Exclude<Role, 'admin'>, ((a: string, p: stri
   alerts: {
     // A consumer sees the alerts they chose to see on the web.
     consumer: (a, p) => `(${a}.consumer_id = ${p} AND ${a}.web)`,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: null,
+  },
+  accounts: {
+    consumer: (a, p) => `${a}.consumer_id = ${p}`,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: null,
+  },
+  bills: {
+    consumer: (a, p) =>
+      `${a}.account_id IN (SELECT kw_a.id FROM accounts kw_a WHERE kw_a.consumer_id = ${p})`,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: null,
+  },
+  bill_runs: {
+    consumer: null,
     supplier: (a, p) => `${a}.supplier_id = ${p}`,
     operator: null,
   },

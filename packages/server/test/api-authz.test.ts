@@ -57,6 +57,9 @@ const limitsShape = (b: Record<string, unknown>) =>
 let alertOfH1A = 0;
 /** A paid top-up of consumer h1A's meter (created in beforeAll). */
 let topupOfH1A = '';
+/** A bill of consumer h1A and a bill run of supplier 1 (created in beforeAll). */
+let billOfH1A = 0;
+let runOfSup1 = 0;
 
 const ROUTES: Record<string, RouteCase> = {
   'GET /healthz': { kind: 'public' },
@@ -131,6 +134,28 @@ const ROUTES: Record<string, RouteCase> = {
   // The sandbox card page: the unguessable checkout id is the capability, as on Stripe's page.
   'GET /api/payments/sandbox/:session': { kind: 'public' },
   'POST /api/payments/sandbox/:session/pay': { kind: 'public' },
+  'GET /api/accounts': { kind: 'roles', roles: ['consumer', 'supplier', 'admin'], ok: 200 },
+  'GET /api/accounts/:id/ledger': {
+    kind: 'roles',
+    roles: ['consumer', 'supplier', 'admin'],
+    ok: 200,
+    url: () => `/api/accounts/${w.h1A.accountId}/ledger`,
+  },
+  'GET /api/bills': { kind: 'roles', roles: ['consumer', 'supplier', 'admin'], ok: 200 },
+  'GET /api/bills/:id/pdf': {
+    kind: 'roles',
+    roles: ['consumer', 'supplier', 'admin'],
+    ok: 200,
+    url: () => `/api/bills/${billOfH1A}/pdf`,
+  },
+  'POST /api/bill-runs': { kind: 'roles', roles: ['supplier'], ok: 202, body: { periodStart: '2026-03-07' } },
+  'GET /api/bill-runs': { kind: 'roles', roles: ['supplier', 'admin'], ok: 200 },
+  'GET /api/bill-runs/:id': {
+    kind: 'roles',
+    roles: ['supplier', 'admin'],
+    ok: 200,
+    url: () => `/api/bill-runs/${runOfSup1}`,
+  },
 };
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
@@ -168,6 +193,57 @@ beforeAll(async () => {
   await db.pool.query(`UPDATE topups SET status = 'paid', payment_ref = 'pi_sandbox_authz' WHERE id = $1`, [
     topupOfH1A,
   ]);
+  const run = await db.pool.query<{ id: string }>(
+    `INSERT INTO bill_runs (supplier_id, cycle_day, period_start, period_end, trigger)
+     VALUES ($1, 7, '2026-02-07', '2026-03-07', 'staff') RETURNING id`,
+    [w.sup1],
+  );
+  runOfSup1 = Number(run.rows[0]!.id);
+  const reads = JSON.stringify([
+    {
+      day: '2026-02-07',
+      at: '2026-02-07T00:00:00.000Z',
+      importWh: 0,
+      rate1Wh: 0,
+      rate2Wh: 0,
+      rate3Wh: 0,
+      estimated: false,
+      method: 'actual read at the boundary',
+    },
+    {
+      day: '2026-03-07',
+      at: '2026-03-07T00:00:00.000Z',
+      importWh: 1000,
+      rate1Wh: 1000,
+      rate2Wh: 0,
+      rate3Wh: 0,
+      estimated: true,
+      method: 'interpolated between the reads either side',
+    },
+  ]);
+  const lines = JSON.stringify([
+    {
+      kind: 'energy',
+      fromDay: '2026-02-07',
+      toDay: '2026-03-07',
+      tariff: 'Flat',
+      version: 1,
+      band: 'all',
+      wh: 1000,
+      rateMilli: 25000,
+      vatBp: 500,
+      amountMinor: 25,
+    },
+    { kind: 'vat', vatBp: 500, netMinor: 25, amountMinor: 1 },
+  ]);
+  const bill = await db.pool.query<{ id: string }>(
+    `INSERT INTO bills (account_id, supplier_id, meter_id, period_start, period_end, currency, reads, lines, energy_minor,
+                        standing_minor, vat_minor, total_minor, previous_balance_minor, payments_minor, other_minor,
+                        amount_due_minor, due_date)
+     VALUES ($1, $2, $3, '2026-02-07', '2026-03-07', 'GBP', $4, $5, 25, 0, 1, 26, 0, 0, 0, 26, '2026-03-21') RETURNING id`,
+    [w.h1A.accountId, w.sup1, w.h1A.meterId, reads, lines],
+  );
+  billOfH1A = Number(bill.rows[0]!.id);
 });
 afterAll(async () => {
   await app?.close();
@@ -416,6 +492,78 @@ describe("consumer routes reach only the consumer's own things", () => {
     expect((JSON.parse(s2.body) as { items: unknown[] }).items).toEqual([]);
     const s1 = await app.inject(as(cookies.sup1, { method: 'GET', url: '/api/alerts' }));
     expect((JSON.parse(s1.body) as { items: { id: number }[] }).items.map((i) => i.id)).toContain(alertOfH1A);
+  });
+});
+
+describe("money routes reach only the actor's own accounts, bills and runs", () => {
+  const get = (who: string, url: string) => app.inject(as(who, { method: 'GET', url }));
+
+  test("another household's or supplier's account ledger and bill PDF -> 404; operators -> 403", async () => {
+    for (const url of [`/api/accounts/${w.h1A.accountId}/ledger`, `/api/bills/${billOfH1A}/pdf`]) {
+      for (const who of [cookies.h2A, cookies.h1B, cookies.sup2]) {
+        expectOnlyError(await get(who, url), 404, 'NOT_FOUND', w.h1A.meterSerial);
+      }
+      expectOnlyError(await get(cookies.opA, url), 403, 'FORBIDDEN', w.h1A.meterSerial);
+    }
+    expectOnlyError(await get(cookies.admin, '/api/bills/999999/pdf'), 404, 'NOT_FOUND', w.h1A.meterSerial);
+  });
+
+  test("another supplier's bill run -> 404; households -> 403", async () => {
+    expectOnlyError(
+      await get(cookies.sup2, `/api/bill-runs/${runOfSup1}`),
+      404,
+      'NOT_FOUND',
+      w.h1A.meterSerial,
+    );
+    expectOnlyError(
+      await get(cookies.h1A, `/api/bill-runs/${runOfSup1}`),
+      403,
+      'FORBIDDEN',
+      w.h1A.meterSerial,
+    );
+  });
+
+  test('account, bill and run lists show only what is in scope', async () => {
+    const ids = async (who: string, url: string) =>
+      (JSON.parse((await get(who, url)).body) as { items: { id: number }[] }).items.map((i) => i.id).sort();
+    expect(await ids(cookies.h1A, '/api/accounts')).toEqual([w.h1A.accountId]);
+    expect(await ids(cookies.h2A, '/api/accounts')).toEqual([w.h2A.accountId]);
+    expect(await ids(cookies.sup1, '/api/accounts')).toEqual([w.h1A.accountId, w.h1B.accountId].sort());
+    expect(await ids(cookies.sup1, '/api/accounts?q=C1B')).toEqual([w.h1B.accountId]);
+    expect(await ids(cookies.admin, '/api/accounts')).toHaveLength(4);
+    expect(await ids(cookies.h1A, '/api/bills')).toEqual([billOfH1A]);
+    expect(await ids(cookies.h1B, '/api/bills')).toEqual([]);
+    expect(await ids(cookies.sup2, '/api/bills')).toEqual([]);
+    expect(await ids(cookies.sup1, '/api/bills')).toEqual([billOfH1A]);
+    expect(await ids(cookies.sup2, '/api/bill-runs')).not.toContain(runOfSup1);
+    expect(await ids(cookies.sup1, '/api/bill-runs')).toContain(runOfSup1);
+  });
+
+  test('a bill run started by supplier 2 covers supplier 2 accounts only', async () => {
+    const res = await app.inject(
+      as(cookies.sup2, {
+        method: 'POST',
+        url: '/api/bill-runs',
+        headers: { 'content-type': 'application/json' },
+        payload: { periodStart: '2026-04-07' },
+      }),
+    );
+    expect(res.statusCode).toBe(202);
+    const run = JSON.parse(res.body) as { id: number; total: number };
+    const items = await db.pool.query<{ account_id: string }>(
+      'SELECT account_id FROM bill_run_items WHERE run_id = $1',
+      [run.id],
+    );
+    expect(items.rows.map((r) => Number(r.account_id))).toEqual([w.h2A.accountId]);
+    const bad = await app.inject(
+      as(cookies.sup2, {
+        method: 'POST',
+        url: '/api/bill-runs',
+        headers: { 'content-type': 'application/json' },
+        payload: { periodStart: '2026-04-29' },
+      }),
+    );
+    expect(bad.statusCode).toBe(400);
   });
 });
 

@@ -16,6 +16,9 @@ import { SandboxPayPage } from './pages/SandboxPay.tsx';
 const SANDBOX_PAGE = /^\/pay\/sandbox\/([A-Za-z0-9_-]+)$/;
 /** One top-up: /top-ups/<uuid>. */
 const TOPUP_PAGE = /^\/top-ups\/([0-9a-f-]{36})$/;
+import { BillsPage } from './pages/Bills.tsx';
+import { BillRunsPage } from './pages/BillRuns.tsx';
+import { AccountsPage } from './pages/Accounts.tsx';
 
 // Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
@@ -23,6 +26,7 @@ const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
 const NAV = [
   { href: '/', label: 'Home' },
   { href: '/statistics', label: 'Statistics' },
+  { href: '/bills', label: 'Bills' },
   { href: '/limits', label: 'Limits' },
   { href: '/top-up', label: 'Payments' },
   { href: '/alerts', label: 'Alerts' },
@@ -32,6 +36,8 @@ const NAV = [
 /** Supplier staff and administrators: the alerts of their meters and the built-in outbox. */
 const STAFF_NAV = [
   { href: '/alerts', label: 'Alerts' },
+  { href: '/accounts', label: 'Accounts' },
+  { href: '/bill-runs', label: 'Bill runs' },
   { href: '/outbox', label: 'Outbox' },
 ] as const;
 
@@ -233,6 +239,10 @@ function StaffRoute({ path }: { path: string }) {
       return <OutboxPage />;
     case '/alerts':
       return <AlertsPage />;
+    case '/accounts':
+      return <AccountsPage />;
+    case '/bill-runs':
+      return <BillRunsPage />;
     default:
       return <NotFound />;
   }
@@ -248,6 +258,8 @@ function Route({ path }: { path: string }) {
           <StatisticsPage />
         </Suspense>
       );
+    case '/bills':
+      return <BillsPage />;
     case '/limits':
       return <LimitsPage />;
     case '/alerts':

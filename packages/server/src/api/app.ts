@@ -23,7 +23,9 @@ import { AppError } from '../errors.ts';
 import { metrics } from '../metrics.ts';
 import { SESSION_COOKIE, sessionActor } from '../auth/sessions.ts';
 import type { ApiDeps } from './http.ts';
+import { accountRoutes } from './routes/accounts.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { billRoutes } from './routes/bills.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { healthRoutes } from './routes/health.ts';
 import { homeRoutes } from './routes/home.ts';
@@ -314,6 +316,8 @@ export async function buildApi(deps: {
     topupRoutes,
     paymentWebhookRoutes,
     sandboxPayRoutes,
+    accountRoutes,
+    billRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

@@ -24,6 +24,10 @@ export interface EventPayloads {
   'topup.changed': { topupId: string; status: string };
   /** The sandbox provider owes the webhook endpoint this event (signed and sent by the jobs service). */
   'sandbox.webhook': { event: Record<string, unknown> };
+  /** A bill was issued (the household is told it is ready). */
+  'bill.issued': { billId: number };
+  /** A bill run was created (the jobs service queues its work). */
+  'bill_run.requested': { runId: number };
 }
 export type EventType = keyof EventPayloads;
 export const EVENT_TYPES = [
@@ -34,6 +38,8 @@ export const EVENT_TYPES = [
   'command.expired',
   'topup.changed',
   'sandbox.webhook',
+  'bill.issued',
+  'bill_run.requested',
 ] as const satisfies readonly EventType[];
 
 export interface DomainEvent<T extends EventType = EventType> {

@@ -7,12 +7,16 @@ import type { Subscriber } from '../events/types.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';
 import { SmtpSender } from '../notify/email.ts';
 import { SmppSender } from '../notify/sms.ts';
+import { billingSubscriber, runBillRun, scheduleDueRuns } from '../money/billrun.ts';
 import { createProvider } from '../money/payments/index.ts';
 import { expireSandboxCheckouts, sandboxWebhookSubscriber } from '../money/payments/sandbox.ts';
 import { paymentsSubscriber } from '../money/topups.ts';
-import { startBoss } from './boss.ts';
+import { startBoss, stableUuid } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
 import { EventDispatcher, startEventWorkers } from './events.ts';
+
+export const BILL_RUN_QUEUE = 'bill-run';
+export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
 
 export interface RunningJobs {
   boss: PgBoss;
@@ -54,10 +58,61 @@ export async function startJobs(deps: {
   const bossErrors = new RateLimitedLog(log, 10_000);
   boss.on('error', (err) => bossErrors.warn('boss', { err: err.message }, 'pg-boss error'));
 
+  // Bill runs: a queue worked by every jobs process (a run's items are shared between them),
+  // its jobs sent by the billing subscriber when a run is requested. A job of a process that
+  // died is retried after its expiry and resumes from the items still pending.
+  const b = config.bills;
+  await boss.createQueue(BILL_RUN_QUEUE, {
+    name: BILL_RUN_QUEUE,
+    policy: 'standard',
+    retryLimit: 20,
+    retryDelay: 5,
+    retryBackoff: true,
+    expireInSeconds: 1800,
+  });
+  await boss.work<{ runId: number }>(
+    BILL_RUN_QUEUE,
+    { batchSize: 1, pollingIntervalSeconds: n.pollS },
+    async (jobs) => {
+      for (const job of jobs) {
+        const p = await runBillRun(pool, job.data.runId, {
+          chunk: b.runChunk,
+          workers: b.runWorkers,
+          dueDays: b.dueDays,
+        });
+        log.info({ run: p }, 'bill run finished');
+      }
+    },
+  );
+  const queueRun = async (runId: number): Promise<void> => {
+    await boss.send(BILL_RUN_QUEUE, { runId }, { id: stableUuid(`bill-run:${runId}`) });
+  };
+  // Runs left unfinished (their job failed for good, or the run was re-opened): queue again.
+  for (const r of (await pool.query<{ id: string }>(`SELECT id FROM bill_runs WHERE status <> 'done'`))
+    .rows) {
+    await boss.send(
+      BILL_RUN_QUEUE,
+      { runId: Number(r.id) },
+      { id: stableUuid(`bill-run:${r.id}:${Date.now()}`) },
+    );
+  }
+  // The daily schedule (pg-boss cron, once across all jobs processes).
+  await boss.createQueue(BILL_SCHEDULE_QUEUE, {
+    name: BILL_SCHEDULE_QUEUE,
+    policy: 'singleton',
+    retryLimit: 3,
+  });
+  await boss.schedule(BILL_SCHEDULE_QUEUE, b.runCron, {}, { tz: 'UTC' });
+  await boss.work(BILL_SCHEDULE_QUEUE, { pollingIntervalSeconds: 30 }, async () => {
+    const runs = await scheduleDueRuns(pool);
+    if (runs.length) log.info({ runs }, 'scheduled bill runs');
+  });
+
   const p = config.payments;
   const { provider, sandboxSecret } = createProvider(p, pool);
   const subscribers: Subscriber[] = [
     alertsSubscriber(pool, { lookbackDays: config.alerts.lookbackDays }),
+    billingSubscriber(pool, queueRun),
     // Top-ups: credit replies, expired credit commands requested again, payment alerts.
     paymentsSubscriber(
       pool,

@@ -1,3 +1,4 @@
+import type { LedgerKind } from '@kilowire/contract/enums';
 import type { PoolClient, Q } from '../db/pool.ts';
 
 /**
@@ -6,20 +7,7 @@ import type { PoolClient, Q } from '../db/pool.ts';
  * zero; the database refuses an unbalanced transaction and any UPDATE or DELETE. A
  * customer's balance is the sum of its `customer` lines: positive = owes, negative = in credit.
  */
-export const LEDGER_KINDS = [
-  'bill',
-  'payment',
-  'topup',
-  'refund',
-  'adjustment',
-  'credit_note',
-  'debit_note',
-  /** A prepayment meter's debits for one local day, as the head-end prices them from readings. */
-  'usage',
-  /** What an account came with (credit on a prepayment meter, a balance from a previous system). */
-  'opening',
-] as const;
-export type LedgerKind = (typeof LEDGER_KINDS)[number];
+export { LEDGER_KINDS, type LedgerKind } from '@kilowire/contract/enums';
 export const LEDGER_BOOKS = ['customer', 'energy', 'standing', 'vat', 'cash', 'adjustment'] as const;
 export type LedgerBook = (typeof LEDGER_BOOKS)[number];
 

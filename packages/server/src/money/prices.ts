@@ -175,3 +175,40 @@ export async function meterPriceOn(q: Q, meterId: number, day: string): Promise<
   const spans = await meterPriceSpans(q, meterId, day, addDays(day, 1));
   return spans[0]?.version ?? null;
 }
+
+/**
+ * meterPriceSpans for many meters at once (one statement; bill runs price thousands of
+ * meters per batch). Same rules and result per meter; meters without a tariff get [].
+ */
+export async function meterPriceSpansMany(
+  q: Q,
+  meterIds: readonly number[],
+  fromDay: string,
+  toDay: string,
+): Promise<Map<number, PricedSpan[]>> {
+  const { rows } = await q.query<VersionRow & { meter_id: number; span_from: string; span_to: string }>(
+    `WITH assign AS (
+       SELECT meter_id, tariff_id, from_day,
+              lead(from_day) OVER (PARTITION BY meter_id ORDER BY from_day) AS to_day
+         FROM meter_tariffs WHERE meter_id = ANY($1::int[])),
+     vers AS (
+       SELECT a.meter_id, a.tariff_id, greatest(a.from_day, v.effective_from) AS span_from,
+              least(coalesce(a.to_day, 'infinity'::date),
+                    coalesce(lead(v.effective_from) OVER (PARTITION BY a.meter_id, a.from_day ORDER BY v.effective_from), 'infinity'::date)) AS span_to,
+              v.version
+         FROM assign a JOIN tariff_versions v ON v.tariff_id = a.tariff_id
+        WHERE v.effective_from < coalesce(a.to_day, 'infinity'::date))
+     SELECT x.meter_id, ${VERSION_COLUMNS},
+            to_char(greatest(x.span_from, $2::date), 'YYYY-MM-DD') AS span_from,
+            to_char(least(x.span_to, $3::date), 'YYYY-MM-DD') AS span_to
+       FROM vers x JOIN tariffs t ON t.id = x.tariff_id
+       JOIN tariff_versions v ON v.tariff_id = x.tariff_id AND v.version = x.version
+      WHERE x.span_to > $2::date AND x.span_from < $3::date AND x.span_from < x.span_to
+      ORDER BY x.meter_id, x.span_from`,
+    [meterIds, fromDay, toDay],
+  );
+  const out = new Map<number, PricedSpan[]>(meterIds.map((id) => [id, []]));
+  for (const r of rows)
+    out.get(r.meter_id)?.push({ fromDay: r.span_from, toDay: r.span_to, version: toVersion(r) });
+  return out;
+}

@@ -47,6 +47,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     notify: defaultNotifyConfig(),
     alerts: { lookbackDays: 1 },
     payments: defaultPaymentsConfig(),
+    bills: { dueDays: 14, runCron: '0 6 * * *', runWorkers: 2, runChunk: 500 },
     logLevel: 'silent',
     ...over,
   };
