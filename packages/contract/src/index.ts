@@ -13,4 +13,5 @@ export * from './meters.ts';
 export * from './readings.ts';
 export * from './consumer.ts';
 export * from './alerts.ts';
+export * from './tariffs.ts';
 export * from './health.ts';

@@ -34,6 +34,7 @@ import { meRoutes } from './routes/me.ts';
 import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
+import { tariffRoutes } from './routes/tariffs.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 
 export type { ApiDeps } from './http.ts';
@@ -208,7 +209,10 @@ export async function buildApi(deps: {
     if (!SAFE_METHODS.has(req.method)) {
       const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (ct !== 'application/json') {
-        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'state-changing requests must have content-type: application/json');
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'state-changing requests must have content-type: application/json',
+        );
       }
       const origin = req.headers.origin;
       const site = req.headers['sec-fetch-site'];
@@ -305,6 +309,7 @@ export async function buildApi(deps: {
     profileRoutes,
     alertRoutes,
     outboxRoutes,
+    tariffRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

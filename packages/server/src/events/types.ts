@@ -18,6 +18,18 @@ export interface EventPayloads {
   };
   /** A household changed its consumption limits. */
   'limits.changed': Record<string, never>;
+  /**
+   * A meter's prices change from local day `from`: it was put on a tariff (by the supplier or
+   * an approved request) or its tariff got a new price version. The household is told.
+   */
+  'tariff.changed': {
+    tariffId: number;
+    version: number;
+    from: string;
+    why: 'assigned' | 'request' | 'prices';
+  };
+  /** The supplier approved or declined a household's tariff-change request. */
+  'tariff.request_decided': { requestId: number };
 }
 export type EventType = keyof EventPayloads;
 export const EVENT_TYPES = [
@@ -25,6 +37,8 @@ export const EVENT_TYPES = [
   'meter.event',
   'command.replied',
   'limits.changed',
+  'tariff.changed',
+  'tariff.request_decided',
 ] as const satisfies readonly EventType[];
 
 export interface DomainEvent<T extends EventType = EventType> {
