@@ -43,7 +43,12 @@ const PROFILE_BODY = {
   channels: Object.fromEntries(HOUSEHOLD_ALERT_TYPES.map((t) => [t, { email: true, sms: false, web: true }])),
 };
 const limitsShape = (b: Record<string, unknown>) =>
-  expect(Object.keys(b).sort()).toEqual(['dailyLimitWh', 'hourlyLimitWh']);
+  expect(Object.keys(b).sort()).toEqual([
+    'dailyLimitWh',
+    'hourlyLimitWh',
+    'lowCreditCommand',
+    'lowCreditMinor',
+  ]);
 /** An alert of consumer h1A (created in beforeAll). */
 let alertOfH1A = 0;
 /** A tariff of supplier 1 and of supplier 2, and an open change request of h1B (beforeAll). */
