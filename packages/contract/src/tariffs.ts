@@ -117,6 +117,7 @@ export type MeterTariff = z.infer<typeof meterTariffSchema>;
 export const tariffsQuery = z.strictObject({
   serial: serial.optional().describe('Households: one of their meters; default: their first'),
 });
+export type TariffsQuery = z.infer<typeof tariffsQuery>;
 export const tariffsResponse = z.object({
   items: z.array(tariffSchema),
   /** Households: their meter and its tariff (null for staff). */

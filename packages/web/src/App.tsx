@@ -9,6 +9,9 @@ import { LimitsPage } from './pages/Limits.tsx';
 import { ProfilePage } from './pages/Profile.tsx';
 import { AlertsPage } from './pages/Alerts.tsx';
 import { OutboxPage } from './pages/Outbox.tsx';
+import { TariffPage } from './pages/Tariff.tsx';
+import { SupplierTariffsPage } from './pages/SupplierTariffs.tsx';
+import { TariffRequestsPage } from './pages/TariffRequests.tsx';
 
 // Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
@@ -16,6 +19,7 @@ const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
 const NAV = [
   { href: '/', label: 'Home' },
   { href: '/statistics', label: 'Statistics' },
+  { href: '/tariff', label: 'Tariff' },
   { href: '/limits', label: 'Limits' },
   { href: '/alerts', label: 'Alerts' },
   { href: '/profile', label: 'Profile' },
@@ -25,6 +29,13 @@ const NAV = [
 const STAFF_NAV = [
   { href: '/alerts', label: 'Alerts' },
   { href: '/outbox', label: 'Outbox' },
+] as const;
+
+/** Supplier staff also price their meters (administrators run the platform, not tariffs). */
+const SUPPLIER_NAV = [
+  ...STAFF_NAV,
+  { href: '/tariffs', label: 'Tariffs' },
+  { href: '/tariff-requests', label: 'Tariff requests' },
 ] as const;
 
 /** Which portal a role gets: a new role in the contract fails type-checking until it has one. */
@@ -158,7 +169,9 @@ export function App() {
 
   const name = auth.me.consumer?.name ?? auth.me.user.displayName;
   const portal = PORTAL[auth.me.user.role];
-  const nav = portal === 'household' ? NAV : portal === 'staff' ? STAFF_NAV : [];
+  const role = auth.me.user.role;
+  const nav =
+    portal === 'household' ? NAV : role === 'supplier' ? SUPPLIER_NAV : portal === 'staff' ? STAFF_NAV : [];
   return (
     <SessionContext.Provider value={session}>
       <a className="skip-link" href="#main">
@@ -198,7 +211,7 @@ export function App() {
         {portal === 'household' ? (
           <Route path={path} />
         ) : portal === 'staff' ? (
-          <StaffRoute path={path} />
+          <StaffRoute path={path} supplier={role === 'supplier'} />
         ) : (
           <div className="notice" role="status">
             <h1>Network operator</h1>
@@ -215,13 +228,17 @@ export function App() {
   );
 }
 
-function StaffRoute({ path }: { path: string }) {
+function StaffRoute({ path, supplier }: { path: string; supplier: boolean }) {
   switch (path) {
     case '/':
     case '/outbox':
       return <OutboxPage />;
     case '/alerts':
       return <AlertsPage />;
+    case '/tariffs':
+      return supplier ? <SupplierTariffsPage /> : <NotFound />;
+    case '/tariff-requests':
+      return supplier ? <TariffRequestsPage /> : <NotFound />;
     default:
       return <NotFound />;
   }
@@ -237,6 +254,8 @@ function Route({ path }: { path: string }) {
           <StatisticsPage />
         </Suspense>
       );
+    case '/tariff':
+      return <TariffPage />;
     case '/limits':
       return <LimitsPage />;
     case '/alerts':
