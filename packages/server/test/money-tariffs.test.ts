@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDemo, type FleetFile } from '../src/demo/seed.ts';
 import { generateSigningKeyPair, localMidnight, privateKeyFromB64, type Command } from '@kilowire/protocol';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 import { alertsSubscriber } from '../src/alerts/handlers.ts';
@@ -315,5 +319,36 @@ describe('tariff changed alert', () => {
     expect(oct.figures.new.dayRate).toBe(26_000);
     // The first assignment had no earlier prices: it says only the new ones.
     expect(alerts.rows[0]!.message).not.toContain('Until then');
+  });
+});
+
+describe('demo tariffs', () => {
+  it('seedDemo creates flat, two-rate and three-band tariffs, puts every meter on one, and writes each initialTariff', async () => {
+    const demoDb = await createTestDb();
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-demo-'));
+      await seedDemo(demoDb.pool, dir, generateSigningKeyPair().publicKey, 6, TZ);
+      const t = await demoDb.pool.query<{ structure: string; meters: number }>(
+        `SELECT t.structure, count(mt.meter_id)::int AS meters FROM tariffs t
+           LEFT JOIN meter_tariffs mt ON mt.tariff_id = t.id GROUP BY t.structure ORDER BY t.structure`,
+      );
+      expect(t.rows).toEqual([
+        { structure: 'flat', meters: 2 },
+        { structure: 'three_band', meters: 2 },
+        { structure: 'two_rate', meters: 2 },
+      ]);
+      const fleet = JSON.parse(readFileSync(path.join(dir, 'fleet.json'), 'utf8')) as FleetFile;
+      expect(fleet.meters.every((m) => m.initialTariff?.currency === 'GBP')).toBe(true);
+      expect(new Set(fleet.meters.map((m) => m.initialTariff?.id))).toEqual(
+        new Set(['BV-FLAT', 'BV-NIGHT', 'BV-PEAK']),
+      );
+      // History, not a change: nothing sent, nobody alerted.
+      const cmds = await demoDb.pool.query('SELECT 1 FROM commands');
+      expect(cmds.rowCount).toBe(0);
+      const ev = await demoDb.pool.query("SELECT 1 FROM domain_events WHERE type LIKE 'tariff.%'");
+      expect(ev.rowCount).toBe(0);
+    } finally {
+      await demoDb.drop();
+    }
   });
 });

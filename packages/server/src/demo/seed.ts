@@ -1,10 +1,12 @@
 import type { MeterMode } from '@kilowire/contract/enums';
+import type { TariffSpec } from '@kilowire/protocol';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { createArea, createHousehold, createOrganisation, createStaffUser } from '../accounts/repo.ts';
+import { demoInitialTariffs, seedDemoTariffs } from './tariffs.ts';
 
 /**
  * Demo world for a newcomer: one supplier, one network operator with an area of three
@@ -20,7 +22,14 @@ export const DEMO = {
 
 export interface FleetFile {
   serverPublicKey: string;
-  meters: { id: string; password: string; tz: string; mode: MeterMode }[];
+  meters: {
+    id: string;
+    password: string;
+    tz: string;
+    mode: MeterMode;
+    /** The tariff the simulated meter starts on (what the head-end prices it by). */
+    initialTariff?: TariffSpec;
+  }[];
 }
 
 export interface DemoLogins {
@@ -115,6 +124,15 @@ export async function seedDemo(
         meter: { serial, areaId: 'EAST-1', feederId: `EAST-1-F${1 + (i % 3)}`, tz },
       });
       fleet.meters.push({ id: serial, password: h.meterCredential, tz, mode });
+    }
+    await seedDemoTariffs(c, supplier, tz);
+    const specs = await demoInitialTariffs(
+      c,
+      fleet.meters.map((m) => m.id),
+    );
+    for (const m of fleet.meters) {
+      const spec = specs.get(m.id);
+      if (spec) m.initialTariff = spec;
     }
   });
   // The fleet file holds meter credentials, like a factory provisioning file: owner-only.
