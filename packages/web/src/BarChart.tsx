@@ -145,7 +145,8 @@ export function BarChart({
                     E
                   </text>
                 )}
-                {b.status === 'missing' && (
+                {/* A day without readings can still have money (its standing charge): the bar shows it. */}
+                {b.status === 'missing' && b.wh === null && (
                   <text x={cx} y={M.top + plotH - 4} textAnchor="middle" className="marker marker-missing">
                     ×<title>{`${b.fullLabel}: no data`}</title>
                   </text>

@@ -74,3 +74,11 @@ const dayFmt = new Intl.DateTimeFormat('en-GB', {
 });
 /** "1 December 2026" from YYYY-MM-DD. */
 export const longDay = (d: string): string => dayFmt.format(new Date(`${d}T00:00:00Z`));
+
+/** The version after the one in force today (a price change already decided), if any. */
+export function upcomingVersion<V extends { effectiveFrom: string }>(
+  versions: readonly V[],
+  current: V | null,
+): V | null {
+  return versions.find((v) => (current ? v.effectiveFrom > current.effectiveFrom : true)) ?? null;
+}

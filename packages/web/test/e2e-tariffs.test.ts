@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import type { AlertPage, Tariffs } from '@kilowire/contract';
+import type { AlertPage, Daily, Home, Tariffs } from '@kilowire/contract';
 import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
 import { freePort } from '../../server/src/net.ts';
 import {
@@ -69,7 +69,7 @@ beforeAll(async () => {
     EMBEDDED_PG_PORT: String(await freePort()),
     EMBEDDED_MQTT_PORT: String(await freePort()),
     SIM_METERS: '3',
-    SIM_SPEED: '60',
+    SIM_SPEED: '900',
     SIM_BACKFILL_DAYS: '2',
     DEMO_SEED: 'true',
     // The browser and the meters share a zone, so "tomorrow" means the same day to both.
@@ -230,13 +230,26 @@ describe('tariffs end to end', () => {
   it('every tariff and money page at 390 and 1280 px: screenshots, no serious accessibility violation', async () => {
     const source = axeSource();
     const results: PageResult[] = [];
+    // Pages with data: wait until the simulated meters have caught up a day of readings.
+    const probe = await (await newContext(browser, 1280)).newPage();
+    await login(probe, baseUrl, PREPAY);
+    await waitFor(
+      async () => (await apiGet<Home>(probe, '/api/home')).billingPeriod.wh > 5_000,
+      120_000,
+      'a day of readings',
+    );
+    // The latest complete day the simulated meter has readings for (the Cost day view of it).
+    const from = new Date(Date.now() - 5 * 86_400_000).toISOString().slice(0, 10);
+    const to = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const daily = await apiGet<Daily>(probe, `/api/meters/KW000003/daily?from=${from}&to=${to}`);
+    const dataDay = daily.days.reduce((best, d) => (d.wh > best.wh ? d : best), daily.days[0]!).day;
     const household: PageSpec[] = [
       { name: 'tariff', path: '/tariff' },
       { name: 'limits-low-credit', path: '/limits' },
       { name: 'home-prepayment', path: '/' },
       {
         name: 'statistics-cost-day',
-        path: '/statistics',
+        path: `/statistics?date=${dataDay}`,
         prepare: async (p) => {
           await p.getByRole('radio', { name: 'Cost' }).check();
           await p

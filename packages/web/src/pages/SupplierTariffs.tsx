@@ -11,7 +11,15 @@ import type {
 import { TARIFF_STRUCTURES } from '@kilowire/contract/enums';
 import { api, ApiError } from '../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi } from '../common.tsx';
-import { hours, longDay, parseMinorPrice, priceLines, priceToInput, STRUCTURE_LABELS } from '../tariffs.ts';
+import {
+  hours,
+  longDay,
+  parseMinorPrice,
+  priceLines,
+  priceToInput,
+  STRUCTURE_LABELS,
+  upcomingVersion,
+} from '../tariffs.ts';
 
 /** Supplier staff: their tariffs, new tariffs, price changes from a date, and moving meters onto a tariff. */
 export function SupplierTariffsPage() {
@@ -83,6 +91,7 @@ function TariffCard({ t, all, reload }: { t: Tariff; all: Tariff[]; reload: () =
       ) : (
         <p>No prices in force yet.</p>
       )}
+      <Upcoming t={t} />
       <details>
         <summary>Price history ({t.versions.length})</summary>
         <div className="table-scroll" role="region" aria-label={`Price history of ${t.name}`} tabIndex={0}>
@@ -670,5 +679,23 @@ function CreateTariff({ onDone, onCancel }: { onDone: () => void; onCancel: () =
         </button>
       </div>
     </form>
+  );
+}
+
+/** A price change already decided: what changes and from when. */
+export function Upcoming({ t }: { t: Tariff }) {
+  const next = upcomingVersion(t.versions, t.current);
+  if (!next) return null;
+  return (
+    <div className="notice">
+      <p>
+        <strong>New prices from {longDay(next.effectiveFrom)}:</strong>
+      </p>
+      <ul className="rates">
+        {priceLines(next, t.currency).map((l) => (
+          <li key={l}>{l}</li>
+        ))}
+      </ul>
+    </div>
   );
 }

@@ -11,6 +11,7 @@ import { api, ApiError, qs } from '../api.ts';
 import { ErrorMessage, Loading, MeterPicker, PageHeading, useApi, useMeter } from '../common.tsx';
 import { formatKwh, formatMoney } from '../format.ts';
 import { longDay, priceLines, STRUCTURE_LABELS, TARIFF_COMMAND_WORDS } from '../tariffs.ts';
+import { Upcoming } from './SupplierTariffs.tsx';
 
 /** The household's tariff: what it pays, what the others would have cost it, and asking to change. */
 export function TariffPage() {
@@ -78,6 +79,7 @@ function TariffView({
                 <li key={l}>{l}</li>
               ))}
             </ul>
+            <Upcoming t={current} />
             <Figures t={current} label="What you paid at these prices" />
           </>
         ) : (
@@ -202,6 +204,7 @@ function OtherTariff({
           ))}
         </ul>
       )}
+      <Upcoming t={t} />
       <Figures t={t} label={`What ${t.name} would have cost you`} />
       {diff !== null && diff !== 0 && (
         <p>
