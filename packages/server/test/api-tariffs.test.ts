@@ -9,6 +9,7 @@ import {
   privateKeyFromB64,
 } from '@kilowire/protocol';
 import { alertsSubscriber } from '../src/alerts/handlers.ts';
+import { evaluateEvents } from '../src/alerts/rules.ts';
 import { tx } from '../src/db/pool.ts';
 import { loadEvents } from '../src/events/emit.ts';
 import { assignTariff, createTariff } from '../src/money/tariffs.ts';
@@ -247,6 +248,20 @@ describe('low-credit level', () => {
     expect(cmds.rows.map((r) => r.cmd.lowCreditMinor)).toEqual([500]);
     const home = body<{ prepayment: { lowCreditMinor: number } }>(await get(c.h1B!, '/api/home'));
     expect(home.prepayment.lowCreditMinor).toBe(500);
+  });
+
+  it("the low-credit alert tells the household's own level", async () => {
+    await db.pool.query(
+      `INSERT INTO meter_events (meter_id, seq, idx, ts, code, data)
+       VALUES ($1, 1, 0, now(), 'credit.low', '{"creditMinor": 420}')`,
+      [w.h1B.meterId],
+    );
+    await evaluateEvents(db.pool, [{ meterId: w.h1B.meterId, seq: 1 }]);
+    const a = await db.pool.query<{ message: string }>(
+      "SELECT message FROM alerts WHERE meter_id = $1 AND type = 'credit_low'",
+      [w.h1B.meterId],
+    );
+    expect(a.rows[0]!.message).toContain('is £4.20, below the low-credit threshold of £5.00');
   });
 });
 

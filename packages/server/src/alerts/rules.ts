@@ -126,12 +126,15 @@ export async function evaluateEvents(
     serial: string;
     tz: string;
     currency: string | null;
+    low_credit_minor: number | null;
   }>(
-    `SELECT e.meter_id, e.seq, e.idx, extract(epoch FROM e.ts)::bigint AS t, e.code, e.data, m.serial, m.tz, ac.currency
+    `SELECT e.meter_id, e.seq, e.idx, extract(epoch FROM e.ts)::bigint AS t, e.code, e.data, m.serial, m.tz, ac.currency,
+            ml.low_credit_minor
        FROM (SELECT DISTINCT * FROM unnest($1::int[], $2::bigint[]) AS k(meter_id, seq)) k
        JOIN meter_events e ON e.meter_id = k.meter_id AND e.seq = k.seq
        JOIN meters m ON m.id = e.meter_id
        LEFT JOIN accounts ac ON ac.id = m.account_id
+       LEFT JOIN meter_limits ml ON ml.meter_id = m.id
       WHERE e.code LIKE 'tamper.%' OR e.code IN ('relay.disconnected', 'credit.low')
       ORDER BY e.meter_id, e.seq, e.idx`,
     [keys.map((k) => k.meterId), keys.map((k) => k.seq)],
@@ -168,7 +171,9 @@ export async function evaluateEvents(
     } else {
       const cur = e.currency ?? 'GBP';
       const credit = typeof e.data?.creditMinor === 'number' ? e.data.creditMinor : null;
-      const thr = typeof e.data?.thresholdMinor === 'number' ? e.data.thresholdMinor : null;
+      // The meter reports the level it judged by (the household's own once thresholds.set
+      // reached it); an event without it is told against the household's chosen level.
+      const thr = typeof e.data?.thresholdMinor === 'number' ? e.data.thresholdMinor : e.low_credit_minor;
       const amounts =
         credit !== null && thr !== null
           ? ` is ${money(credit, cur)}, below the low-credit threshold of ${money(thr, cur)}`
