@@ -145,7 +145,16 @@ export const bulkAssignBody = z
   });
 export type BulkAssignBody = z.infer<typeof bulkAssignBody>;
 export const bulkAssignResponse = z.object({
-  assigned: z.array(z.object({ serial: z.string(), from: z.string(), commandId: z.string() })),
+  assigned: z.array(
+    z.object({
+      serial: z.string(),
+      from: z.string(),
+      commandId: z
+        .string()
+        .nullable()
+        .describe('The tariff.set sent now; null = sent once an earlier change on that meter has begun'),
+    }),
+  ),
 });
 export type BulkAssign = z.infer<typeof bulkAssignResponse>;
 

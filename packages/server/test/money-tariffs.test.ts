@@ -15,6 +15,8 @@ import {
   assignTariff,
   createTariff,
   initialTariffSpecs,
+  syncAllMeterTariffs,
+  syncMeterTariff,
   tariffSpecOf,
   type VersionInput,
 } from '../src/money/tariffs.ts';
@@ -154,7 +156,16 @@ describe('versions and effective dates (Europe/London)', () => {
         { nowS: march },
       ),
     );
-    expect(r2).toMatchObject({ version: 2, pushed: [{ serial: m.serial, from: '2026-03-29' }] });
+    // Version 1 (from 21 March) is still waiting on the meter: a meter keeps one pending
+    // tariff and a new one would replace it, so version 2 is not sent yet...
+    expect(r2).toMatchObject({
+      version: 2,
+      pushed: [{ serial: m.serial, from: '2026-03-29', commandId: null }],
+    });
+    expect(await tx(db.pool, (c) => syncMeterTariff(c, key, m, at('2026-03-20T23:00:00Z')))).toBeNull();
+    // ...but once 21 March has begun (version 1 active), the periodic pass sends it.
+    expect(await syncAllMeterTariffs(db.pool, key, at('2026-03-21T00:10:00Z'))).toBe(1);
+    expect(await syncAllMeterTariffs(db.pool, key, at('2026-03-21T01:10:00Z'))).toBe(0);
     await expect(
       tx(db.pool, (c) =>
         addVersion(c, key, supplierId, tariffId, v({ effectiveFrom: '2026-03-25' }), null, { nowS: march }),
@@ -173,7 +184,8 @@ describe('versions and effective dates (Europe/London)', () => {
         },
       ),
     );
-    expect(r3.version).toBe(3);
+    // Version 2 is active by October: version 3 is the next change and goes at once.
+    expect(r3).toMatchObject({ version: 3, pushed: [{ commandId: expect.any(String) as string }] });
     const sets = (await tariffSets(m.id)).map((c) => (c as Extract<Command, { type: 'tariff.set' }>).tariff);
     // GMT midnight for 29 March; BST midnight (23:00 UTC the day before) for 25 October.
     expect(sets.map((s) => [s.version, s.effectiveFrom])).toEqual([

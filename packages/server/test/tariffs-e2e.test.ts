@@ -121,7 +121,7 @@ describe('tariffs on a real meter', () => {
     const a = await tx(db.pool, (c) =>
       assignTariff(c, privateKeyFromB64(keys.privateKey), m, tariffId, today, null, { allowPast: true }),
     );
-    await waitFor(async () => (await commandStatus(a.commandId)) === 'ok', 20_000, 'tariff.set ok');
+    await waitFor(async () => (await commandStatus(a.commandId!)) === 'ok', 20_000, 'tariff.set ok');
     expect(client.meter.tariff).toMatchObject({
       id: 'E7',
       version: 1,

@@ -151,7 +151,9 @@ describe('tariffs end to end', () => {
     await expect
       .poll(() => staff.getByRole('status').allInnerTexts(), { timeout: 15_000 })
       .toEqual(
-        expect.arrayContaining([expect.stringMatching(/New prices from .* saved; sent to \d+ meters?\./)]),
+        expect.arrayContaining([
+          expect.stringMatching(/New prices from .* saved for \d+ meters?; \d+ sent now/),
+        ]),
       );
     await staffCtx.close();
 

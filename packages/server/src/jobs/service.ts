@@ -6,9 +6,14 @@ import type { Subscriber } from '../events/types.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';
 import { SmtpSender } from '../notify/email.ts';
 import { SmppSender } from '../notify/sms.ts';
+import { privateKeyFromB64 } from '@kilowire/protocol';
+import { syncAllMeterTariffs } from '../money/tariffs.ts';
 import { startBoss } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
 import { EventDispatcher, startEventWorkers } from './events.ts';
+
+/** The periodic pass that sends each meter its next decided tariff change. */
+export const TARIFF_SYNC_QUEUE = 'tariffs.sync';
 
 export interface RunningJobs {
   boss: PgBoss;
@@ -63,6 +68,17 @@ export async function startJobs(deps: {
     ...(deps.databaseUrl ? { databaseUrl: deps.databaseUrl } : {}),
   });
   events.start();
+
+  // Tariff changes reach each meter one at a time (a meter holds one pending tariff): every
+  // quarter of an hour, meters whose latest change has begun get the next one. Cron in
+  // pg-boss, so one jobs process runs it however many there are.
+  const commandKey = privateKeyFromB64(config.commandSigningKey);
+  await boss.createQueue(TARIFF_SYNC_QUEUE, { name: TARIFF_SYNC_QUEUE, policy: 'singleton', retryLimit: 3 });
+  await boss.schedule(TARIFF_SYNC_QUEUE, '*/15 * * * *');
+  await boss.work(TARIFF_SYNC_QUEUE, { pollingIntervalSeconds: 30 }, async () => {
+    const sent = await syncAllMeterTariffs(pool, commandKey, Math.floor(Date.now() / 1000));
+    if (sent) log.info({ sent }, 'tariff changes sent to meters');
+  });
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
   const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {

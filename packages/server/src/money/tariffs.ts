@@ -2,11 +2,12 @@ import type { KeyObject } from 'node:crypto';
 import { addDays, localDate, localMidnight, type TariffSpec } from '@kilowire/protocol';
 import type { CommandStatus, TariffRequestStatus } from '@kilowire/contract/enums';
 import { requestCommand } from '../commands/lifecycle.ts';
-import type { PoolClient, Q } from '../db/pool.ts';
+import { tx, type Pool, type PoolClient, type Q } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
 import { emitEvents } from '../events/emit.ts';
 import type { NewEvent } from '../events/types.ts';
 import {
+  meterPriceSpans,
   milliToMinor,
   tariffVersions,
   type TariffStructure,
@@ -214,10 +215,82 @@ async function metersOnTariffFrom(q: Q, tariffId: number, day: string): Promise<
   return rows;
 }
 
+/**
+ * What a meter must hold: the prices of the next change after today (as its pending tariff),
+ * or, when none is decided, those in force today. A meter keeps one active and one pending
+ * tariff, and a new pending one replaces the old: so a change is sent only once every
+ * earlier one is active, never ahead of one still waiting (`syncAllMeterTariffs` sends the
+ * next as each local midnight passes).
+ */
+export async function dueTariffSpec(q: Q, m: MeterRef, nowS: number): Promise<TariffSpec | null> {
+  const today = localDate(nowS, m.tz);
+  const spans = await meterPriceSpans(q, m.id, today, addDays(today, 3660));
+  const covering = spans[0]?.fromDay === today ? spans[0] : null;
+  const target = spans.find((s) => s.fromDay > today) ?? covering;
+  return target ? tariffSpecOf(target.version, localMidnight(target.fromDay, m.tz)) : null;
+}
+
+/**
+ * Send the meter the tariff it must hold (dueTariffSpec) unless the latest tariff.set still
+ * on its way or applied is that very one. Returns the new command's id, or null.
+ */
+export async function syncMeterTariff(
+  c: PoolClient,
+  key: KeyObject,
+  m: MeterRef,
+  nowS: number,
+  actorId: number | null = null,
+): Promise<string | null> {
+  const spec = await dueTariffSpec(c, m, nowS);
+  if (!spec) return null;
+  const { rows } = await c.query<{ t: TariffSpec }>(
+    `SELECT cmd->'tariff' AS t FROM commands
+      WHERE meter_id = $1 AND type = 'tariff.set'
+        AND status IN ('requested', 'awaiting_approval', 'queued', 'sent', 'ok')
+      ORDER BY created_at DESC, counter DESC NULLS LAST LIMIT 1`,
+    [m.id],
+  );
+  const last = rows[0]?.t;
+  if (
+    last &&
+    last.id === spec.id &&
+    last.version === spec.version &&
+    last.effectiveFrom === spec.effectiveFrom
+  )
+    return null;
+  const cmd = await requestCommand(
+    c,
+    key,
+    m,
+    { type: 'tariff.set', tariff: spec },
+    { actorId, reason: `tariff ${spec.id} version ${spec.version}`, nowS },
+  );
+  return cmd.id;
+}
+
+/**
+ * The periodic pass (jobs service): every meter with a price change from yesterday on gets
+ * what it must hold now. Idempotent; one transaction per meter.
+ */
+export async function syncAllMeterTariffs(pool: Pool, key: KeyObject, nowS: number): Promise<number> {
+  const { rows } = await pool.query<MeterRef>(
+    `SELECT m.id, m.serial, m.tz, m.supplier_id FROM meters m
+      WHERE EXISTS (SELECT 1 FROM meter_tariffs mt WHERE mt.meter_id = m.id AND mt.from_day >= (to_timestamp($1) AT TIME ZONE m.tz)::date - 1)
+         OR EXISTS (SELECT 1 FROM meter_tariffs mt JOIN tariff_versions v ON v.tariff_id = mt.tariff_id
+                     WHERE mt.meter_id = m.id AND v.effective_from >= (to_timestamp($1) AT TIME ZONE m.tz)::date - 1)
+      ORDER BY m.id`,
+    [nowS],
+  );
+  let sent = 0;
+  for (const m of rows) if (await tx(pool, (c) => syncMeterTariff(c, key, m, nowS))) sent++;
+  return sent;
+}
+
 export interface Pushed {
   serial: string;
   from: string;
-  commandId: string;
+  /** The tariff.set sent now; null when an earlier change must reach the meter first. */
+  commandId: string | null;
 }
 
 /**
@@ -252,18 +325,11 @@ export async function addVersion(
     throw new AppError('CONFLICT', 'a later version exists already: add changes in date order');
   const version = Math.max(0, ...existing.map((e) => e.version)) + 1;
   await insertVersion(c, tariffId, version, v, userId);
-  const nv = (await tariffVersions(c, tariffId)).find((x) => x.version === version)!;
   const pushed: Pushed[] = [];
   const events: NewEvent<'tariff.changed'>[] = [];
   for (const m of await metersOnTariffFrom(c, tariffId, v.effectiveFrom)) {
-    const cmd = await requestCommand(
-      c,
-      key,
-      m,
-      { type: 'tariff.set', tariff: tariffSpecOf(nv, localMidnight(v.effectiveFrom, m.tz)) },
-      { actorId: userId, reason: `tariff ${t.code} version ${version}`, nowS },
-    );
-    pushed.push({ serial: m.serial, from: v.effectiveFrom, commandId: cmd.id });
+    const commandId = await syncMeterTariff(c, key, m, nowS, userId);
+    pushed.push({ serial: m.serial, from: v.effectiveFrom, commandId });
     events.push({
       type: 'tariff.changed',
       meterId: m.id,
@@ -312,16 +378,8 @@ export async function assignTariff(
        assigned_by = excluded.assigned_by, assigned_at = now()`,
     [m.id, day, tariffId, userId],
   );
-  // The meter holds one pending tariff: send the one for `day`; later versions follow
-  // when they are pushed (addVersion) — an already-decided later version is sent too.
-  const spec = tariffSpecOf(v, localMidnight(day, m.tz));
-  const cmd = await requestCommand(
-    c,
-    key,
-    m,
-    { type: 'tariff.set', tariff: spec },
-    { actorId: userId, reason: `tariff ${t.code} from ${day}`, nowS },
-  );
+  // What the meter must hold now (this assignment, unless an earlier change is still to come).
+  const commandId = await syncMeterTariff(c, key, m, nowS, userId);
   await emitEvents(c, [
     {
       type: 'tariff.changed',
@@ -329,7 +387,7 @@ export async function assignTariff(
       payload: { tariffId, version: v.version, from: day, why: o.why ?? 'assigned' },
     },
   ]);
-  return { serial: m.serial, from: day, commandId: cmd.id };
+  return { serial: m.serial, from: day, commandId };
 }
 
 /** Meters of the supplier by serial (unknown or other suppliers' serials: NOT_FOUND, naming none). */

@@ -437,7 +437,7 @@ function VersionForm({
     setErrors({});
     run(api('POST', `/api/tariffs/${tariff.id}/versions`, r.body), (res) =>
       onDone(
-        `New prices from ${longDay(p.effectiveFrom)} saved; sent to ${res.assigned.length} ${res.assigned.length === 1 ? 'meter' : 'meters'}.`,
+        `New prices from ${longDay(p.effectiveFrom)} saved for ${res.assigned.length} ${res.assigned.length === 1 ? 'meter' : 'meters'}; ${res.assigned.filter((x) => x.commandId).length} sent now, any others when their earlier change has begun.`,
       ),
     );
   };
