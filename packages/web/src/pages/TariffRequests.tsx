@@ -45,32 +45,24 @@ export function TariffRequestsPage() {
           {decided.length === 0 ? (
             <p>Nothing decided yet.</p>
           ) : (
-            <div className="table-scroll" role="region" aria-label="Decided requests" tabIndex={0}>
-              <table className="data-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Household</th>
-                    <th scope="col">Meter</th>
-                    <th scope="col">To</th>
-                    <th scope="col">Decision</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {decided.map((r) => (
-                    <tr key={r.id}>
-                      <th scope="row">{r.household}</th>
-                      <td>{r.serial}</td>
-                      <td>{r.toTariff}</td>
-                      <td>
-                        {STATUS[r.status]}
-                        {r.status === 'approved' && r.effectiveFrom && ` from ${longDay(r.effectiveFrom)}`}
-                        {r.status === 'declined' && r.reason && `: ${r.reason}`}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            // A list, not a table: the reasons are sentences and must read well on a phone.
+            <ul className="decided-list">
+              {decided.map((r) => (
+                <li key={r.id}>
+                  <strong>{r.household}</strong> · meter {r.serial} · to {r.toTariff}
+                  <br />
+                  <span className={r.status === 'declined' ? undefined : 'ok-text'}>{STATUS[r.status]}</span>
+                  {r.status === 'approved' && r.effectiveFrom && ` from ${longDay(r.effectiveFrom)}`}
+                  {r.status === 'declined' && r.reason && `: ${r.reason}`}
+                  {r.decidedAt && (
+                    <span className="muted">
+                      {' '}
+                      ({new Date(r.decidedAt).toLocaleDateString('en-GB', { dateStyle: 'medium' })})
+                    </span>
+                  )}
+                </li>
+              ))}
+            </ul>
           )}
         </>
       )}
