@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo, type FleetFile } from '../src/demo/seed.ts';
+import { demoTariffs } from '../src/demo/tariffs.ts';
 import { generateSigningKeyPair, localMidnight, privateKeyFromB64, type Command } from '@kilowire/protocol';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 import { alertsSubscriber } from '../src/alerts/handlers.ts';
@@ -335,6 +336,21 @@ describe('tariff changed alert', () => {
 });
 
 describe('demo tariffs', () => {
+  it('demoTariffs (the seed hook): tariffs from the first day of history, one per meter, the spec each meter is made with', async () => {
+    const meters = await seedMeters(db.pool, 3, { tz: TZ });
+    const specs = await tx(db.pool, (c) =>
+      demoTariffs(
+        c,
+        meters.map((h) => ({ serial: h.meterSerial, meterId: h.meterId, tz: TZ })),
+        '2026-01-10',
+      ),
+    );
+    expect(meters.map((h) => specs.get(h.meterSerial)?.id)).toEqual(['BV-FLAT', 'BV-NIGHT', 'BV-PEAK']);
+    for (const sp of specs.values()) expect(sp.effectiveFrom).toBe(at('2026-01-10T00:00:00Z'));
+    const spans = await meterPriceSpans(db.pool, meters[2]!.meterId, '2026-01-01', '2026-01-12');
+    expect(spans.map((x) => [x.fromDay, x.version.code])).toEqual([['2026-01-10', 'BV-PEAK']]);
+  });
+
   it('seedDemo creates flat, two-rate and three-band tariffs, puts every meter on one, and writes each initialTariff', async () => {
     const demoDb = await createTestDb();
     try {

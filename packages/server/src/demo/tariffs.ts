@@ -1,4 +1,4 @@
-import { addDays, localDate, type TariffSpec } from '@kilowire/protocol';
+import { addDays, localDate, localMidnight, type TariffSpec } from '@kilowire/protocol';
 import type { PoolClient, Q } from '../db/pool.ts';
 import { createTariff, initialTariffSpecs, type TariffInput } from '../money/tariffs.ts';
 
@@ -79,8 +79,10 @@ export async function seedDemoTariffs(
   supplierId: number,
   tz = 'Europe/London',
   nowS = Math.floor(Date.now() / 1000),
+  /** First local day of prices and assignments (default: DEMO_TARIFF_HISTORY_DAYS ago). */
+  fromDay?: string,
 ): Promise<Map<string, number>> {
-  const from = addDays(localDate(nowS, tz), -DEMO_TARIFF_HISTORY_DAYS);
+  const from = fromDay ?? addDays(localDate(nowS, tz), -DEMO_TARIFF_HISTORY_DAYS);
   const ids = new Map<string, number>();
   for (const t of DEMO_TARIFFS) {
     const id = await createTariff(
@@ -116,4 +118,32 @@ export function demoInitialTariffs(
   nowS = Math.floor(Date.now() / 1000),
 ): Promise<Map<string, TariffSpec>> {
   return initialTariffSpecs(q, serials, nowS);
+}
+
+/**
+ * The demo seed's tariff hook, in the shape main's `seedDemo` expects (`DemoOptions.tariffs`:
+ * called inside the seeding transaction with the demo meters and the local day their history
+ * begins): creates the three tariffs of the meters' supplier from that day, puts each meter
+ * on one, and returns the tariff each simulated meter must be made with, by serial (in force
+ * from the start of `historyFrom`, so the meter's own debits match the head-end's prices for
+ * the whole history).
+ */
+export async function demoTariffs(
+  c: PoolClient,
+  meters: readonly { serial: string; meterId: number; tz: string }[],
+  historyFrom: string,
+): Promise<Map<string, TariffSpec>> {
+  const first = meters[0];
+  if (!first) return new Map();
+  const { rows } = await c.query<{ supplier_id: number }>('SELECT supplier_id FROM meters WHERE id = $1', [
+    first.meterId,
+  ]);
+  const nowS = Math.floor(Date.now() / 1000);
+  await seedDemoTariffs(c, rows[0]!.supplier_id, first.tz, nowS, historyFrom);
+  // The spec in force on the first day of history (prices are constant over the demo history).
+  return initialTariffSpecs(
+    c,
+    meters.map((m) => m.serial),
+    localMidnight(historyFrom, first.tz) + 3600,
+  );
 }
