@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   CHANNELS,
+  COMMAND_STATUSES,
   HOUSEHOLD_ALERT_TYPES,
   METER_MODES,
   RELAY_STATES,
@@ -38,15 +39,63 @@ export const homeResponse = z.object({
     wh: z.number().int().describe('Energy since the start of the billing period, Wh'),
   }),
   unreadAlerts: z.number().int(),
+  /** Money, when the meter has a tariff (null otherwise). */
+  cost: z
+    .object({
+      currency: z.string(),
+      tariffName: z.string(),
+      todayMinor: z.number().int().describe('Today so far incl. its standing charge and VAT'),
+      periodMinor: z.number().int().describe('Billing period so far, incl. standing charges and VAT'),
+      /** Average cost of a day over the last 7 complete local days with readings (null = none yet). */
+      recentDailyMinor: z.number().int().nullable(),
+      recentDays: z.number().int().describe('Days the average covers (up to 7)'),
+      /** Credit accounts: period so far + recent daily average × days left in the period. */
+      projection: z
+        .object({
+          totalMinor: z.number().int(),
+          periodEnd: z.string().describe('Last local day of the billing period'),
+          daysLeft: z.number().int().describe('Whole local days after today until the period ends'),
+        })
+        .nullable(),
+    })
+    .nullable(),
+  /** Prepayment meters: what is on the meter and how long it lasts (null for credit meters). */
+  prepayment: z
+    .object({
+      creditMinor: z.number().int().nullable().describe('Last reported; below zero = emergency credit owed'),
+      emergencyInUse: z.boolean(),
+      emergencyAvailableMinor: z.number().int().nullable(),
+      debtMinor: z.number().int().describe('Emergency credit to repay from the next top-up'),
+      daysLeft: z.number().nullable().describe('Credit / recent daily cost, one decimal; null = unknown'),
+      friendlyHours: z.object({ from: z.string(), to: z.string() }).nullable(),
+      lowCreditMinor: z.number().int().nullable().describe("The household's own low-credit warning level"),
+    })
+    .nullable(),
 });
 export type Home = z.infer<typeof homeResponse>;
 
 const limitWh = z.number().int().min(1).max(1_000_000).nullable().describe('Wh, 1..1000000; null = no limit');
-export const limitsBody = z.strictObject({ dailyLimitWh: limitWh, hourlyLimitWh: limitWh });
+export const limitsBody = z.strictObject({
+  dailyLimitWh: limitWh,
+  hourlyLimitWh: limitWh,
+  lowCreditMinor: z
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .nullable()
+    .optional()
+    .describe(
+      'Prepayment: warn when credit falls below this, minor units; null = no level of your own (warned at zero); omitted = unchanged',
+    ),
+});
 export type LimitsBody = z.infer<typeof limitsBody>;
 export const limitsResponse = z.object({
   dailyLimitWh: z.number().int().nullable(),
   hourlyLimitWh: z.number().int().nullable(),
+  lowCreditMinor: z.number().int().nullable(),
+  /** The last thresholds.set sent to the meter for it, and where it is in the command lifecycle. */
+  lowCreditCommand: z.object({ id: z.string(), status: z.enum(COMMAND_STATUSES) }).nullable(),
 });
 export type Limits = z.infer<typeof limitsResponse>;
 

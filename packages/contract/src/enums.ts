@@ -70,6 +70,14 @@ export const COMMAND_STATUSES = [
 ] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
 
+/** flat: band 1 only; two_rate: day (1) + night (2); three_band: day (1), night (2), peak (3). */
+export const TARIFF_STRUCTURES = ['flat', 'two_rate', 'three_band'] as const;
+export type TariffStructureName = (typeof TARIFF_STRUCTURES)[number];
+
+/** A household's tariff-change request: open until the supplier approves or declines it. */
+export const TARIFF_REQUEST_STATUSES = ['requested', 'approved', 'declined', 'withdrawn'] as const;
+export type TariffRequestStatus = (typeof TARIFF_REQUEST_STATUSES)[number];
+
 /** Stable error codes of the HTTP API (`error.code`); clients key on these, never on the wording. */
 export const API_ERROR_CODES = [
   'VALIDATION',

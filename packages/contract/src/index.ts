@@ -13,6 +13,7 @@ export * from './meters.ts';
 export * from './readings.ts';
 export * from './consumer.ts';
 export * from './alerts.ts';
+export * from './tariffs.ts';
 export * from './health.ts';
 export * from './payments.ts';
 export * from './bills.ts';

@@ -41,6 +41,28 @@ export const intervalSchema = z.object({
 });
 export type Interval = z.infer<typeof intervalSchema>;
 
+/** Money of a period: net (energy + standing charge, rounded once), VAT on it, total; minor units. */
+export const moneySchema = z.object({
+  energyMinor: z.number().int(),
+  standingMinor: z.number().int(),
+  netMinor: z.number().int(),
+  vatMinor: z.number().int(),
+  totalMinor: z.number().int(),
+});
+export type MoneyFigures = z.infer<typeof moneySchema>;
+
+/** Cost of one local day's intervals; null for roles that do not see prices or days without a tariff. */
+export const dayCostSchema = moneySchema
+  .extend({
+    currency: z.string(),
+    tariffName: z.string(),
+    vatBp: z.number().int().describe('VAT in basis points (500 = 5%)'),
+    intervalsMicro: z
+      .array(z.number().int().nullable())
+      .describe('Per interval (same order), millionths of a minor unit, before VAT; null = no reading'),
+  })
+  .nullable();
+
 export const intervalsResponse = z.object({
   serial: z.string(),
   tz: z.string(),
@@ -56,6 +78,7 @@ export const intervalsResponse = z.object({
   estimatedIntervals: z.number().int(),
   wh: z.number().int().describe('Day total of the received intervals, Wh'),
   intervals: z.array(intervalSchema),
+  cost: dayCostSchema,
 });
 export type DayIntervals = z.infer<typeof intervalsResponse>;
 
@@ -73,6 +96,15 @@ export const dailyResponse = z.object({
   to: z.string(),
   wh: z.number().int().describe('Total over the days returned, Wh'),
   days: z.array(rollupSchema.extend({ day: z.string().describe('Local day YYYY-MM-DD') })),
+  cost: moneySchema
+    .extend({
+      currency: z.string(),
+      days: z
+        .array(moneySchema.extend({ day: z.string() }))
+        .describe('Days with a tariff, each rounded on its own'),
+    })
+    .nullable()
+    .describe('Prices then in force, standing charge per local day, VAT; null = no prices to show'),
 });
 export type Daily = z.infer<typeof dailyResponse>;
 
@@ -83,5 +115,13 @@ export const monthlyResponse = z.object({
   to: z.string(),
   wh: z.number().int().describe('Total over the months returned, Wh'),
   months: z.array(rollupSchema.extend({ month: z.string().describe('Local month YYYY-MM') })),
+  cost: moneySchema
+    .extend({
+      currency: z.string(),
+      months: z
+        .array(moneySchema.extend({ month: z.string() }))
+        .describe('Months with a tariff, each rounded on its own'),
+    })
+    .nullable(),
 });
 export type Monthly = z.infer<typeof monthlyResponse>;

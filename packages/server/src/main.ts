@@ -8,6 +8,7 @@ import { durabilityProblems, migrate } from './db/migrate.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { logger, rootLogger, type Logger } from './log.ts';
+import { demoTariffs } from './demo/tariffs.ts';
 import { seedDemo, type DemoLogins, type FleetFile } from './demo/seed.ts';
 
 /**
@@ -111,6 +112,7 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
             households: 25,
             tz: config.demoTz,
             historyDays: config.sim.backfillDays,
+            tariffs: demoTariffs,
           }),
         log,
         signal,

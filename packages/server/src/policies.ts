@@ -33,7 +33,11 @@ export type Action =
   /** Issue a command (supply off/on/arm): supplier staff of the owning supplier only. */
   | 'meter.command'
   /** Read and set the consumption limits of a meter: the consumer who owns it only. */
-  | 'meter.limits';
+  | 'meter.limits'
+  /** See the meter's tariff, its prices and costs: the household and its supplier (not the network operator). */
+  | 'meter.tariff.read'
+  /** Put the meter on a tariff: supplier staff of the owning supplier only. */
+  | 'meter.tariff.assign';
 
 /**
  * Roles that may ever do `action` on a meter they can see. Which meters they can see is the
@@ -45,6 +49,10 @@ export const ROLES_FOR: Record<Action, readonly Role[]> = {
   'meter.commands.read': ['supplier', 'operator', 'admin'],
   'meter.command': ['supplier'],
   'meter.limits': ['consumer'],
+  // Prices are between a household and its supplier; the network operator charges the
+  // supplier, not the household, and has no business with them.
+  'meter.tariff.read': ['consumer', 'supplier', 'admin'],
+  'meter.tariff.assign': ['supplier'],
 };
 
 /** What a role may do that is not about one meter named in the request. */
@@ -72,7 +80,17 @@ export type Capability =
   /** Bill runs and their progress (supplier staff their supplier's, admins all). */
   | 'billruns.read'
   /** Start a bill run: supplier staff, for their own supplier's accounts. */
-  | 'billruns.start';
+  | 'billruns.start'
+  /** Tariffs: a household its own and the open ones of its supplier, supplier staff their own. */
+  | 'tariffs.read'
+  /** Create tariffs, add price versions, assign them to many meters (supplier staff). */
+  | 'tariffs.manage'
+  /** Ask to move one's meter to another tariff (households). */
+  | 'tariff_requests.create'
+  /** Tariff-change requests: a household its own, supplier staff those on their meters. */
+  | 'tariff_requests.list'
+  /** Approve or decline a tariff-change request (supplier staff of the meter's supplier). */
+  | 'tariff_requests.decide';
 
 export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
   'home.read': ['consumer'],
@@ -90,6 +108,11 @@ export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
   'bills.read': ['consumer', 'supplier', 'admin'],
   'billruns.read': ['supplier', 'admin'],
   'billruns.start': ['supplier'],
+  'tariffs.read': ['consumer', 'supplier'],
+  'tariffs.manage': ['supplier'],
+  'tariff_requests.create': ['consumer'],
+  'tariff_requests.list': ['consumer', 'supplier'],
+  'tariff_requests.decide': ['supplier'],
 };
 
 /** 403 unless the actor has one of `roles`. For routes a role may never use. */

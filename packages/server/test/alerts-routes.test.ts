@@ -84,6 +84,9 @@ describe('GET /api/home', () => {
         wh: expect.any(Number) as number,
       },
       unreadAlerts: 0,
+      // No tariff in this world: no money to show; a credit meter has no prepayment figures.
+      cost: null,
+      prepayment: null,
     });
     const start = (b.billingPeriod as { start: string }).start;
     expect(start <= t).toBe(true);
@@ -105,13 +108,23 @@ describe('GET /api/home', () => {
 describe('limits', () => {
   it("GET/PUT round trip; lowering under today's use raises the alert at once", async () => {
     const get = await app.inject(as(c.h1A, { method: 'GET', url: '/api/meters/KW1A/limits' }));
-    expect(body(get)).toEqual({ dailyLimitWh: null, hourlyLimitWh: null });
+    expect(body(get)).toEqual({
+      dailyLimitWh: null,
+      hourlyLimitWh: null,
+      lowCreditMinor: null,
+      lowCreditCommand: null,
+    });
     const put = await json(c.h1A, 'PUT', '/api/meters/KW1A/limits', {
       dailyLimitWh: 3000,
       hourlyLimitWh: null,
     });
     expect(put.statusCode, put.body).toBe(200);
-    expect(body(put)).toEqual({ dailyLimitWh: 3000, hourlyLimitWh: null });
+    expect(body(put)).toEqual({
+      dailyLimitWh: 3000,
+      hourlyLimitWh: null,
+      lowCreditMinor: null,
+      lowCreditCommand: null,
+    });
     const alerts = await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?type=daily_limit' }));
     const items = body<{ items: { message: string; meterSerial: string; readAt: null }[]; unread: number }>(
       alerts,

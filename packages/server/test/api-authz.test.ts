@@ -52,7 +52,12 @@ const PROFILE_BODY = {
   channels: Object.fromEntries(HOUSEHOLD_ALERT_TYPES.map((t) => [t, { email: true, sms: false, web: true }])),
 };
 const limitsShape = (b: Record<string, unknown>) =>
-  expect(Object.keys(b).sort()).toEqual(['dailyLimitWh', 'hourlyLimitWh']);
+  expect(Object.keys(b).sort()).toEqual([
+    'dailyLimitWh',
+    'hourlyLimitWh',
+    'lowCreditCommand',
+    'lowCreditMinor',
+  ]);
 /** An alert of consumer h1A (created in beforeAll). */
 let alertOfH1A = 0;
 /** A paid top-up of consumer h1A's meter (created in beforeAll). */
@@ -60,6 +65,20 @@ let topupOfH1A = '';
 /** A bill of consumer h1A and a bill run of supplier 1 (created in beforeAll). */
 let billOfH1A = 0;
 let runOfSup1 = 0;
+/** A tariff of supplier 1 and of supplier 2, and an open change request of h1B (beforeAll). */
+let tariffOfSup1 = 0;
+let tariffOfSup2 = 0;
+let requestOfH1B = 0;
+const VERSION = {
+  effectiveFrom: '2030-01-01',
+  dayRate: 24_500,
+  standingMilliPerDay: 53_350,
+  vatBp: 500,
+};
+const meterTariffShape = (b: Record<string, unknown>) => {
+  expect(b.serial).toBe('KW1A');
+  expect(Object.keys(b).sort()).toEqual(['command', 'next', 'serial', 'tariffId', 'tariffName', 'tz']);
+};
 
 const ROUTES: Record<string, RouteCase> = {
   'GET /healthz': { kind: 'public' },
@@ -156,6 +175,58 @@ const ROUTES: Record<string, RouteCase> = {
     ok: 200,
     url: () => `/api/bill-runs/${runOfSup1}`,
   },
+  'GET /api/tariffs': { kind: 'roles', roles: ['consumer', 'supplier'], ok: 200 },
+  'POST /api/tariffs': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 201,
+    body: { code: 'AUTHZ', name: 'Authz flat', structure: 'flat', version: VERSION },
+  },
+  'POST /api/tariffs/:id/versions': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 201,
+    url: () => `/api/tariffs/${tariffOfSup1}/versions`,
+    body: { ...VERSION, effectiveFrom: '2031-01-01' },
+  },
+  'POST /api/tariffs/:id/assign': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 200,
+    url: () => `/api/tariffs/${tariffOfSup1}/assign`,
+    body: { serials: ['KW1B'], from: '2030-02-01' },
+  },
+  'GET /api/meters/:serial/tariff': {
+    kind: 'meter',
+    roles: ['consumer', 'supplier', 'admin'],
+    ok: 200,
+    check: meterTariffShape,
+  },
+  'PUT /api/meters/:serial/tariff': {
+    kind: 'meter',
+    roles: ['supplier'],
+    ok: 200,
+    get body() {
+      return { tariffId: tariffOfSup1, from: '2030-03-01' };
+    },
+    check: meterTariffShape,
+  },
+  'GET /api/tariff-change-requests': { kind: 'roles', roles: ['consumer', 'supplier'], ok: 200 },
+  'POST /api/tariff-change-requests': {
+    kind: 'roles',
+    roles: ['consumer'],
+    ok: 201,
+    get body() {
+      return { serial: 'KW1A', toTariffId: tariffOfSup1 };
+    },
+  },
+  'POST /api/tariff-change-requests/:id/decision': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 200,
+    url: () => `/api/tariff-change-requests/${requestOfH1B}/decision`,
+    body: { decision: 'decline', reason: 'Not available in your area' },
+  },
 };
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
@@ -244,6 +315,23 @@ beforeAll(async () => {
     [w.h1A.accountId, w.sup1, w.h1A.meterId, reads, lines],
   );
   billOfH1A = Number(bill.rows[0]!.id);
+  const tt = await db.pool.query<{ id: number; supplier_id: number }>(
+    `INSERT INTO tariffs (supplier_id, code, name, structure) VALUES ($1, 'S1', 'Sup1 flat', 'flat'), ($2, 'S2', 'Sup2 flat', 'flat')
+     RETURNING id, supplier_id`,
+    [w.sup1, w.sup2],
+  );
+  tariffOfSup1 = tt.rows.find((r) => r.supplier_id === w.sup1)!.id;
+  tariffOfSup2 = tt.rows.find((r) => r.supplier_id === w.sup2)!.id;
+  await db.pool.query(
+    `INSERT INTO tariff_versions (tariff_id, version, effective_from, day_rate, standing_milli_per_day, vat_bp)
+     VALUES ($1, 1, '2030-01-01', 24500, 53350, 500), ($2, 1, '2030-01-01', 22000, 40000, 500)`,
+    [tariffOfSup1, tariffOfSup2],
+  );
+  const r = await db.pool.query<{ id: number }>(
+    `INSERT INTO tariff_change_requests (consumer_id, meter_id, to_tariff_id) VALUES ($1, $2, $3) RETURNING id::int`,
+    [w.h1B.consumerId, w.h1B.meterId, tariffOfSup1],
+  );
+  requestOfH1B = r.rows[0]!.id;
 });
 afterAll(async () => {
   await app?.close();
@@ -564,6 +652,113 @@ describe("money routes reach only the actor's own accounts, bills and runs", () 
       }),
     );
     expect(bad.statusCode).toBe(400);
+  });
+});
+
+describe('tariffs reach only their own supplier and household', () => {
+  const post = (cookie: string, url: string, payload: Record<string, unknown>) =>
+    app.inject(as(cookie, { method: 'POST', url, headers: { 'content-type': 'application/json' }, payload }));
+
+  test("another supplier's tariff, meter or request -> 404, and nothing is queued or decided", async () => {
+    const before = await commandCount(w.h1A.meterId);
+    expectOnlyError(
+      await post(cookies.sup2, `/api/tariffs/${tariffOfSup1}/versions`, {
+        ...VERSION,
+        effectiveFrom: '2032-01-01',
+      }),
+      404,
+      'NOT_FOUND',
+      w.h1A.meterSerial,
+    );
+    expectOnlyError(
+      await post(cookies.sup2, `/api/tariffs/${tariffOfSup2}/assign`, {
+        serials: ['KW1A'],
+        from: '2030-02-01',
+      }),
+      404,
+      'NOT_FOUND',
+      w.h1A.meterSerial,
+    );
+    expectOnlyError(
+      await post(cookies.sup2, `/api/tariffs/${tariffOfSup1}/assign`, {
+        serials: ['KW2A'],
+        from: '2030-02-01',
+      }),
+      404,
+      'NOT_FOUND',
+      w.h1A.meterSerial,
+    );
+    const put = await app.inject(
+      as(cookies.sup1, {
+        method: 'PUT',
+        url: '/api/meters/KW1A/tariff',
+        headers: { 'content-type': 'application/json' },
+        payload: { tariffId: tariffOfSup2, from: '2030-02-01' },
+      }),
+    );
+    expectOnlyError(put, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    const r = await db.pool.query<{ id: number }>(
+      `INSERT INTO tariff_change_requests (consumer_id, meter_id, to_tariff_id) VALUES ($1, $2, $3) RETURNING id::int`,
+      [w.h2A.consumerId, w.h2A.meterId, tariffOfSup2],
+    );
+    expectOnlyError(
+      await post(cookies.sup1, `/api/tariff-change-requests/${r.rows[0]!.id}/decision`, {
+        decision: 'approve',
+      }),
+      404,
+      'NOT_FOUND',
+      w.h1A.meterSerial,
+    );
+    const st = await db.pool.query<{ status: string }>(
+      'SELECT status FROM tariff_change_requests WHERE id = $1',
+      [r.rows[0]!.id],
+    );
+    expect(st.rows[0]!.status).toBe('requested');
+    expect(await commandCount(w.h1A.meterId)).toBe(before);
+  });
+
+  test("a household cannot see another's tariff view, ask for another's meter, or for another supplier's tariff", async () => {
+    const g = await app.inject(
+      as(cookies.h2A, { method: 'GET', url: `/api/tariffs?serial=${w.h1A.meterSerial}` }),
+    );
+    expectOnlyError(g, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    expectOnlyError(
+      await post(cookies.h2A, '/api/tariff-change-requests', { serial: 'KW1A', toTariffId: tariffOfSup1 }),
+      404,
+      'NOT_FOUND',
+      w.h1A.meterSerial,
+    );
+    expectOnlyError(
+      await post(cookies.h1B, '/api/tariff-change-requests', { serial: 'KW1B', toTariffId: tariffOfSup2 }),
+      404,
+      'NOT_FOUND',
+      w.h1A.meterSerial,
+    );
+  });
+
+  test('lists show only their own', async () => {
+    const s2 = JSON.parse(
+      (await app.inject(as(cookies.sup2, { method: 'GET', url: '/api/tariffs' }))).body,
+    ) as {
+      items: { id: number }[];
+    };
+    expect(s2.items.map((t) => t.id)).toEqual([tariffOfSup2]);
+    const h2 = JSON.parse(
+      (await app.inject(as(cookies.h2A, { method: 'GET', url: '/api/tariffs' }))).body,
+    ) as {
+      items: { id: number }[];
+      meter: { serial: string };
+    };
+    expect(h2.items.map((t) => t.id)).toEqual([tariffOfSup2]);
+    expect(h2.meter.serial).toBe('KW2A');
+    const r2 = JSON.parse(
+      (await app.inject(as(cookies.h2B, { method: 'GET', url: '/api/tariff-change-requests' }))).body,
+    ) as { items: unknown[] };
+    expect(r2.items).toEqual([]);
+    const rs = JSON.parse(
+      (await app.inject(as(cookies.sup2, { method: 'GET', url: '/api/tariff-change-requests' }))).body,
+    ) as { items: { serial: string }[] };
+    expect(rs.items.every((i) => i.serial.startsWith('KW2'))).toBe(true);
   });
 });
 

@@ -56,6 +56,7 @@ export const PAGES: PageSpec[] = [
   },
   { name: 'statistics-month', path: '/statistics?view=month' },
   { name: 'statistics-year', path: '/statistics?view=year' },
+  { name: 'tariff', path: '/tariff' },
   { name: 'limits', path: '/limits' },
   { name: 'top-up', path: '/top-up' },
   { name: 'alerts', path: '/alerts' },

@@ -12,13 +12,17 @@ import { OutboxPage } from './pages/Outbox.tsx';
 import { TopUpPage, TopupStatusPage } from './pages/TopUp.tsx';
 import { SandboxPayPage } from './pages/SandboxPay.tsx';
 
+import { BillsPage } from './pages/Bills.tsx';
+import { BillRunsPage } from './pages/BillRuns.tsx';
+import { AccountsPage } from './pages/Accounts.tsx';
+import { TariffPage } from './pages/Tariff.tsx';
+import { SupplierTariffsPage } from './pages/SupplierTariffs.tsx';
+import { TariffRequestsPage } from './pages/TariffRequests.tsx';
+
 /** The sandbox provider's card page: reached from a payment link, with or without a session. */
 const SANDBOX_PAGE = /^\/pay\/sandbox\/([A-Za-z0-9_-]+)$/;
 /** One top-up: /top-ups/<uuid>. */
 const TOPUP_PAGE = /^\/top-ups\/([0-9a-f-]{36})$/;
-import { BillsPage } from './pages/Bills.tsx';
-import { BillRunsPage } from './pages/BillRuns.tsx';
-import { AccountsPage } from './pages/Accounts.tsx';
 
 // Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
@@ -27,6 +31,7 @@ const NAV = [
   { href: '/', label: 'Home' },
   { href: '/statistics', label: 'Statistics' },
   { href: '/bills', label: 'Bills' },
+  { href: '/tariff', label: 'Tariff' },
   { href: '/limits', label: 'Limits' },
   { href: '/top-up', label: 'Payments' },
   { href: '/alerts', label: 'Alerts' },
@@ -39,6 +44,13 @@ const STAFF_NAV = [
   { href: '/accounts', label: 'Accounts' },
   { href: '/bill-runs', label: 'Bill runs' },
   { href: '/outbox', label: 'Outbox' },
+] as const;
+
+/** Supplier staff also price their meters (administrators run the platform, not tariffs). */
+const SUPPLIER_NAV = [
+  ...STAFF_NAV,
+  { href: '/tariffs', label: 'Tariffs' },
+  { href: '/tariff-requests', label: 'Tariff requests' },
 ] as const;
 
 /** Which portal a role gets: a new role in the contract fails type-checking until it has one. */
@@ -175,7 +187,9 @@ export function App() {
 
   const name = auth.me.consumer?.name ?? auth.me.user.displayName;
   const portal = PORTAL[auth.me.user.role];
-  const nav = portal === 'household' ? NAV : portal === 'staff' ? STAFF_NAV : [];
+  const role = auth.me.user.role;
+  const nav =
+    portal === 'household' ? NAV : role === 'supplier' ? SUPPLIER_NAV : portal === 'staff' ? STAFF_NAV : [];
   return (
     <SessionContext.Provider value={session}>
       <a className="skip-link" href="#main">
@@ -215,7 +229,7 @@ export function App() {
         {portal === 'household' ? (
           <Route path={path} />
         ) : portal === 'staff' ? (
-          <StaffRoute path={path} />
+          <StaffRoute path={path} supplier={role === 'supplier'} />
         ) : (
           <div className="notice" role="status">
             <h1>Network operator</h1>
@@ -232,7 +246,7 @@ export function App() {
   );
 }
 
-function StaffRoute({ path }: { path: string }) {
+function StaffRoute({ path, supplier }: { path: string; supplier: boolean }) {
   switch (path) {
     case '/':
     case '/outbox':
@@ -243,6 +257,10 @@ function StaffRoute({ path }: { path: string }) {
       return <AccountsPage />;
     case '/bill-runs':
       return <BillRunsPage />;
+    case '/tariffs':
+      return supplier ? <SupplierTariffsPage /> : <NotFound />;
+    case '/tariff-requests':
+      return supplier ? <TariffRequestsPage /> : <NotFound />;
     default:
       return <NotFound />;
   }
@@ -260,6 +278,8 @@ function Route({ path }: { path: string }) {
       );
     case '/bills':
       return <BillsPage />;
+    case '/tariff':
+      return <TariffPage />;
     case '/limits':
       return <LimitsPage />;
     case '/alerts':

@@ -26,7 +26,35 @@ const AXIS_W = 46;
 const M = { top: 18, right: 8, bottom: 30, left: 4 };
 const HEIGHT = 240;
 
-export function BarChart({ bars, title, summary }: { bars: readonly Bar[]; title: string; summary: string }) {
+/**
+ * What a bar's `wh` holds: energy (Wh, shown as kWh) by default; the Cost view puts money
+ * in thousandths of a minor unit there and shows it in pence or pounds.
+ */
+export interface ChartUnit {
+  axis: string;
+  /** Bar value / divisor = the number on the axis. */
+  divisor: number;
+  /** Tooltip text of one value. */
+  format: (value: number) => string;
+}
+
+export const KWH_UNIT: ChartUnit = {
+  axis: 'kWh',
+  divisor: 1000,
+  format: (v) => `${tickFmt.format(v / 1000)} kWh`,
+};
+
+export function BarChart({
+  bars,
+  title,
+  summary,
+  unit = KWH_UNIT,
+}: {
+  bars: readonly Bar[];
+  title: string;
+  summary: string;
+  unit?: ChartUnit;
+}) {
   const id = useId();
   const [ref, containerW] = useWidth();
   const n = Math.max(1, bars.length);
@@ -34,7 +62,7 @@ export function BarChart({ bars, title, summary }: { bars: readonly Bar[]; title
   const plotW = width - M.left - M.right;
   const plotH = HEIGHT - M.top - M.bottom;
   const max = Math.max(0, ...bars.map((b) => b.wh ?? 0));
-  const top = niceMax(max / 1000) * 1000;
+  const top = niceMax(max / unit.divisor) * unit.divisor;
   const slot = plotW / n;
   const barW = Math.max(2, slot * 0.72);
   const every = labelEvery(n, Math.floor(plotW / 44));
@@ -47,14 +75,14 @@ export function BarChart({ bars, title, summary }: { bars: readonly Bar[]; title
     el.scrollLeft = Math.max(0, M.left + (lastData + 1) * slot + M.right - el.clientWidth);
   }, [scrolls, lastData, slot, ref]);
 
-  const tickValues = ticks(top / 1000);
-  const yOf = (t: number): number => M.top + plotH - barHeight(t * 1000, top, plotH);
+  const tickValues = ticks(top / unit.divisor);
+  const yOf = (t: number): number => M.top + plotH - barHeight(t * unit.divisor, top, plotH);
 
   return (
     <div className="chart-frame">
       <svg width={AXIS_W} height={HEIGHT} aria-hidden="true" className="chart-axis">
         <text x={4} y={11} className="axis-text">
-          kWh
+          {unit.axis}
         </text>
         {tickValues.map((t) => (
           <text key={t} x={AXIS_W - 6} y={yOf(t) + 4} textAnchor="end" className="axis-text">
@@ -109,7 +137,7 @@ export function BarChart({ bars, title, summary }: { bars: readonly Bar[]; title
                     className={b.status === 'estimated' ? 'bar bar-estimated' : 'bar'}
                     fill={b.status === 'estimated' ? `url(#${id}-hatch)` : undefined}
                   >
-                    <title>{`${b.fullLabel}: ${tickFmt.format(b.wh / 1000)} kWh${b.status === 'estimated' ? ' (estimated)' : ''}`}</title>
+                    <title>{`${b.fullLabel}: ${unit.format(b.wh)}${b.status === 'estimated' ? ' (estimated)' : ''}`}</title>
                   </rect>
                 )}
                 {b.status === 'estimated' && (
@@ -117,7 +145,8 @@ export function BarChart({ bars, title, summary }: { bars: readonly Bar[]; title
                     E
                   </text>
                 )}
-                {b.status === 'missing' && (
+                {/* A day without readings can still have money (its standing charge): the bar shows it. */}
+                {b.status === 'missing' && b.wh === null && (
                   <text x={cx} y={M.top + plotH - 4} textAnchor="middle" className="marker marker-missing">
                     ×<title>{`${b.fullLabel}: no data`}</title>
                   </text>

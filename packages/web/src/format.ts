@@ -85,3 +85,18 @@ export function normaliseE164(text: string): string | null {
   const t = text.replace(/[\s\-().]/g, '');
   return /^\+[1-9]\d{6,14}$/.test(t) ? t : null;
 }
+
+/** Parse an amount of money typed by a person ("5", "2.50", "£3") into minor units (2 decimals). */
+export function parseMoneyInput(text: string): { ok: true; minor: number } | { ok: false; message: string } {
+  const t = text.trim().replace(/^£\s*/, '').replace(',', '.');
+  if (!/^\d{1,5}(\.\d{1,2})?$/.test(t)) {
+    return { ok: false, message: 'Enter an amount in pounds, for example 5 or 2.50.' };
+  }
+  const [whole, frac = ''] = t.split('.') as [string, string?];
+  return { ok: true, minor: Number(whole) * 100 + Number(frac.padEnd(2, '0')) };
+}
+
+/** Minor units as the text to prefill a money input with: 250 -> "2.50", 500 -> "5". */
+export function minorToInput(minor: number): string {
+  return minor % 100 === 0 ? String(minor / 100) : (minor / 100).toFixed(2);
+}

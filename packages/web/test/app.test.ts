@@ -36,7 +36,12 @@ const METERS: MeterList = {
   ],
   nextCursor: null,
 };
-const LIMITS: Limits = { dailyLimitWh: 10_000, hourlyLimitWh: null };
+const LIMITS: Limits = {
+  dailyLimitWh: 10_000,
+  hourlyLimitWh: null,
+  lowCreditMinor: null,
+  lowCreditCommand: null,
+};
 
 /** A stand-in for the API: answers GETs by path, 404 for anything else; records what was asked. */
 function fakeApi(answers: Record<string, unknown>) {

@@ -40,6 +40,7 @@ function autumnDay(): DayIntervals {
     estimatedIntervals: 1,
     wh: intervals.reduce((s, i) => s + (i.wh ?? 0), 0),
     intervals,
+    cost: null,
   };
 }
 

@@ -1,7 +1,13 @@
 import type { MeterMode, RelayState } from '@kilowire/contract/enums';
+import { addDays, billingPeriod, daysBetween, localDate } from '@kilowire/protocol';
 import type { Q } from '../db/pool.ts';
+import { meterDailyCost, moneyOfDays } from '../money/cost.ts';
 
 export interface HomeRow {
+  id: number;
+  billing_cycle_day: number;
+  emergency_available_minor: number | null;
+  low_credit_minor: number | null;
   serial: string;
   tz: string;
   mode: MeterMode;
@@ -32,6 +38,7 @@ export async function homeSummary(
     name: 'home-summary',
     text: `WITH m AS (
        SELECT m.id, m.serial, m.tz, coalesce(m.mode, a.mode) AS mode, m.relay, m.credit_minor, m.interval_s,
+              (m.last_status->>'emergencyCreditMinor')::int AS emergency_available_minor,
               a.currency, a.billing_cycle_day, (now() AT TIME ZONE m.tz)::date AS today
          FROM meters m JOIN accounts a ON a.id = m.account_id
         WHERE a.consumer_id = $1 AND ($2::text IS NULL OR m.serial = $2)
@@ -43,7 +50,7 @@ export async function homeSummary(
                    END AS period_start
          FROM m
      )
-     SELECT p.serial, p.tz, p.mode, p.relay, p.credit_minor, trim(p.currency) AS currency, p.today::text AS today,
+     SELECT p.id, p.billing_cycle_day, p.emergency_available_minor, l.low_credit_minor, p.serial, p.tz, p.mode, p.relay, p.credit_minor, trim(p.currency) AS currency, p.today::text AS today,
             p.period_start::text AS period_start,
             (SELECT ir.ts + make_interval(secs => p.interval_s) FROM interval_readings ir
               WHERE ir.meter_id = p.id ORDER BY ir.ts DESC LIMIT 1) AS last_reading_at,
@@ -56,4 +63,92 @@ export async function homeSummary(
     values: [consumerId, serial],
   });
   return rows[0];
+}
+
+/**
+ * The friendly-credit hours a meter keeps when it was never sent others (the simulated
+ * meter's factory setting; a thresholds.set that names them overrides it).
+ */
+export const METER_DEFAULT_FRIENDLY_HOURS = { from: '18:00', to: '08:00' };
+
+export interface HomeMoney {
+  cost: {
+    currency: string;
+    tariffName: string;
+    todayMinor: number;
+    periodMinor: number;
+    recentDailyMinor: number | null;
+    recentDays: number;
+    projection: { totalMinor: number; periodEnd: string; daysLeft: number } | null;
+  } | null;
+  prepayment: {
+    creditMinor: number | null;
+    emergencyInUse: boolean;
+    emergencyAvailableMinor: number | null;
+    debtMinor: number;
+    daysLeft: number | null;
+    friendlyHours: { from: string; to: string } | null;
+    lowCreditMinor: number | null;
+  } | null;
+}
+
+/**
+ * Money on the home page: today and the billing period so far at the prices in force, the
+ * recent daily cost (last 7 complete local days with readings), a projected bill for credit
+ * accounts (so far + recent daily cost × days left), and for prepayment how long the credit
+ * lasts at that rate.
+ */
+export async function homeMoney(q: Q, h: HomeRow, nowS: number): Promise<HomeMoney> {
+  const m = { id: h.id, tz: h.tz };
+  const today = localDate(nowS, h.tz);
+  const period = billingPeriod(today, h.billing_cycle_day);
+  const from = period.start < addDays(today, -7) ? period.start : addDays(today, -7);
+  const days = (await meterDailyCost(q, m, from, addDays(today, 1))).filter((d) => d.version !== null);
+  const todayDays = days.filter((d) => d.day === today);
+  const recent = days.filter((d) => d.day >= addDays(today, -7) && d.day < today && d.intervals > 0);
+  const recentDaily = recent.length ? Math.round(moneyOfDays(recent).totalMinor / recent.length) : null;
+  const v = todayDays[0]?.version ?? days[days.length - 1]?.version ?? null;
+  let cost: HomeMoney['cost'] = null;
+  if (v) {
+    const periodMinor = moneyOfDays(days.filter((d) => d.day >= period.start)).totalMinor;
+    const periodEnd = addDays(period.end, -1);
+    const daysLeft = daysBetween(today, periodEnd);
+    cost = {
+      currency: v.currency,
+      tariffName: v.name,
+      todayMinor: moneyOfDays(todayDays).totalMinor,
+      periodMinor,
+      recentDailyMinor: recentDaily,
+      recentDays: recent.length,
+      projection:
+        h.mode === 'credit' && recentDaily !== null
+          ? { totalMinor: periodMinor + recentDaily * daysLeft, periodEnd, daysLeft }
+          : null,
+    };
+  }
+  let prepayment: HomeMoney['prepayment'] = null;
+  if (h.mode === 'prepayment') {
+    const credit = h.credit_minor === null ? null : Number(h.credit_minor);
+    const { rows } = await q.query<{ fh: { from: string; to: string } | null }>(
+      `SELECT cmd->'friendlyHours' AS fh FROM commands
+        WHERE meter_id = $1 AND type = 'thresholds.set' AND status = 'ok' AND cmd ? 'friendlyHours'
+        ORDER BY counter DESC LIMIT 1`,
+      [h.id],
+    );
+    prepayment = {
+      creditMinor: credit,
+      emergencyInUse: credit !== null && credit <= 0,
+      emergencyAvailableMinor: h.emergency_available_minor,
+      debtMinor: credit !== null && credit < 0 ? -credit : 0,
+      daysLeft:
+        credit === null || recentDaily === null || recentDaily <= 0
+          ? null
+          : credit <= 0
+            ? 0
+            : Math.floor((credit * 10) / recentDaily) / 10,
+      friendlyHours: rows[0] ? rows[0].fh : METER_DEFAULT_FRIENDLY_HOURS,
+      lowCreditMinor: h.low_credit_minor,
+    };
+  }
+  return { cost, prepayment };
 }

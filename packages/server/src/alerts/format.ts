@@ -31,3 +31,19 @@ export function money(minor: number, currency = 'GBP'): string {
   const sym = currency === 'GBP' ? '£' : currency === 'EUR' ? '€' : `${currency} `;
   return `${sign}${sym}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
 }
+
+const MINOR_SUFFIX: Record<string, string> = { GBP: 'p', EUR: 'c', USD: '¢' };
+
+/**
+ * A price in thousandths of a minor unit, in the minor unit with only the decimals it has:
+ * 24500 GBP -> "24.5p", 53350 -> "53.35p", 12000 -> "12p".
+ */
+export function minorPrice(milli: number, currency = 'GBP'): string {
+  const sign = milli < 0 ? '-' : '';
+  const abs = Math.abs(milli);
+  const frac = String(abs % 1000)
+    .padStart(3, '0')
+    .replace(/0+$/, '');
+  const suffix = MINOR_SUFFIX[currency] ?? ` ${currency}/100`;
+  return `${sign}${Math.floor(abs / 1000)}${frac ? `.${frac}` : ''}${suffix}`;
+}

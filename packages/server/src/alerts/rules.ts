@@ -1,6 +1,8 @@
 import { EVENT_CATALOGUE, type EventCode } from '@kilowire/protocol';
 import type { Pool } from '../db/pool.ts';
-import { kwh, localStamp, money, shortDay } from './format.ts';
+import { addDays } from '@kilowire/protocol';
+import { meterPriceOn, tariffVersions, type TariffVersion } from '../money/prices.ts';
+import { kwh, localStamp, minorPrice, money, shortDay } from './format.ts';
 import { raiseAlerts, type NewAlert, type RaiseOptions } from './raise.ts';
 import { alertTypeOfEvent } from './types.ts';
 
@@ -124,12 +126,15 @@ export async function evaluateEvents(
     serial: string;
     tz: string;
     currency: string | null;
+    low_credit_minor: number | null;
   }>(
-    `SELECT e.meter_id, e.seq, e.idx, extract(epoch FROM e.ts)::bigint AS t, e.code, e.data, m.serial, m.tz, ac.currency
+    `SELECT e.meter_id, e.seq, e.idx, extract(epoch FROM e.ts)::bigint AS t, e.code, e.data, m.serial, m.tz, ac.currency,
+            ml.low_credit_minor
        FROM (SELECT DISTINCT * FROM unnest($1::int[], $2::bigint[]) AS k(meter_id, seq)) k
        JOIN meter_events e ON e.meter_id = k.meter_id AND e.seq = k.seq
        JOIN meters m ON m.id = e.meter_id
        LEFT JOIN accounts ac ON ac.id = m.account_id
+       LEFT JOIN meter_limits ml ON ml.meter_id = m.id
       WHERE e.code LIKE 'tamper.%' OR e.code IN ('relay.disconnected', 'relay.armed', 'credit.low')
       ORDER BY e.meter_id, e.seq, e.idx`,
     [keys.map((k) => k.meterId), keys.map((k) => k.seq)],
@@ -177,7 +182,9 @@ export async function evaluateEvents(
     } else {
       const cur = e.currency ?? 'GBP';
       const credit = typeof e.data?.creditMinor === 'number' ? e.data.creditMinor : null;
-      const thr = typeof e.data?.thresholdMinor === 'number' ? e.data.thresholdMinor : null;
+      // The meter reports the level it judged by (the household's own once thresholds.set
+      // reached it); an event without it is told against the household's chosen level.
+      const thr = typeof e.data?.thresholdMinor === 'number' ? e.data.thresholdMinor : e.low_credit_minor;
       const amounts =
         credit !== null && thr !== null
           ? ` is ${money(credit, cur)}, below the low-credit threshold of ${money(thr, cur)}`
@@ -202,6 +209,8 @@ export interface TariffChange {
   effectiveFrom: string;
   /** Optional figures in words, e.g. "Unit rate 24.5p/kWh, standing charge 53.2p/day." */
   detail?: string;
+  /** Extra figures kept with the alert (old and new prices). */
+  figures?: Record<string, unknown>;
 }
 
 /** The hook for tariff changes (called by the tariff domain when a new version is pushed). */
@@ -222,8 +231,113 @@ export async function raiseTariffChanged(
       dedupeKey: t.version,
       title: 'Tariff changed',
       message: `Your tariff for meter ${m.serial} changes to "${t.name}" from ${shortDay(t.effectiveFrom)}.${t.detail ? ` ${t.detail}` : ''}`,
-      figures: { version: t.version, name: t.name, effectiveFrom: t.effectiveFrom },
+      figures: { version: t.version, name: t.name, effectiveFrom: t.effectiveFrom, ...t.figures },
     })),
+    o,
+  );
+}
+
+/** A version's prices in words: "day 24.5p/kWh, night 12p/kWh (00:30-07:30), standing charge 53.35p/day, VAT 5%". */
+export function pricesInWords(v: TariffVersion): string {
+  const c = v.currency;
+  const hours = (ws: { from: string; to: string }[]) => ws.map((w) => `${w.from}-${w.to}`).join(', ');
+  const parts =
+    v.structure === 'flat'
+      ? [`unit rate ${minorPrice(v.dayRate, c)}/kWh`]
+      : [`day ${minorPrice(v.dayRate, c)}/kWh`];
+  if (v.structure !== 'flat' && v.nightRate !== null)
+    parts.push(`night ${minorPrice(v.nightRate, c)}/kWh (${hours(v.nightWindows)})`);
+  if (v.structure === 'three_band' && v.peakRate !== null)
+    parts.push(`peak ${minorPrice(v.peakRate, c)}/kWh (${hours(v.peakWindows)})`);
+  parts.push(`standing charge ${minorPrice(v.standingMilliPerDay, c)}/day`);
+  parts.push(`VAT ${v.vatBp / 100}%`);
+  return parts.join(', ');
+}
+
+const priceFigures = (v: TariffVersion) => ({
+  tariff: v.code,
+  version: v.version,
+  dayRate: v.dayRate,
+  nightRate: v.nightRate,
+  peakRate: v.peakRate,
+  standingMilliPerDay: v.standingMilliPerDay,
+  vatBp: v.vatBp,
+});
+
+/**
+ * The "tariff changed" alert of one meter for a `tariff.changed` event: the new prices from
+ * `from` against the prices of the day before (what the household pays now). Idempotent: one
+ * alert per meter, tariff, version and first day.
+ */
+export async function raiseTariffChangedFor(
+  pool: Pool,
+  meterId: number,
+  e: { tariffId: number; version: number; from: string },
+  o: RuleOptions = {},
+): Promise<number[]> {
+  const nv = (await tariffVersions(pool, e.tariffId)).find((v) => v.version === e.version);
+  if (!nv) return [];
+  const old = await meterPriceOn(pool, meterId, addDays(e.from, -1));
+  const now = `New prices: ${pricesInWords(nv)}.`;
+  const was = old
+    ? ` Until then: ${old.tariffId === nv.tariffId ? '' : `"${old.name}", `}${pricesInWords(old)}.`
+    : '';
+  return raiseTariffChanged(
+    pool,
+    {
+      meterIds: [meterId],
+      version: `${nv.code}:v${nv.version}:${e.from}`,
+      name: nv.name,
+      effectiveFrom: e.from,
+      detail: `${now}${was}`,
+      figures: { new: priceFigures(nv), old: old ? priceFigures(old) : null },
+    },
+    o,
+  );
+}
+
+/** The household hears the supplier's decision on its tariff-change request (once per request). */
+export async function raiseTariffRequestDecided(
+  pool: Pool,
+  requestId: number,
+  o: RuleOptions = {},
+): Promise<number[]> {
+  const { rows } = await pool.query<{
+    meter_id: number;
+    serial: string;
+    status: string;
+    reason: string | null;
+    effective_from: string | null;
+    to_name: string;
+  }>(
+    `SELECT r.meter_id, m.serial, r.status, r.reason, to_char(r.effective_from, 'YYYY-MM-DD') AS effective_from, t.name AS to_name
+       FROM tariff_change_requests r JOIN meters m ON m.id = r.meter_id JOIN tariffs t ON t.id = r.to_tariff_id
+      WHERE r.id = $1 AND r.status IN ('approved', 'declined')`,
+    [requestId],
+  );
+  const r = rows[0];
+  if (!r) return [];
+  const approved = r.status === 'approved';
+  return raiseAlerts(
+    pool,
+    [
+      {
+        meterId: r.meter_id,
+        type: 'tariff_request',
+        dedupeKey: `request:${requestId}`,
+        title: approved ? 'Tariff change approved' : 'Tariff change declined',
+        message: approved
+          ? `Your request to move meter ${r.serial} to "${r.to_name}" was approved: it applies from ${shortDay(r.effective_from!)}.`
+          : `Your request to move meter ${r.serial} to "${r.to_name}" was declined. Reason: ${r.reason ?? ''}`,
+        figures: {
+          requestId,
+          status: r.status,
+          tariff: r.to_name,
+          effectiveFrom: r.effective_from,
+          reason: r.reason,
+        },
+      },
+    ],
     o,
   );
 }

@@ -37,6 +37,7 @@ import { meRoutes } from './routes/me.ts';
 import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
+import { tariffRoutes } from './routes/tariffs.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 
 export type { ApiDeps } from './http.ts';
@@ -318,6 +319,7 @@ export async function buildApi(deps: {
     sandboxPayRoutes,
     accountRoutes,
     billRoutes,
+    tariffRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

@@ -28,6 +28,18 @@ export interface EventPayloads {
   'bill.issued': { billId: number };
   /** A bill run was created (the jobs service queues its work). */
   'bill_run.requested': { runId: number };
+  /**
+   * A meter's prices change from local day `from`: it was put on a tariff (by the supplier or
+   * an approved request) or its tariff got a new price version. The household is told.
+   */
+  'tariff.changed': {
+    tariffId: number;
+    version: number;
+    from: string;
+    why: 'assigned' | 'request' | 'prices';
+  };
+  /** The supplier approved or declined a household's tariff-change request. */
+  'tariff.request_decided': { requestId: number };
 }
 export type EventType = keyof EventPayloads;
 export const EVENT_TYPES = [
@@ -40,6 +52,8 @@ export const EVENT_TYPES = [
   'sandbox.webhook',
   'bill.issued',
   'bill_run.requested',
+  'tariff.changed',
+  'tariff.request_decided',
 ] as const satisfies readonly EventType[];
 
 export interface DomainEvent<T extends EventType = EventType> {

@@ -11,12 +11,16 @@ import { billingSubscriber, runBillRun, scheduleDueRuns } from '../money/billrun
 import { createProvider } from '../money/payments/index.ts';
 import { expireSandboxCheckouts, sandboxWebhookSubscriber } from '../money/payments/sandbox.ts';
 import { paymentsSubscriber } from '../money/topups.ts';
+import { syncAllMeterTariffs } from '../money/tariffs.ts';
 import { startBoss, stableUuid } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
 import { EventDispatcher, startEventWorkers } from './events.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
+
+/** The periodic pass that sends each meter its next decided tariff change. */
+export const TARIFF_SYNC_QUEUE = 'tariffs.sync';
 
 export interface RunningJobs {
   boss: PgBoss;
@@ -151,6 +155,16 @@ export async function startJobs(deps: {
       if (n) log.info({ checkouts: n }, 'sandbox checkouts nobody paid have expired');
     });
   }
+  // Tariff changes reach each meter one at a time (a meter holds one pending tariff): every
+  // quarter of an hour, meters whose latest change has begun get the next one. Cron in
+  // pg-boss, so one jobs process runs it however many there are.
+  const commandKey = privateKeyFromB64(config.commandSigningKey);
+  await boss.createQueue(TARIFF_SYNC_QUEUE, { name: TARIFF_SYNC_QUEUE, policy: 'singleton', retryLimit: 3 });
+  await boss.schedule(TARIFF_SYNC_QUEUE, '*/15 * * * *');
+  await boss.work(TARIFF_SYNC_QUEUE, { pollingIntervalSeconds: 30 }, async () => {
+    const sent = await syncAllMeterTariffs(pool, commandKey, Math.floor(Date.now() / 1000));
+    if (sent) log.info({ sent }, 'tariff changes sent to meters');
+  });
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
   const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {

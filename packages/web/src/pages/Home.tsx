@@ -48,16 +48,22 @@ export function HomePage() {
 }
 
 function HomeCards({ home, now }: { home: Home; now: number }) {
-  const { today, meter } = home;
+  const { today, meter, cost, prepayment } = home;
   const limit = today.dailyLimitWh;
   const pct = limit ? (percentOf(today.wh, limit) ?? 0) : 0;
   const over = limit !== null && today.wh > limit;
   const relay = meter.relay ? RELAY_TEXT[meter.relay] : null;
+  const money = (minor: number) => formatMoney(minor, cost?.currency ?? meter.currency);
   return (
     <div className="cards">
+      {prepayment && <CreditCard p={prepayment} currency={meter.currency} />}
       <section className="card card-wide" aria-labelledby="today-h">
         <h2 id="today-h">Used today</h2>
-        <p className="big-number">{formatKwh(today.wh)}</p>
+        <p className="big-number">
+          {formatKwh(today.wh)}
+          {cost && <span className="big-number-side"> · {money(cost.todayMinor)}</span>}
+        </p>
+        {cost && <p className="muted">Cost so far today, with today's standing charge and VAT.</p>}
         {limit !== null ? (
           <>
             <div className={`bar-track${over ? ' bar-over' : ''}`} aria-hidden="true">
@@ -88,6 +94,33 @@ function HomeCards({ home, now }: { home: Home; now: number }) {
         <h2 id="bill-h">This billing period</h2>
         <p className="big-number">{formatKwh(home.billingPeriod.wh)}</p>
         <p className="muted">Since {dateFmt.format(new Date(`${home.billingPeriod.start}T00:00:00Z`))}</p>
+        {cost && (
+          <dl className="facts">
+            <div>
+              <dt>Cost so far</dt>
+              <dd>{money(cost.periodMinor)}</dd>
+            </div>
+            {cost.projection && (
+              <div>
+                <dt>Projected bill</dt>
+                <dd>{money(cost.projection.totalMinor)}</dd>
+              </div>
+            )}
+          </dl>
+        )}
+        {cost?.projection && cost.recentDailyMinor !== null && (
+          <p className="muted">
+            Projected: the cost so far plus {money(cost.recentDailyMinor)} a day (your average over the last{' '}
+            {cost.recentDays === 1 ? 'day' : `${cost.recentDays} days`}) for the{' '}
+            {cost.projection.daysLeft === 1 ? 'day' : `${cost.projection.daysLeft} days`} left until{' '}
+            {dateFmt.format(new Date(`${cost.projection.periodEnd}T00:00:00Z`))}.
+          </p>
+        )}
+        {cost && (
+          <p>
+            <Link href="/tariff">Your tariff: {cost.tariffName}</Link>
+          </p>
+        )}
         <p>
           <Link href="/statistics">See your usage in detail</Link>
         </p>
@@ -147,5 +180,73 @@ function HomeCards({ home, now }: { home: Home; now: number }) {
         </p>
       </section>
     </div>
+  );
+}
+
+const hoursFmt = (h: { from: string; to: string }) => `${h.from} to ${h.to}`;
+
+/** Prepayment: what is on the meter, what is owed, how long it lasts, and the way to top up. */
+function CreditCard({ p, currency }: { p: NonNullable<Home['prepayment']>; currency: string }) {
+  const money = (minor: number) => formatMoney(minor, currency);
+  const low = p.creditMinor !== null && p.lowCreditMinor !== null && p.creditMinor < p.lowCreditMinor;
+  return (
+    <section className="card card-wide credit-card" aria-labelledby="credit-h">
+      <h2 id="credit-h">Your credit</h2>
+      {p.creditMinor === null ? (
+        <p>Your meter has not reported its credit yet.</p>
+      ) : (
+        <p className="big-number">
+          {money(Math.max(0, p.creditMinor))}
+          {(low || p.emergencyInUse) && (
+            <strong className="badge badge-warn">
+              {p.emergencyInUse ? 'Using emergency credit' : 'Low credit'}
+            </strong>
+          )}
+        </p>
+      )}
+      <p>
+        {p.daysLeft === null
+          ? 'We will show how long your credit lasts once there are a few days of readings.'
+          : p.daysLeft <= 0
+            ? 'Your credit has run out. Top up to keep your supply on.'
+            : `About ${p.daysLeft} ${p.daysLeft === 1 ? 'day' : 'days'} left at your usage over the last week.`}
+      </p>
+      <dl className="facts">
+        {p.debtMinor > 0 && (
+          <div>
+            <dt>Emergency credit to repay</dt>
+            <dd>{money(p.debtMinor)}</dd>
+          </div>
+        )}
+        {p.emergencyAvailableMinor !== null && (
+          <div>
+            <dt>Emergency credit available</dt>
+            <dd>{money(p.emergencyAvailableMinor)}</dd>
+          </div>
+        )}
+        {p.friendlyHours && (
+          <div>
+            <dt>Friendly-credit hours</dt>
+            <dd>{hoursFmt(p.friendlyHours)}</dd>
+          </div>
+        )}
+        <div>
+          <dt>Low-credit warning</dt>
+          <dd>{p.lowCreditMinor === null ? 'Not set' : `Below ${money(p.lowCreditMinor)}`}</dd>
+        </div>
+      </dl>
+      {p.friendlyHours && (
+        <p className="muted">
+          During friendly-credit hours your supply is never cut off for lack of credit.{' '}
+          {p.debtMinor > 0 && 'Emergency credit you used is taken from your next top-up.'}
+        </p>
+      )}
+      <p className="form-actions">
+        <Link href="/top-up" className="btn btn-large">
+          Top up
+        </Link>
+        <Link href="/limits">Change the low-credit warning</Link>
+      </p>
+    </section>
   );
 }

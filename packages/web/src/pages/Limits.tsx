@@ -10,7 +10,14 @@ import {
   useApi,
   useMeter,
 } from '../common.tsx';
-import { formatKwh, parseKwhInput, whToInput } from '../format.ts';
+import {
+  formatKwh,
+  formatMoney,
+  minorToInput,
+  parseKwhInput,
+  parseMoneyInput,
+  whToInput,
+} from '../format.ts';
 
 export function LimitsPage() {
   const meter = useMeter();
@@ -28,9 +35,129 @@ export function LimitsPage() {
       ) : !loaded.data ? (
         <Loading what="your limits" />
       ) : (
-        <LimitsForm path={path} initial={loaded.data} key={path} />
+        <>
+          <LimitsForm path={path} initial={loaded.data} key={path} />
+          {meter?.mode === 'prepayment' && (
+            <LowCreditForm path={path} initial={loaded.data} currency="GBP" key={`${path}-credit`} />
+          )}
+        </>
       )}
     </>
+  );
+}
+
+const COMMAND_WORDS: Record<string, string> = {
+  requested: 'being sent to your meter',
+  awaiting_approval: 'being sent to your meter',
+  queued: 'waiting to reach your meter',
+  sent: 'sent to your meter, waiting for its answer',
+  ok: 'set on your meter',
+  rejected: 'refused by your meter — contact your supplier',
+  failed: 'not applied by your meter — contact your supplier',
+  expired: 'not delivered: your meter was out of reach — save it again',
+  cancelled: 'cancelled',
+};
+
+/**
+ * Prepayment: the household's own low-credit warning. The meter itself warns (and the portal
+ * alert follows), so the level is sent to the meter; its delivery is shown until it is set.
+ */
+function LowCreditForm({ path, initial, currency }: { path: string; initial: Limits; currency: string }) {
+  const [saved, setSaved] = useState(initial);
+  const [text, setText] = useState(
+    initial.lowCreditMinor === null ? '' : minorToInput(initial.lowCreditMinor),
+  );
+  const [error, setError] = useState<string | null>(null);
+  const [failure, setFailure] = useState<ApiError | null>(null);
+  const [status, setStatus] = useState('');
+  const [busy, setBusy] = useState(false);
+  const hintId = useId();
+  const errId = useId();
+
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    if (busy) return;
+    const t = text.trim();
+    const parsed = t === '' ? { ok: true as const, minor: null } : parseMoneyInput(t);
+    if (!parsed.ok) {
+      setError(parsed.message);
+      document.getElementById('limit-lowCredit')?.focus();
+      return;
+    }
+    setError(null);
+    setFailure(null);
+    setBusy(true);
+    // The kWh limits are read fresh so that saving this never undoes a change made above.
+    api<Limits>('GET', path)
+      .then((cur) =>
+        api<Limits>('PUT', path, {
+          dailyLimitWh: cur.dailyLimitWh,
+          hourlyLimitWh: cur.hourlyLimitWh,
+          lowCreditMinor: parsed.minor,
+        } satisfies LimitsBody),
+      )
+      .then(
+        (s) => {
+          setBusy(false);
+          setSaved(s);
+          setStatus(parsed.minor === null ? 'Low-credit warning cleared.' : 'Low-credit warning saved.');
+        },
+        (err: unknown) => {
+          setBusy(false);
+          setFailure(err instanceof ApiError ? err : new ApiError(0, 'CLIENT', String(err)));
+        },
+      );
+  };
+
+  return (
+    <form onSubmit={submit} noValidate className="card form" aria-labelledby="low-credit-h">
+      <h2 id="low-credit-h">Low-credit warning</h2>
+      <div className={`field${error ? ' field-error' : ''}`}>
+        <label htmlFor="limit-lowCredit">Warn me when my credit falls below (£)</label>
+        <p className="hint" id={hintId}>
+          For example 5 or 2.50. Leave empty for no warning of your own.{' '}
+          {saved.lowCreditMinor === null
+            ? 'Not set.'
+            : `Currently ${formatMoney(saved.lowCreditMinor, currency)}.`}
+          {saved.lowCreditCommand &&
+            ` This level is ${COMMAND_WORDS[saved.lowCreditCommand.status] ?? saved.lowCreditCommand.status}.`}
+        </p>
+        {error && (
+          <p className="error-text" id={errId}>
+            <span aria-hidden="true">⚠ </span>
+            {error}
+          </p>
+        )}
+        <div className="input-row">
+          <span aria-hidden="true">£</span>
+          <input
+            id="limit-lowCredit"
+            type="text"
+            inputMode="decimal"
+            autoComplete="off"
+            className="input-short"
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            aria-invalid={error ? true : undefined}
+            aria-describedby={error ? `${errId} ${hintId}` : hintId}
+          />
+        </div>
+      </div>
+      {failure && <ErrorMessage error={failure} />}
+      <div className="form-actions">
+        <button type="submit" className="btn" aria-disabled={busy}>
+          {busy ? 'Saving…' : 'Save warning'}
+        </button>
+        <p role="status" aria-live="polite" className="saved">
+          {status && (
+            <>
+              <span aria-hidden="true">✓ </span>
+              {status}
+            </>
+          )}
+        </p>
+      </div>
+    </form>
   );
 }
 
@@ -106,7 +233,10 @@ function LimitsForm({ path, initial }: { path: string; initial: Limits }) {
   const clear = (f: Field): void => {
     if (busy) return;
     setErrors({});
-    save({ ...saved, [f]: null }, f === 'dailyLimitWh' ? 'Daily limit cleared.' : 'Hourly limit cleared.');
+    save(
+      { dailyLimitWh: saved.dailyLimitWh, hourlyLimitWh: saved.hourlyLimitWh, [f]: null },
+      f === 'dailyLimitWh' ? 'Daily limit cleared.' : 'Hourly limit cleared.',
+    );
   };
 
   return (

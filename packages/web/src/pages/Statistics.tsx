@@ -10,11 +10,11 @@ import type {
   MonthlyQuery,
 } from '@kilowire/contract';
 import { api, ApiError, qs } from '../api.ts';
-import { BarChart, ChartLegend } from '../BarChart.tsx';
+import { BarChart, ChartLegend, type ChartUnit } from '../BarChart.tsx';
 import { compare, dailyBars, dayBars, monthlyBars, totalWh, type Bar, type Comparison } from '../chart.ts';
 import { ErrorMessage, Loading, MeterPicker, PageHeading, useMeter } from '../common.tsx';
 import { barsToCsv, csvFileName } from '../csv.ts';
-import { formatKwh, kwhNumber } from '../format.ts';
+import { formatKwh, formatMoney, kwhNumber } from '../format.ts';
 import { contains, periodOf, previousPeriod, shiftDate, type Period, type View } from '../period.ts';
 import { replaceSearch } from '../router.tsx';
 
@@ -30,6 +30,49 @@ interface Loaded {
   comparison: Comparison;
   /** The comparison covers only the elapsed part of both periods. */
   soFar: boolean;
+  /** Money for the period, when the meter had prices then. */
+  cost: CostView | null;
+}
+
+/**
+ * The Cost view: the same bars with money in place of energy (thousandths of a minor unit,
+ * so half-hours of fractions of a penny still draw), and the period's money in lines.
+ */
+interface CostView {
+  bars: Bar[];
+  unit: ChartUnit;
+  currency: string;
+  energyMinor: number;
+  standingMinor: number;
+  vatMinor: number;
+  totalMinor: number;
+  vatBp: number | null;
+  /** How the bars are priced, in words. */
+  note: string;
+}
+
+const MINOR_SUFFIX: Record<string, string> = { GBP: 'p', EUR: 'c' };
+const minorFmt = new Intl.NumberFormat('en-GB', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+function minorUnit(currency: string): ChartUnit {
+  const suffix = MINOR_SUFFIX[currency] ?? ` ${currency}/100`;
+  return { axis: suffix.trim(), divisor: 1000, format: (v) => `${minorFmt.format(v / 1000)}${suffix}` };
+}
+
+function majorUnit(currency: string): ChartUnit {
+  return {
+    axis: formatMoney(0, currency).replace(/[\d.,\s]/g, '') || currency,
+    divisor: 100_000,
+    format: (v) => formatMoney(Math.round(v / 1000), currency),
+  };
+}
+
+/** Bars with money from `byKey` (thousandths of a minor unit); keys without money have none. */
+function moneyBars(bars: readonly Bar[], byKey: Map<string, number>): Bar[] {
+  return bars.map((b) => {
+    const v = byKey.get(b.key);
+    return { ...b, wh: v === undefined ? null : v };
+  });
 }
 
 const enc = encodeURIComponent;
@@ -50,7 +93,31 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
       // Same point yesterday: intervals that started before the current local time of day.
       const cutoff = bars.filter((b) => b.status !== 'future').at(-1)?.label ?? '99:99';
       const prevWh = inProgress ? totalWh(previousBars.filter((b) => b.label <= cutoff)) : before.wh;
-      return { bars, previousBars, comparison: compare(cur.wh, prevWh), soFar: inProgress };
+      const c = cur.cost;
+      const cost: CostView | null = c
+        ? {
+            bars: moneyBars(
+              bars,
+              new Map(
+                cur.intervals.flatMap((iv, i) => {
+                  const micro = c.intervalsMicro[i];
+                  return micro === null || micro === undefined
+                    ? []
+                    : [[iv.startUtc, Math.round(micro / 1000)] as const];
+                }),
+              ),
+            ),
+            unit: minorUnit(c.currency),
+            currency: c.currency,
+            energyMinor: c.energyMinor,
+            standingMinor: c.standingMinor,
+            vatMinor: c.vatMinor,
+            totalMinor: c.totalMinor,
+            vatBp: c.vatBp,
+            note: `Each half-hour at the ${c.tariffName} rate then in force, before VAT. The day's standing charge and VAT are in the total.`,
+          }
+        : null;
+      return { bars, previousBars, comparison: compare(cur.wh, prevWh), soFar: inProgress, cost };
     }
     case 'month': {
       const d = await api<Daily>('GET', `${base}/daily${qs<DailyQuery>({ from: prev.from, to: p.to })}`);
@@ -60,7 +127,19 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
       const prevWh = totalWh(
         inProgress ? previousBars.filter((b) => Number(b.key.slice(8)) <= dayNo) : previousBars,
       );
-      return { bars, previousBars, comparison: compare(totalWh(bars), prevWh), soFar: inProgress };
+      const inMonth = d.cost?.days.filter((x) => x.day >= p.from && x.day <= p.to) ?? [];
+      const cost: CostView | null =
+        d.cost && inMonth.length
+          ? {
+              bars: moneyBars(bars, new Map(inMonth.map((x) => [x.day, x.totalMinor * 1000]))),
+              unit: majorUnit(d.cost.currency),
+              currency: d.cost.currency,
+              ...sumMoney(inMonth),
+              vatBp: null,
+              note: 'Each day at the prices then in force, with its standing charge and VAT.',
+            }
+          : null;
+      return { bars, previousBars, comparison: compare(totalWh(bars), prevWh), soFar: inProgress, cost };
     }
     case 'year': {
       const y = Number(p.from.slice(0, 4));
@@ -72,9 +151,36 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
       const previousBars = monthlyBars(m, y - 1, meter.tz, today);
       const monthNo = Number(today.slice(5, 7));
       const prevWh = totalWh(inProgress ? previousBars.slice(0, monthNo) : previousBars);
-      return { bars, previousBars, comparison: compare(totalWh(bars), prevWh), soFar: inProgress };
+      const inYear = m.cost?.months.filter((x) => x.month.startsWith(`${y}-`)) ?? [];
+      const cost: CostView | null =
+        m.cost && inYear.length
+          ? {
+              bars: moneyBars(bars, new Map(inYear.map((x) => [x.month, x.totalMinor * 1000]))),
+              unit: majorUnit(m.cost.currency),
+              currency: m.cost.currency,
+              ...sumMoney(inYear),
+              vatBp: null,
+              note: 'Each month at the prices then in force, with its standing charges and VAT.',
+            }
+          : null;
+      return { bars, previousBars, comparison: compare(totalWh(bars), prevWh), soFar: inProgress, cost };
     }
   }
+}
+
+/** Totals of rows each rounded on its own (what the bars show add up to the total shown). */
+function sumMoney(
+  rows: readonly { energyMinor: number; standingMinor: number; vatMinor: number; totalMinor: number }[],
+) {
+  return rows.reduce(
+    (s, r) => ({
+      energyMinor: s.energyMinor + r.energyMinor,
+      standingMinor: s.standingMinor + r.standingMinor,
+      vatMinor: s.vatMinor + r.vatMinor,
+      totalMinor: s.totalMinor + r.totalMinor,
+    }),
+    { energyMinor: 0, standingMinor: 0, vatMinor: 0, totalMinor: 0 },
+  );
 }
 
 function initialState(today: string): { view: View; date: string } {
@@ -104,6 +210,7 @@ function Stats({ meter }: { meter: Meter }) {
   const [data, setData] = useState<Loaded | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [asTable, setAsTable] = useState(false);
+  const [showCost, setShowCost] = useState(false);
   const [n, setN] = useState(0);
   const ids = useId();
   const period = useMemo(() => periodOf(view, date), [view, date]);
@@ -134,6 +241,7 @@ function Stats({ meter }: { meter: Meter }) {
 
   const unit = VIEWS.find((v) => v.view === view)?.unit ?? '';
   const chartTitle = `Electricity use per ${unit}, ${period.label}`;
+  const costTitle = `Electricity cost per ${unit}, ${period.label}`;
 
   return (
     <>
@@ -153,15 +261,32 @@ function Stats({ meter }: { meter: Meter }) {
         <fieldset className="units">
           <legend>Show</legend>
           <label>
-            <input type="radio" name={`${ids}-unit`} value="kwh" defaultChecked /> kWh
+            <input
+              type="radio"
+              name={`${ids}-unit`}
+              value="kwh"
+              checked={!showCost || !data?.cost}
+              onChange={() => setShowCost(false)}
+            />{' '}
+            kWh
           </label>
-          <label className="disabled">
-            <input type="radio" name={`${ids}-unit`} value="cost" disabled aria-describedby={`${ids}-cost`} />{' '}
+          <label className={data && !data.cost ? 'disabled' : undefined}>
+            <input
+              type="radio"
+              name={`${ids}-unit`}
+              value="cost"
+              checked={showCost && !!data?.cost}
+              disabled={!!data && !data.cost}
+              aria-describedby={data && !data.cost ? `${ids}-cost` : undefined}
+              onChange={() => setShowCost(true)}
+            />{' '}
             Cost
           </label>
-          <span className="hint" id={`${ids}-cost`}>
-            Cost is available when tariffs arrive.
-          </span>
+          {data && !data.cost && (
+            <span className="hint" id={`${ids}-cost`}>
+              No prices for this period: your meter had no tariff then.
+            </span>
+          )}
         </fieldset>
       </div>
 
@@ -197,7 +322,11 @@ function Stats({ meter }: { meter: Meter }) {
         <Loading what={period.label} />
       ) : (
         <>
-          <ComparisonBox data={data} view={view} />
+          {showCost && data.cost ? (
+            <CostBox cost={data.cost} soFar={data.soFar} />
+          ) : (
+            <ComparisonBox data={data} view={view} />
+          )}
           <div className="chart-actions">
             <div className="check">
               <input
@@ -216,7 +345,21 @@ function Stats({ meter }: { meter: Meter }) {
               Download CSV
             </button>
           </div>
-          {asTable ? (
+          {showCost && data.cost ? (
+            asTable ? (
+              <DataTable bars={data.cost.bars} caption={costTitle} view={view} unit={data.cost.unit} />
+            ) : (
+              <>
+                <BarChart
+                  bars={data.cost.bars}
+                  title={costTitle}
+                  summary={`${data.cost.note} Total ${formatMoney(data.cost.totalMinor, data.cost.currency)}. Choose "Show as table" for every value.`}
+                  unit={data.cost.unit}
+                />
+                <ChartLegend />
+              </>
+            )
+          ) : asTable ? (
             <DataTable bars={data.bars} caption={chartTitle} view={view} />
           ) : (
             <>
@@ -281,6 +424,23 @@ function ComparisonBox({ data, view }: { data: Loaded; view: View }) {
   );
 }
 
+function CostBox({ cost, soFar }: { cost: CostView; soFar: boolean }) {
+  const m = (x: number) => formatMoney(x, cost.currency);
+  return (
+    <section className="compare" aria-label="Cost of the period">
+      <p>
+        <span className="compare-label">{soFar ? 'Cost so far' : 'Cost'}</span>{' '}
+        <strong className="big-number">{m(cost.totalMinor)}</strong>
+      </p>
+      <p>
+        Energy {m(cost.energyMinor)} · Standing charge {m(cost.standingMinor)} · VAT
+        {cost.vatBp !== null ? ` (${cost.vatBp / 100} %)` : ''} {m(cost.vatMinor)}
+      </p>
+      <p className="muted">{cost.note}</p>
+    </section>
+  );
+}
+
 const STATUS_TEXT: Record<Bar['status'], string> = {
   measured: 'Measured',
   estimated: 'Estimated',
@@ -288,7 +448,18 @@ const STATUS_TEXT: Record<Bar['status'], string> = {
   future: 'Not yet',
 };
 
-function DataTable({ bars, caption, view }: { bars: readonly Bar[]; caption: string; view: View }) {
+function DataTable({
+  bars,
+  caption,
+  view,
+  unit,
+}: {
+  bars: readonly Bar[];
+  caption: string;
+  view: View;
+  /** Money bars: shown in this unit instead of kWh. */
+  unit?: ChartUnit;
+}) {
   const head = view === 'day' ? 'Time' : view === 'month' ? 'Day' : 'Month';
   return (
     <div className="table-scroll" role="region" aria-label={caption} tabIndex={0}>
@@ -298,7 +469,7 @@ function DataTable({ bars, caption, view }: { bars: readonly Bar[]; caption: str
           <tr>
             <th scope="col">{head}</th>
             <th scope="col" className="num">
-              kWh
+              {unit ? 'Cost' : 'kWh'}
             </th>
             <th scope="col">Data</th>
           </tr>
@@ -311,7 +482,9 @@ function DataTable({ bars, caption, view }: { bars: readonly Bar[]; caption: str
                 <th scope="row">
                   <time dateTime={b.start}>{b.fullLabel}</time>
                 </th>
-                <td className="num">{b.wh === null ? '—' : kwhNumber(b.wh, view === 'day' ? 2 : 1)}</td>
+                <td className="num">
+                  {b.wh === null ? '—' : unit ? unit.format(b.wh) : kwhNumber(b.wh, view === 'day' ? 2 : 1)}
+                </td>
                 <td>
                   {b.status === 'estimated' && b.intervals > 1
                     ? `Estimated (${b.estimatedIntervals} of ${b.intervals} intervals)`

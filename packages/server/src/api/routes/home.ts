@@ -1,5 +1,5 @@
 import { errorResponses, homeQuery, homeResponse } from '@kilowire/contract';
-import { homeSummary } from '../../accounts/home.ts';
+import { homeMoney, homeSummary } from '../../accounts/home.ts';
 import { AppError } from '../../errors.ts';
 import { requireCapability } from '../../policies.ts';
 import { actorOf, type Routes } from '../http.ts';
@@ -21,7 +21,9 @@ export const homeRoutes: Routes = async (app, deps) => {
       if (actor.consumerId === undefined) throw new AppError('NOT_FOUND', 'meter not found');
       const h = await homeSummary(deps.pool, actor.consumerId, req.query.serial ?? null);
       if (!h) throw new AppError('NOT_FOUND', 'meter not found');
+      const money = await homeMoney(deps.pool, h, Math.floor(Date.now() / 1000));
       return {
+        ...money,
         meter: {
           serial: h.serial,
           tz: h.tz,
