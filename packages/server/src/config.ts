@@ -180,6 +180,16 @@ export const envSchema = z.object({
   BILL_RUN_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
   /** Accounts billed per transaction in a bill run. */
   BILL_RUN_CHUNK: z.coerce.number().int().min(1).max(5000).default(500),
+  /**
+   * Prepayment reconciliation: when (5-field cron, UTC) the mirror posts completed days and
+   * compares each meter's reported credit with the ledger's; above CREDIT_DRIFT_MINOR
+   * (absolute, minor units) the supplier gets a credit_drift alert.
+   */
+  RECONCILE_CRON: z
+    .string()
+    .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "7 * * * *"')
+    .default('7 * * * *'),
+  CREDIT_DRIFT_MINOR: z.coerce.number().int().min(1).max(1_000_000).default(200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -221,7 +231,14 @@ export interface Config {
   notify: NotifyConfig;
   alerts: { lookbackDays: number };
   payments: PaymentsConfig;
-  bills: { dueDays: number; runCron: string; runWorkers: number; runChunk: number };
+  bills: {
+    dueDays: number;
+    runCron: string;
+    runWorkers: number;
+    runChunk: number;
+    reconcileCron: string;
+    driftMinor: number;
+  };
   logLevel: string;
 }
 
@@ -466,6 +483,8 @@ export function loadConfig(
       runCron: e.BILL_RUN_CRON.trim(),
       runWorkers: e.BILL_RUN_WORKERS,
       runChunk: e.BILL_RUN_CHUNK,
+      reconcileCron: e.RECONCILE_CRON.trim(),
+      driftMinor: e.CREDIT_DRIFT_MINOR,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -2,6 +2,7 @@ import { addDays, inWindow, localDate, localMinuteOfDay, localTimeToEpoch } from
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
 import { DELIVERIES_CHANNEL } from '../notify/channels.ts';
+import { HOUSEHOLD_ALERT_TYPES } from '@kilowire/contract/enums';
 import { defaultPreferences, isCritical, SEVERITY, type AlertType } from './types.ts';
 
 export interface NewAlert {
@@ -64,6 +65,8 @@ async function createOne(c: PoolClient, a: NewAlert, nowS: number): Promise<numb
     )
   ).rows[0];
   if (!ctx) return null;
+  // Staff-only types (credit drift) never reach the household, whoever's meter it is.
+  if (!(HOUSEHOLD_ALERT_TYPES as readonly AlertType[]).includes(a.type)) ctx.consumer_id = null;
   const prefs = defaultPreferences()[a.type];
   const want = {
     email: ctx.p_email ?? prefs.email,

@@ -5,6 +5,7 @@ import { localDate, type TariffSpec } from '@kilowire/protocol';
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
 import { hashPassword } from '../auth/passwords.ts';
+import { openMirror } from '../money/reconcile.ts';
 import { createArea, createHousehold, createOrganisation, createStaffUser } from '../accounts/repo.ts';
 
 /**
@@ -211,6 +212,21 @@ export async function seedDemo(
       startS,
       runsOutS,
     );
+  }
+  // The ledger mirrors each prepayment meter from the credit it starts its history with, so
+  // reconciliation compares like with like (money/reconcile.ts).
+  const opening = fleet.meters.filter((m) => m.initialCreditMinor !== undefined);
+  if (opening.length) {
+    await tx(pool, async (c) => {
+      const { rows } = await c.query<{ id: number; serial: string; account_id: number }>(
+        'SELECT id, serial, account_id FROM meters WHERE serial = ANY($1::text[])',
+        [opening.map((m) => m.id)],
+      );
+      for (const r of rows) {
+        const m = opening.find((x) => x.id === r.serial)!;
+        await openMirror(c, { meterId: r.id, accountId: r.account_id }, historyFrom, m.initialCreditMinor!);
+      }
+    });
   }
   // The fleet file holds meter credentials, like a factory provisioning file: owner-only.
   writeFileSync(fleetPath, JSON.stringify(fleet, null, 2), { mode: 0o600 });

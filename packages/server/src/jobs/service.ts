@@ -11,6 +11,7 @@ import { billingSubscriber, runBillRun, scheduleDueRuns } from '../money/billrun
 import { createProvider } from '../money/payments/index.ts';
 import { expireSandboxCheckouts, sandboxWebhookSubscriber } from '../money/payments/sandbox.ts';
 import { paymentsSubscriber } from '../money/topups.ts';
+import { reconcileAll } from '../money/reconcile.ts';
 import { syncAllMeterTariffs } from '../money/tariffs.ts';
 import { startBoss, stableUuid } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
@@ -21,6 +22,8 @@ export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
 
 /** The periodic pass that sends each meter its next decided tariff change. */
 export const TARIFF_SYNC_QUEUE = 'tariffs.sync';
+/** Prepayment reconciliation (money/reconcile.ts), on RECONCILE_CRON. */
+export const RECONCILE_QUEUE = 'prepay.reconcile';
 
 export interface RunningJobs {
   boss: PgBoss;
@@ -159,6 +162,15 @@ export async function startJobs(deps: {
   // quarter of an hour, meters whose latest change has begun get the next one. Cron in
   // pg-boss, so one jobs process runs it however many there are.
   const commandKey = privateKeyFromB64(config.commandSigningKey);
+  // Prepayment meters mirrored in the ledger and compared with what they report (once across
+  // all jobs processes: a singleton queue on a pg-boss cron).
+  await boss.createQueue(RECONCILE_QUEUE, { name: RECONCILE_QUEUE, policy: 'singleton', retryLimit: 2 });
+  await boss.schedule(RECONCILE_QUEUE, config.bills.reconcileCron, {}, { tz: 'UTC' });
+  await boss.work(RECONCILE_QUEUE, { pollingIntervalSeconds: 30 }, async () => {
+    const done = await reconcileAll(pool, { driftMinor: config.bills.driftMinor });
+    const drifting = done.filter((d) => d.alerted).length;
+    log.info({ meters: done.length, drifting }, 'prepayment meters reconciled');
+  });
   await boss.createQueue(TARIFF_SYNC_QUEUE, { name: TARIFF_SYNC_QUEUE, policy: 'singleton', retryLimit: 3 });
   await boss.schedule(TARIFF_SYNC_QUEUE, '*/15 * * * *');
   await boss.work(TARIFF_SYNC_QUEUE, { pollingIntervalSeconds: 30 }, async () => {

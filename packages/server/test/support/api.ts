@@ -47,7 +47,14 @@ export function testConfig(over: Partial<Config> = {}): Config {
     notify: defaultNotifyConfig(),
     alerts: { lookbackDays: 1 },
     payments: defaultPaymentsConfig(),
-    bills: { dueDays: 14, runCron: '0 6 * * *', runWorkers: 2, runChunk: 500 },
+    bills: {
+      dueDays: 14,
+      runCron: '0 6 * * *',
+      runWorkers: 2,
+      runChunk: 500,
+      reconcileCron: '7 * * * *',
+      driftMinor: 200,
+    },
     logLevel: 'silent',
     ...over,
   };
