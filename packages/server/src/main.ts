@@ -10,6 +10,8 @@ import { Gateway } from './gateway/gateway.ts';
 import { logger, rootLogger, type Logger } from './log.ts';
 import { demoTariffs } from './demo/tariffs.ts';
 import { seedDemo, type DemoLogins, type FleetFile } from './demo/seed.ts';
+import { issueDemoBills } from './demo/bills.ts';
+import { reconcileAll } from './money/reconcile.ts';
 
 /**
  * One codebase, several roles of process: `--services=broker,gateway,jobs,api,simulator`
@@ -194,6 +196,12 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       });
       fleet.start();
       stops.push(() => fleet.stop());
+      if (config.demoSeed) {
+        // Once the demo's history is in, last month's bills for the credit households and the
+        // prepayment mirror's days — what a newcomer opens first. Safe to repeat on restarts.
+        const demoMoney = demoMoneyWhenCaughtUp(pool, fleet, log, config.bills.driftMinor);
+        stops.push(() => demoMoney.stop());
+      }
     }
 
     state.started = true;
@@ -281,4 +289,63 @@ async function main(): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('main.ts')) {
   void main();
+}
+
+/**
+ * After the simulated fleet has caught up and its history is stored: issue last month's demo
+ * bills and reconcile the prepayment meters. Polls (cheaply) until then; stop() ends it.
+ */
+function demoMoneyWhenCaughtUp(
+  pool: Pool,
+  fleet: { caughtUpAfterMs: number | null },
+  log: Logger,
+  driftMinor: number,
+): { stop(): Promise<void> } {
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const sleep = (ms: number) =>
+    new Promise<void>((r) => {
+      wake = r;
+      setTimeout(r, ms).unref();
+    });
+  const run = (async () => {
+    while (!stopped && fleet.caughtUpAfterMs === null) await sleep(1000);
+    // Caught up at the meters; wait until every meter's readings reached the last hour.
+    while (!stopped) {
+      try {
+        const { rows } = await pool.query<{ behind: number }>(
+          `SELECT count(*)::int AS behind FROM meters m
+            WHERE NOT EXISTS (SELECT 1 FROM interval_readings r
+                               WHERE r.meter_id = m.id AND r.ts > now() - interval '90 minutes')`,
+        );
+        if (rows[0]!.behind === 0) break;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'demo: waiting for the database');
+      }
+      await sleep(2000);
+    }
+    if (stopped) return;
+    try {
+      const bills = await issueDemoBills(pool);
+      const prepay = await reconcileAll(pool, { driftMinor });
+      log.info(
+        {
+          bills: bills.issued,
+          alreadyBilled: bills.alreadyBilled,
+          failed: bills.failed,
+          prepaymentMeters: prepay.length,
+        },
+        "demo: last month's bills issued and prepayment meters mirrored",
+      );
+    } catch (err) {
+      log.error({ err }, "demo: last month's bills could not be issued (the daily bill run will try again)");
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await run;
+    },
+  };
 }

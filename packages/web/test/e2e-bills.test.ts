@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { BillPage } from '@kilowire/contract';
 import { addDays, billingPeriod, localDate, localMidnight } from '@kilowire/protocol';
+import { startPrivateMosquitto, type TestBroker } from '../../server/test/support/brokers.ts';
 import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
 import { freePort } from '../../server/src/net.ts';
 import { issueDemoBills } from '../../server/src/demo/bills.ts';
@@ -31,6 +32,7 @@ const TZ = 'Europe/London';
 // C100001 is a credit household (demo seed: every third is prepayment), billing cycle day 2.
 const CONSUMER = { consumerId: 'C100001', password: 'consumer-demo-pass' };
 
+let privateBroker: TestBroker | undefined;
 let proc: ChildProcess;
 let output = '';
 let baseUrl = '';
@@ -76,7 +78,10 @@ beforeAll(async () => {
   };
   delete env.MQTT_URL;
   if (inject('mqttUrl')) {
-    env.MQTT_URL = inject('mqttUrl');
+    // A Mosquitto of its own: the demo's meter ids are fixed, and other whole-system tests
+    // run at the same time.
+    privateBroker = await startPrivateMosquitto();
+    env.MQTT_URL = privateBroker.url;
     env.MQTT_PASSWORD = 'e2e-headend';
   }
   proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/server/src/main.ts')], {
@@ -89,6 +94,11 @@ beforeAll(async () => {
   await waitFor(() => output.includes('Kilowire is running'), 90_000, 'the system to start');
   browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
 }, 150_000);
+
+// Registered first so that it runs last (after hooks run in reverse): the system stops first.
+afterAll(async () => {
+  await privateBroker?.close();
+});
 
 afterAll(async () => {
   await browser?.close();

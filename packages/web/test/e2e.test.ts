@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { AlertPage, Home, Limits, Profile } from '@kilowire/contract';
+import { startPrivateMosquitto, type TestBroker } from '../../server/test/support/brokers.ts';
 import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
 import { freePort } from '../../server/src/net.ts';
 import {
@@ -55,6 +56,7 @@ function zoneWithDaytime(): string {
   return 'Europe/London';
 }
 
+let privateBroker: TestBroker | undefined;
 let proc: ChildProcess;
 let output = '';
 let baseUrl = '';
@@ -107,7 +109,10 @@ beforeAll(async () => {
     db = await createTestDb();
     await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
     env.DATABASE_URL = db.url;
-    env.MQTT_URL = inject('mqttUrl');
+    // A Mosquitto of its own: the demo's meter ids are fixed, and other whole-system tests
+    // run at the same time.
+    privateBroker = await startPrivateMosquitto();
+    env.MQTT_URL = privateBroker.url;
     env.MQTT_PASSWORD = 'e2e-headend';
   }
   proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/server/src/main.ts')], {
@@ -120,6 +125,11 @@ beforeAll(async () => {
   await waitFor(() => output.includes('Kilowire is running'), 90_000, 'the system to start');
   browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
 }, 150_000);
+
+// Registered first so that it runs last (after hooks run in reverse): the system stops first.
+afterAll(async () => {
+  await privateBroker?.close();
+});
 
 afterAll(async () => {
   await browser?.close();

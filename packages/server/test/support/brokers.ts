@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
@@ -87,6 +87,37 @@ export async function startMosquitto(
   let lastErr = '';
   const start = async () => {
     proc = spawn('mosquitto', ['-c', files.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr?.on('data', (d: Buffer) => (lastErr = d.toString()));
+    await waitPort(port).catch((err: unknown) => {
+      throw new Error(`mosquitto did not start: ${lastErr}`, { cause: err });
+    });
+  };
+  await start();
+  const kill = async () => {
+    if (!proc || proc.exitCode !== null) return;
+    const p = proc;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  };
+  return { url: `mqtt://127.0.0.1:${port}`, kind: 'mosquitto', kill, restart: start, close: kill };
+}
+
+/**
+ * A Mosquitto of the test's own, anonymous, on a free port. For whole systems started the way
+ * `npm start` starts them: the demo's meter ids are fixed (KW000001…), so two such systems on
+ * the machine's shared broker would take over each other's meter sessions and topics.
+ */
+export async function startPrivateMosquitto(): Promise<TestBroker> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-mosq-anon-'));
+  const conf = path.join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  let proc: ChildProcess | undefined;
+  let lastErr = '';
+  const start = async () => {
+    proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr?.on('data', (d: Buffer) => (lastErr = d.toString()));
     await waitPort(port).catch((err: unknown) => {
       throw new Error(`mosquitto did not start: ${lastErr}`, { cause: err });
