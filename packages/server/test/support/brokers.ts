@@ -83,25 +83,7 @@ export async function startMosquitto(
     // Tests run as whoever runs them; the files are in a private temp dir.
     user: os.userInfo().username,
   });
-  let proc: ChildProcess | undefined;
-  let lastErr = '';
-  const start = async () => {
-    proc = spawn('mosquitto', ['-c', files.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    proc.stderr?.on('data', (d: Buffer) => (lastErr = d.toString()));
-    await waitPort(port).catch((err: unknown) => {
-      throw new Error(`mosquitto did not start: ${lastErr}`, { cause: err });
-    });
-  };
-  await start();
-  const kill = async () => {
-    if (!proc || proc.exitCode !== null) return;
-    const p = proc;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  };
-  return { url: `mqtt://127.0.0.1:${port}`, kind: 'mosquitto', kill, restart: start, close: kill };
+  return runMosquitto(files.conf, port);
 }
 
 /**
@@ -111,9 +93,13 @@ export async function startMosquitto(
  */
 export async function startPrivateMosquitto(): Promise<TestBroker> {
   const port = await freePort();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-mosq-anon-'));
-  const conf = path.join(dir, 'mosquitto.conf');
+  const conf = path.join(mkdtempSync(path.join(os.tmpdir(), 'kw-mosq-anon-')), 'mosquitto.conf');
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  return runMosquitto(conf, port);
+}
+
+/** Run `mosquitto -c conf` until killed; restart() starts it again on the same port. */
+async function runMosquitto(conf: string, port: number): Promise<TestBroker> {
   let proc: ChildProcess | undefined;
   let lastErr = '';
   const start = async () => {
