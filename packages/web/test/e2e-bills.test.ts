@@ -1,14 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { BillPage } from '@kilowire/contract';
 import { addDays, billingPeriod, localDate, localMidnight } from '@kilowire/protocol';
-import { startPrivateMosquitto, type TestBroker } from '../../server/test/support/brokers.ts';
-import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
-import { freePort } from '../../server/src/net.ts';
+import { startDemoSystem, type DemoSystem } from './support/system.ts';
+import { type TestDb } from '../../server/test/support/db.ts';
 import { issueDemoBills } from '../../server/src/demo/bills.ts';
 import {
   consoleErrors,
@@ -32,84 +29,31 @@ const TZ = 'Europe/London';
 // C100001 is a credit household (demo seed: every third is prepayment), billing cycle day 2.
 const CONSUMER = { consumerId: 'C100001', password: 'consumer-demo-pass' };
 
-let privateBroker: TestBroker | undefined;
-let proc: ChildProcess;
-let output = '';
+let sys: DemoSystem | undefined;
 let baseUrl = '';
 let db: TestDb;
 let browser: Browser;
 
-async function waitFor<T>(
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  ms: number,
-  what: string,
-) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (proc?.exitCode !== null && proc?.exitCode !== undefined)
-      throw new Error(`the system exited (${proc.exitCode}):\n${output.slice(-3000)}`);
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${output.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kw-e2e-bills-'));
-  chmodSync(dataDir, 0o711);
-  db = await createTestDb();
-  await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    DATABASE_URL: db.url,
-    EMBEDDED_MQTT_PORT: String(await freePort()),
-    SIM_METERS: '3',
-    SIM_SPEED: '60',
-    SIM_BACKFILL_DAYS: '0',
-    DEMO_SEED: 'true',
-    DEMO_TZ: TZ,
-    LOG_LEVEL: 'warn',
-  };
-  delete env.MQTT_URL;
-  if (inject('mqttUrl')) {
-    // A Mosquitto of its own: the demo's meter ids are fixed, and other whole-system tests
-    // run at the same time.
-    privateBroker = await startPrivateMosquitto();
-    env.MQTT_URL = privateBroker.url;
-    env.MQTT_PASSWORD = 'e2e-headend';
-  }
-  proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/server/src/main.ts')], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-50_000));
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  await waitFor(() => output.includes('Kilowire is running'), 90_000, 'the system to start');
+  sys = await startDemoSystem(
+    'e2e-bills',
+    {
+      SIM_METERS: '3',
+      SIM_SPEED: '60',
+      SIM_BACKFILL_DAYS: '0',
+      DEMO_TZ: TZ,
+    },
+    { ownDb: true },
+  );
+  baseUrl = sys.baseUrl;
+  db = sys.db!;
   browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
 }, 150_000);
 
-// Registered first so that it runs last (after hooks run in reverse): the system stops first.
-afterAll(async () => {
-  await privateBroker?.close();
-});
-
 afterAll(async () => {
   await browser?.close();
-  if (proc && proc.exitCode === null) {
-    await new Promise<void>((resolve) => {
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-      setTimeout(() => proc.kill('SIGKILL'), 15_000).unref();
-    });
-  }
-  await db?.drop();
+  await sys?.stop();
 });
 
 /** Last month's tariff and boundary reads for one demo household (what months of history would hold). */

@@ -1,13 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { Meter, Topup, TopupPage } from '@kilowire/contract';
-import { startPrivateMosquitto, type TestBroker } from '../../server/test/support/brokers.ts';
-import { createTestDb, type TestDb } from '../../server/test/support/db.ts';
-import { freePort } from '../../server/src/net.ts';
+import { startDemoSystem, type DemoSystem } from './support/system.ts';
 import {
   consoleErrors,
   isBlocking,
@@ -30,88 +26,28 @@ const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const PREPAY = { consumerId: 'C100003', password: 'consumer-demo-pass' };
 const SERIAL = 'KW000003';
 
-let privateBroker: TestBroker | undefined;
-let proc: ChildProcess;
-let output = '';
+let sys: DemoSystem | undefined;
 let baseUrl = '';
-let db: TestDb | undefined;
 let browser: Browser;
 
-async function waitFor<T>(
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (proc?.exitCode !== null && proc?.exitCode !== undefined)
-      throw new Error(`the system exited (${proc.exitCode}):\n${output.slice(-3000)}`);
-    if (Date.now() > until)
-      throw new Error(`timed out waiting for ${what}\n--- server output ---\n${output.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => sys!.waitFor(fn, ms, what);
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kw-e2e-topup-'));
-  chmodSync(dataDir, 0o711);
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    EMBEDDED_PG_PORT: String(await freePort()),
-    EMBEDDED_MQTT_PORT: String(await freePort()),
+  sys = await startDemoSystem('e2e-topup', {
     SIM_METERS: '3',
     // Meters on the wall clock from the start: the credit command is judged by real time.
     SIM_BACKFILL_DAYS: '0',
-    DEMO_SEED: 'true',
     NOTIFY_POLL_S: '0.5',
     EVENTS_SWEEP_MS: '500',
-    LOG_LEVEL: 'warn',
-  };
-  delete env.DATABASE_URL;
-  delete env.MQTT_URL;
-  if (inject('mqttUrl')) {
-    db = await createTestDb();
-    await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
-    env.DATABASE_URL = db.url;
-    // A Mosquitto of its own: the demo's meter ids are fixed, and other whole-system tests
-    // run at the same time.
-    privateBroker = await startPrivateMosquitto();
-    env.MQTT_URL = privateBroker.url;
-    env.MQTT_PASSWORD = 'e2e-headend';
-  }
-  proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/server/src/main.ts')], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-50_000));
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  await waitFor(() => output.includes('Kilowire is running'), 90_000, 'the system to start');
+  baseUrl = sys.baseUrl;
   browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
 }, 150_000);
 
-// Registered first so that it runs last (after hooks run in reverse): the system stops first.
-afterAll(async () => {
-  await privateBroker?.close();
-});
-
 afterAll(async () => {
   await browser?.close();
-  if (proc && proc.exitCode === null) {
-    await new Promise<void>((resolve) => {
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-      setTimeout(() => proc.kill('SIGKILL'), 15_000).unref();
-    });
-  }
-  await db?.drop();
+  await sys?.stop();
 });
 
 async function apiGet<T>(page: Page, url: string): Promise<T> {
