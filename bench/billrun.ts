@@ -107,7 +107,11 @@ export async function benchBillRun(
   const check = await pool.query<{ bills: number; due: string; ledger: string; all: string }>(
     `SELECT (SELECT count(*)::int FROM bills WHERE run_id = $1) AS bills,
             (SELECT sum(total_minor) FROM bills WHERE run_id = $1) AS due,
-            (SELECT sum(amount_minor) FROM ledger_entries WHERE book = 'customer') AS ledger,
+            -- The run's own postings: other parts (top-ups) share this database.
+            (SELECT sum(e.amount_minor) FROM ledger_entries e
+               JOIN ledger_transactions t ON t.id = e.txn_id
+               JOIN bills b ON t.ref = 'bill:' || b.id AND b.run_id = $1
+              WHERE e.book = 'customer') AS ledger,
             (SELECT sum(amount_minor) FROM ledger_entries) AS all`,
     [runId],
   );

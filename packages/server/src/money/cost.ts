@@ -144,6 +144,11 @@ function spanLookup(spans: { fromDay: string; toDay: string; version: TariffVers
  * What each local day in [fromDay, toDay) cost the meter at the prices then in force. Days
  * that have begun carry their standing charge even before readings arrive (the meter
  * debits it at local midnight).
+ *
+ * Only time-of-use prices need the half-hours: with no tariff nothing is read, and days
+ * priced by a flat version are priced from the daily rollups (a day's Wh × the one rate is
+ * the same exact figure as the sum over its intervals), so a month on a flat tariff reads
+ * 30 rows, not 1,440 — this runs on every home page and statistics request.
  */
 export async function meterDailyCost(
   q: Q,
@@ -151,11 +156,31 @@ export async function meterDailyCost(
   fromDay: string,
   toDay: string,
 ): Promise<DayCost[]> {
-  const [readings, spans] = await Promise.all([
-    readingsOver(q, m.id, m.tz, fromDay, toDay),
-    meterPriceSpans(q, m.id, fromDay, toDay),
-  ]);
-  return priceDays(readings, m.tz, fromDay, toDay, spanLookup(spans), { standingOnEmptyDays: true });
+  const spans = await meterPriceSpans(q, m.id, fromDay, toDay);
+  const versionOf = spanLookup(spans);
+  if (spans.length === 0) return priceDays([], m.tz, fromDay, toDay, versionOf, { standingOnEmptyDays: true });
+  if (spans.every((s) => s.version.structure === 'flat')) {
+    const { rows } = await q.query<{ day: string; wh: string; intervals: number }>(
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day, wh, intervals FROM daily_rollups
+        WHERE meter_id = $1 AND day >= $2::date AND day < $3::date`,
+      [m.id, fromDay, toDay],
+    );
+    const byDay = new Map(rows.map((r) => [r.day, r]));
+    return priceDays([], m.tz, fromDay, toDay, versionOf, { standingOnEmptyDays: true }).map((d) => {
+      const r = byDay.get(d.day);
+      if (!r || !d.version) return d;
+      const wh = Number(r.wh);
+      return {
+        ...d,
+        wh,
+        intervals: r.intervals,
+        energyMicro: costMicro(wh, d.version.dayRate),
+        bandWh: { 1: wh, 2: 0, 3: 0 },
+      };
+    });
+  }
+  const readings = await readingsOver(q, m.id, m.tz, fromDay, toDay);
+  return priceDays(readings, m.tz, fromDay, toDay, versionOf, { standingOnEmptyDays: true });
 }
 
 /** Each interval's cost of one local day (micro; null = no reading or no tariff). */
