@@ -15,6 +15,7 @@ import { loadEvents } from '../src/events/emit.ts';
 import { assignTariff, createTariff } from '../src/money/tariffs.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
+import { rollupFromIntervals } from './support/world.ts';
 
 /**
  * The household's side of money through the API: its tariff and the comparison, the request
@@ -107,6 +108,7 @@ beforeAll(async () => {
         [h.meterId, localMidnight(addDays(today, -7), TZ), localMidnight(today, TZ)],
       );
     }
+    for (const h of [w.h1A, w.h1B]) await rollupFromIntervals(cl, h.meterId);
     await cl.query(
       `UPDATE meters SET credit_minor = 1234, mode = 'prepayment', last_status = '{"emergencyCreditMinor": 500}' WHERE id = $1`,
       [w.h1B.meterId],

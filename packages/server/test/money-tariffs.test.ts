@@ -22,7 +22,7 @@ import {
   type VersionInput,
 } from '../src/money/tariffs.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { seedMeters } from './support/world.ts';
+import { rollupFromIntervals, seedMeters } from './support/world.ts';
 
 /**
  * Tariffs in Europe/London across both clock changes of 2026, priced by hand: versions from
@@ -65,6 +65,7 @@ async function fillDay(meterId: number, day: string, next: string, wh: number): 
      SELECT $1, g, $4 FROM generate_series(to_timestamp($2), to_timestamp($3) - interval '30 minutes', interval '30 minutes') g`,
     [meterId, localMidnight(day, TZ), localMidnight(next, TZ), wh],
   );
+  await rollupFromIntervals(db.pool, meterId);
   return rowCount ?? 0;
 }
 

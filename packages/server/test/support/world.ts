@@ -7,7 +7,7 @@ import {
   createOrganisation,
   type CreatedHousehold,
 } from '../../src/accounts/repo.ts';
-import type { Pool } from '../../src/db/pool.ts';
+import type { Pool, PoolClient } from '../../src/db/pool.ts';
 
 /** A supplier, an operator area and `n` households with meters whose serials are unique to this run. */
 export async function seedMeters(
@@ -121,4 +121,20 @@ export function readingsMsg(
     intervals: whs.map((wh, i) => ({ t: startS + i * intervalS, wh })),
     registers: { '1.0.1.8.0': total, '1.0.1.8.1': total, '1.0.1.8.2': 0, '1.0.2.8.0': 0 },
   };
+}
+
+/**
+ * Daily rollups as ingest keeps them, for tests that write interval readings with SQL: the
+ * meter's local days recomputed from its intervals (cost and statistics read the rollups).
+ */
+export async function rollupFromIntervals(q: Pool | PoolClient, meterId: number): Promise<void> {
+  await q.query(
+    `INSERT INTO daily_rollups (meter_id, day, wh, intervals, estimated)
+     SELECT r.meter_id, (r.ts AT TIME ZONE m.tz)::date, sum(r.wh), count(*), count(*) FILTER (WHERE r.flags & 1 = 1)
+       FROM interval_readings r JOIN meters m ON m.id = r.meter_id
+      WHERE r.meter_id = $1 GROUP BY 1, 2
+     ON CONFLICT (meter_id, day) DO UPDATE
+       SET wh = excluded.wh, intervals = excluded.intervals, estimated = excluded.estimated`,
+    [meterId],
+  );
 }
