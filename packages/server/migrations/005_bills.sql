@@ -112,22 +112,3 @@ CREATE TRIGGER bill_notes_immutable BEFORE UPDATE OR DELETE ON bill_notes
   FOR EACH ROW EXECUTE FUNCTION kw_bill_immutable();
 CREATE TRIGGER bill_notes_no_truncate BEFORE TRUNCATE ON bill_notes
   FOR EACH STATEMENT EXECUTE FUNCTION kw_bill_immutable();
-
--- The ledger's balance check (004) joined the inserted rows to the whole of ledger_entries,
--- which the planner hashes once the table is large: a bill run posting thousands of
--- transactions per statement read every entry each time. Same rule, one index probe per
--- transaction inserted.
-CREATE OR REPLACE FUNCTION kw_ledger_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  bad bigint;
-BEGIN
-  SELECT n.txn_id INTO bad
-    FROM (SELECT DISTINCT txn_id FROM new_rows) n
-    CROSS JOIN LATERAL (SELECT sum(e.amount_minor) AS s FROM ledger_entries e WHERE e.txn_id = n.txn_id) x
-   WHERE x.s <> 0
-   LIMIT 1;
-  IF bad IS NOT NULL THEN
-    RAISE EXCEPTION 'ledger transaction % does not balance', bad USING ERRCODE = 'check_violation';
-  END IF;
-  RETURN NULL;
-END $$;
