@@ -113,12 +113,17 @@ describe('database restart under load', () => {
     // Frozen, not stopped: connections hang. Readiness still answers within a second.
     await sleep(2_000);
     pg.pause();
-    await sleep(1_000);
-    const hung = await readyz();
+    let hung: { status: number; ms: number };
+    try {
+      await sleep(1_000);
+      hung = await readyz();
+      await sleep(2_000);
+    } finally {
+      // Resumed whatever happens, or a failure here would freeze every later test's database.
+      pg.resume();
+    }
     expect(hung.status).toBe(503);
     expect(hung.ms).toBeLessThan(1_500);
-    await sleep(2_000);
-    pg.resume();
 
     await waitStoredExactly(pool, fleet, hh);
     expect(kw.alive).toBe(true);

@@ -68,7 +68,21 @@ export class PrivatePg {
 
   /** Freeze the whole server (SIGSTOP): it accepts TCP connections but answers nothing — a hung database. */
   pause(): void {
-    for (const pid of this.pids()) process.kill(pid, 'SIGSTOP');
+    // The postmaster first, so it forks no new backend; then its children, listed only once it
+    // is frozen (a backend forked between a listing and the kill would go on answering).
+    const stopped = new Set<number>();
+    for (let round = 0; round < 5; round++) {
+      const fresh = this.pids().filter((pid) => !stopped.has(pid));
+      if (fresh.length === 0) return;
+      for (const pid of fresh) {
+        try {
+          process.kill(pid, 'SIGSTOP');
+          stopped.add(pid);
+        } catch {
+          // exited meanwhile
+        }
+      }
+    }
   }
 
   resume(): void {
