@@ -104,6 +104,14 @@ export const API_ERROR_CODES = [
   'CARD_UNKNOWN',
   /** The payment provider did not answer or refused the request (502); try again. */
   'PROVIDER_ERROR',
+  /** A second person must approve this action first (202 with the request, or 409 when asked to skip it). */
+  'APPROVAL_REQUIRED',
+  /** The requester tried to approve their own request (403). */
+  'SELF_APPROVAL',
+  /** A per-user quota (disconnections per hour) is used up (429). */
+  'QUOTA_EXCEEDED',
+  /** The user must choose a new password before anything else (403). */
+  'PASSWORD_CHANGE_REQUIRED',
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
@@ -143,3 +151,11 @@ export const BILL_RUN_TRIGGERS = ['schedule', 'staff', 'demo'] as const;
 export type BillRunTrigger = (typeof BILL_RUN_TRIGGERS)[number];
 export const BILL_NOTE_KINDS = ['credit_note', 'debit_note'] as const;
 export type BillNoteKind = (typeof BILL_NOTE_KINDS)[number];
+
+/** A staff user's role inside their organisation: agents act on one meter at a time, admins also approve and manage. */
+export const STAFF_ROLES = ['agent', 'admin'] as const;
+export type StaffRole = (typeof STAFF_ROLES)[number];
+
+/** A meter's life on the platform. */
+export const METER_STATUSES = ['active', 'decommissioned'] as const;
+export type MeterStatus = (typeof METER_STATUSES)[number];

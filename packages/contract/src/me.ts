@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { METER_MODES, ORG_KINDS, ROLES } from './enums.ts';
+import { METER_MODES, ORG_KINDS, ROLES, STAFF_ROLES } from './enums.ts';
 
 export const meResponse = z.object({
   user: z.object({
@@ -8,7 +8,11 @@ export const meResponse = z.object({
     displayName: z.string(),
     email: z.string().nullable(),
     consumerId: z.string().nullable().describe('The consumer ID used to sign in (consumers only)'),
+    staffRole: z.enum(STAFF_ROLES).nullable().describe('Supplier and operator staff: agent or admin'),
   }),
+  capabilities: z
+    .array(z.string())
+    .describe("What the user may do beyond reading their own meters (e.g. 'fleet.read', 'approvals.decide')"),
   organisation: z
     .object({ id: z.number(), kind: z.enum(ORG_KINDS), slug: z.string(), name: z.string() })
     .nullable(),

@@ -27,6 +27,10 @@ export const ERROR_STATUS: Record<ApiErrorCode, number> = {
   BAD_SIGNATURE: 400,
   CARD_UNKNOWN: 422,
   PROVIDER_ERROR: 502,
+  APPROVAL_REQUIRED: 409,
+  SELF_APPROVAL: 403,
+  QUOTA_EXCEEDED: 429,
+  PASSWORD_CHANGE_REQUIRED: 403,
 };
 export type AppErrorCode = ApiErrorCode;
 

@@ -220,7 +220,7 @@ function printDemo(config: Config, d: DemoLogins): void {
     `Kilowire is running: ${url}   (API docs: ${url}/docs)`,
     '',
     'Demo logins (demo data only; set DEMO_SEED=false in production):',
-    ...d.staff.map((s) => `  ${s.role.padEnd(17)} ${s.email.padEnd(26)} ${s.password}`),
+    ...d.staff.map((s) => `  ${s.role.padEnd(21)} ${s.email.padEnd(27)} ${s.password}`),
     `  consumers         ${d.consumers[0]?.consumerId ?? ''} .. ${d.consumers.at(-1)?.consumerId ?? ''}  password ${d.consumers[0]?.password ?? ''}`,
     ...d.consumers.slice(0, 6).map((c) => `    ${c.consumerId}  ${c.mode.padEnd(10)} meter ${c.meter}`),
     d.consumers.length > 6 ? `    ... and ${d.consumers.length - 6} more (every third is prepayment)` : '',

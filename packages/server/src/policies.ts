@@ -1,4 +1,4 @@
-import type { Role } from '@kilowire/contract/enums';
+import type { Role, StaffRole } from '@kilowire/contract/enums';
 import { AppError } from './errors.ts';
 
 /**
@@ -23,6 +23,20 @@ export interface Actor {
   orgId: number | null;
   /** consumers.id of a consumer user. */
   consumerId?: number;
+  /** Supplier and network-operator staff: agent or admin inside their organisation. */
+  staffRole?: StaffRole;
+}
+
+/**
+ * Who may hold a permission: a role, or `supplier_admin` (supplier staff whose staff role is
+ * admin). `supplier` alone means every supplier staff user, agents included.
+ */
+export type Holder = Role | 'supplier_admin';
+
+/** Does the actor hold any of `holders`? */
+export function holds(actor: Actor, holders: readonly Holder[]): boolean {
+  if (holders.includes(actor.role)) return true;
+  return actor.role === 'supplier' && actor.staffRole === 'admin' && holders.includes('supplier_admin');
 }
 
 export type Action =
@@ -90,9 +104,35 @@ export type Capability =
   /** Tariff-change requests: a household its own, supplier staff those on their meters. */
   | 'tariff_requests.list'
   /** Approve or decline a tariff-change request (supplier staff of the meter's supplier). */
-  | 'tariff_requests.decide';
+  | 'tariff_requests.decide'
+  /** The supplier's fleet table, its counts and its CSV export (supplier staff; admins all meters). */
+  | 'fleet.read'
+  /** Disconnect or reconnect several meters in one action (supplier admins; over the threshold it waits for a second admin). */
+  | 'supply.bulk'
+  /** See actions waiting for a second person's approval (supplier staff their supplier's). */
+  | 'approvals.read'
+  /** Approve or reject someone else's action (supplier admins). */
+  | 'approvals.decide'
+  /** The supplier's protection settings: friendly hours, holidays, thresholds, quotas (supplier admins). */
+  | 'supplier.settings'
+  /** Tamper cases: see them, add notes and actions, move them on (supplier staff). */
+  | 'tamper.manage'
+  /** Monthly consumption extracts: start one, follow it, download it (supplier staff). */
+  | 'extracts.manage'
+  /** The household's own data in Green Button (ESPI) form. */
+  | 'mydata.download'
+  /** Staff accounts: supplier admins for their own organisation, administrators for all. */
+  | 'staff.manage'
+  /** Organisations (suppliers, network operators) (administrators). */
+  | 'orgs.manage'
+  /** Register, re-key, decommission and exchange meters (administrators). */
+  | 'meters.provision'
+  /** The audit log, filtered and exported (administrators). */
+  | 'audit.read'
+  /** System health: ingest rate, queues, failing deliveries, commands waiting, meters connected (administrators). */
+  | 'system.read';
 
-export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
+export const CAPABILITY_ROLES: Record<Capability, readonly Holder[]> = {
   'home.read': ['consumer'],
   'profile.manage': ['consumer'],
   // Network operators get their own outage alerts later; consumer alerts are not theirs.
@@ -107,12 +147,26 @@ export const CAPABILITY_ROLES: Record<Capability, readonly Role[]> = {
   'accounts.read': ['consumer', 'supplier', 'admin'],
   'bills.read': ['consumer', 'supplier', 'admin'],
   'billruns.read': ['supplier', 'admin'],
-  'billruns.start': ['supplier'],
+  // Pricing and billing the whole book are the supplier admin's; agents work one account at a time.
+  'billruns.start': ['supplier_admin'],
   'tariffs.read': ['consumer', 'supplier'],
-  'tariffs.manage': ['supplier'],
+  'tariffs.manage': ['supplier_admin'],
   'tariff_requests.create': ['consumer'],
   'tariff_requests.list': ['consumer', 'supplier'],
   'tariff_requests.decide': ['supplier'],
+  'fleet.read': ['supplier', 'admin'],
+  'supply.bulk': ['supplier_admin'],
+  'approvals.read': ['supplier'],
+  'approvals.decide': ['supplier_admin'],
+  'supplier.settings': ['supplier_admin'],
+  'tamper.manage': ['supplier'],
+  'extracts.manage': ['supplier'],
+  'mydata.download': ['consumer'],
+  'staff.manage': ['supplier_admin', 'admin'],
+  'orgs.manage': ['admin'],
+  'meters.provision': ['admin'],
+  'audit.read': ['admin'],
+  'system.read': ['admin'],
 };
 
 /** 403 unless the actor has one of `roles`. For routes a role may never use. */
@@ -120,9 +174,14 @@ export function requireRole(actor: Actor, ...roles: readonly Role[]): void {
   if (!roles.includes(actor.role)) throw new AppError('FORBIDDEN', 'not permitted for this role');
 }
 
-/** 403 unless the actor's role has `cap`. */
+/** Does the actor have `cap`? (The portal shows what it may do from the same table, via /api/me.) */
+export function hasCapability(actor: Actor, cap: Capability): boolean {
+  return holds(actor, CAPABILITY_ROLES[cap]);
+}
+
+/** 403 unless the actor has `cap`. */
 export function requireCapability(actor: Actor, cap: Capability): void {
-  requireRole(actor, ...CAPABILITY_ROLES[cap]);
+  if (!hasCapability(actor, cap)) throw new AppError('FORBIDDEN', 'not permitted for this role');
 }
 
 /** May `actor` do `action` on a meter that is in its scope? */
@@ -142,7 +201,18 @@ export interface ScopeSql {
 }
 
 /** The tables a scope can limit. */
-export type Scoped = 'meters' | 'alerts' | 'outbox' | 'topups' | 'accounts' | 'bills' | 'bill_runs';
+export type Scoped =
+  | 'meters'
+  | 'alerts'
+  | 'outbox'
+  | 'topups'
+  | 'accounts'
+  | 'bills'
+  | 'bill_runs'
+  | 'action_requests'
+  | 'tamper_cases'
+  | 'extracts'
+  | 'users';
 
 /**
  * Per table and role, the condition that limits rows to what the actor may see, given the
@@ -182,6 +252,28 @@ const SCOPES: Record<Scoped, Record<Exclude<Role, 'admin'>, ((a: string, p: stri
   outbox: {
     consumer: null,
     supplier: (a, p) => `${a}.alert_id IN (SELECT kw_al.id FROM alerts kw_al WHERE kw_al.supplier_id = ${p})`,
+    operator: null,
+  },
+  // Actions waiting for approval, tamper cases and extracts: the supplier's own, by its id.
+  action_requests: {
+    consumer: null,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: null,
+  },
+  tamper_cases: {
+    consumer: null,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: null,
+  },
+  extracts: {
+    consumer: null,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: null,
+  },
+  // Staff accounts: an organisation's own staff (supplier admins manage theirs).
+  users: {
+    consumer: null,
+    supplier: (a, p) => `${a}.org_id = ${p}`,
     operator: null,
   },
   topups: {

@@ -10,8 +10,9 @@ import { registeredRoutes } from '../src/api/app.ts';
  * The authorisation matrix. Every registered route must appear in ROUTES (or be under /docs);
  * a route added without an entry here fails `every registered route is in the matrix`.
  */
-type Role = 'consumer' | 'supplier' | 'operator' | 'admin';
-const ALL: Role[] = ['consumer', 'supplier', 'operator', 'admin'];
+/** `supplier` is a supplier admin of supplier 1, `agent` a supplier agent of supplier 1. */
+type Role = 'consumer' | 'supplier' | 'agent' | 'operator' | 'admin';
+const ALL: Role[] = ['consumer', 'supplier', 'agent', 'operator', 'admin'];
 
 type RouteCase =
   /** No session needed (probes, metrics, login). */
@@ -42,6 +43,8 @@ type RouteCase =
       body?: Record<string, unknown>;
       /** Extra request headers (e.g. Idempotency-Key); a function gives fresh ones per request. */
       headers?: () => Record<string, string>;
+      /** Run before each allowed role's request: a fresh target when the first success uses it up. */
+      fresh?: () => Promise<void>;
     };
 
 const PROFILE_BODY = {
@@ -99,10 +102,14 @@ const ROUTES: Record<string, RouteCase> = {
     query: 'from=2026-03-01&to=2026-03-31',
   },
   'GET /api/meters/:serial/monthly': { kind: 'meter', roles: ALL, ok: 200, query: 'from=2026-01&to=2026-12' },
-  'GET /api/meters/:serial/commands': { kind: 'meter', roles: ['supplier', 'operator', 'admin'], ok: 200 },
+  'GET /api/meters/:serial/commands': {
+    kind: 'meter',
+    roles: ['supplier', 'agent', 'operator', 'admin'],
+    ok: 200,
+  },
   'POST /api/meters/:serial/commands': {
     kind: 'meter',
-    roles: ['supplier'],
+    roles: ['supplier', 'agent'],
     ok: 202,
     body: { type: 'supply.off', reason: 'test' },
   },
@@ -118,7 +125,7 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/me/profile': { kind: 'roles', roles: ['consumer'], ok: 200 },
   'PUT /api/me/profile': { kind: 'roles', roles: ['consumer'], ok: 200, body: PROFILE_BODY },
   'POST /api/me/password': { kind: 'session' },
-  'GET /api/alerts': { kind: 'roles', roles: ['consumer', 'supplier', 'admin'], ok: 200 },
+  'GET /api/alerts': { kind: 'roles', roles: ['consumer', 'supplier', 'agent', 'admin'], ok: 200 },
   'POST /api/alerts/read-all': { kind: 'roles', roles: ['consumer'], ok: 204 },
   'POST /api/alerts/:id/read': {
     kind: 'roles',
@@ -126,7 +133,7 @@ const ROUTES: Record<string, RouteCase> = {
     ok: 204,
     url: () => `/api/alerts/${alertOfH1A}/read`,
   },
-  'GET /api/outbox': { kind: 'roles', roles: ['supplier', 'admin'], ok: 200 },
+  'GET /api/outbox': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'POST /api/top-ups': {
     kind: 'roles',
     roles: ['consumer'],
@@ -134,16 +141,16 @@ const ROUTES: Record<string, RouteCase> = {
     body: { meterSerial: 'KW1A', amountMinor: 1000 },
     headers: () => ({ 'idempotency-key': randomUUID() }),
   },
-  'GET /api/top-ups': { kind: 'roles', roles: ['consumer', 'supplier'], ok: 200 },
+  'GET /api/top-ups': { kind: 'roles', roles: ['consumer', 'supplier', 'agent'], ok: 200 },
   'GET /api/top-ups/:id': {
     kind: 'roles',
-    roles: ['consumer', 'supplier'],
+    roles: ['consumer', 'supplier', 'agent'],
     ok: 200,
     url: () => `/api/top-ups/${topupOfH1A}`,
   },
   'POST /api/top-ups/:id/refund': {
     kind: 'roles',
-    roles: ['supplier'],
+    roles: ['supplier', 'agent'],
     ok: 202,
     url: () => `/api/top-ups/${topupOfH1A}/refund`,
     body: { amountMinor: 1 },
@@ -153,29 +160,29 @@ const ROUTES: Record<string, RouteCase> = {
   // The sandbox card page: the unguessable checkout id is the capability, as on Stripe's page.
   'GET /api/payments/sandbox/:session': { kind: 'public' },
   'POST /api/payments/sandbox/:session/pay': { kind: 'public' },
-  'GET /api/accounts': { kind: 'roles', roles: ['consumer', 'supplier', 'admin'], ok: 200 },
+  'GET /api/accounts': { kind: 'roles', roles: ['consumer', 'supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/accounts/:id/ledger': {
     kind: 'roles',
-    roles: ['consumer', 'supplier', 'admin'],
+    roles: ['consumer', 'supplier', 'agent', 'admin'],
     ok: 200,
     url: () => `/api/accounts/${w.h1A.accountId}/ledger`,
   },
-  'GET /api/bills': { kind: 'roles', roles: ['consumer', 'supplier', 'admin'], ok: 200 },
+  'GET /api/bills': { kind: 'roles', roles: ['consumer', 'supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/bills/:id/pdf': {
     kind: 'roles',
-    roles: ['consumer', 'supplier', 'admin'],
+    roles: ['consumer', 'supplier', 'agent', 'admin'],
     ok: 200,
     url: () => `/api/bills/${billOfH1A}/pdf`,
   },
   'POST /api/bill-runs': { kind: 'roles', roles: ['supplier'], ok: 202, body: { periodStart: '2026-03-07' } },
-  'GET /api/bill-runs': { kind: 'roles', roles: ['supplier', 'admin'], ok: 200 },
+  'GET /api/bill-runs': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/bill-runs/:id': {
     kind: 'roles',
-    roles: ['supplier', 'admin'],
+    roles: ['supplier', 'agent', 'admin'],
     ok: 200,
     url: () => `/api/bill-runs/${runOfSup1}`,
   },
-  'GET /api/tariffs': { kind: 'roles', roles: ['consumer', 'supplier'], ok: 200 },
+  'GET /api/tariffs': { kind: 'roles', roles: ['consumer', 'supplier', 'agent'], ok: 200 },
   'POST /api/tariffs': {
     kind: 'roles',
     roles: ['supplier'],
@@ -198,20 +205,20 @@ const ROUTES: Record<string, RouteCase> = {
   },
   'GET /api/meters/:serial/tariff': {
     kind: 'meter',
-    roles: ['consumer', 'supplier', 'admin'],
+    roles: ['consumer', 'supplier', 'agent', 'admin'],
     ok: 200,
     check: meterTariffShape,
   },
   'PUT /api/meters/:serial/tariff': {
     kind: 'meter',
-    roles: ['supplier'],
+    roles: ['supplier', 'agent'],
     ok: 200,
     get body() {
       return { tariffId: tariffOfSup1, from: '2030-03-01' };
     },
     check: meterTariffShape,
   },
-  'GET /api/tariff-change-requests': { kind: 'roles', roles: ['consumer', 'supplier'], ok: 200 },
+  'GET /api/tariff-change-requests': { kind: 'roles', roles: ['consumer', 'supplier', 'agent'], ok: 200 },
   'POST /api/tariff-change-requests': {
     kind: 'roles',
     roles: ['consumer'],
@@ -222,10 +229,23 @@ const ROUTES: Record<string, RouteCase> = {
   },
   'POST /api/tariff-change-requests/:id/decision': {
     kind: 'roles',
-    roles: ['supplier'],
+    roles: ['supplier', 'agent'],
     ok: 200,
     url: () => `/api/tariff-change-requests/${requestOfH1B}/decision`,
     body: { decision: 'decline', reason: 'Not available in your area' },
+    // A decided request cannot be decided again: each allowed role decides a new one.
+    fresh: async () => {
+      const open = await db.pool.query(
+        `SELECT 1 FROM tariff_change_requests WHERE id = $1 AND status = 'requested'`,
+        [requestOfH1B],
+      );
+      if (open.rowCount) return;
+      const r = await db.pool.query<{ id: number }>(
+        `INSERT INTO tariff_change_requests (consumer_id, meter_id, to_tariff_id) VALUES ($1, $2, $3) RETURNING id::int`,
+        [w.h1B.consumerId, w.h1B.meterId, tariffOfSup1],
+      );
+      requestOfH1B = r.rows[0]!.id;
+    },
   },
 };
 
@@ -453,6 +473,7 @@ describe.each(METER_ROUTES)('$key', ({ key: k, c }) => {
     const seers: Record<Role, string> = {
       consumer: cookies.h1A,
       supplier: cookies.sup1,
+      agent: cookies.agent1,
       operator: cookies.opA,
       admin: cookies.admin,
     };
@@ -469,6 +490,7 @@ describe.each(METER_ROUTES)('$key', ({ key: k, c }) => {
     const seers: Record<Role, string> = {
       consumer: cookies.h1A,
       supplier: cookies.sup1,
+      agent: cookies.agent1,
       operator: cookies.opA,
       admin: cookies.admin,
     };
@@ -493,6 +515,7 @@ describe.each(ROLE_ROUTES)('$key', ({ key: k, c }) => {
   const seers: () => Record<Role, string> = () => ({
     consumer: cookies.h1A,
     supplier: cookies.sup1,
+    agent: cookies.agent1,
     operator: cookies.opA,
     admin: cookies.admin,
   });
@@ -506,6 +529,7 @@ describe.each(ROLE_ROUTES)('$key', ({ key: k, c }) => {
 
   test('allowed roles -> success', async () => {
     for (const role of c.roles) {
+      await c.fresh?.();
       const res = await app.inject(as(seers()[role], roleRequest(k, c)));
       expect(res.statusCode, `${role}: ${res.body}`).toBe(c.ok);
     }

@@ -8,16 +8,11 @@ import { HomePage } from './pages/Home.tsx';
 import { LimitsPage } from './pages/Limits.tsx';
 import { ProfilePage } from './pages/Profile.tsx';
 import { AlertsPage } from './pages/Alerts.tsx';
-import { OutboxPage } from './pages/Outbox.tsx';
 import { TopUpPage, TopupStatusPage } from './pages/TopUp.tsx';
 import { SandboxPayPage } from './pages/SandboxPay.tsx';
 
 import { BillsPage } from './pages/Bills.tsx';
-import { BillRunsPage } from './pages/BillRuns.tsx';
-import { AccountsPage } from './pages/Accounts.tsx';
 import { TariffPage } from './pages/Tariff.tsx';
-import { SupplierTariffsPage } from './pages/SupplierTariffs.tsx';
-import { TariffRequestsPage } from './pages/TariffRequests.tsx';
 
 /** The sandbox provider's card page: reached from a payment link, with or without a session. */
 const SANDBOX_PAGE = /^\/pay\/sandbox\/([A-Za-z0-9_-]+)$/;
@@ -26,6 +21,8 @@ const TOPUP_PAGE = /^\/top-ups\/([0-9a-f-]{36})$/;
 
 // Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
+// The staff consoles load only for staff: the household's first page never carries them.
+const StaffApp = lazy(() => import('./staff/StaffApp.tsx'));
 
 const NAV = [
   { href: '/', label: 'Home' },
@@ -36,21 +33,6 @@ const NAV = [
   { href: '/top-up', label: 'Payments' },
   { href: '/alerts', label: 'Alerts' },
   { href: '/profile', label: 'Profile' },
-] as const;
-
-/** Supplier staff and administrators: the alerts of their meters and the built-in outbox. */
-const STAFF_NAV = [
-  { href: '/alerts', label: 'Alerts' },
-  { href: '/accounts', label: 'Accounts' },
-  { href: '/bill-runs', label: 'Bill runs' },
-  { href: '/outbox', label: 'Outbox' },
-] as const;
-
-/** Supplier staff also price their meters (administrators run the platform, not tariffs). */
-const SUPPLIER_NAV = [
-  ...STAFF_NAV,
-  { href: '/tariffs', label: 'Tariffs' },
-  { href: '/tariff-requests', label: 'Tariff requests' },
 ] as const;
 
 /** Which portal a role gets: a new role in the contract fails type-checking until it has one. */
@@ -187,9 +169,8 @@ export function App() {
 
   const name = auth.me.consumer?.name ?? auth.me.user.displayName;
   const portal = PORTAL[auth.me.user.role];
-  const role = auth.me.user.role;
-  const nav =
-    portal === 'household' ? NAV : role === 'supplier' ? SUPPLIER_NAV : portal === 'staff' ? STAFF_NAV : [];
+  // Staff navigate from the console's side navigation (staff/StaffApp.tsx).
+  const nav = portal === 'household' ? NAV : [];
   return (
     <SessionContext.Provider value={session}>
       <a className="skip-link" href="#main">
@@ -229,7 +210,9 @@ export function App() {
         {portal === 'household' ? (
           <Route path={path} />
         ) : portal === 'staff' ? (
-          <StaffRoute path={path} supplier={role === 'supplier'} />
+          <Suspense fallback={<Loading what="console" />}>
+            <StaffApp path={path} />
+          </Suspense>
         ) : (
           <div className="notice" role="status">
             <h1>Network operator</h1>
@@ -244,26 +227,6 @@ export function App() {
       </footer>
     </SessionContext.Provider>
   );
-}
-
-function StaffRoute({ path, supplier }: { path: string; supplier: boolean }) {
-  switch (path) {
-    case '/':
-    case '/outbox':
-      return <OutboxPage />;
-    case '/alerts':
-      return <AlertsPage />;
-    case '/accounts':
-      return <AccountsPage />;
-    case '/bill-runs':
-      return <BillRunsPage />;
-    case '/tariffs':
-      return supplier ? <SupplierTariffsPage /> : <NotFound />;
-    case '/tariff-requests':
-      return supplier ? <TariffRequestsPage /> : <NotFound />;
-    default:
-      return <NotFound />;
-  }
 }
 
 function Route({ path }: { path: string }) {

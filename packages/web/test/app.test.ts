@@ -8,7 +8,8 @@ import { App } from '../src/App.tsx';
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
 const ME: Me = {
-  user: { id: 7, role: 'consumer', displayName: 'Ada', email: null, consumerId: 'C100001' },
+  user: { id: 7, role: 'consumer', displayName: 'Ada', email: null, consumerId: 'C100001', staffRole: null },
+  capabilities: ['home.read', 'profile.manage'],
   organisation: null,
   consumer: {
     id: 3,

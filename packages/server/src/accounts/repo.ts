@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { MeterMode, OrgKind } from '@kilowire/contract/enums';
+import type { MeterMode, OrgKind, StaffRole } from '@kilowire/contract/enums';
 import type { Q } from '../db/pool.ts';
 import { hashPassword } from '../auth/passwords.ts';
 
@@ -44,11 +44,25 @@ export async function createStaffUser(
     password: string;
     orgId: number | null;
     name: string;
+    /** Supplier and operator staff only; admin unless said otherwise. */
+    staffRole?: StaffRole;
+    /** An initial password someone else chose: the user must replace it at first sign-in. */
+    mustChangePassword?: boolean;
   },
 ): Promise<number> {
+  const staffRole = u.role === 'supplier' || u.role === 'operator' ? (u.staffRole ?? 'admin') : null;
   const { rows } = await q.query<{ id: number }>(
-    `INSERT INTO users (role, email, org_id, password_hash, display_name) VALUES ($1, lower($2), $3, $4, $5) RETURNING id`,
-    [u.role, u.email, u.orgId, await hashPassword(u.password), u.name],
+    `INSERT INTO users (role, email, org_id, password_hash, display_name, staff_role, must_change_password)
+     VALUES ($1, lower($2), $3, $4, $5, $6, $7) RETURNING id`,
+    [
+      u.role,
+      u.email,
+      u.orgId,
+      await hashPassword(u.password),
+      u.name,
+      staffRole,
+      u.mustChangePassword ?? false,
+    ],
   );
   return rows[0]!.id;
 }
@@ -59,6 +73,9 @@ export interface NewHousehold {
   name: string;
   email?: string;
   mobile?: string;
+  address?: string;
+  postcode?: string;
+  vulnerable?: boolean;
   supplierId: number;
   mode: MeterMode;
   billingCycleDay?: number;
@@ -93,8 +110,18 @@ export async function createHousehold(q: Q, h: NewHousehold): Promise<CreatedHou
   );
   const userId = user.rows[0]!.id;
   const consumer = await q.query<{ id: number }>(
-    'INSERT INTO consumers (user_id, supplier_id, name, email, mobile) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-    [userId, h.supplierId, h.name, h.email ?? null, h.mobile ?? null],
+    `INSERT INTO consumers (user_id, supplier_id, name, email, mobile, address, postcode, vulnerable)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+    [
+      userId,
+      h.supplierId,
+      h.name,
+      h.email ?? null,
+      h.mobile ?? null,
+      h.address ?? null,
+      h.postcode ?? null,
+      h.vulnerable ?? false,
+    ],
   );
   const consumerId = consumer.rows[0]!.id;
   const account = await q.query<{ id: number }>(

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { StaffRole } from '@kilowire/contract/enums';
 import type { PoolClient, Q } from '../db/pool.ts';
 import type { Actor, Role } from '../policies.ts';
 import { dummyPasswordHash, verifyPassword } from './passwords.ts';
@@ -102,10 +103,11 @@ export async function sessionActor(q: Q, token: string): Promise<Actor | null> {
     role: Role;
     org_id: number | null;
     consumer_id: number | null;
+    staff_role: StaffRole | null;
   }>({
     // Named: every authenticated request runs it, so it is parsed and planned once per connection.
     name: 'session-actor',
-    text: `SELECT u.id AS user_id, u.role, u.org_id, c.id AS consumer_id
+    text: `SELECT u.id AS user_id, u.role, u.org_id, u.staff_role, c.id AS consumer_id
        FROM sessions s
        JOIN users u ON u.id = s.user_id
        LEFT JOIN consumers c ON c.user_id = u.id
@@ -116,6 +118,7 @@ export async function sessionActor(q: Q, token: string): Promise<Actor | null> {
   if (!r) return null;
   const actor: Actor = { userId: r.user_id, role: r.role, orgId: r.org_id };
   if (r.consumer_id !== null) actor.consumerId = r.consumer_id;
+  if (r.staff_role !== null) actor.staffRole = r.staff_role;
   return actor;
 }
 

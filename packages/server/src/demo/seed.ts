@@ -15,6 +15,10 @@ import { createArea, createHousehold, createOrganisation, createStaffUser } from
  */
 export const DEMO = {
   supplier: { email: 'supplier@kilowire.demo', password: 'supplier-demo-pass' },
+  /** A second supplier admin: approves what the first one asks for (safeguards need two people). */
+  supplier2: { email: 'supplier2@kilowire.demo', password: 'supplier2-demo-pass' },
+  /** A supplier agent: reads and acts on one meter at a time. */
+  agent: { email: 'agent@kilowire.demo', password: 'agent-demo-pass' },
   operator: { email: 'operator@kilowire.demo', password: 'operator-demo-pass' },
   admin: { email: 'admin@kilowire.demo', password: 'admin-demo-pass' },
   consumerPassword: 'consumer-demo-pass',
@@ -115,6 +119,7 @@ const LAST = [
   'Wilson',
   'Reid',
 ];
+const STREETS = ['Mill Lane', 'Station Road', 'Orchard Close', 'Church Street', 'Meadow Way', 'Kiln Row'];
 
 /**
  * Seed once (no organisations yet); write the fleet file the simulator reads. Returns the logins.
@@ -160,6 +165,21 @@ export async function seedDemo(
       name: 'Sam Supplier',
     });
     await createStaffUser(c, {
+      role: 'supplier',
+      email: DEMO.supplier2.email,
+      password: DEMO.supplier2.password,
+      orgId: supplier,
+      name: 'Sasha Second',
+    });
+    await createStaffUser(c, {
+      role: 'supplier',
+      staffRole: 'agent',
+      email: DEMO.agent.email,
+      password: DEMO.agent.password,
+      orgId: supplier,
+      name: 'Alex Agent',
+    });
+    await createStaffUser(c, {
       role: 'operator',
       email: DEMO.operator.email,
       password: DEMO.operator.password,
@@ -182,6 +202,10 @@ export async function seedDemo(
         passwordHash: consumerHash,
         name: `${FIRST[i % FIRST.length]} ${LAST[(i * 7) % LAST.length]}`,
         email: `c${100000 + i}@example.org`,
+        address: `${i * 3 + 1} ${STREETS[i % STREETS.length]}, East Town`,
+        postcode: `ET${1 + (i % 9)} ${(i * 7) % 10}${'ABDEFGHJLNPQRSTUWXYZ'[i % 20]}${'ABDEFGHJLNPQRSTUWXYZ'[(i * 3) % 20]}`,
+        // Every seventh household depends on electricity for medical equipment.
+        vulnerable: i % 7 === 0,
         supplierId: supplier,
         mode,
         billingCycleDay: 1 + (i % 28),
@@ -236,7 +260,9 @@ export async function seedDemo(
 function logins(fleet: FleetFile): DemoLogins {
   return {
     staff: [
-      { role: 'supplier', ...DEMO.supplier },
+      { role: 'supplier admin', ...DEMO.supplier },
+      { role: 'supplier admin (2nd)', ...DEMO.supplier2 },
+      { role: 'supplier agent', ...DEMO.agent },
       { role: 'network operator', ...DEMO.operator },
       { role: 'administrator', ...DEMO.admin },
     ],

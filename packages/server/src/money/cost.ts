@@ -158,7 +158,8 @@ export async function meterDailyCost(
 ): Promise<DayCost[]> {
   const spans = await meterPriceSpans(q, m.id, fromDay, toDay);
   const versionOf = spanLookup(spans);
-  if (spans.length === 0) return priceDays([], m.tz, fromDay, toDay, versionOf, { standingOnEmptyDays: true });
+  if (spans.length === 0)
+    return priceDays([], m.tz, fromDay, toDay, versionOf, { standingOnEmptyDays: true });
   if (spans.every((s) => s.version.structure === 'flat')) {
     const { rows } = await q.query<{ day: string; wh: string; intervals: number }>(
       `SELECT to_char(day, 'YYYY-MM-DD') AS day, wh, intervals FROM daily_rollups

@@ -96,6 +96,8 @@ export interface World {
     h2A: string;
     h2B: string;
     sup1: string;
+    /** A supplier agent of supplier 1 (sup1 itself is a supplier admin). */
+    agent1: string;
     sup2: string;
     opA: string;
     opB: string;
@@ -141,6 +143,14 @@ export async function buildWorld(pool: Pool): Promise<World> {
   });
   await createStaffUser(pool, {
     role: 'supplier',
+    staffRole: 'agent',
+    email: 'agent@sup1.test',
+    password: PASSWORD,
+    orgId: sup1,
+    name: 'Sup1 Agent',
+  });
+  await createStaffUser(pool, {
+    role: 'supplier',
     email: 'staff@sup2.test',
     password: PASSWORD,
     orgId: sup2,
@@ -182,6 +192,7 @@ export async function buildWorld(pool: Pool): Promise<World> {
       h2A: 'C2A',
       h2B: 'C2B',
       sup1: 'staff@sup1.test',
+      agent1: 'agent@sup1.test',
       sup2: 'staff@sup2.test',
       opA: 'staff@opa.test',
       opB: 'staff@opb.test',

@@ -1,5 +1,6 @@
 import { errorResponses, meResponse } from '@kilowire/contract';
 import { loadProfile } from '../../accounts/profile.ts';
+import { CAPABILITY_ROLES, hasCapability, type Capability } from '../../policies.ts';
 import { actorOf, type Routes } from '../http.ts';
 
 export const meRoutes: Routes = async (app, deps) => {
@@ -22,7 +23,10 @@ export const meRoutes: Routes = async (app, deps) => {
           displayName: p.user.displayName,
           email: p.user.email,
           consumerId: p.user.loginId,
+          staffRole: actor.staffRole ?? null,
         },
+        // The portal shows what the user may do from the same table the API enforces.
+        capabilities: (Object.keys(CAPABILITY_ROLES) as Capability[]).filter((c) => hasCapability(actor, c)),
         organisation: p.organisation,
         consumer: p.consumer,
       };

@@ -1,0 +1,88 @@
+import { lazy, type ComponentType, type LazyExoticComponent } from 'react';
+import type { Role } from '@kilowire/contract';
+
+/**
+ * The staff portals' pages, in one table: the side navigation, the router and the
+ * every-page accessibility test all read it. A page is shown to a user who holds `cap` (from
+ * /api/me, the same table the API enforces) or, without `cap`, has one of `roles`.
+ * Every page loads on first visit only, so the household's first page never carries them.
+ */
+export interface StaffPage {
+  /** Exact path, or a pattern whose first group is passed as `param` (e.g. a meter serial). */
+  path: string | RegExp;
+  /** In the side navigation under this section; omitted = reached by links only. */
+  nav?: { section: 'Operations' | 'Money' | 'Platform'; label: string };
+  cap?: string;
+  roles?: readonly Role[];
+  component: LazyExoticComponent<ComponentType<{ param?: string }>>;
+  /** For the every-page test: a concrete address when `path` is a pattern. */
+  example?: string;
+}
+
+const page = (load: () => Promise<{ default: ComponentType<{ param?: string }> }>) => lazy(load);
+
+export const STAFF_PAGES: StaffPage[] = [
+  {
+    path: '/alerts',
+    nav: { section: 'Operations', label: 'Alerts' },
+    roles: ['supplier', 'admin'],
+    component: page(() => import('../pages/Alerts.tsx').then((m) => ({ default: m.AlertsPage }))),
+  },
+  {
+    path: '/outbox',
+    nav: { section: 'Operations', label: 'Outbox' },
+    cap: 'outbox.read',
+    component: page(() => import('../pages/Outbox.tsx').then((m) => ({ default: m.OutboxPage }))),
+  },
+  {
+    path: '/accounts',
+    nav: { section: 'Money', label: 'Accounts' },
+    cap: 'accounts.read',
+    component: page(() => import('../pages/Accounts.tsx').then((m) => ({ default: m.AccountsPage }))),
+  },
+  {
+    path: '/bill-runs',
+    nav: { section: 'Money', label: 'Bill runs' },
+    cap: 'billruns.read',
+    component: page(() => import('../pages/BillRuns.tsx').then((m) => ({ default: m.BillRunsPage }))),
+  },
+  {
+    path: '/tariffs',
+    nav: { section: 'Money', label: 'Tariffs' },
+    roles: ['supplier'],
+    component: page(() =>
+      import('../pages/SupplierTariffs.tsx').then((m) => ({ default: m.SupplierTariffsPage })),
+    ),
+  },
+  {
+    path: '/tariff-requests',
+    nav: { section: 'Money', label: 'Tariff requests' },
+    cap: 'tariff_requests.decide',
+    component: page(() =>
+      import('../pages/TariffRequests.tsx').then((m) => ({ default: m.TariffRequestsPage })),
+    ),
+  },
+];
+
+export function allowed(p: StaffPage, role: Role, caps: readonly string[]): boolean {
+  if (p.cap) return caps.includes(p.cap);
+  return p.roles ? p.roles.includes(role) : false;
+}
+
+/** The page for `path` and the parameter its pattern captured, if the user may see it. */
+export function matchPage(
+  path: string,
+  role: Role,
+  caps: readonly string[],
+): { page: StaffPage; param?: string } | null {
+  for (const p of STAFF_PAGES) {
+    if (!allowed(p, role, caps)) continue;
+    if (typeof p.path === 'string') {
+      if (p.path === path) return { page: p };
+    } else {
+      const m = p.path.exec(path);
+      if (m) return { page: p, ...(m[1] !== undefined ? { param: decodeURIComponent(m[1]) } : {}) };
+    }
+  }
+  return null;
+}

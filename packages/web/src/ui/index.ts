@@ -1,0 +1,6 @@
+// The design system's building blocks: every page of the three portals uses these.
+export { Badge, type Tone } from './Badge.tsx';
+export { ConfirmDialog } from './ConfirmDialog.tsx';
+export { DataTable, type ColumnDef, type SortingState } from './DataTable.tsx';
+export { EmptyState } from './EmptyState.tsx';
+export { ToastProvider, useToast } from './Toast.tsx';
