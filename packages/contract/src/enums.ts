@@ -159,3 +159,7 @@ export type StaffRole = (typeof STAFF_ROLES)[number];
 /** A meter's life on the platform. */
 export const METER_STATUSES = ['active', 'decommissioned'] as const;
 export type MeterStatus = (typeof METER_STATUSES)[number];
+
+/** A tamper case: opened by a tamper alert, worked, resolved. */
+export const TAMPER_CASE_STATUSES = ['open', 'investigating', 'resolved'] as const;
+export type TamperCaseStatus = (typeof TAMPER_CASE_STATUSES)[number];

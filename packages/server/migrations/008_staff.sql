@@ -33,3 +33,22 @@ ALTER TABLE meters
 CREATE INDEX audit_log_at ON audit_log (at DESC, id DESC);
 CREATE INDEX audit_log_actor ON audit_log (actor_id, at DESC);
 CREATE INDEX audit_log_action ON audit_log (action, at DESC);
+
+-- Tamper cases: a tamper alert opens one per meter (open -> investigating -> resolved). The
+-- fleet table filters on "open case", so the table is here; notes, actions and the events
+-- behind a case come with the tamper-case migration.
+CREATE TABLE tamper_cases (
+  id            bigserial PRIMARY KEY,
+  meter_id      integer NOT NULL REFERENCES meters(id),
+  supplier_id   integer NOT NULL REFERENCES organisations(id),
+  status        text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'investigating', 'resolved')),
+  opened_at     timestamptz NOT NULL DEFAULT now(),
+  assigned_to   bigint REFERENCES users(id),
+  resolved_at   timestamptz,
+  resolution    text,
+  updated_at    timestamptz NOT NULL DEFAULT now(),
+  CHECK ((status = 'resolved') = (resolved_at IS NOT NULL))
+);
+-- At most one case per meter is not resolved: a new tamper event joins it.
+CREATE UNIQUE INDEX tamper_cases_one_open ON tamper_cases (meter_id) WHERE status <> 'resolved';
+CREATE INDEX tamper_cases_supplier ON tamper_cases (supplier_id, status, opened_at DESC);
