@@ -9,6 +9,10 @@ export const meResponse = z.object({
     email: z.string().nullable(),
     consumerId: z.string().nullable().describe('The consumer ID used to sign in (consumers only)'),
     staffRole: z.enum(STAFF_ROLES).nullable().describe('Supplier and operator staff: agent or admin'),
+    mustChangePassword: z
+      .boolean()
+      .optional()
+      .describe('Signed in with an initial password: everything else answers 403 PASSWORD_CHANGE_REQUIRED'),
   }),
   capabilities: z
     .array(z.string())

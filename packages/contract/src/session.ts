@@ -23,6 +23,12 @@ export const sessionUser = z.object({
   id: z.number(),
   role: z.enum(ROLES),
   displayName: z.string(),
+  mustChangePassword: z
+    .boolean()
+    .optional()
+    .describe(
+      'Signed in with an initial password: choose a new one (POST /api/me/password) before anything else',
+    ),
 });
 
 export const loginResponse = z.object({ user: sessionUser, expiresAt: timestamp });

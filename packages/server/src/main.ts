@@ -132,6 +132,7 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
         headendUsername: config.mqttUsername,
         headendPassword: config.mqttPassword,
         log: logger('broker'),
+        databaseUrl,
       });
       stops.push(() => broker!.close());
     }

@@ -25,6 +25,8 @@ export interface Actor {
   consumerId?: number;
   /** Supplier and network-operator staff: agent or admin inside their organisation. */
   staffRole?: StaffRole;
+  /** Signed in with an initial password someone else chose: nothing but choosing one's own until then. */
+  mustChangePassword?: true;
 }
 
 /**

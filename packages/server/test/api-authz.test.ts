@@ -247,6 +247,146 @@ const ROUTES: Record<string, RouteCase> = {
       requestOfH1B = r.rows[0]!.id;
     },
   },
+  // #8 admin
+  ...(() => {
+    // Each allowed request gets a target of its own (a staff user of supplier 1, a meter),
+    // created in `fresh`; refused requests name one that need not exist (403 comes first).
+    let n = 0;
+    let user = 0;
+    let meter = '';
+    const freshUser = (disabled: boolean) => async () => {
+      const r = await db.pool.query<{ id: number }>(
+        `INSERT INTO users (role, email, org_id, password_hash, display_name, staff_role, disabled)
+         VALUES ('supplier', $1, $2, '!invited', 'Authz target', 'agent', $3) RETURNING id::int`,
+        [`authz-target-${++n}@sup1.test`, w.sup1, disabled],
+      );
+      user = r.rows[0]!.id;
+    };
+    // The meters made here go again before the tests that list the world's meters exactly.
+    const dropMeters = async () => {
+      await db.pool.query(`UPDATE meters SET replaced_by = NULL WHERE serial LIKE 'AUTHZ%'`);
+      await db.pool.query(`DELETE FROM meters WHERE serial LIKE 'AUTHZ%'`);
+    };
+    const freshMeter = async () => {
+      await dropMeters();
+      meter = `AUTHZM${++n}`;
+      await db.pool.query(
+        `INSERT INTO meters (serial, supplier_id, area_id, credential_hash) VALUES ($1, $2, 'A', 'x')`,
+        [meter, w.sup1],
+      );
+    };
+    const userUrl = (verb: string) => () => `/api/staff-users/${user || 999_999}${verb}`;
+    const meterUrl = (verb: string) => () => `/api/admin/meters/${meter || 'AUTHZ-NONE'}/${verb}`;
+    const cases: Record<string, RouteCase> = {
+      'GET /api/admin/organisations': { kind: 'roles', roles: ['admin'], ok: 200 },
+      'POST /api/admin/organisations': {
+        kind: 'roles',
+        roles: ['admin'],
+        ok: 201,
+        body: { kind: 'supplier', slug: 'authz-org', name: 'Authz Org' },
+      },
+      'PATCH /api/admin/organisations/:id': {
+        kind: 'roles',
+        roles: ['admin'],
+        ok: 200,
+        url: () => `/api/admin/organisations/${w.sup2}`,
+        body: { name: 'Supplier Two' },
+      },
+      'POST /api/admin/organisations/:id/areas': {
+        kind: 'roles',
+        roles: ['admin'],
+        ok: 201,
+        url: () => `/api/admin/organisations/${w.opB}/areas`,
+        body: { id: 'AUTHZ-AREA', name: 'Authz area', feeders: [{ id: 'AUTHZ-F1', name: 'Feeder one' }] },
+      },
+      'GET /api/staff-users': { kind: 'roles', roles: ['supplier', 'admin'], ok: 200 },
+      'POST /api/staff-users': {
+        kind: 'roles',
+        roles: ['supplier', 'admin'],
+        ok: 201,
+        get body() {
+          return {
+            email: `authz-new-${++n}@sup1.test`,
+            name: 'New person',
+            orgId: w.sup1,
+            staffRole: 'agent',
+            access: { method: 'invite' },
+          };
+        },
+      },
+      'POST /api/staff-users/:id/disable': {
+        kind: 'roles',
+        roles: ['supplier', 'admin'],
+        ok: 200,
+        url: userUrl('/disable'),
+        fresh: freshUser(false),
+      },
+      'POST /api/staff-users/:id/enable': {
+        kind: 'roles',
+        roles: ['supplier', 'admin'],
+        ok: 200,
+        url: userUrl('/enable'),
+        fresh: freshUser(true),
+      },
+      'POST /api/staff-users/:id/reset': {
+        kind: 'roles',
+        roles: ['supplier', 'admin'],
+        ok: 200,
+        url: userUrl('/reset'),
+        body: { method: 'invite' },
+        fresh: freshUser(false),
+      },
+      'PATCH /api/staff-users/:id': {
+        kind: 'roles',
+        roles: ['supplier', 'admin'],
+        ok: 200,
+        url: userUrl(''),
+        body: { staffRole: 'admin' },
+        fresh: freshUser(false),
+      },
+      // The token is the credential; admin.test.ts covers these.
+      'GET /api/invites/:token': { kind: 'public' },
+      'POST /api/invites/:token': { kind: 'public' },
+      'GET /api/admin/meters': { kind: 'roles', roles: ['admin'], ok: 200 },
+      'GET /api/admin/meters/options': { kind: 'roles', roles: ['admin'], ok: 200 },
+      'POST /api/admin/meters': {
+        kind: 'roles',
+        roles: ['admin'],
+        ok: 201,
+        get body() {
+          return { serial: `AUTHZP${++n}`, supplierId: w.sup1, areaId: 'A' };
+        },
+      },
+      'POST /api/admin/meters/:meter/rotate-credential': {
+        kind: 'roles',
+        roles: ['admin'],
+        ok: 200,
+        url: meterUrl('rotate-credential'),
+        fresh: freshMeter,
+      },
+      'POST /api/admin/meters/:meter/decommission': {
+        kind: 'roles',
+        roles: ['admin'],
+        ok: 200,
+        url: meterUrl('decommission'),
+        fresh: freshMeter,
+      },
+      'POST /api/admin/meters/:meter/exchange': {
+        kind: 'roles',
+        roles: ['admin'],
+        ok: 201,
+        url: meterUrl('exchange'),
+        get body() {
+          return { newSerial: `AUTHZX${++n}` };
+        },
+        fresh: freshMeter,
+      },
+      'GET /api/audit': { kind: 'roles', roles: ['admin'], ok: 200 },
+      'GET /api/audit/export.csv': { kind: 'roles', roles: ['admin'], ok: 200 },
+      'GET /api/admin/health': { kind: 'roles', roles: ['admin'], ok: 200, fresh: dropMeters },
+    };
+    return cases;
+  })(),
 };
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;

@@ -24,6 +24,7 @@ import { metrics } from '../metrics.ts';
 import { SESSION_COOKIE, sessionActor } from '../auth/sessions.ts';
 import type { ApiDeps } from './http.ts';
 import { accountRoutes } from './routes/accounts.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { billRoutes } from './routes/bills.ts';
 import { commandRoutes } from './routes/commands.ts';
@@ -81,6 +82,14 @@ const CLIENT_ERROR_CODES: Record<number, ApiErrorCode> = {
 };
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** What a user who must change their initial password may still call: who am I, sign out, change it. */
+const PASSWORD_CHANGE_ROUTES = new Set([
+  'GET /api/session',
+  'DELETE /api/session',
+  'GET /api/me',
+  'POST /api/me/password',
+]);
 
 const API_HEADERS = {
   'cache-control': 'no-store',
@@ -235,6 +244,11 @@ export async function buildApi(deps: {
       throw new AppError('UNAUTHENTICATED', 'not signed in, or the session has expired');
     }
     req.actor = actor;
+    // An initial password someone else chose opens nothing but choosing one's own. Decided on
+    // the actor the session query already loaded: no second query per request.
+    if (actor.mustChangePassword && !PASSWORD_CHANGE_ROUTES.has(`${req.method} ${route}`)) {
+      throw new AppError('PASSWORD_CHANGE_REQUIRED', 'choose a new password first (POST /api/me/password)');
+    }
   });
 
   // Input PostgreSQL cannot hold (NUL characters) is refused up front, whatever the field.
@@ -320,6 +334,7 @@ export async function buildApi(deps: {
     accountRoutes,
     billRoutes,
     tariffRoutes,
+    adminRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

@@ -21,7 +21,11 @@ export async function setPassword(
   newHash: string,
   keepToken: string | undefined,
 ): Promise<void> {
-  await c.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, newHash]);
+  // A password of one's own: the initial one an administrator chose no longer binds.
+  await c.query('UPDATE users SET password_hash = $2, must_change_password = false WHERE id = $1', [
+    userId,
+    newHash,
+  ]);
   await c.query(
     'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2',
     [userId, keepToken ? tokenHash(keepToken) : ''],

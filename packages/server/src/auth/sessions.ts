@@ -17,7 +17,7 @@ export type Credentials =
   | { kind: 'staff'; email: string; password: string };
 
 export type LoginResult =
-  | { ok: true; userId: number; role: Role; displayName: string }
+  | { ok: true; userId: number; role: Role; displayName: string; mustChangePassword: boolean }
   | { ok: false; userId: number | null; reason: 'unknown' | 'password' | 'disabled' };
 
 /**
@@ -34,8 +34,9 @@ export async function checkCredentials(pool: Q, cred: Credentials): Promise<Logi
           password_hash: string;
           disabled: boolean;
           display_name: string;
+          must_change_password: boolean;
         }>(
-          `SELECT id, role, password_hash, disabled, display_name FROM users WHERE login_id = $1 AND role = 'consumer'`,
+          `SELECT id, role, password_hash, disabled, display_name, must_change_password FROM users WHERE login_id = $1 AND role = 'consumer'`,
           [cred.consumerId],
         )
       : await pool.query<{
@@ -44,8 +45,9 @@ export async function checkCredentials(pool: Q, cred: Credentials): Promise<Logi
           password_hash: string;
           disabled: boolean;
           display_name: string;
+          must_change_password: boolean;
         }>(
-          `SELECT id, role, password_hash, disabled, display_name FROM users WHERE email = lower($1) AND role <> 'consumer'`,
+          `SELECT id, role, password_hash, disabled, display_name, must_change_password FROM users WHERE email = lower($1) AND role <> 'consumer'`,
           [cred.email],
         );
   const user = rows[0];
@@ -53,7 +55,13 @@ export async function checkCredentials(pool: Q, cred: Credentials): Promise<Logi
   if (!user) return { ok: false, userId: null, reason: 'unknown' };
   if (!valid) return { ok: false, userId: user.id, reason: 'password' };
   if (user.disabled) return { ok: false, userId: user.id, reason: 'disabled' };
-  return { ok: true, userId: user.id, role: user.role, displayName: user.display_name };
+  return {
+    ok: true,
+    userId: user.id,
+    role: user.role,
+    displayName: user.display_name,
+    mustChangePassword: user.must_change_password,
+  };
 }
 
 export interface NewSession {
@@ -104,10 +112,11 @@ export async function sessionActor(q: Q, token: string): Promise<Actor | null> {
     org_id: number | null;
     consumer_id: number | null;
     staff_role: StaffRole | null;
+    must_change_password: boolean;
   }>({
     // Named: every authenticated request runs it, so it is parsed and planned once per connection.
     name: 'session-actor',
-    text: `SELECT u.id AS user_id, u.role, u.org_id, u.staff_role, c.id AS consumer_id
+    text: `SELECT u.id AS user_id, u.role, u.org_id, u.staff_role, u.must_change_password, c.id AS consumer_id
        FROM sessions s
        JOIN users u ON u.id = s.user_id
        LEFT JOIN consumers c ON c.user_id = u.id
@@ -119,6 +128,7 @@ export async function sessionActor(q: Q, token: string): Promise<Actor | null> {
   const actor: Actor = { userId: r.user_id, role: r.role, orgId: r.org_id };
   if (r.consumer_id !== null) actor.consumerId = r.consumer_id;
   if (r.staff_role !== null) actor.staffRole = r.staff_role;
+  if (r.must_change_password) actor.mustChangePassword = true;
   return actor;
 }
 
@@ -126,13 +136,33 @@ export async function sessionActor(q: Q, token: string): Promise<Actor | null> {
 export async function sessionInfo(
   q: Q,
   token: string,
-): Promise<{ userId: number; role: Role; displayName: string; expiresAt: Date } | null> {
-  const { rows } = await q.query<{ user_id: number; role: Role; display_name: string; expires_at: Date }>(
-    `SELECT u.id AS user_id, u.role, u.display_name, s.expires_at
+): Promise<{
+  userId: number;
+  role: Role;
+  displayName: string;
+  expiresAt: Date;
+  mustChangePassword: boolean;
+} | null> {
+  const { rows } = await q.query<{
+    user_id: number;
+    role: Role;
+    display_name: string;
+    expires_at: Date;
+    must_change_password: boolean;
+  }>(
+    `SELECT u.id AS user_id, u.role, u.display_name, s.expires_at, u.must_change_password
        FROM sessions s JOIN users u ON u.id = s.user_id
       WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled`,
     [tokenHash(token)],
   );
   const r = rows[0];
-  return r ? { userId: r.user_id, role: r.role, displayName: r.display_name, expiresAt: r.expires_at } : null;
+  return r
+    ? {
+        userId: r.user_id,
+        role: r.role,
+        displayName: r.display_name,
+        expiresAt: r.expires_at,
+        mustChangePassword: r.must_change_password,
+      }
+    : null;
 }

@@ -4,6 +4,8 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { BROKER_RULES, METER_ID_RE, filterWithin, parseTopic } from '@kilowire/protocol';
 import { credentialHash } from '../accounts/repo.ts';
 import type { Pool } from '../db/pool.ts';
+import { Listener } from '../db/listener.ts';
+import { CREDENTIALS_CHANNEL } from '../meters/provision.ts';
 import { assertPortFree } from '../net.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';
 import { PacketCap } from './packet-cap.ts';
@@ -22,11 +24,19 @@ export interface BrokerOptions {
   headendUsername: string;
   headendPassword: string;
   log: Logger;
+  /**
+   * The database to LISTEN on for credential changes (provisioned, rotated, decommissioned
+   * meters): the cached hash is dropped and a connected meter whose credential changed is
+   * disconnected at once. Without it a change takes effect within the cache's minute.
+   */
+  databaseUrl?: string;
 }
 
 export interface EmbeddedBroker {
   port: number;
   aedes: Aedes;
+  /** Whether credential changes reach this broker at once (LISTEN connected). */
+  listening(): boolean;
   close(): Promise<void>;
 }
 
@@ -54,7 +64,8 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
     const hit = cache.get(serial);
     if (hit && Date.now() - hit.at < 60_000) return hit.hash;
     const { rows } = await pool.query<{ credential_hash: string }>(
-      'SELECT credential_hash FROM meters WHERE serial = $1',
+      // A decommissioned meter keeps its row (and readings) but may not connect.
+      "SELECT credential_hash FROM meters WHERE serial = $1 AND status = 'active'",
       [serial],
     );
     const hash = rows[0]?.credential_hash ?? null;
@@ -130,6 +141,25 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       cb(null, ok ? sub : null);
     },
   });
+  // Provisioning, rotation and decommissioning notify the serial: forget its cached hash and
+  // drop its live connection, so an old credential stops working now, not in a minute.
+  const listener = opts.databaseUrl
+    ? new Listener(
+        opts.databaseUrl,
+        [CREDENTIALS_CHANNEL],
+        (_ch, serial) => {
+          cache.delete(serial);
+          // aedes keeps connected clients by id (untyped); a meter's client id is its serial.
+          const c = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[serial];
+          if (c) c.close();
+        },
+        log,
+        // Whatever changed while not listening: start from the database again.
+        () => cache.clear(),
+      )
+    : undefined;
+  listener?.start();
+
   aedes.on('clientError', (client, err) =>
     log.debug({ client: client.id, err: err.message }, 'client error'),
   );
@@ -149,8 +179,10 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
   return {
     port: opts.port,
     aedes,
+    listening: () => listener?.connected ?? false,
     close: () =>
       new Promise<void>((resolve) => {
+        void listener?.stop();
         aedes.close(() => server.close(() => resolve()));
         // Open client sockets keep server.close waiting; aedes.close ends them.
       }),

@@ -6,7 +6,7 @@
  */
 export interface EventPayloads {
   /** A gateway batch committed readings: the (meter, local day) pairs it touched. */
-  'readings.committed': { meterDays: [meterId: number, day: string][] };
+  'readings.committed': { meterDays: [meterId: number, day: string][]; stored?: number };
   /** One event a meter reported (tamper, power fail, relay, credit...), as stored in meter_events. */
   'meter.event': { seq: number; idx: number; code: string; t: number; data: Record<string, unknown> | null };
   /** A meter answered a command (first answer only: later duplicates change nothing). */

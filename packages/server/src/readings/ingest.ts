@@ -494,7 +494,8 @@ export async function ingest(
       domainEvents.push({
         type: 'readings.committed',
         meterId: null,
-        payload: { meterDays: [...meterDays.values()] },
+        // `stored`: interval readings written by the batch, summed by the health page's ingest rate.
+        payload: { meterDays: [...meterDays.values()], stored: cols[0].length },
       });
     }
     if (reg[0].length) await c.query(INSERT_REGISTERS, reg);

@@ -24,6 +24,7 @@ export const meRoutes: Routes = async (app, deps) => {
           email: p.user.email,
           consumerId: p.user.loginId,
           staffRole: actor.staffRole ?? null,
+          mustChangePassword: actor.mustChangePassword === true,
         },
         // The portal shows what the user may do from the same table the API enforces.
         capabilities: (Object.keys(CAPABILITY_ROLES) as Capability[]).filter((c) => hasCapability(actor, c)),

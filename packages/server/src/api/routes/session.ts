@@ -63,7 +63,12 @@ export const sessionRoutes: Routes = async (app, deps) => {
       if (!s) return { signedIn: false as const };
       return {
         signedIn: true as const,
-        user: { id: s.userId, role: s.role, displayName: s.displayName },
+        user: {
+          id: s.userId,
+          role: s.role,
+          displayName: s.displayName,
+          mustChangePassword: s.mustChangePassword,
+        },
         expiresAt: s.expiresAt.toISOString(),
       };
     },
@@ -107,7 +112,12 @@ export const sessionRoutes: Routes = async (app, deps) => {
         maxAge: config.sessionTtlHours * 3600,
       });
       return {
-        user: { id: result.userId, role: result.role, displayName: result.displayName },
+        user: {
+          id: result.userId,
+          role: result.role,
+          displayName: result.displayName,
+          mustChangePassword: result.mustChangePassword,
+        },
         expiresAt: session.expiresAt.toISOString(),
       };
     },
