@@ -47,13 +47,15 @@ interface MeterRow {
 
 const SELECT = `SELECT m.id, m.serial, m.status, m.hardware_class, m.tz, m.interval_s, m.supplier_id,
        o.name AS supplier_name, m.area_id, na.name AS area_name, m.feeder_id, m.account_id,
-       c.name AS consumer_name, m.last_seen_at, m.created_at, m.decommissioned_at, r.serial AS replaced_by
+       c.name AS consumer_name, greatest(m.last_seen_at, st.last_data_at) AS last_seen_at, m.created_at, m.decommissioned_at, r.serial AS replaced_by
   FROM meters m
   JOIN organisations o ON o.id = m.supplier_id
   JOIN network_areas na ON na.id = m.area_id
   LEFT JOIN accounts a ON a.id = m.account_id
   LEFT JOIN consumers c ON c.id = a.consumer_id
-  LEFT JOIN meters r ON r.id = m.replaced_by`;
+  LEFT JOIN meters r ON r.id = m.replaced_by
+  -- Data arriving counts as seen, as on the meter pages (meters/queries.ts).
+  LEFT JOIN meter_ingest_state st ON st.meter_id = m.id`;
 
 function present(r: MeterRow): AdminMeter {
   return {
