@@ -16,6 +16,11 @@ import { TariffPage } from './pages/Tariff.tsx';
 
 /** The sandbox provider's card page: reached from a payment link, with or without a session. */
 const SANDBOX_PAGE = /^\/pay\/sandbox\/([A-Za-z0-9_-]+)$/;
+/** Accepting a staff invitation: reached from the link, without a session. */
+const INVITE_PAGE = /^\/invite\/([A-Za-z0-9_-]+)$/;
+const InvitePage = lazy(() => import('./staff/admin/Invite.tsx'));
+// Someone signed in with an initial password sees only this until they choose their own.
+const ChoosePasswordPage = lazy(() => import('./staff/admin/ChoosePassword.tsx'));
 /** One top-up: /top-ups/<uuid>. */
 const TOPUP_PAGE = /^\/top-ups\/([0-9a-f-]{36})$/;
 
@@ -52,6 +57,8 @@ type Auth = { state: 'loading' } | { state: 'out' } | ({ state: 'in' } & Account
 
 async function loadAccount(): Promise<Account> {
   const me = await api<Me>('GET', '/api/me');
+  // Nothing but the password change answers until then (403 PASSWORD_CHANGE_REQUIRED).
+  if (me.user.mustChangePassword) return { me, meters: [] };
   const meters = await api<MeterList>('GET', `/api/meters${qs<MeterListQuery>({ limit: 200 })}`);
   return { me, meters: meters.items };
 }
@@ -78,7 +85,11 @@ export function App() {
 
   const signedOut = useCallback(() => {
     setAuth({ state: 'out' });
-    if (location.pathname !== '/login' && !SANDBOX_PAGE.test(location.pathname)) {
+    if (
+      location.pathname !== '/login' &&
+      !SANDBOX_PAGE.test(location.pathname) &&
+      !INVITE_PAGE.test(location.pathname)
+    ) {
       const here = location.pathname + location.search;
       navigate(here === '/' ? '/login' : `/login?next=${encodeURIComponent(here)}`, { replace: true });
     }
@@ -123,6 +134,13 @@ export function App() {
 
   const sandbox = SANDBOX_PAGE.exec(path);
   if (sandbox) return <SandboxPayPage session={sandbox[1]!} />;
+  const invite = INVITE_PAGE.exec(path);
+  if (invite)
+    return (
+      <Suspense fallback={<Loading what="invitation" />}>
+        <InvitePage token={invite[1]!} />
+      </Suspense>
+    );
 
   if (bootError) {
     return (
@@ -164,6 +182,14 @@ export function App() {
           );
         }}
       />
+    );
+  }
+
+  if (auth.me.user.mustChangePassword) {
+    return (
+      <Suspense fallback={<Loading what="Kilowire" />}>
+        <ChoosePasswordPage name={auth.me.user.displayName} onDone={start} onSignOut={signOut} />
+      </Suspense>
     );
   }
 

@@ -32,7 +32,7 @@ export function setUnauthenticatedHandler(fn: () => void): void {
 }
 
 export async function api<T>(
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
   /** Extra headers, e.g. the Idempotency-Key of a top-up. */

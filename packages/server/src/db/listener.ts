@@ -19,7 +19,7 @@ export class Listener {
     private readonly url: string,
     private readonly channels: string[],
     private readonly onNotify: (channel: string, payload: string) => void,
-    private readonly log: Logger,
+    log: Logger,
     /** Called after every (re)connection: whatever was notified meanwhile is found by a sweep. */
     private readonly onConnected: () => void = () => undefined,
   ) {

@@ -62,6 +62,37 @@ export const STAFF_PAGES: StaffPage[] = [
       import('../pages/TariffRequests.tsx').then((m) => ({ default: m.TariffRequestsPage })),
     ),
   },
+  // #8 admin
+  {
+    path: '/organisations',
+    nav: { section: 'Platform', label: 'Organisations' },
+    cap: 'orgs.manage',
+    component: page(() => import('./admin/Organisations.tsx')),
+  },
+  {
+    path: '/staff',
+    nav: { section: 'Platform', label: 'Staff' },
+    cap: 'staff.manage',
+    component: page(() => import('./admin/Staff.tsx')),
+  },
+  {
+    path: '/meters-admin',
+    nav: { section: 'Platform', label: 'Meters' },
+    cap: 'meters.provision',
+    component: page(() => import('./admin/MetersAdmin.tsx')),
+  },
+  {
+    path: '/audit',
+    nav: { section: 'Platform', label: 'Audit log' },
+    cap: 'audit.read',
+    component: page(() => import('./admin/Audit.tsx')),
+  },
+  {
+    path: '/system',
+    nav: { section: 'Platform', label: 'System health' },
+    cap: 'system.read',
+    component: page(() => import('./admin/System.tsx')),
+  },
 ];
 
 export function allowed(p: StaffPage, role: Role, caps: readonly string[]): boolean {

@@ -31,11 +31,13 @@ export interface DemoSystem {
  * gets a database of its own there and a Mosquitto of its own: the demo's meter ids are fixed
  * (KW000001…), so two whole systems on one broker would take over each other's meters.
  * `ownDb`: always use a test database (the test reads or writes it directly).
+ * `embeddedBroker`: keep the embedded broker even when the run targets Mosquitto: meters
+ * provisioned while the system runs connect to it at once (a Mosquitto reads a password file).
  */
 export async function startDemoSystem(
   name: string,
   env: Record<string, string>,
-  o: { ownDb?: boolean } = {},
+  o: { ownDb?: boolean; embeddedBroker?: boolean } = {},
 ): Promise<DemoSystem> {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `kw-${name}-`));
@@ -54,10 +56,10 @@ export async function startDemoSystem(
   };
   delete full.DATABASE_URL;
   delete full.MQTT_URL;
-  const external = Boolean(inject('mqttUrl'));
+  const external = Boolean(inject('mqttUrl')) && !o.embeddedBroker;
   let db: TestDb | undefined;
   let broker: TestBroker | undefined;
-  if (external || o.ownDb) {
+  if (Boolean(inject('mqttUrl')) || o.ownDb) {
     db = await createTestDb();
     await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
     full.DATABASE_URL = db.url;

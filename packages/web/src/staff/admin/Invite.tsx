@@ -1,0 +1,121 @@
+import { useEffect, useId, useState } from 'react';
+import type { InviteInfo } from '@kilowire/contract';
+import { api, ApiError } from '../../api.ts';
+import { Link } from '../../router.tsx';
+import './admin.css';
+
+/**
+ * Accepting an invitation (public: the link is the credential). Shows who it is for, lets
+ * them choose a password, then sends them to sign in.
+ */
+export default function InvitePage({ token }: { token: string }) {
+  const id = useId();
+  const [info, setInfo] = useState<InviteInfo | null>(null);
+  const [state, setState] = useState<'loading' | 'ready' | 'invalid' | 'error' | 'done'>('loading');
+  const [pw, setPw] = useState('');
+  const [pw2, setPw2] = useState('');
+  const [problem, setProblem] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    document.title = 'Your invitation – Kilowire';
+    api<InviteInfo>('GET', `/api/invites/${encodeURIComponent(token)}`).then(
+      (i) => {
+        setInfo(i);
+        setState('ready');
+      },
+      (e: unknown) => setState(e instanceof ApiError && e.status === 404 ? 'invalid' : 'error'),
+    );
+  }, [token]);
+  const submit = (e: React.FormEvent) => {
+    e.preventDefault();
+    if (pw.length < 10) return setProblem('Choose at least 10 characters.');
+    if (pw !== pw2) return setProblem('The two passwords are not the same.');
+    setProblem(null);
+    setBusy(true);
+    api<void>('POST', `/api/invites/${encodeURIComponent(token)}`, { password: pw }).then(
+      () => setState('done'),
+      (err: unknown) => {
+        setBusy(false);
+        if (err instanceof ApiError && err.status === 404) setState('invalid');
+        else setProblem(err instanceof ApiError ? err.message : String(err));
+      },
+    );
+  };
+  return (
+    <main id="main" className="container narrow adm-narrow">
+      <h1>
+        <span aria-hidden="true">⚡ </span>Welcome to Kilowire
+      </h1>
+      {state === 'loading' && (
+        <p className="muted" role="status">
+          Checking your invitation…
+        </p>
+      )}
+      {state === 'invalid' && (
+        <div className="notice notice-error" role="alert">
+          <p>This invitation link is not valid: it was already used, it has expired, or it is incomplete.</p>
+          <p>Ask the person who invited you for a new one.</p>
+        </div>
+      )}
+      {state === 'error' && (
+        <div className="notice notice-error" role="alert">
+          <p>Could not check the invitation. Try again in a moment.</p>
+        </div>
+      )}
+      {state === 'done' && (
+        <div className="notice" role="status">
+          <p>Your password is set.</p>
+          <p>
+            <Link href="/login">Sign in</Link> with {info?.email} and your new password.
+          </p>
+        </div>
+      )}
+      {state === 'ready' && info && (
+        <form className="card" onSubmit={submit} noValidate>
+          <p>
+            {info.name}, you are invited to {info.organisation ? `${info.organisation} on ` : ''}Kilowire as{' '}
+            <strong>{info.email}</strong>. Choose your password to finish.
+          </p>
+          {problem && (
+            <div className="notice notice-error" role="alert">
+              <p>{problem}</p>
+            </div>
+          )}
+          <input type="email" autoComplete="username" value={info.email} readOnly hidden />
+          <div className="field">
+            <label htmlFor={`${id}-pw`}>New password</label>
+            <p className="hint" id={`${id}-pw-hint`}>
+              At least 10 characters. A few unrelated words make a strong one.
+            </p>
+            <input
+              id={`${id}-pw`}
+              type="password"
+              autoComplete="new-password"
+              aria-describedby={`${id}-pw-hint`}
+              value={pw}
+              onChange={(e) => setPw(e.target.value)}
+            />
+          </div>
+          <div className="field">
+            <label htmlFor={`${id}-pw2`}>The same again</label>
+            <input
+              id={`${id}-pw2`}
+              type="password"
+              autoComplete="new-password"
+              value={pw2}
+              onChange={(e) => setPw2(e.target.value)}
+            />
+          </div>
+          <div className="form-actions">
+            <button type="submit" className="btn" disabled={busy}>
+              {busy ? 'Saving…' : 'Set my password'}
+            </button>
+          </div>
+          <p className="muted">
+            The link works once, until {new Date(info.expiresAt).toLocaleString('en-GB')}.
+          </p>
+        </form>
+      )}
+    </main>
+  );
+}
