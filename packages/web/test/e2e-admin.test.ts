@@ -121,7 +121,7 @@ describe('the administrator', () => {
     await page.getByRole('button', { name: 'Add person' }).click();
     const link = (await page.getByTestId('once-secret').textContent())!.trim();
     expect(link).toMatch(/\/invite\/[A-Za-z0-9_-]{43}$/);
-    await page.getByRole('cell', { name: /New Agent/ }).waitFor();
+    await page.getByRole('cell', { name: /New Agent new\.agent/ }).waitFor();
     await page.screenshot({ path: path.join(SHOTS, 'admin-staff-invited-1280.png'), fullPage: true });
 
     const other = await newContext(browser, 390);

@@ -43,61 +43,66 @@ export default function ChoosePasswordPage({
     );
   };
   return (
-    <main id="main" className="container narrow adm-narrow">
-      <h1>Choose your password</h1>
-      <p>
-        Welcome, {name}. You signed in with a password someone else chose for you; pick your own before you
-        start.
-      </p>
-      <form className="card" onSubmit={submit} noValidate>
-        {problem && (
-          <div className="notice notice-error" role="alert">
-            <p>{problem}</p>
+    <>
+      <a className="skip-link" href="#main">
+        Skip to main content
+      </a>
+      <main id="main" tabIndex={-1} className="container narrow adm-narrow">
+        <h1>Choose your password</h1>
+        <p>
+          Welcome, {name}. You signed in with a password someone else chose for you; pick your own before you
+          start.
+        </p>
+        <form className="card" onSubmit={submit} noValidate>
+          {problem && (
+            <div className="notice notice-error" role="alert">
+              <p>{problem}</p>
+            </div>
+          )}
+          <div className="field">
+            <label htmlFor={`${id}-cur`}>Password you were given</label>
+            <input
+              id={`${id}-cur`}
+              type="password"
+              autoComplete="current-password"
+              value={current}
+              onChange={(e) => setCurrent(e.target.value)}
+            />
           </div>
-        )}
-        <div className="field">
-          <label htmlFor={`${id}-cur`}>Password you were given</label>
-          <input
-            id={`${id}-cur`}
-            type="password"
-            autoComplete="current-password"
-            value={current}
-            onChange={(e) => setCurrent(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-pw`}>New password</label>
-          <p className="hint" id={`${id}-pw-hint`}>
-            At least 10 characters.
-          </p>
-          <input
-            id={`${id}-pw`}
-            type="password"
-            autoComplete="new-password"
-            aria-describedby={`${id}-pw-hint`}
-            value={pw}
-            onChange={(e) => setPw(e.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-pw2`}>New password again</label>
-          <input
-            id={`${id}-pw2`}
-            type="password"
-            autoComplete="new-password"
-            value={pw2}
-            onChange={(e) => setPw2(e.target.value)}
-          />
-        </div>
-        <div className="form-actions">
-          <button type="submit" className="btn" disabled={busy}>
-            {busy ? 'Saving…' : 'Save and continue'}
-          </button>
-          <button type="button" className="btn btn-secondary" onClick={onSignOut}>
-            Log out
-          </button>
-        </div>
-      </form>
-    </main>
+          <div className="field">
+            <label htmlFor={`${id}-pw`}>New password</label>
+            <p className="hint" id={`${id}-pw-hint`}>
+              At least 10 characters.
+            </p>
+            <input
+              id={`${id}-pw`}
+              type="password"
+              autoComplete="new-password"
+              aria-describedby={`${id}-pw-hint`}
+              value={pw}
+              onChange={(e) => setPw(e.target.value)}
+            />
+          </div>
+          <div className="field">
+            <label htmlFor={`${id}-pw2`}>New password again</label>
+            <input
+              id={`${id}-pw2`}
+              type="password"
+              autoComplete="new-password"
+              value={pw2}
+              onChange={(e) => setPw2(e.target.value)}
+            />
+          </div>
+          <div className="form-actions">
+            <button type="submit" className="btn" disabled={busy}>
+              {busy ? 'Saving…' : 'Save and continue'}
+            </button>
+            <button type="button" className="btn btn-secondary" onClick={onSignOut}>
+              Log out
+            </button>
+          </div>
+        </form>
+      </main>
+    </>
   );
 }

@@ -42,80 +42,87 @@ export default function InvitePage({ token }: { token: string }) {
     );
   };
   return (
-    <main id="main" className="container narrow adm-narrow">
-      <h1>
-        <span aria-hidden="true">⚡ </span>Welcome to Kilowire
-      </h1>
-      {state === 'loading' && (
-        <p className="muted" role="status">
-          Checking your invitation…
-        </p>
-      )}
-      {state === 'invalid' && (
-        <div className="notice notice-error" role="alert">
-          <p>This invitation link is not valid: it was already used, it has expired, or it is incomplete.</p>
-          <p>Ask the person who invited you for a new one.</p>
-        </div>
-      )}
-      {state === 'error' && (
-        <div className="notice notice-error" role="alert">
-          <p>Could not check the invitation. Try again in a moment.</p>
-        </div>
-      )}
-      {state === 'done' && (
-        <div className="notice" role="status">
-          <p>Your password is set.</p>
-          <p>
-            <Link href="/login">Sign in</Link> with {info?.email} and your new password.
+    <>
+      <a className="skip-link" href="#main">
+        Skip to main content
+      </a>
+      <main id="main" tabIndex={-1} className="container narrow adm-narrow">
+        <h1>
+          <span aria-hidden="true">⚡ </span>Welcome to Kilowire
+        </h1>
+        {state === 'loading' && (
+          <p className="muted" role="status">
+            Checking your invitation…
           </p>
-        </div>
-      )}
-      {state === 'ready' && info && (
-        <form className="card" onSubmit={submit} noValidate>
-          <p>
-            {info.name}, you are invited to {info.organisation ? `${info.organisation} on ` : ''}Kilowire as{' '}
-            <strong>{info.email}</strong>. Choose your password to finish.
-          </p>
-          {problem && (
-            <div className="notice notice-error" role="alert">
-              <p>{problem}</p>
-            </div>
-          )}
-          <input type="email" autoComplete="username" value={info.email} readOnly hidden />
-          <div className="field">
-            <label htmlFor={`${id}-pw`}>New password</label>
-            <p className="hint" id={`${id}-pw-hint`}>
-              At least 10 characters. A few unrelated words make a strong one.
+        )}
+        {state === 'invalid' && (
+          <div className="notice notice-error" role="alert">
+            <p>
+              This invitation link is not valid: it was already used, it has expired, or it is incomplete.
             </p>
-            <input
-              id={`${id}-pw`}
-              type="password"
-              autoComplete="new-password"
-              aria-describedby={`${id}-pw-hint`}
-              value={pw}
-              onChange={(e) => setPw(e.target.value)}
-            />
+            <p>Ask the person who invited you for a new one.</p>
           </div>
-          <div className="field">
-            <label htmlFor={`${id}-pw2`}>The same again</label>
-            <input
-              id={`${id}-pw2`}
-              type="password"
-              autoComplete="new-password"
-              value={pw2}
-              onChange={(e) => setPw2(e.target.value)}
-            />
+        )}
+        {state === 'error' && (
+          <div className="notice notice-error" role="alert">
+            <p>Could not check the invitation. Try again in a moment.</p>
           </div>
-          <div className="form-actions">
-            <button type="submit" className="btn" disabled={busy}>
-              {busy ? 'Saving…' : 'Set my password'}
-            </button>
+        )}
+        {state === 'done' && (
+          <div className="notice" role="status">
+            <p>Your password is set.</p>
+            <p>
+              <Link href="/login">Sign in</Link> with {info?.email} and your new password.
+            </p>
           </div>
-          <p className="muted">
-            The link works once, until {new Date(info.expiresAt).toLocaleString('en-GB')}.
-          </p>
-        </form>
-      )}
-    </main>
+        )}
+        {state === 'ready' && info && (
+          <form className="card" onSubmit={submit} noValidate>
+            <p>
+              {info.name}, you are invited to {info.organisation ? `${info.organisation} on ` : ''}Kilowire as{' '}
+              <strong>{info.email}</strong>. Choose your password to finish.
+            </p>
+            {problem && (
+              <div className="notice notice-error" role="alert">
+                <p>{problem}</p>
+              </div>
+            )}
+            <input type="email" autoComplete="username" value={info.email} readOnly hidden />
+            <div className="field">
+              <label htmlFor={`${id}-pw`}>New password</label>
+              <p className="hint" id={`${id}-pw-hint`}>
+                At least 10 characters. A few unrelated words make a strong one.
+              </p>
+              <input
+                id={`${id}-pw`}
+                type="password"
+                autoComplete="new-password"
+                aria-describedby={`${id}-pw-hint`}
+                value={pw}
+                onChange={(e) => setPw(e.target.value)}
+              />
+            </div>
+            <div className="field">
+              <label htmlFor={`${id}-pw2`}>The same again</label>
+              <input
+                id={`${id}-pw2`}
+                type="password"
+                autoComplete="new-password"
+                value={pw2}
+                onChange={(e) => setPw2(e.target.value)}
+              />
+            </div>
+            <div className="form-actions">
+              <button type="submit" className="btn" disabled={busy}>
+                {busy ? 'Saving…' : 'Set my password'}
+              </button>
+            </div>
+            <p className="muted">
+              The link works once, until {new Date(info.expiresAt).toLocaleString('en-GB')}.
+            </p>
+          </form>
+        )}
+      </main>
+    </>
   );
 }
