@@ -331,13 +331,17 @@ export default function StaffPage() {
           {!form.platformAdmin && (
             <div className="field">
               <label htmlFor={`${id}-role`}>Role</label>
+              <p className="hint" id={`${id}-role-hint`}>
+                Agents act on one meter at a time; admins also approve, price and manage staff.
+              </p>
               <select
                 id={`${id}-role`}
+                aria-describedby={`${id}-role-hint`}
                 value={form.staffRole}
                 onChange={(e) => setForm({ ...form, staffRole: e.target.value as 'agent' | 'admin' })}
               >
-                <option value="agent">Agent: reads, acts on one meter at a time</option>
-                <option value="admin">Admin: also approves, prices and manages staff</option>
+                <option value="agent">Agent</option>
+                <option value="admin">Admin</option>
               </select>
             </div>
           )}

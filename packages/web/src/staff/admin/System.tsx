@@ -90,10 +90,10 @@ export default function SystemPage() {
           <Tile
             title="Commands open"
             level={upTo(d.commands.awaitingApproval, 1, 50)}
-            figure={`${d.commands.awaitingApproval} awaiting approval`}
+            figure={d.commands.awaitingApproval.toLocaleString('en-GB')}
           >
             <p className="muted">
-              {d.commands.queued} queued, {d.commands.sent} sent and not yet answered.
+              Awaiting approval; {d.commands.queued} queued, {d.commands.sent} sent and not yet answered.
             </p>
           </Tile>
           {(() => {
