@@ -395,6 +395,12 @@ describe('invitations', () => {
     expect(ok.statusCode).toBe(204);
     const signedIn = await loginWith('invited@sup2.test', 'a password of my own');
     expect(signedIn.statusCode).toBe(200);
+    // The audit row names the person who accepted (nobody was signed in).
+    const accepted = await db.pool.query<{ actor_id: number; target: string }>(
+      `SELECT actor_id, target FROM audit_log WHERE action = 'staff.invite_accepted'`,
+    );
+    const newId = body<{ user: { id: number } }>(signedIn).user.id;
+    expect(accepted.rows).toEqual([{ actor_id: newId, target: `user:${newId}` }]);
     expect(body<{ user: { mustChangePassword: boolean } }>(signedIn).user.mustChangePassword).toBe(false);
 
     const used = await app.inject({ method: 'GET', url: `/api/invites/${token}` });

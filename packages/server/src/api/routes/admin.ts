@@ -335,9 +335,14 @@ export const adminRoutes: Routes = async (app, deps) => {
     async (req, reply) => {
       // Hash first (slow), then claim the invite in a short transaction.
       const hash = await hashPassword(req.body.password);
-      const userId = await withTx(pool, { actorId: null, ip: req.ip }, async (t) => {
+      // Nobody is signed in: the audit row names the invited user, known once the invite is claimed.
+      const who: { actorId: number | null; ip: string } = { actorId: null, ip: req.ip };
+      const userId = await withTx(pool, who, async (t) => {
         const id = await acceptInvite(t.c, req.params.token, hash);
-        if (id !== null) await t.audit('staff.invite_accepted', `user:${id}`);
+        if (id !== null) {
+          who.actorId = id;
+          await t.audit('staff.invite_accepted', `user:${id}`);
+        }
         return id;
       });
       if (userId === null)

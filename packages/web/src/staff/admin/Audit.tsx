@@ -3,7 +3,7 @@ import type { AuditEntry, AuditExportQuery, AuditQuery } from '@kilowire/contrac
 import { qs } from '../../api.ts';
 import { ErrorMessage, Loading, PageHeading } from '../../common.tsx';
 import { DataTable, EmptyState, type ColumnDef } from '../../ui/index.ts';
-import { fmtTime, usePaged } from './shared.tsx';
+import { fmtTime, unsorted, usePaged } from './shared.tsx';
 import './admin.css';
 
 type Filters = { actor: string; action: string; target: string; from: string; to: string };
@@ -110,7 +110,7 @@ export default function AuditPage() {
       {list.items && (
         <DataTable
           caption="Audit log entries, newest first"
-          columns={columns}
+          columns={unsorted(columns)}
           rows={list.items}
           rowKey={(e) => String(e.id)}
           busy={list.busy}

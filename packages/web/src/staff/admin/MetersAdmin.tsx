@@ -10,7 +10,7 @@ import type {
 import { api, ApiError, qs } from '../../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi } from '../../common.tsx';
 import { Badge, ConfirmDialog, DataTable, EmptyState, useToast, type ColumnDef } from '../../ui/index.ts';
-import { asApiError, fmtTime, OnceSecret, usePaged } from './shared.tsx';
+import { asApiError, fmtTime, OnceSecret, unsorted, usePaged } from './shared.tsx';
 import './admin.css';
 
 type Pending =
@@ -237,7 +237,7 @@ export default function MetersAdminPage() {
       {list.items && (
         <DataTable
           caption="Meters"
-          columns={columns}
+          columns={unsorted(columns)}
           rows={list.items}
           rowKey={(m) => m.serial}
           busy={list.busy}

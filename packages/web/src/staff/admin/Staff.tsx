@@ -10,7 +10,7 @@ import type {
 import { api, ApiError, qs } from '../../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi, useSession } from '../../common.tsx';
 import { Badge, ConfirmDialog, DataTable, EmptyState, useToast, type ColumnDef } from '../../ui/index.ts';
-import { asApiError, fmtTime, OnceSecret, usePaged } from './shared.tsx';
+import { asApiError, fmtTime, OnceSecret, unsorted, usePaged } from './shared.tsx';
 import './admin.css';
 
 const STATUS_TONE = { active: 'good', invited: 'info', disabled: 'bad' } as const;
@@ -260,7 +260,7 @@ export default function StaffPage() {
       {list.items && (
         <DataTable
           caption="Staff users"
-          columns={columns}
+          columns={unsorted(columns)}
           rows={list.items}
           rowKey={(u) => String(u.id)}
           busy={list.busy}

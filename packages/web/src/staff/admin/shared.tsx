@@ -100,6 +100,14 @@ export function OnceSecret({
   );
 }
 
+/**
+ * Columns of a keyset-paged list: the server decides the order (newest first, by serial) and
+ * only some pages are loaded, so sorting them in the browser would misrepresent the whole.
+ */
+export function unsorted<C extends { enableSorting?: boolean }>(columns: C[]): C[] {
+  return columns.map((c) => ({ ...c, enableSorting: false }));
+}
+
 export function fmtTime(iso: string | null): string {
   if (!iso) return '—';
   return new Date(iso).toLocaleString('en-GB', {
