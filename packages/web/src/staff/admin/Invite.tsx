@@ -2,6 +2,7 @@ import { useEffect, useId, useState } from 'react';
 import type { InviteInfo } from '@kilowire/contract';
 import { api, ApiError } from '../../api.ts';
 import { Link } from '../../router.tsx';
+import { fmtTime } from './shared.tsx';
 import './admin.css';
 
 /**
@@ -117,9 +118,7 @@ export default function InvitePage({ token }: { token: string }) {
                 {busy ? 'Saving…' : 'Set my password'}
               </button>
             </div>
-            <p className="muted">
-              The link works once, until {new Date(info.expiresAt).toLocaleString('en-GB')}.
-            </p>
+            <p className="muted">The link works once, until {fmtTime(info.expiresAt)}.</p>
           </form>
         )}
       </main>

@@ -155,15 +155,15 @@ export default function StaffPage() {
     {
       header: 'Status',
       accessorKey: 'status',
-      cell: ({ row }) => (
-        <Badge tone={STATUS_TONE[row.original.status]}>
-          {row.original.status === 'invited'
-            ? 'Invited'
-            : row.original.status === 'active'
-              ? 'Active'
-              : 'Disabled'}
-        </Badge>
-      ),
+      cell: ({ row }) => {
+        const u = row.original;
+        if (u.status === 'active' && u.mustChangePassword) return <Badge tone="warn">Initial password</Badge>;
+        return (
+          <Badge tone={STATUS_TONE[u.status]}>
+            {u.status === 'invited' ? 'Invited' : u.status === 'active' ? 'Active' : 'Disabled'}
+          </Badge>
+        );
+      },
     },
     { header: 'Added', accessorFn: (u) => fmtTime(u.createdAt) },
     {
