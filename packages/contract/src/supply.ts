@@ -77,6 +77,9 @@ export const approvalIdParams = z.object({ id: z.coerce.number().int().min(1).ma
 
 export const approvalListQuery = z.object({
   status: z.enum(ACTION_REQUEST_STATUSES).optional().describe('Default: all, newest first'),
+  serial: serial
+    .optional()
+    .describe("Only requests that include this meter (the meter page's pending approvals)"),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 export type ApprovalListQuery = z.infer<typeof approvalListQuery>;

@@ -246,6 +246,13 @@ describe('vulnerable households', () => {
       needs: ['vulnerable'],
       requestedBy: { name: 'Sup1 Agent' },
     });
+    // The meter page asks for the requests of one meter: this one, and nothing for another meter.
+    const ofMeter = json(await get('sup1', '/api/approvals?status=awaiting_approval&serial=KW1B')) as {
+      items: { id: number }[];
+    };
+    expect(ofMeter.items.map((i) => i.id)).toEqual([r.requestId]);
+    const none = json(await get('sup1', '/api/approvals?serial=KW1A')) as { items: unknown[] };
+    expect(none.items).toEqual([]);
   });
 });
 

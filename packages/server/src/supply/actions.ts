@@ -298,14 +298,16 @@ function present(r: RequestRow, actor: Actor): Approval {
 export async function listApprovals(
   q: Q,
   actor: Actor,
-  f: { status?: ActionRequestStatus | undefined; limit: number },
+  f: { status?: ActionRequestStatus | undefined; serial?: string | undefined; limit: number },
 ): Promise<Approval[]> {
-  const scope = scopeSql(actor, 'action_requests', 'r', 3);
+  const scope = scopeSql(actor, 'action_requests', 'r', 4);
   const { rows } = await q.query<RequestRow>(
     `SELECT * FROM (${SELECT_REQUEST} WHERE ${scope.sql}) x
       WHERE ($1::text IS NULL OR x.status = $1)
+        AND ($3::text IS NULL OR EXISTS (
+              SELECT 1 FROM commands c JOIN meters m ON m.id = c.meter_id WHERE c.request_id = x.id AND m.serial = $3))
       ORDER BY x.created_at DESC, x.id DESC LIMIT $2`,
-    [f.status ?? null, f.limit, ...scope.params],
+    [f.status ?? null, f.limit, f.serial ?? null, ...scope.params],
   );
   return rows.map((r) => present(r, actor));
 }
