@@ -9,6 +9,7 @@ import type { Actor } from '../src/policies.ts';
 import { expireRequests, requestSupply, type SupplyRequest } from '../src/supply/actions.ts';
 import { DEFAULT_SETTINGS, protectedBy } from '../src/supply/settings.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
+import { startTestJobs } from './support/jobs.ts';
 import { as, buildWorld, login, PASSWORD, testApi, type World } from './support/api.ts';
 
 /**
@@ -437,6 +438,36 @@ describe('approvals', () => {
     );
     expect(audit.rows).toEqual([{ actor_id: null }]);
   });
+});
+
+describe('the jobs service', () => {
+  it('sweeps lapsed approval requests (once at start, then every minute)', async () => {
+    const s = await meters('JOB', 11);
+    const r = json(
+      await post('sup1', '/api/supply/actions', { serials: s, action: 'disconnect', reason: 'safety' }),
+    ) as SupplyResult;
+    await db.pool.query(`UPDATE action_requests SET expires_at = now() - interval '1 minute' WHERE id = $1`, [
+      r.requestId,
+    ]);
+    const jobs = await startTestJobs(db.pool);
+    try {
+      const until = Date.now() + 30_000;
+      let status = '';
+      while (Date.now() < until) {
+        const q = await db.pool.query<{ status: string }>(
+          'SELECT status FROM action_requests WHERE id = $1',
+          [r.requestId],
+        );
+        status = q.rows[0]!.status;
+        if (status === 'expired') break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      expect(status).toBe('expired');
+      expect((await commandsOf(s)).every((x) => x.status === 'expired')).toBe(true);
+    } finally {
+      await jobs.stop();
+    }
+  }, 45_000);
 });
 
 describe('reconnect and quota', () => {

@@ -18,6 +18,8 @@ export async function startSupplyJobs(boss: PgBoss, pool: Pool, log: Logger): Pr
     retryLimit: 2,
   });
   await boss.schedule(APPROVAL_EXPIRY_QUEUE, '* * * * *', {}, { tz: 'UTC' });
+  // And once now: requests that lapsed while no jobs process ran are swept at start.
+  await boss.send(APPROVAL_EXPIRY_QUEUE, {});
   await boss.work(APPROVAL_EXPIRY_QUEUE, { pollingIntervalSeconds: 30 }, async () => {
     let n = 0;
     for (let k = await expireRequests(pool); k > 0; k = await expireRequests(pool)) n += k;
