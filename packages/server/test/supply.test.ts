@@ -257,6 +257,25 @@ describe('vulnerable households', () => {
   });
 });
 
+describe('the raw command API is no way round the safeguards', () => {
+  it('a non-payment supply.off to a vulnerable household: 409 APPROVAL_REQUIRED, nothing queued', async () => {
+    const [m] = await meters('RAW', 1);
+    await db.pool.query(
+      `UPDATE meters SET account_id = (SELECT account_id FROM meters WHERE serial = 'KW1B') WHERE serial = $1`,
+      [m],
+    );
+    const r = await post('sup1', `/api/meters/${m}/commands`, { type: 'supply.off', reason: 'non_payment' });
+    expect(r.statusCode).toBe(409);
+    expect(json(r)).toMatchObject({ error: { code: 'APPROVAL_REQUIRED' } });
+    expect(await commandsOf([m!])).toEqual([]);
+    // Through the supply route it waits for approval instead.
+    const ok = await post('sup1', `/api/meters/${m}/supply`, { action: 'disconnect', reason: 'non_payment' });
+    const waits = json(ok) as SupplyResult;
+    expect(waits.outcome).toBe('awaiting_approval');
+    expect(waits.needs).toContain('vulnerable');
+  });
+});
+
 describe('bulk threshold', () => {
   it('11 meters wait for approval; 10 go at once', async () => {
     const eleven = await meters('B11-', 11);
@@ -525,6 +544,12 @@ describe('reconnect and quota', () => {
     expect(over.statusCode).toBe(429);
     expect(json(over)).toMatchObject({ error: { code: 'QUOTA_EXCEEDED' } });
     expect(await commandsOf([s[2]!])).toEqual([]);
+    // The raw command API counts against the same quota.
+    const raw = await post('agent1', `/api/meters/${s[2]}/commands`, {
+      type: 'supply.off',
+      reason: 'safety',
+    });
+    expect(raw.statusCode).toBe(429);
     // Per person: another user still may.
     expect(
       (await post('sup1b', `/api/meters/${s[2]}/supply`, { action: 'disconnect', reason: 'safety' }))

@@ -246,6 +246,38 @@ export async function requestSupply(
   };
 }
 
+/**
+ * The raw command API (POST /api/meters/:serial/commands) may still send supply.off: it must
+ * not be a way round the safeguards. It counts against the same hourly quota, and a
+ * non-payment disconnection that would need approval is refused there (409
+ * APPROVAL_REQUIRED) in favour of POST /api/meters/:serial/supply, which holds it for a
+ * second admin. In the caller's transaction, before the command is requested.
+ */
+export async function guardDirectSupplyOff(
+  t: Tx,
+  actor: Actor,
+  meterId: number,
+  reason: string | null,
+  o: ActOptions = {},
+): Promise<void> {
+  if (actor.orgId === null) throw new AppError('FORBIDDEN', 'not permitted');
+  const settings = await getSettings(t.c, actor.orgId);
+  await checkQuota(t, actor.userId, 1, settings.hourlyDisconnectQuota);
+  if (reason !== 'non_payment') return;
+  const { rows } = await t.c.query<{ vulnerable: boolean }>(
+    `SELECT coalesce(co.vulnerable, false) AS vulnerable FROM meters m
+       LEFT JOIN accounts a ON a.id = m.account_id LEFT JOIN consumers co ON co.id = a.consumer_id
+      WHERE m.id = $1`,
+    [meterId],
+  );
+  if (rows[0]?.vulnerable || protectedBy(settings, nowOf(o))) {
+    throw new AppError(
+      'APPROVAL_REQUIRED',
+      'this non-payment disconnection needs a second supplier admin: ask through POST /api/meters/:serial/supply',
+    );
+  }
+}
+
 interface RequestRow {
   id: number;
   kind: string;
