@@ -143,7 +143,8 @@ function ApprovalCard({ a, onDecided }: { a: Approval; onDecided: () => void }) 
       </dl>
       {waiting && a.mine && (
         <p className="notice" role="note">
-          You asked for this, so a second supplier admin must approve it. You can withdraw it.
+          You asked for this, so a second supplier admin must approve it.
+          {mayDecide ? ' You can withdraw it.' : ''}
         </p>
       )}
       {waiting && !mayDecide && !a.mine && <p className="muted">A supplier admin decides.</p>}
