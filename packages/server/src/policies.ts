@@ -115,6 +115,8 @@ export type Capability =
   | 'approvals.decide'
   /** The supplier's protection settings: friendly hours, holidays, thresholds, quotas (supplier admins). */
   | 'supplier.settings'
+  /** Read those settings: every supplier staff user acts under them, so agents may see them (#8 supply). */
+  | 'supplier.settings.read'
   /** Tamper cases: see them, add notes and actions, move them on (supplier staff). */
   | 'tamper.manage'
   /** Monthly consumption extracts: start one, follow it, download it (supplier staff). */
@@ -159,6 +161,7 @@ export const CAPABILITY_ROLES: Record<Capability, readonly Holder[]> = {
   'approvals.read': ['supplier'],
   'approvals.decide': ['supplier_admin'],
   'supplier.settings': ['supplier_admin'],
+  'supplier.settings.read': ['supplier'],
   'tamper.manage': ['supplier'],
   'extracts.manage': ['supplier'],
   'mydata.download': ['consumer'],

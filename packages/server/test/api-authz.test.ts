@@ -247,6 +247,67 @@ const ROUTES: Record<string, RouteCase> = {
       requestOfH1B = r.rows[0]!.id;
     },
   },
+  // #8 supply
+  'POST /api/meters/:serial/supply': {
+    kind: 'meter',
+    roles: ['supplier', 'agent'],
+    ok: 202,
+    // Safety, not non-payment: it goes to the meter whatever the hour the test runs at.
+    body: { action: 'disconnect', reason: 'safety' },
+    check: (b) => expect(b).toMatchObject({ outcome: 'sent', commands: [{ serial: 'KW1A' }] }),
+  },
+  'POST /api/supply/actions': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 202,
+    body: { serials: ['KW1B'], action: 'disconnect', reason: 'safety' },
+  },
+  'GET /api/approvals': { kind: 'roles', roles: ['supplier', 'agent'], ok: 200 },
+  ...Object.fromEntries(
+    (
+      [
+        ['GET /api/approvals/:id', ['supplier', 'agent'], ''],
+        ['POST /api/approvals/:id/approve', ['supplier'], '/approve'],
+        ['POST /api/approvals/:id/reject', ['supplier'], '/reject'],
+      ] as const
+    ).map(([k, roles, tail]) => [
+      k,
+      {
+        kind: 'roles',
+        roles: [...roles],
+        ok: 200,
+        url: () => `/api/approvals/990001${tail}`,
+        ...(k.startsWith('POST') ? { body: { reason: 'authorisation matrix' } } : {}),
+        // A request of supplier 1 asked for by its agent, waiting again before each allowed
+        // role's call (so supplier 1's admin may decide it each time).
+        fresh: async () => {
+          await db.pool.query(
+            `INSERT INTO action_requests (id, supplier_id, kind, requested_by, reason, needs, expires_at)
+             VALUES (990001, $1, 'supply.disconnect', (SELECT id FROM users WHERE email = 'agent@sup1.test'),
+                     'safety', '{bulk}', now() + interval '1 day')
+             ON CONFLICT (id) DO UPDATE SET status = 'awaiting_approval', decided_by = NULL, decided_at = NULL,
+                                            decision_reason = NULL, expires_at = now() + interval '1 day'`,
+            [w.sup1],
+          );
+        },
+      } satisfies RouteCase,
+    ]),
+  ),
+  'GET /api/supplier/settings': { kind: 'roles', roles: ['supplier', 'agent'], ok: 200 },
+  'PUT /api/supplier/settings': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 200,
+    body: {
+      tz: 'Europe/London',
+      nights: { enabled: true, from: '20:00', to: '08:00' },
+      weekends: true,
+      holidays: ['2026-12-25'],
+      bulkThreshold: 10,
+      hourlyDisconnectQuota: 50,
+      approvalTtlHours: 24,
+    },
+  },
 };
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;

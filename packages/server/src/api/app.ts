@@ -38,6 +38,7 @@ import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { tariffRoutes } from './routes/tariffs.ts';
+import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 
 export type { ApiDeps } from './http.ts';
@@ -320,6 +321,7 @@ export async function buildApi(deps: {
     accountRoutes,
     billRoutes,
     tariffRoutes,
+    supplyRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

@@ -62,6 +62,21 @@ export const STAFF_PAGES: StaffPage[] = [
       import('../pages/TariffRequests.tsx').then((m) => ({ default: m.TariffRequestsPage })),
     ),
   },
+  // #8 supply
+  {
+    path: '/approvals',
+    nav: { section: 'Operations', label: 'Approvals' },
+    cap: 'approvals.read',
+    component: page(() => import('./supply/ApprovalsPage.tsx').then((m) => ({ default: m.ApprovalsPage }))),
+  },
+  {
+    path: '/settings/supply',
+    nav: { section: 'Operations', label: 'Protection' },
+    cap: 'supplier.settings',
+    component: page(() =>
+      import('./supply/SupplySettingsPage.tsx').then((m) => ({ default: m.SupplySettingsPage })),
+    ),
+  },
 ];
 
 export function allowed(p: StaffPage, role: Role, caps: readonly string[]): boolean {
