@@ -39,6 +39,7 @@ import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { tariffRoutes } from './routes/tariffs.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
+import { caseRoutes } from './routes/cases.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -320,6 +321,7 @@ export async function buildApi(deps: {
     accountRoutes,
     billRoutes,
     tariffRoutes,
+    caseRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }
