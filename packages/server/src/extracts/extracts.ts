@@ -137,6 +137,11 @@ export interface ExtractRunOptions {
   chunk: number;
   /** Chunks produced at once (each on its own connection). */
   workers?: number;
+  /**
+   * Write at most this many chunks in this call and return (the rest stays for the next
+   * run): a slice of the work, as a process that dies midway leaves it.
+   */
+  maxChunks?: number;
 }
 
 /**
@@ -196,6 +201,7 @@ export async function runExtract(
   );
   const todo: number[] = [];
   for (let n = 0; n < chunks; n++) if (!have.has(n)) todo.push(n);
+  if (o.maxChunks !== undefined) todo.splice(o.maxChunks);
   const workers = Math.max(1, o.workers ?? 2);
   let next = 0;
   await Promise.all(
