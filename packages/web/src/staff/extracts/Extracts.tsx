@@ -103,9 +103,15 @@ const columns: ColumnDef<Extract, unknown>[] = [
     enableSorting: false,
     cell: ({ row }) =>
       row.original.status === 'done' ? (
-        <a className="btn btn-small" href={`/api/extracts/${row.original.id}/download`} download>
-          Download CSV<span className="visually-hidden"> for {monthLabel(row.original.month)}</span>
-          <span className="extract-size"> ({size(row.original.bytes)})</span>
+        // An aria-label, not a visually hidden span: absolutely positioned text inside the
+        // scrolling table would widen the page at 390 px.
+        <a
+          className="btn btn-small extract-download"
+          href={`/api/extracts/${row.original.id}/download`}
+          download
+          aria-label={`Download CSV for ${monthLabel(row.original.month)}, ${size(row.original.bytes)}`}
+        >
+          Download CSV <span className="extract-size">({size(row.original.bytes)})</span>
         </a>
       ) : (
         <span className="muted">Not ready</span>
