@@ -170,6 +170,26 @@ describe('through the jobs service', () => {
     expect(body).toContain('monthly,KW1N,2026-10,123456,48,0');
   });
 
+  test("a tariff selection takes the meters on that tariff on the month's first day", async () => {
+    const t = await db.pool.query<{ id: number }>(
+      `INSERT INTO tariffs (supplier_id, code, name, structure) VALUES ($1, 'X1', 'Flat', 'flat') RETURNING id`,
+      [w.sup1],
+    );
+    const tariffId = t.rows[0]!.id;
+    // KW1A on it from before the month; KW1N moved to it only mid-month: not selected.
+    await db.pool.query(
+      `INSERT INTO meter_tariffs (meter_id, from_day, tariff_id) VALUES ($1, '2026-09-01', $3), ($2, '2026-10-15', $3)`,
+      [w.h1A.meterId, ny, tariffId],
+    );
+    const r = await post(c.sup1!, '/api/extracts', { month: '2026-10', selection: { tariffId } });
+    const done = await waitDone(c.sup1!, r.json<{ id: number }>().id);
+    expect(done).toMatchObject({ status: 'done', metersTotal: 1, selection: { tariffId } });
+    const body = (await get(c.sup1!, `/api/extracts/${done.id as number}/download`)).body;
+    expect(body.split('\n').filter((l) => l.startsWith('monthly,'))).toEqual([
+      expect.stringMatching(/^monthly,KW1A,/),
+    ]);
+  });
+
   test('bad input is refused', async () => {
     for (const b of [
       { month: '2026-13' },
