@@ -51,7 +51,11 @@ export type Action =
   /** See the meter's tariff, its prices and costs: the household and its supplier (not the network operator). */
   | 'meter.tariff.read'
   /** Put the meter on a tariff: supplier staff of the owning supplier only. */
-  | 'meter.tariff.assign';
+  | 'meter.tariff.assign'
+  /** The meter's tamper cases on its page: supplier staff of the owning supplier, admins (read only). */
+  | 'meter.cases.read'
+  /** The meter's readings as a Green Button (ESPI) file: its household and its supplier's staff. */
+  | 'meter.green_button';
 
 /**
  * Roles that may ever do `action` on a meter they can see. Which meters they can see is the
@@ -67,6 +71,10 @@ export const ROLES_FOR: Record<Action, readonly Role[]> = {
   // supplier, not the household, and has no business with them.
   'meter.tariff.read': ['consumer', 'supplier', 'admin'],
   'meter.tariff.assign': ['supplier'],
+  // #8 cases: tamper cases are the supplier's investigation (admins may look, as they see every meter).
+  'meter.cases.read': ['supplier', 'admin'],
+  // A household's own consumption (mydata.download is checked too) and its supplier's copy.
+  'meter.green_button': ['consumer', 'supplier'],
 };
 
 /** What a role may do that is not about one meter named in the request. */

@@ -40,6 +40,7 @@ import { sessionRoutes } from './routes/session.ts';
 import { tariffRoutes } from './routes/tariffs.ts';
 import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
+import { caseRoutes } from './routes/cases.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -322,6 +323,7 @@ export async function buildApi(deps: {
     billRoutes,
     tariffRoutes,
     supplyRoutes,
+    caseRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

@@ -12,6 +12,7 @@ import type {
   SupplyResult,
 } from '@kilowire/contract';
 import { approveCommand, cancelCommand, requestCommand, type CommandTiming } from '../commands/lifecycle.ts';
+import { noteSupplyAction } from '../cases/cases.ts';
 import { withTx, type Pool, type Q, type Tx } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
 import { scopeSql, type Actor } from '../policies.ts';
@@ -181,6 +182,8 @@ export async function requestSupply(
     const commands: SupplyResult['commands'] = [];
     for (const m of meters) {
       const r = await requestCommand(t.c, key, m, cmd, commandOpts);
+      // A meter under a tamper investigation: the case's timeline shows the supply action.
+      await noteSupplyAction(t.c, m.id, req.action, r.id, actor.userId);
       await t.audit(`supply.${req.action}`, m.serial, {
         commandId: r.id,
         counter: r.counter,
@@ -219,6 +222,7 @@ export async function requestSupply(
   const commands: SupplyResult['commands'] = [];
   for (const m of meters) {
     const r = await requestCommand(t.c, key, m, cmd, { ...commandOpts, requireApproval: true });
+    await noteSupplyAction(t.c, m.id, req.action, r.id, actor.userId);
     commands.push({ serial: m.serial, commandId: r.id, status: r.status });
   }
   // The commands lapse with their request (the lifecycle's own expiry sweep agrees).

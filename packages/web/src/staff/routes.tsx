@@ -61,6 +61,24 @@ export const STAFF_PAGES: StaffPage[] = [
     component: page(() =>
       import('../pages/TariffRequests.tsx').then((m) => ({ default: m.TariffRequestsPage })),
     ),
+  }, // #8 cases and extracts
+  {
+    path: '/tamper-cases',
+    nav: { section: 'Operations', label: 'Tamper cases' },
+    cap: 'tamper.manage',
+    component: page(() => import('./tamper/TamperCases.tsx')),
+  },
+  {
+    path: /^\/tamper-cases\/([^/]+)$/,
+    cap: 'tamper.manage',
+    component: page(() => import('./tamper/TamperCase.tsx')),
+    example: '/tamper-cases/1',
+  },
+  {
+    path: '/extracts',
+    nav: { section: 'Operations', label: 'Extracts' },
+    cap: 'extracts.manage',
+    component: page(() => import('./extracts/Extracts.tsx')),
   },
   // #8 supply
   {
