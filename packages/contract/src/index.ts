@@ -18,3 +18,5 @@ export * from './health.ts';
 export * from './payments.ts';
 export * from './bills.ts';
 export * from './admin.ts';
+export * from './supply.ts';
+export * from './cases.ts';
