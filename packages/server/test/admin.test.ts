@@ -616,12 +616,32 @@ describe('meter provisioning', () => {
     const m = await RawMeter.connect(brokerUrl, 'DEC001', issued.credential);
     await m.readings(readingsMsg(1, start, [50, 60], 1_000));
     await m.waitAck((a) => a.kind === 'ack' && a.stream === 'readings' && a.upTo >= 1);
+    // A command still waiting for approval: nothing could ever deliver it now.
+    const waiting = randomUUID();
+    await db.pool.query(
+      `INSERT INTO commands (id, meter_id, type, status, cmd)
+       SELECT $1, id, 'supply.off', 'awaiting_approval', '{}' FROM meters WHERE serial = 'DEC001'`,
+      [waiting],
+    );
     const d = await req(c.admin, 'POST', '/api/admin/meters/DEC001/decommission');
     expect(d.statusCode).toBe(200);
     expect(body<MeterIssued['meter']>(d)).toMatchObject({
       status: 'decommissioned',
       decommissionedAt: expect.any(String) as string,
     });
+    const cmd = await db.pool.query(
+      `SELECT c.status, t.actor_id, t.detail, u.email FROM commands c
+         JOIN command_transitions t ON t.command_id = c.id AND t.to_status = 'cancelled'
+         JOIN users u ON u.id = t.actor_id WHERE c.id = $1`,
+      [waiting],
+    );
+    expect(cmd.rows).toEqual([
+      expect.objectContaining({
+        status: 'cancelled',
+        detail: 'meter decommissioned',
+        email: 'admin@kilowire.test',
+      }),
+    ]);
     await waitFor(() => !m.client.connected, 10_000, 'decommissioned meter dropped');
     await m.close();
     expect(await canConnect('DEC001', issued.credential)).toBe(false);

@@ -3,6 +3,7 @@ import type { AdminMeter, AdminMeterQuery, MeterExchange } from '@kilowire/contr
 import { credentialHash } from '../accounts/repo.ts';
 import type { PoolClient, Q } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
+import { cancelCommand } from '../commands/lifecycle.ts';
 
 /**
  * A meter's life on the platform, as the administrator runs it: registered with a broker
@@ -229,23 +230,31 @@ export async function rotateCredential(
 }
 
 /**
- * Take a meter out of service: it may no longer connect, commands still open for it are
- * cancelled (nothing would ever deliver them); its readings stay, and so do its account's.
+ * Take a meter out of service: it may no longer connect; commands not yet sent are cancelled
+ * through the command lifecycle (transition recorded, by whom), since nothing would deliver
+ * them; sent ones run out at their expiry like any unanswered command (command.expired lets
+ * whoever waited react). Its readings stay, and so do its account's.
  */
-export async function decommissionMeter(c: PoolClient, serial: string, replacedBy: number | null = null) {
+export async function decommissionMeter(
+  c: PoolClient,
+  serial: string,
+  actorId: number | null,
+  replacedBy: number | null = null,
+) {
   const m = await lockMeter(c, serial);
   refuseDecommissioned(m.status);
   await c.query(
     `UPDATE meters SET status = 'decommissioned', decommissioned_at = now(), replaced_by = $2 WHERE id = $1`,
     [m.id, replacedBy],
   );
-  const cancelled = await c.query(
-    `UPDATE commands SET status = 'cancelled'
-      WHERE meter_id = $1 AND status IN ('requested', 'awaiting_approval', 'queued', 'sent')`,
+  const open = await c.query<{ id: string }>(
+    `SELECT id FROM commands WHERE meter_id = $1 AND status IN ('requested', 'awaiting_approval', 'queued')
+      ORDER BY created_at`,
     [m.id],
   );
+  for (const cmd of open.rows) await cancelCommand(c, cmd.id, actorId, 'meter decommissioned');
   await notifyCredentials(c, serial);
-  return { meter: (await adminMeter(c, serial))!, commandsCancelled: cancelled.rowCount ?? 0 };
+  return { meter: (await adminMeter(c, serial))!, commandsCancelled: open.rows.length };
 }
 
 /**
@@ -257,6 +266,7 @@ export async function exchangeMeter(
   c: PoolClient,
   serial: string,
   x: MeterExchange,
+  actorId: number | null,
 ): Promise<{ old: AdminMeter; meter: AdminMeter; credential: string }> {
   const old = await lockMeter(c, serial);
   refuseDecommissioned(old.status);
@@ -279,7 +289,7 @@ export async function exchangeMeter(
      SELECT $2, from_day, tariff_id, assigned_by, assigned_at FROM meter_tariffs WHERE meter_id = $1`,
     [old.id, newId],
   );
-  await decommissionMeter(c, serial, newId);
+  await decommissionMeter(c, serial, actorId, newId);
   await notifyCredentials(c, x.newSerial);
   return { old: (await adminMeter(c, serial))!, meter: (await adminMeter(c, x.newSerial))!, credential };
 }

@@ -446,7 +446,7 @@ export const adminRoutes: Routes = async (app, deps) => {
     async (req) => {
       requireCapability(actorOf(req), 'meters.provision');
       return withTx(pool, whoOf(req), async (t) => {
-        const r = await decommissionMeter(t.c, req.params.meter);
+        const r = await decommissionMeter(t.c, req.params.meter, actorOf(req).userId);
         await t.audit('meter.decommission', r.meter.serial, { commandsCancelled: r.commandsCancelled });
         return r.meter;
       });
@@ -468,7 +468,7 @@ export const adminRoutes: Routes = async (app, deps) => {
     async (req, reply) => {
       requireCapability(actorOf(req), 'meters.provision');
       const r = await withTx(pool, whoOf(req), async (t) => {
-        const r = await exchangeMeter(t.c, req.params.meter, req.body);
+        const r = await exchangeMeter(t.c, req.params.meter, req.body, actorOf(req).userId);
         await t.audit('meter.exchange', r.old.serial, {
           newSerial: r.meter.serial,
           accountId: r.meter.accountId,
