@@ -17,3 +17,4 @@ export * from './tariffs.ts';
 export * from './health.ts';
 export * from './payments.ts';
 export * from './bills.ts';
+export * from './fleet.ts';

@@ -51,7 +51,9 @@ export type Action =
   /** See the meter's tariff, its prices and costs: the household and its supplier (not the network operator). */
   | 'meter.tariff.read'
   /** Put the meter on a tariff: supplier staff of the owning supplier only. */
-  | 'meter.tariff.assign';
+  | 'meter.tariff.assign'
+  /** The staff meter page: household contact details, balance, commands and who asked (supplier staff, admins). */
+  | 'meter.overview';
 
 /**
  * Roles that may ever do `action` on a meter they can see. Which meters they can see is the
@@ -67,6 +69,9 @@ export const ROLES_FOR: Record<Action, readonly Role[]> = {
   // supplier, not the household, and has no business with them.
   'meter.tariff.read': ['consumer', 'supplier', 'admin'],
   'meter.tariff.assign': ['supplier'],
+  // Contact details and money: the supplier's business (and the platform's); a network
+  // operator sees the meter's readings, not who lives there or what they owe.
+  'meter.overview': ['supplier', 'admin'],
 };
 
 /** What a role may do that is not about one meter named in the request. */

@@ -247,6 +247,10 @@ const ROUTES: Record<string, RouteCase> = {
       requestOfH1B = r.rows[0]!.id;
     },
   },
+  // #8 fleet
+  'GET /api/fleet': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  'GET /api/fleet/export.csv': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  'GET /api/meters/:serial/overview': { kind: 'meter', roles: ['supplier', 'agent', 'admin'], ok: 200 },
 };
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;

@@ -26,6 +26,7 @@ import type { ApiDeps } from './http.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { billRoutes } from './routes/bills.ts';
+import { fleetRoutes } from './routes/fleet.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { healthRoutes } from './routes/health.ts';
 import { homeRoutes } from './routes/home.ts';
@@ -320,6 +321,7 @@ export async function buildApi(deps: {
     accountRoutes,
     billRoutes,
     tariffRoutes,
+    fleetRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }
