@@ -89,7 +89,12 @@ export type FleetCounts = z.infer<typeof fleetCounts>;
 
 export const fleetResponse = z.object({
   items: z.array(fleetItem),
-  total: z.number().int().describe('Meters matching the search and every filter (exact)'),
+  total: z
+    .number()
+    .int()
+    .describe(
+      'Meters matching the search and every filter (exact when taken; like the counts, reused for a few seconds)',
+    ),
   counts: fleetCounts,
   nextCursor: z.string().nullable(),
 });

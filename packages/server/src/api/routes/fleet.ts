@@ -16,6 +16,7 @@ import {
   fleetCounts,
   fleetPage,
   fleetTotal,
+  hasFilters,
   scopeKey,
   type FleetFilter,
 } from '../../fleet/queries.ts';
@@ -89,9 +90,12 @@ export const fleetRoutes: Routes = async (app, deps) => {
         counts.get(scopeKey(actor, 'counts', filter.q ?? ''), now, () =>
           fleetCounts(pool, actor, filter, now),
         ),
-        counts.get(scopeKey(actor, 'total', filtersOnly), now, () => fleetTotal(pool, actor, filter, now)),
+        // No filter: the total is the counts' "all", no second pass.
+        hasFilters(filter)
+          ? counts.get(scopeKey(actor, 'total', filtersOnly), now, () => fleetTotal(pool, actor, filter, now))
+          : null,
       ]);
-      return { items: page.items, total, counts: c, nextCursor: page.nextCursor };
+      return { items: page.items, total: total ?? c.all, counts: c, nextCursor: page.nextCursor };
     },
   );
 
