@@ -155,6 +155,7 @@ export function FleetPage() {
       {
         id: 'serial',
         header: 'Serial',
+        accessorFn: (r) => r.serial,
         cell: ({ row }) => (
           <Link href={`/meters/${encodeURIComponent(row.original.serial)}`}>{row.original.serial}</Link>
         ),
@@ -162,19 +163,25 @@ export function FleetPage() {
       {
         id: 'name',
         header: 'Household',
+        accessorFn: (r) => r.consumer?.name ?? '',
         cell: ({ row }) => {
           const c = row.original.consumer;
           if (!c) return <span className="muted">No account</span>;
           return (
             <span className="fleet-household">
-              {c.name}
-              {c.consumerId && <span className="muted"> · {c.consumerId}</span>}
+              <span className="fleet-name">{c.name}</span>
+              {c.consumerId && <span className="muted fleet-sub">{c.consumerId}</span>}
               {row.original.vulnerable && <Badge tone="warn">Vulnerable</Badge>}
             </span>
           );
         },
       },
-      { id: 'postcode', header: 'Postcode', cell: ({ row }) => row.original.postcode ?? '—' },
+      {
+        id: 'postcode',
+        header: 'Postcode',
+        accessorFn: (r) => r.postcode ?? '',
+        cell: ({ row }) => row.original.postcode ?? '—',
+      },
       {
         id: 'state',
         header: 'Supply',
@@ -195,17 +202,21 @@ export function FleetPage() {
         },
       },
       {
-        id: 'mode',
-        header: 'Mode',
-        enableSorting: false,
-        cell: ({ row }) =>
-          row.original.mode === 'prepayment' ? 'Prepayment' : row.original.mode === 'credit' ? 'Credit' : '—',
-      },
-      {
         id: 'tariff',
-        header: 'Tariff',
+        header: 'Mode and tariff',
         enableSorting: false,
-        cell: ({ row }) => row.original.tariff?.name ?? '—',
+        cell: ({ row }) => (
+          <span className="fleet-household">
+            <span>
+              {row.original.mode === 'prepayment'
+                ? 'Prepayment'
+                : row.original.mode === 'credit'
+                  ? 'Credit'
+                  : '—'}
+            </span>
+            <span className="muted fleet-sub">{row.original.tariff?.name ?? 'No tariff'}</span>
+          </span>
+        ),
       },
       {
         id: 'firmware',
@@ -216,6 +227,7 @@ export function FleetPage() {
       {
         id: 'lastSeen',
         header: 'Last seen',
+        accessorFn: (r) => r.lastSeenAt ?? '',
         cell: ({ row }) =>
           row.original.lastSeenAt ? (
             <time dateTime={row.original.lastSeenAt}>{relativeTime(row.original.lastSeenAt, now)}</time>
@@ -226,6 +238,7 @@ export function FleetPage() {
       {
         id: 'credit',
         header: 'Credit',
+        accessorFn: (r) => r.creditMinor ?? 0,
         cell: ({ row }) => (
           <span className="num">
             {row.original.creditMinor === null ? '—' : formatMoney(row.original.creditMinor)}
