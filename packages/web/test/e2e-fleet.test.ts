@@ -73,6 +73,16 @@ describe('fleet end to end', () => {
     await page.getByLabel('Search meters').fill(surname.slice(0, 4).toLowerCase());
     const link = page.getByRole('link', { name: SERIAL, exact: true });
     await link.waitFor({ timeout: 15_000 });
+    // Only households with that name are left (the search answered, not just the first page).
+    await expect
+      .poll(
+        async () => {
+          const rows = await page.locator('tbody tr').allInnerTexts();
+          return rows.length > 0 && rows.every((r) => r.toLowerCase().includes(surname.toLowerCase()));
+        },
+        { timeout: 15_000 },
+      )
+      .toBe(true);
     await expect.poll(() => page.locator('table').innerText()).toContain(name);
     await settle(page);
     await page.screenshot({ path: path.join(SHOTS, 'fleet-search-1280.png'), fullPage: true });
