@@ -82,18 +82,26 @@ function wordsQuery(q: string): string | null {
 function searchSql(q: string, p: Params): string {
   const upper = p.add(likePrefix(q.toUpperCase()));
   const lower = p.add(likePrefix(q.toLowerCase()));
-  const hh = 'JOIN accounts sa ON sa.consumer_id = sc.id JOIN meters sm ON sm.account_id = sa.id';
-  const parts = [
-    `SELECT sm.id FROM meters sm WHERE sm.serial COLLATE "C" LIKE ${upper}`,
-    `SELECT sm.id FROM users su JOIN consumers sc ON sc.user_id = su.id ${hh}
+  // Households matching a condition -> their meters, each hop through an array and an index
+  // (consumers -> accounts_consumer -> meters_account): half the time of joins that hash the
+  // whole accounts table for a few hundred households.
+  const hh = (consumers: string) =>
+    `SELECT sm.id FROM meters sm WHERE sm.account_id = ANY (ARRAY(
+       SELECT sa.id FROM accounts sa WHERE sa.consumer_id = ANY (ARRAY(${consumers}))))`;
+  const conds = [
+    `SELECT sc.id FROM users su JOIN consumers sc ON sc.user_id = su.id
       WHERE su.login_id IS NOT NULL AND su.login_id COLLATE "C" LIKE ${upper}`,
-    `SELECT sm.id FROM consumers sc ${hh} WHERE lower(sc.name) COLLATE "C" LIKE ${lower}`,
-    `SELECT sm.id FROM consumers sc ${hh} WHERE coalesce(sc.postcode, '') COLLATE "C" LIKE ${upper}`,
+    `SELECT sc.id FROM consumers sc WHERE lower(sc.name) COLLATE "C" LIKE ${lower}`,
+    `SELECT sc.id FROM consumers sc WHERE coalesce(sc.postcode, '') COLLATE "C" LIKE ${upper}`,
   ];
   const words = wordsQuery(q);
   if (words)
-    parts.push(`SELECT sm.id FROM consumers sc ${hh}
+    conds.push(`SELECT sc.id FROM consumers sc
       WHERE to_tsvector('simple', sc.name || ' ' || coalesce(sc.address, '')) @@ to_tsquery('simple', ${p.add(words)})`);
+  const parts = [
+    `SELECT sm.id FROM meters sm WHERE sm.serial COLLATE "C" LIKE ${upper}`,
+    hh(conds.join(' UNION ')),
+  ];
   // Collected into an array first: the meters are then fetched by primary key, where an IN
   // (...) let the planner hash-join the whole fleet against a few hundred hits.
   return `m.id = ANY (ARRAY(${parts.join(' UNION ')}))`;
