@@ -384,6 +384,16 @@ describe('CSV export', () => {
     expect(got).toEqual(await sqlSerials('c.vulnerable'));
   });
 
+  test('a search exports what the table finds (the search run in SQL, not from kept hits)', async () => {
+    const r = await get(c.sup1, '/api/fleet/export.csv?q=smith&sort=postcode&dir=desc');
+    const got = r.body
+      .split('\r\n')
+      .slice(1, -1)
+      .map((l) => l.split(',')[0]);
+    expect(got).toEqual((await all(c.sup1, 'q=smith&sort=postcode&dir=desc')).map((i) => i.serial));
+    expect([...got].sort()).toEqual(['KWF001', 'KWF002', 'KWF009', 'KWF011']);
+  });
+
   test('scope: supplier 2 exports only its own meters', async () => {
     const r = await get(c.sup2, '/api/fleet/export.csv');
     expect(

@@ -23,7 +23,12 @@ import { scopeSql, type Actor } from '../policies.ts';
  */
 
 /** A filter set as the query builder takes it (the contract's query without paging). */
-export type FleetFilter = Omit<FleetFilterQuery, 'sort' | 'dir'> & { sort: FleetSort; dir: 'asc' | 'desc' };
+export type FleetFilter = Omit<FleetFilterQuery, 'sort' | 'dir'> & {
+  sort: FleetSort;
+  dir: 'asc' | 'desc';
+  /** The search's meter ids when already known (`searchHits`); else the search runs in SQL. */
+  hits?: readonly number[] | null;
+};
 
 /** Placeholders appended as conditions are built. */
 class Params {
@@ -76,10 +81,10 @@ function wordsQuery(q: string): string | null {
 }
 
 /**
- * Meter ids matching the search: each field through its own index, UNIONed (an OR across
+ * Meter ids matching the search (a SELECT of ids): each field through its own index, UNIONed (an OR across
  * joined tables would defeat every index).
  */
-function searchSql(q: string, p: Params): string {
+function searchUnionSql(q: string, p: Params): string {
   const upper = p.add(likePrefix(q.toUpperCase()));
   const lower = p.add(likePrefix(q.toLowerCase()));
   // Households matching a condition -> their meters, each hop through an array and an index
@@ -102,9 +107,7 @@ function searchSql(q: string, p: Params): string {
     `SELECT sm.id FROM meters sm WHERE sm.serial COLLATE "C" LIKE ${upper}`,
     hh(conds.join(' UNION ')),
   ];
-  // Collected into an array first: the meters are then fetched by primary key, where an IN
-  // (...) let the planner hash-join the whole fleet against a few hundred hits.
-  return `m.id = ANY (ARRAY(${parts.join(' UNION ')}))`;
+  return parts.join(' UNION ');
 }
 
 /** Scope, active meters and the search: what the counts are taken over. */
@@ -112,8 +115,31 @@ function baseConditions(actor: Actor, f: FleetFilter, p: Params): string[] {
   const scope = scopeSql(actor, 'meters', 'm', p.values.length + 1);
   p.values.push(...scope.params);
   const out = [`(${scope.sql})`, `m.status = 'active'`];
-  if (f.q) out.push(searchSql(f.q, p));
+  // Collected into an array first: the meters are then fetched by primary key, where an IN
+  // (...) let the planner hash-join the whole fleet against a few hundred hits.
+  if (f.q)
+    out.push(
+      f.hits ? `m.id = ANY (${p.add(f.hits)}::int[])` : `m.id = ANY (ARRAY(${searchUnionSql(f.q, p)}))`,
+    );
   return out;
+}
+
+/** Above this many hits a search is not kept as a list of ids (it runs in SQL each time). */
+export const MAX_KEPT_HITS = 20_000;
+
+/**
+ * The meter ids a search matches (every supplier's: the scope is applied where they are
+ * used), or null when there are more than MAX_KEPT_HITS. A search is typed once and then
+ * paged, sorted, filtered and counted: the ids are found once and reused for all of that.
+ */
+export async function searchHits(q: Q, search: string): Promise<number[] | null> {
+  const p = new Params();
+  const { rows } = await q.query<{ ids: number[] }>(
+    `SELECT ARRAY(SELECT h.id FROM (${searchUnionSql(search, p)}) h LIMIT ${MAX_KEPT_HITS + 1}) AS ids`,
+    p.values,
+  );
+  const ids = rows[0]!.ids;
+  return ids.length > MAX_KEPT_HITS ? null : ids;
 }
 
 /** The filters proper (mode, relay, tariff, ...), over m and the household c. */

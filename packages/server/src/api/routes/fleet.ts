@@ -18,6 +18,7 @@ import {
   fleetTotal,
   hasFilters,
   scopeKey,
+  searchHits,
   type FleetFilter,
 } from '../../fleet/queries.ts';
 import { authorisedMeter } from '../../meters/queries.ts';
@@ -63,6 +64,9 @@ export function csvLine(i: FleetItem): string {
 export const fleetRoutes: Routes = async (app, deps) => {
   const { pool } = deps;
   const counts = new FleetCountCache();
+  // Search hits: reused while fresh only (10 s), never served stale: who matches a name changes
+  // with the households, and a list is what every later page of the search is cut from.
+  const hits = new FleetCountCache(10_000, 10_000, 200);
 
   app.get(
     '/api/fleet',
@@ -79,12 +83,15 @@ export const fleetRoutes: Routes = async (app, deps) => {
       const actor = actorOf(req);
       requireCapability(actor, 'fleet.read');
       const { limit, cursor, ...f } = req.query;
-      const filter: FleetFilter = f;
-      const after = decodeFleetCursor(cursor, filter.sort, filter.dir);
       const now = Date.now();
+      const filter: FleetFilter = {
+        ...f,
+        hits: f.q ? await hits.get(JSON.stringify(f.q), now, () => searchHits(pool, f.q!)) : null,
+      };
+      const after = decodeFleetCursor(cursor, filter.sort, filter.dir);
       // The page, its counts (scope + search) and its total (+ filters) in parallel; the two
       // counts are shared for a few seconds between everyone asking the same thing.
-      const { sort: _s, dir: _d, ...filtersOnly } = filter;
+      const { sort: _s, dir: _d, hits: _h, ...filtersOnly } = filter;
       const [page, c, total] = await Promise.all([
         fleetPage(pool, actor, filter, { limit, cursor: after }, now),
         counts.get(scopeKey(actor, 'counts', filter.q ?? ''), now, () =>
