@@ -17,4 +17,6 @@ export * from './tariffs.ts';
 export * from './health.ts';
 export * from './payments.ts';
 export * from './bills.ts';
+export * from './supply.ts';
+export * from './cases.ts';
 export * from './fleet.ts';

@@ -39,7 +39,9 @@ import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { tariffRoutes } from './routes/tariffs.ts';
+import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
+import { caseRoutes } from './routes/cases.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -321,6 +323,8 @@ export async function buildApi(deps: {
     accountRoutes,
     billRoutes,
     tariffRoutes,
+    supplyRoutes,
+    caseRoutes,
     fleetRoutes,
   ]) {
     await app.register(plugin, routeDeps);
