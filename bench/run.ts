@@ -8,6 +8,7 @@
  *   (e) meters one Fleet holds connected         and the gateway process's RSS meanwhile
  *   (g) top-up webhook -> meter's credit reply   p95 ms, a fleet of prepayment meters reporting
  *   (h) a bill run over 100,000 credit accounts  accounts/s (PDFs rendered lazily, not in the run)
+ *   (i) the fleet table at 100,000 meters        p95 ms, 50 staff users searching, filtering, sorting, paging
  *   (j) a monthly extract of 100,000 meters      rows/s through the job path, vs COPY out of the same rows
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
@@ -23,6 +24,7 @@ import { benchCopy, type CopyResult } from './copy.ts';
 import { benchExtract, type ExtractResult } from './extract.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
+import { benchFleetSearch, type FleetSearchResult } from './fleet-search.ts';
 import { benchBroker, benchIngest, type IngestResult } from './ingest.ts';
 import { benchTopup, type TopupResult } from './topup.ts';
 import { log, nowMs, round, runCleanups, startMosquitto } from './lib.ts';
@@ -50,6 +52,8 @@ const P = quick
       topupMeters: 300,
       topups: 100,
       billAccounts: 20_000,
+      fleetSearchMeters: 20_000,
+      fleetSearchSeconds: 20,
       extractMeters: 10_000,
     }
   : {
@@ -66,6 +70,8 @@ const P = quick
       topupMeters: 1_000,
       topups: 300,
       billAccounts: 100_000,
+      fleetSearchMeters: 100_000,
+      fleetSearchSeconds: 60,
       extractMeters: 100_000,
     };
 const CONCURRENCY = 32;
@@ -81,9 +87,12 @@ const TARGETS = {
   rssMb: 512,
   topupP95Ms: 2_000,
   billRunPerS: 1_700,
+  fleetSearchP95Ms: 50,
   /** Issue #8: the whole month's extract of 100,000 meters in <= 60 s. */
   extractS: 60,
 };
+/** Staff users working the fleet table at once in part (i). */
+const FLEET_USERS = 50;
 /** Top-up webhooks per second during part (g): a busy evening for a town-sized supplier. */
 const TOPUP_RATE = 10;
 
@@ -214,6 +223,16 @@ async function main(): Promise<number> {
   const bills: BillRunResult | undefined = await part('h bill run', errors, () =>
     benchBillRun(db.pool, { accounts: P.billAccounts, chunk: 1000, workers: 2 }),
   );
+
+  const fleetSearch: FleetSearchResult | undefined = await part('i fleet search', errors, () =>
+    benchFleetSearch(db.url, db.pool, {
+      meters: P.fleetSearchMeters,
+      users: FLEET_USERS,
+      seconds: P.fleetSearchSeconds,
+      passwordHash,
+    }),
+  );
+  if (fleetSearch?.errors) errors['i fleet search'] = `${fleetSearch.errors} failed fleet requests`;
 
   const extract: ExtractResult | undefined = await part('j extract', errors, () =>
     benchExtract(db.url, db.pool, { meters: P.extractMeters, chunk: 2000, workers: 2 }),
@@ -398,6 +417,26 @@ async function main(): Promise<number> {
       '',
     ],
   );
+  rows.push(
+    [
+      `(i) fleet table p50 / p95, ${fmt(fleetSearch?.meters)} meters, ${FLEET_USERS} staff (0.5-2 s think time)`,
+      fleetSearch ? `${fmt(fleetSearch.p50, 1)} / ${fmt(fleetSearch.p95, 1)}` : 'n/a',
+      'ms',
+      `p95 <= ${TARGETS.fleetSearchP95Ms}`,
+      ok(fleetSearch ? fleetSearch.p95 <= TARGETS.fleetSearchP95Ms : null),
+    ],
+    [
+      '(i) requests measured; floor (SELECT 1 via the API) p95; fleet p95 / floor p95',
+      fleetSearch
+        ? `${fmt(fleetSearch.requests)} ; ${fmt(fleetSearch.floorP95, 1)} ms ; ${fmt(fleetSearch.p95 / fleetSearch.floorP95, 1)}x`
+        : 'n/a',
+      '',
+      '>= 1,000 requests',
+      ok(fleetSearch ? fleetSearch.requests >= 1000 : null),
+    ],
+    ['(i) data set build time (generate_series)', fmt(fleetSearch?.buildS, 1), 's', '', ''],
+    ['(i) API process CPU per request', fmt(fleetSearch?.apiCpuMsPerReq, 2), 'ms', '', ''],
+  );
   const head: [string, string, string, string, string] = ['figure', 'value', 'unit', 'target', 'ok?'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
@@ -455,6 +494,15 @@ async function main(): Promise<number> {
     outage_backlog_msgs: fleet?.outage?.backlogAtRestart ?? null,
     outage_gateway_survived: fleet?.outage?.gatewaySurvived ?? null,
     bill_run_accounts_per_s: round(bills?.accountsPerS),
+    fleet_search_p95_ms: round(fleetSearch?.p95, 2),
+    fleet_search_p50_ms: round(fleetSearch?.p50, 2),
+    fleet_search_p99_ms: round(fleetSearch?.p99, 2),
+    fleet_search_requests: fleetSearch?.requests ?? null,
+    fleet_search_meters: fleetSearch?.meters ?? null,
+    fleet_search_floor_p95_ms: round(fleetSearch?.floorP95, 2),
+    fleet_search_p95_vs_floor: round(fleetSearch ? fleetSearch.p95 / fleetSearch.floorP95 : null, 2),
+    fleet_search_build_s: round(fleetSearch?.buildS, 1),
+    fleet_search_api_cpu_ms_per_req: round(fleetSearch?.apiCpuMsPerReq, 2),
     bill_run_accounts: bills?.accounts ?? null,
     bill_run_s: round(bills?.runS, 1),
     bill_run_pdf: 'lazy',

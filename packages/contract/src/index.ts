@@ -20,3 +20,4 @@ export * from './bills.ts';
 export * from './admin.ts';
 export * from './supply.ts';
 export * from './cases.ts';
+export * from './fleet.ts';

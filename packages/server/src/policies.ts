@@ -57,7 +57,9 @@ export type Action =
   /** The meter's tamper cases on its page: supplier staff of the owning supplier, admins (read only). */
   | 'meter.cases.read'
   /** The meter's readings as a Green Button (ESPI) file: its household and its supplier's staff. */
-  | 'meter.green_button';
+  | 'meter.green_button'
+  /** The staff meter page: household contact details, balance, commands and who asked (supplier staff, admins). */
+  | 'meter.overview';
 
 /**
  * Roles that may ever do `action` on a meter they can see. Which meters they can see is the
@@ -77,6 +79,9 @@ export const ROLES_FOR: Record<Action, readonly Role[]> = {
   'meter.cases.read': ['supplier', 'admin'],
   // A household's own consumption (mydata.download is checked too) and its supplier's copy.
   'meter.green_button': ['consumer', 'supplier'],
+  // Contact details and money: the supplier's business (and the platform's); a network
+  // operator sees the meter's readings, not who lives there or what they owe.
+  'meter.overview': ['supplier', 'admin'],
 };
 
 /** What a role may do that is not about one meter named in the request. */

@@ -506,6 +506,10 @@ const ROUTES: Record<string, RouteCase> = {
     };
     return cases;
   })(),
+  // #8 fleet
+  'GET /api/fleet': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  'GET /api/fleet/export.csv': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  'GET /api/meters/:serial/overview': { kind: 'meter', roles: ['supplier', 'agent', 'admin'], ok: 200 },
 };
 
 /**

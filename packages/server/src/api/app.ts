@@ -27,6 +27,7 @@ import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { billRoutes } from './routes/bills.ts';
+import { fleetRoutes } from './routes/fleet.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { healthRoutes } from './routes/health.ts';
 import { homeRoutes } from './routes/home.ts';
@@ -339,6 +340,7 @@ export async function buildApi(deps: {
     adminRoutes,
     supplyRoutes,
     caseRoutes,
+    fleetRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

@@ -22,6 +22,20 @@ export interface StaffPage {
 const page = (load: () => Promise<{ default: ComponentType<{ param?: string }> }>) => lazy(load);
 
 export const STAFF_PAGES: StaffPage[] = [
+  // #8 fleet — first, so the fleet is the supplier console's home (the first nav entry opens at /).
+  {
+    path: '/fleet',
+    nav: { section: 'Operations', label: 'Fleet' },
+    cap: 'fleet.read',
+    component: page(() => import('./fleet/FleetPage.tsx').then((m) => ({ default: m.FleetPage }))),
+  },
+  {
+    path: /^\/meters\/([^/]+)$/,
+    cap: 'fleet.read',
+    example: '/meters/KW000001',
+    component: page(() => import('./fleet/MeterPage.tsx').then((m) => ({ default: m.MeterPage }))),
+  },
+  // #8 fleet end
   {
     path: '/alerts',
     nav: { section: 'Operations', label: 'Alerts' },

@@ -1,0 +1,25 @@
+-- Kilowire schema v9: the supplier's fleet table at 100,000 meters. Every search field and
+-- every sort column has an index, so a page is an index walk of ~50 rows, not a sort of the
+-- whole fleet. Text keys use COLLATE "C": byte order, the same on every server whatever its
+-- locale (the embedded PostgreSQL and a packaged one differ), and a plain btree in "C"
+-- serves both ORDER BY and LIKE 'prefix%'. No pg_trgm: prefixes and whole words are what
+-- staff type, and the built-in full-text index covers the words.
+
+-- Household name: prefix search (any case) and the name sort.
+CREATE INDEX consumers_name_lower ON consumers ((lower(name) COLLATE "C"));
+-- Postcode: prefix search and sort (no postcode sorts first, as '').
+CREATE INDEX consumers_postcode ON consumers ((coalesce(postcode, '') COLLATE "C"));
+-- Words of the name and address ("acacia", "smith"), matched as prefixes.
+CREATE INDEX consumers_words ON consumers
+  USING gin (to_tsvector('simple', name || ' ' || coalesce(address, '')));
+-- Consumer ID prefix (login_id is UNIQUE already, but in the default collation).
+CREATE INDEX users_login_id_c ON users ((login_id COLLATE "C")) WHERE login_id IS NOT NULL;
+-- Serial prefix (the UNIQUE index is in the default collation, which LIKE cannot use).
+CREATE INDEX meters_serial_c ON meters ((serial COLLATE "C"));
+-- Last-seen and credit sorts; never seen / no credit sort first ascending.
+CREATE INDEX meters_last_seen ON meters ((coalesce(last_seen_at, '-infinity'::timestamptz)), serial);
+CREATE INDEX meters_credit ON meters ((coalesce(credit_minor, '-9223372036854775808'::bigint)), serial);
+-- Firmware filter and its counts.
+CREATE INDEX meters_firmware ON meters (firmware_version);
+-- The meter page's recent alerts of one meter.
+CREATE INDEX alerts_meter ON alerts (meter_id, id DESC);
