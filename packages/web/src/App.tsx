@@ -21,7 +21,8 @@ const TOPUP_PAGE = /^\/top-ups\/([0-9a-f-]{36})$/;
 
 // Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
-// The staff consoles load only for staff: the household's first page never carries them.
+// The staff consoles (supplier, administrator, network operator) load only for staff: the
+// household's first page never carries them.
 const StaffApp = lazy(() => import('./staff/StaffApp.tsx'));
 
 const NAV = [
@@ -36,11 +37,11 @@ const NAV = [
 ] as const;
 
 /** Which portal a role gets: a new role in the contract fails type-checking until it has one. */
-const PORTAL: Record<Role, 'household' | 'staff' | 'operator'> = {
+const PORTAL: Record<Role, 'household' | 'staff'> = {
   consumer: 'household',
   supplier: 'staff',
   admin: 'staff',
-  operator: 'operator',
+  operator: 'staff',
 };
 
 interface Account {
@@ -169,63 +170,138 @@ export function App() {
 
   const name = auth.me.consumer?.name ?? auth.me.user.displayName;
   const portal = PORTAL[auth.me.user.role];
-  // Staff navigate from the console's side navigation (staff/StaffApp.tsx).
-  const nav = portal === 'household' ? NAV : [];
   return (
     <SessionContext.Provider value={session}>
       <a className="skip-link" href="#main">
         Skip to main content
       </a>
-      <header className="site-header">
-        <div className="container header-inner">
-          <Link href="/" className="brand">
-            <span aria-hidden="true" className="brand-mark">
-              ⚡
-            </span>
-            Kilowire
-          </Link>
-          <p className="signed-in">
-            <span className="visually-hidden">Signed in as </span>
-            {name}
-          </p>
-          <nav aria-label="Main">
-            <ul className="nav-list">
-              {nav.map((n) => (
-                <li key={n.href}>
-                  <Link href={n.href} aria-current={path === n.href ? 'page' : undefined}>
-                    {n.label}
-                  </Link>
-                </li>
-              ))}
-              <li>
-                <button type="button" className="link-button" onClick={signOut}>
-                  Log out
-                </button>
-              </li>
-            </ul>
-          </nav>
-        </div>
-      </header>
-      <main id="main" tabIndex={-1} className="container">
+      {portal === 'household' ? (
+        <HouseholdHeader name={name} path={path} signOut={signOut} />
+      ) : (
+        <StaffHeader
+          name={name}
+          org={auth.me.organisation?.name ?? null}
+          console={CONSOLE_NAME[auth.me.user.role]}
+          signOut={signOut}
+        />
+      )}
+      <main
+        id="main"
+        tabIndex={-1}
+        className={portal === 'household' ? 'container' : 'container container-wide'}
+      >
         {portal === 'household' ? (
           <Route path={path} />
-        ) : portal === 'staff' ? (
+        ) : (
+          // Supplier, administrator and network operator: one console shell, pages by role.
           <Suspense fallback={<Loading what="console" />}>
             <StaffApp path={path} />
           </Suspense>
-        ) : (
-          <div className="notice" role="status">
-            <h1>Network operator</h1>
-            <p>Network operator views (daily collection, outages) use the API for now: see /docs.</p>
-          </div>
         )}
       </main>
       <footer className="site-footer">
-        <div className="container">
+        <div className={portal === 'household' ? 'container' : 'container container-wide'}>
           <p>Kilowire — open-source smart metering</p>
         </div>
       </footer>
     </SessionContext.Provider>
+  );
+}
+
+/** What the staff header calls the console, by role. */
+const CONSOLE_NAME: Record<Role, string> = {
+  consumer: '',
+  supplier: 'Supplier console',
+  admin: 'Platform',
+  operator: 'Network',
+};
+
+/**
+ * The household header: brand, then on phones a Menu button that opens the navigation as a
+ * panel (eight links do not fit a 390 px row), and "Log out" always in line; on wide screens
+ * the navigation is one row. The menu closes on navigation and on Escape.
+ */
+function HouseholdHeader({ name, path, signOut }: { name: string; path: string; signOut: () => void }) {
+  const [open, setOpen] = useState(false);
+  useEffect(() => setOpen(false), [path]);
+  useEffect(() => {
+    if (!open) return;
+    const onKey = (e: KeyboardEvent): void => {
+      if (e.key === 'Escape') {
+        setOpen(false);
+        document.getElementById('menu-button')?.focus();
+      }
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [open]);
+  return (
+    <header className="site-header">
+      <div className="container header-inner">
+        <Link href="/" className="brand">
+          <span aria-hidden="true" className="brand-mark">
+            ⚡
+          </span>
+          Kilowire
+        </Link>
+        <nav aria-label="Main" id="main-nav" className={open ? 'main-nav is-open' : 'main-nav'}>
+          <ul className="nav-list">
+            {NAV.map((n) => (
+              <li key={n.href}>
+                <Link href={n.href} aria-current={path === n.href ? 'page' : undefined}>
+                  {n.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div className="header-actions">
+          <p className="signed-in">
+            <span className="visually-hidden">Signed in as </span>
+            {name}
+          </p>
+          <button
+            type="button"
+            id="menu-button"
+            className="menu-button"
+            aria-expanded={open}
+            aria-controls="main-nav"
+            onClick={() => setOpen((o) => !o)}
+          >
+            <span className="menu-icon" aria-hidden="true" />
+            Menu
+          </button>
+          <button type="button" className="link-button" onClick={signOut}>
+            Log out
+          </button>
+        </div>
+      </div>
+    </header>
+  );
+}
+
+function StaffHeader(p: { name: string; org: string | null; console: string; signOut: () => void }) {
+  return (
+    <header className="site-header">
+      <div className="container container-wide header-inner">
+        <Link href="/" className="brand">
+          <span aria-hidden="true" className="brand-mark">
+            ⚡
+          </span>
+          Kilowire<span className="brand-sub">{p.console}</span>
+        </Link>
+        <div className="header-actions">
+          <p className="signed-in">
+            <span className="visually-hidden">Signed in as </span>
+            {p.name}
+            {p.org && <span className="signed-in-org"> · {p.org}</span>}
+          </p>
+          <button type="button" className="link-button" onClick={p.signOut}>
+            Log out
+          </button>
+        </div>
+      </div>
+    </header>
   );
 }
 

@@ -62,6 +62,13 @@ export const STAFF_PAGES: StaffPage[] = [
       import('../pages/TariffRequests.tsx').then((m) => ({ default: m.TariffRequestsPage })),
     ),
   },
+  // #8 design: the network operator's console (the same shell as the supplier's)
+  {
+    path: '/network/meters',
+    nav: { section: 'Operations', label: 'Meters' },
+    roles: ['operator'],
+    component: page(() => import('./network/NetworkMeters.tsx')),
+  },
 ];
 
 export function allowed(p: StaffPage, role: Role, caps: readonly string[]): boolean {
