@@ -2,39 +2,33 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react
 import type { Me, Meter, MeterList, MeterListQuery, Role, SessionState } from '@kilowire/contract';
 import { api, ApiError, qs, setUnauthenticatedHandler } from './api.ts';
 import { Loading, SessionContext, type Session } from './common.tsx';
+import { NAV } from './nav.ts';
 import { Link, navigate, usePath } from './router.tsx';
 import { LoginPage } from './pages/Login.tsx';
-import { HomePage } from './pages/Home.tsx';
-import { LimitsPage } from './pages/Limits.tsx';
-import { ProfilePage } from './pages/Profile.tsx';
-import { AlertsPage } from './pages/Alerts.tsx';
-import { TopUpPage, TopupStatusPage } from './pages/TopUp.tsx';
-import { SandboxPayPage } from './pages/SandboxPay.tsx';
 
-import { BillsPage } from './pages/Bills.tsx';
-import { TariffPage } from './pages/Tariff.tsx';
+// The first page anyone sees is the log-in page: it carries only React, the shell and the
+// form (bench key first_page_js_gzip_kb). Every portal page loads on first visit.
+const HomePage = lazy(() => import('./pages/Home.tsx').then((m) => ({ default: m.HomePage })));
+const LimitsPage = lazy(() => import('./pages/Limits.tsx').then((m) => ({ default: m.LimitsPage })));
+const ProfilePage = lazy(() => import('./pages/Profile.tsx').then((m) => ({ default: m.ProfilePage })));
+const AlertsPage = lazy(() => import('./pages/Alerts.tsx').then((m) => ({ default: m.AlertsPage })));
+const TopUpPage = lazy(() => import('./pages/TopUp.tsx').then((m) => ({ default: m.TopUpPage })));
+const TopupStatusPage = lazy(() => import('./pages/TopUp.tsx').then((m) => ({ default: m.TopupStatusPage })));
+const SandboxPayPage = lazy(() =>
+  import('./pages/SandboxPay.tsx').then((m) => ({ default: m.SandboxPayPage })),
+);
+const BillsPage = lazy(() => import('./pages/Bills.tsx').then((m) => ({ default: m.BillsPage })));
+const TariffPage = lazy(() => import('./pages/Tariff.tsx').then((m) => ({ default: m.TariffPage })));
 
 /** The sandbox provider's card page: reached from a payment link, with or without a session. */
 const SANDBOX_PAGE = /^\/pay\/sandbox\/([A-Za-z0-9_-]+)$/;
 /** One top-up: /top-ups/<uuid>. */
 const TOPUP_PAGE = /^\/top-ups\/([0-9a-f-]{36})$/;
 
-// Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
 // The staff consoles (supplier, administrator, network operator) load only for staff: the
 // household's first page never carries them.
 const StaffApp = lazy(() => import('./staff/StaffApp.tsx'));
-
-const NAV = [
-  { href: '/', label: 'Home' },
-  { href: '/statistics', label: 'Statistics' },
-  { href: '/bills', label: 'Bills' },
-  { href: '/tariff', label: 'Tariff' },
-  { href: '/limits', label: 'Limits' },
-  { href: '/top-up', label: 'Payments' },
-  { href: '/alerts', label: 'Alerts' },
-  { href: '/profile', label: 'Profile' },
-] as const;
 
 /** Which portal a role gets: a new role in the contract fails type-checking until it has one. */
 const PORTAL: Record<Role, 'household' | 'staff'> = {
@@ -123,7 +117,12 @@ export function App() {
   );
 
   const sandbox = SANDBOX_PAGE.exec(path);
-  if (sandbox) return <SandboxPayPage session={sandbox[1]!} />;
+  if (sandbox)
+    return (
+      <Suspense fallback={<Loading what="payment page" />}>
+        <SandboxPayPage session={sandbox[1]!} />
+      </Suspense>
+    );
 
   if (bootError) {
     return (
@@ -191,7 +190,9 @@ export function App() {
         className={portal === 'household' ? 'container' : 'container container-wide'}
       >
         {portal === 'household' ? (
-          <Route path={path} />
+          <Suspense fallback={<Loading what="page" />}>
+            <Route path={path} />
+          </Suspense>
         ) : (
           // Supplier, administrator and network operator: one console shell, pages by role.
           <Suspense fallback={<Loading what="console" />}>
@@ -310,11 +311,7 @@ function Route({ path }: { path: string }) {
     case '/':
       return <HomePage />;
     case '/statistics':
-      return (
-        <Suspense fallback={<Loading what="statistics" />}>
-          <StatisticsPage />
-        </Suspense>
-      );
+      return <StatisticsPage />;
     case '/bills':
       return <BillsPage />;
     case '/tariff':

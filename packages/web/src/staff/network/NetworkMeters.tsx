@@ -4,6 +4,7 @@ import { qs } from '../../api.ts';
 import { ErrorMessage, Loading, PageHeading, useApi, useNow, useSession } from '../../common.tsx';
 import { formatDateTime, relativeTime } from '../../format.ts';
 import { Badge, DataTable, EmptyState, type ColumnDef, type Tone } from '../../ui/index.ts';
+import './network.css';
 
 const PAGE = 50;
 
@@ -77,7 +78,7 @@ export default function NetworkMetersPage() {
   const off = items.filter((m) => m.relay === 'disconnected').length;
 
   return (
-    <>
+    <div className="network-meters">
       <div className="page-header">
         <div>
           <PageHeading title="Meters">Meters on your network</PageHeading>
@@ -153,6 +154,6 @@ export default function NetworkMetersPage() {
           )}
         </>
       )}
-    </>
+    </div>
   );
 }
