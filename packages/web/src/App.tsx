@@ -255,6 +255,8 @@ function HouseholdHeader({ name, path, signOut }: { name: string; path: string; 
               </li>
             ))}
           </ul>
+          {/* The header has no room for the name on a phone: the open menu says who is signed in. */}
+          <p className="nav-account">Signed in as {name}</p>
         </nav>
         <div className="header-actions">
           <p className="signed-in">

@@ -103,6 +103,24 @@ describe('every page of the three portals', () => {
     const source = axeSource();
     const failures: string[] = [];
     let visited = 0;
+    // The log-in page, both ways in, before anyone signs in.
+    for (const width of WIDTHS) {
+      const ctx = await newContext(browser, width);
+      const page = await ctx.newPage();
+      for (const [name, at] of [
+        ['login', '/login'],
+        ['login-staff', '/login?as=staff'],
+      ] as const) {
+        await page.goto(new URL(at, baseUrl).href);
+        await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+        await page.screenshot({ path: path.join(SHOTS, `anonymous-${name}-${width}.png`), fullPage: true });
+        for (const v of (await runAxe(page, source)).filter(isBlocking))
+          failures.push(`anonymous ${at}@${width}: ${v.id} ${v.help} ${v.nodes.join(' ')}`);
+        failures.push(...(await reflowCheck(page, width)).map((x) => `anonymous ${at}@${width}: ${x}`));
+        visited++;
+      }
+      await ctx.close();
+    }
     for (const who of WHO) {
       for (const width of WIDTHS) {
         const ctx = await newContext(browser, width);
@@ -134,8 +152,8 @@ describe('every page of the three portals', () => {
       }
     }
     expect(failures).toEqual([]);
-    // Two households × 8 pages and at least one page per staff role, at both widths.
-    expect(visited).toBeGreaterThanOrEqual((2 * NAV.length + 4) * WIDTHS.length);
+    // Two log-in pages, two households × 8 pages and at least one page per staff role, at both widths.
+    expect(visited).toBeGreaterThanOrEqual((2 + 2 * NAV.length + 4) * WIDTHS.length);
   }, 600_000);
 
   it('at 390 px the household header is one row: Menu and Log out in line, the navigation folded until opened', async () => {

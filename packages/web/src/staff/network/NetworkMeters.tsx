@@ -1,9 +1,9 @@
 import { useMemo, useState } from 'react';
 import type { Meter, MeterList, MeterListQuery, RelayState } from '@kilowire/contract';
 import { qs } from '../../api.ts';
-import { ErrorMessage, Loading, PageHeading, useApi, useNow, useSession } from '../../common.tsx';
+import { ErrorMessage, Loading, useApi, useNow, useSession } from '../../common.tsx';
 import { formatDateTime, relativeTime } from '../../format.ts';
-import { Badge, DataTable, EmptyState, type ColumnDef, type Tone } from '../../ui/index.ts';
+import { Badge, DataTable, EmptyState, PageHeader, type ColumnDef, type Tone } from '../../ui/index.ts';
 import './network.css';
 
 const PAGE = 50;
@@ -79,14 +79,11 @@ export default function NetworkMetersPage() {
 
   return (
     <div className="network-meters">
-      <div className="page-header">
-        <div>
-          <PageHeading title="Meters">Meters on your network</PageHeading>
-          <p className="muted">
-            {me.organisation?.name ?? 'Your organisation'}: every meter in your areas, in serial order.
-          </p>
-        </div>
-      </div>
+      <PageHeader
+        title="Meters"
+        heading="Meters on your network"
+        description={`${me.organisation?.name ?? 'Your organisation'}: every meter in your areas, in serial order.`}
+      />
       {list.error ? (
         <ErrorMessage error={list.error} retry={list.reload} />
       ) : !list.data && list.loading ? (
