@@ -272,7 +272,7 @@ function HouseholdHeader({ name, path, signOut }: { name: string; path: string; 
             onClick={() => setOpen((o) => !o)}
           >
             <span className="menu-icon" aria-hidden="true" />
-            Menu
+            <span className="menu-label">Menu</span>
           </button>
           <button type="button" className="link-button" onClick={signOut}>
             Log out

@@ -196,6 +196,15 @@ describe('every page of the three portals', () => {
     expect(await nav.isVisible()).toBe(false);
     expect(new URL(page.url()).pathname).toBe('/profile');
 
+    // At 320 px, the narrowest phone, it still fits: nothing scrolls sideways, both buttons shown.
+    await page.setViewportSize({ width: 320, height: 720 });
+    expect(await reflowCheck(page, 320)).toEqual([]);
+    expect(await menu.isVisible()).toBe(true);
+    expect(await logout.isVisible()).toBe(true);
+    const l320 = (await logout.boundingBox())!;
+    expect(l320.x + l320.width).toBeLessThanOrEqual(320);
+    await page.screenshot({ path: path.join(SHOTS, 'household-header-closed-320.png') });
+
     // At 1280 px the same navigation is one visible row and there is no Menu button.
     await page.setViewportSize({ width: 1280, height: 900 });
     expect(await nav.isVisible()).toBe(true);
