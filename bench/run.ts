@@ -8,6 +8,7 @@
  *   (e) meters one Fleet holds connected         and the gateway process's RSS meanwhile
  *   (g) top-up webhook -> meter's credit reply   p95 ms, a fleet of prepayment meters reporting
  *   (h) a bill run over 100,000 credit accounts  accounts/s (PDFs rendered lazily, not in the run)
+ *   (j) a monthly extract of 100,000 meters      rows/s through the job path, vs COPY out of the same rows
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -19,6 +20,7 @@ import os from 'node:os';
 import { benchApi, type ApiResult } from './api.ts';
 import { benchBillRun, type BillRunResult } from './billrun.ts';
 import { benchCopy, type CopyResult } from './copy.ts';
+import { benchExtract, type ExtractResult } from './extract.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchBroker, benchIngest, type IngestResult } from './ingest.ts';
@@ -48,6 +50,7 @@ const P = quick
       topupMeters: 300,
       topups: 100,
       billAccounts: 20_000,
+      extractMeters: 10_000,
     }
   : {
       copyRows: 4_000_000,
@@ -63,6 +66,7 @@ const P = quick
       topupMeters: 1_000,
       topups: 300,
       billAccounts: 100_000,
+      extractMeters: 100_000,
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -77,6 +81,8 @@ const TARGETS = {
   rssMb: 512,
   topupP95Ms: 2_000,
   billRunPerS: 1_700,
+  /** Issue #8: the whole month's extract of 100,000 meters in <= 60 s. */
+  extractS: 60,
 };
 /** Top-up webhooks per second during part (g): a busy evening for a town-sized supplier. */
 const TOPUP_RATE = 10;
@@ -207,6 +213,10 @@ async function main(): Promise<number> {
   }
   const bills: BillRunResult | undefined = await part('h bill run', errors, () =>
     benchBillRun(db.pool, { accounts: P.billAccounts, chunk: 1000, workers: 2 }),
+  );
+
+  const extract: ExtractResult | undefined = await part('j extract', errors, () =>
+    benchExtract(db.url, db.pool, { meters: P.extractMeters, chunk: 2000, workers: 2 }),
   );
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
@@ -392,6 +402,29 @@ async function main(): Promise<number> {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
     '| ' + r.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
+  rows.push(
+    [
+      `(j) monthly extract, ${fmt(extract?.meters)} meters x 30 days (job path, gzip chunks)`,
+      fmt(extract?.rowsPerS),
+      'rows/s',
+      '',
+      '',
+    ],
+    [
+      '(j) extract time for the month / data set build time',
+      extract ? `${fmt(extract.extractS, 1)} / ${fmt(extract.buildS, 1)}` : 'n/a',
+      's',
+      `<= ${TARGETS.extractS}`,
+      ok(extract ? extract.extractS <= TARGETS.extractS : null),
+    ],
+    [
+      '(j) extract vs COPY out of the same rows',
+      extract ? `${fmt(extract.vsCopyOut, 2)} (COPY out ${fmt(extract.copyOutRowsPerS)} rows/s)` : 'n/a',
+      'x COPY out',
+      '',
+      '',
+    ],
+  );
   const out: string[] = [];
   out.push(
     `Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`,
@@ -425,6 +458,12 @@ async function main(): Promise<number> {
     bill_run_accounts: bills?.accounts ?? null,
     bill_run_s: round(bills?.runS, 1),
     bill_run_pdf: 'lazy',
+    extract_rows_per_s: round(extract?.rowsPerS),
+    extract_month_s: round(extract?.extractS, 1),
+    extract_rows: extract?.rows ?? null,
+    extract_meters: extract?.meters ?? null,
+    extract_vs_copy_out: round(extract?.vsCopyOut, 3),
+    extract_copy_out_rows_per_s: round(extract?.copyOutRowsPerS),
     copy_rows_per_s: round(copy?.oneConnRowsPerS),
     copy_rows_per_s_2conn: round(copy?.twoConnRowsPerS),
     mosquitto_qos1_msgs_per_s: round(broker?.msgsPerS),

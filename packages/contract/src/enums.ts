@@ -34,6 +34,8 @@ export const ALERT_TYPES = [
   'supply_armed',
   /** Staff only: the meter's reported credit drifted from what readings × tariff expect. */
   'credit_drift',
+  /** The supply is back on (after any disconnection: remote, credit, safety). */
+  'supply_restored',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 /** Alert types a household can receive and choose channels for (the rest are for staff). */
@@ -163,3 +165,22 @@ export type MeterStatus = (typeof METER_STATUSES)[number];
 /** A tamper case: opened by a tamper alert, worked, resolved. */
 export const TAMPER_CASE_STATUSES = ['open', 'investigating', 'resolved'] as const;
 export type TamperCaseStatus = (typeof TAMPER_CASE_STATUSES)[number];
+
+/** Why staff disconnect (or reconnect) a supply; `other` needs a text. The household's message says which. */
+export const SUPPLY_REASONS = ['non_payment', 'tamper', 'safety', 'household_request', 'other'] as const;
+export type SupplyReason = (typeof SUPPLY_REASONS)[number];
+/** Remote supply control: disconnect opens the relay; reconnect arms it (the household presses the button). */
+export const SUPPLY_ACTIONS = ['disconnect', 'reconnect'] as const;
+export type SupplyAction = (typeof SUPPLY_ACTIONS)[number];
+/** Why an action waits for a second supplier admin. */
+export const APPROVAL_NEEDS = ['vulnerable', 'protected_hours', 'bulk'] as const;
+export type ApprovalNeed = (typeof APPROVAL_NEEDS)[number];
+/** An action request: waits for a second person, then approved, rejected, expired, or withdrawn by its requester. */
+export const ACTION_REQUEST_STATUSES = [
+  'awaiting_approval',
+  'approved',
+  'rejected',
+  'expired',
+  'cancelled',
+] as const;
+export type ActionRequestStatus = (typeof ACTION_REQUEST_STATUSES)[number];

@@ -17,3 +17,5 @@ export * from './tariffs.ts';
 export * from './health.ts';
 export * from './payments.ts';
 export * from './bills.ts';
+export * from './supply.ts';
+export * from './cases.ts';

@@ -27,3 +27,7 @@ export { logger, rootLogger } from './log.ts';
 export { freePort, waitPort, assertPortFree } from './net.ts';
 export { createBillRun, runBillRun, billRunProgress } from './money/billrun.ts';
 export { issueDemoBills } from './demo/bills.ts';
+// #8 cases and extracts (the extract benchmark drives the real job path).
+export { createExtract } from './extracts/extracts.ts';
+export { EXTRACT_QUEUE, startCaseJobs } from './extracts/jobs.ts';
+export { startBoss } from './jobs/boss.ts';

@@ -51,7 +51,11 @@ export type Action =
   /** See the meter's tariff, its prices and costs: the household and its supplier (not the network operator). */
   | 'meter.tariff.read'
   /** Put the meter on a tariff: supplier staff of the owning supplier only. */
-  | 'meter.tariff.assign';
+  | 'meter.tariff.assign'
+  /** The meter's tamper cases on its page: supplier staff of the owning supplier, admins (read only). */
+  | 'meter.cases.read'
+  /** The meter's readings as a Green Button (ESPI) file: its household and its supplier's staff. */
+  | 'meter.green_button';
 
 /**
  * Roles that may ever do `action` on a meter they can see. Which meters they can see is the
@@ -67,6 +71,10 @@ export const ROLES_FOR: Record<Action, readonly Role[]> = {
   // supplier, not the household, and has no business with them.
   'meter.tariff.read': ['consumer', 'supplier', 'admin'],
   'meter.tariff.assign': ['supplier'],
+  // #8 cases: tamper cases are the supplier's investigation (admins may look, as they see every meter).
+  'meter.cases.read': ['supplier', 'admin'],
+  // A household's own consumption (mydata.download is checked too) and its supplier's copy.
+  'meter.green_button': ['consumer', 'supplier'],
 };
 
 /** What a role may do that is not about one meter named in the request. */
@@ -115,6 +123,8 @@ export type Capability =
   | 'approvals.decide'
   /** The supplier's protection settings: friendly hours, holidays, thresholds, quotas (supplier admins). */
   | 'supplier.settings'
+  /** Read those settings: every supplier staff user acts under them, so agents may see them (#8 supply). */
+  | 'supplier.settings.read'
   /** Tamper cases: see them, add notes and actions, move them on (supplier staff). */
   | 'tamper.manage'
   /** Monthly consumption extracts: start one, follow it, download it (supplier staff). */
@@ -159,6 +169,7 @@ export const CAPABILITY_ROLES: Record<Capability, readonly Holder[]> = {
   'approvals.read': ['supplier'],
   'approvals.decide': ['supplier_admin'],
   'supplier.settings': ['supplier_admin'],
+  'supplier.settings.read': ['supplier'],
   'tamper.manage': ['supplier'],
   'extracts.manage': ['supplier'],
   'mydata.download': ['consumer'],

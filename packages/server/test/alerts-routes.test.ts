@@ -51,6 +51,7 @@ const PROFILE = {
     tariff_request: { email: true, sms: true, web: true },
     payment: { email: false, sms: false, web: true },
     supply_armed: { email: true, sms: true, web: true },
+    supply_restored: { email: true, sms: false, web: true },
   },
 };
 
@@ -184,6 +185,7 @@ describe('profile and password', () => {
         tariff_request: { email: true, sms: false, web: true },
         payment: { email: true, sms: false, web: true },
         supply_armed: { email: true, sms: true, web: true },
+        supply_restored: { email: true, sms: true, web: true },
       },
     });
     const put = await json(c.h1B, 'PUT', '/api/me/profile', PROFILE);

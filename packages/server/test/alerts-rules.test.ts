@@ -225,7 +225,8 @@ describe('rules evaluated directly', () => {
       { meterId: h.meterId, seq: 3 },
       { meterId: h.meterId, seq: 4 },
     ];
-    expect(await evaluateEvents(db.pool, keys)).toHaveLength(2);
+    // credit.low, relay.disconnected, and relay.connected (the supply back on, #8).
+    expect(await evaluateEvents(db.pool, keys)).toHaveLength(3);
     expect(await evaluateEvents(db.pool, keys)).toHaveLength(0);
     const [low] = await alertsOf(h.meterId, 'credit_low');
     expect(low!.message).toContain('is £1.50, below the low-credit threshold of £2.00');

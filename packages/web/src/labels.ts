@@ -14,6 +14,7 @@ export const ALERT_LABELS: Record<AlertType, string> = {
   payment: 'Payments and top-ups',
   supply_armed: 'Supply ready to switch on',
   credit_drift: 'Credit drift (staff)',
+  supply_restored: 'Supply back on',
 };
 
 export const CHANNEL_LABELS: Record<Channel, string> = { email: 'Email', sms: 'SMS', web: 'Web' };

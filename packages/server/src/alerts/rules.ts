@@ -5,6 +5,7 @@ import { meterPriceOn, tariffVersions, type TariffVersion } from '../money/price
 import { kwh, localStamp, minorPrice, money, shortDay } from './format.ts';
 import { raiseAlerts, type NewAlert, type RaiseOptions } from './raise.ts';
 import { alertTypeOfEvent } from './types.ts';
+import { disconnectedText, restoredText } from '../supply/messages.ts';
 
 /**
  * Alert rules. Each produces alerts once per crossing, not once per reading: the dedupe key
@@ -103,13 +104,7 @@ export async function evaluateLimits(pool: Pool, meterIds: number[], o: RuleOpti
   return raiseAlerts(pool, alerts, o);
 }
 
-const DISCONNECT_REASON: Record<string, string> = {
-  credit: ' because the credit ran out',
-  tamper: ' after a tamper alert',
-  remote: ' by your supplier',
-};
-
-/** Alerts from stored meter events (tamper.*, relay.disconnected, relay.armed, credit.low) of the given messages. */
+/** Alerts from stored meter events (tamper.*, relay.disconnected/armed/connected, credit.low) of the given messages. */
 export async function evaluateEvents(
   pool: Pool,
   keys: { meterId: number; seq: number }[],
@@ -127,15 +122,26 @@ export async function evaluateEvents(
     tz: string;
     currency: string | null;
     low_credit_minor: number | null;
+    supplier_name: string;
+    command_reason: string | null;
   }>(
+    // A remote disconnection is told by the reason of the supply.off command it follows: the
+    // newest one queued before the event arrived (the meter itself reports only remote/tamper).
     `SELECT e.meter_id, e.seq, e.idx, extract(epoch FROM e.ts)::bigint AS t, e.code, e.data, m.serial, m.tz, ac.currency,
-            ml.low_credit_minor
+            ml.low_credit_minor, s.name AS supplier_name, so.reason AS command_reason
        FROM (SELECT DISTINCT * FROM unnest($1::int[], $2::bigint[]) AS k(meter_id, seq)) k
        JOIN meter_events e ON e.meter_id = k.meter_id AND e.seq = k.seq
        JOIN meters m ON m.id = e.meter_id
+       JOIN organisations s ON s.id = m.supplier_id
        LEFT JOIN accounts ac ON ac.id = m.account_id
        LEFT JOIN meter_limits ml ON ml.meter_id = m.id
-      WHERE e.code LIKE 'tamper.%' OR e.code IN ('relay.disconnected', 'relay.armed', 'credit.low')
+       LEFT JOIN LATERAL (
+         SELECT c.reason FROM commands c
+          WHERE c.meter_id = e.meter_id AND c.type = 'supply.off' AND c.status IN ('sent', 'ok', 'expired')
+            AND c.queued_at <= e.received_at
+          ORDER BY c.queued_at DESC LIMIT 1
+       ) so ON e.code = 'relay.disconnected' AND e.data->>'reason' IS DISTINCT FROM 'credit'
+      WHERE e.code LIKE 'tamper.%' OR e.code IN ('relay.disconnected', 'relay.armed', 'relay.connected', 'credit.low')
       ORDER BY e.meter_id, e.seq, e.idx`,
     [keys.map((k) => k.meterId), keys.map((k) => k.seq)],
   );
@@ -161,13 +167,16 @@ export async function evaluateEvents(
         figures,
       });
     } else if (type === 'disconnected') {
-      const reason = typeof e.data?.reason === 'string' ? (DISCONNECT_REASON[e.data.reason] ?? '') : '';
-      alerts.push({
-        ...base,
-        title: 'Supply disconnected',
-        message: `The supply at meter ${e.serial} was disconnected${reason} ${when}.`,
-        figures,
+      const said = disconnectedText({
+        serial: e.serial,
+        supplier: e.supplier_name,
+        when,
+        meterReason: typeof e.data?.reason === 'string' ? e.data.reason : null,
+        commandReason: e.command_reason,
       });
+      alerts.push({ ...base, ...said, figures: { ...figures, supplyReason: e.command_reason } });
+    } else if (type === 'supply_restored') {
+      alerts.push({ ...base, ...restoredText({ serial: e.serial, when }), figures });
     } else if (type === 'supply_armed') {
       const why =
         e.data?.reason === 'credit'

@@ -17,6 +17,7 @@ export const SEVERITY: Record<AlertType, Severity> = {
   payment: 'info',
   supply_armed: 'warning',
   credit_drift: 'warning',
+  supply_restored: 'info',
 };
 
 /** Critical alerts ignore quiet hours and are also sent to the supplier's staff. */
@@ -26,7 +27,8 @@ export function isCritical(type: AlertType): boolean {
 
 /**
  * Web on for every type; email on for what a household must not miss (safety, money, tariff
- * and bill notices, the daily limit); sms on for tamper, disconnection and an armed supply.
+ * and bill notices, the daily limit); sms on for tamper, disconnection, an armed supply and
+ * the supply back on (whoever had it cut off wants to know at once).
  */
 export function defaultPreferences(): Preferences {
   const email = new Set<AlertType>([
@@ -39,8 +41,9 @@ export function defaultPreferences(): Preferences {
     'tariff_request',
     'payment',
     'supply_armed',
+    'supply_restored',
   ]);
-  const sms = new Set<AlertType>(['tamper', 'disconnected', 'supply_armed']);
+  const sms = new Set<AlertType>(['tamper', 'disconnected', 'supply_armed', 'supply_restored']);
   return Object.fromEntries(
     ALERT_TYPES.map((t) => [t, { email: email.has(t), sms: sms.has(t), web: true }]),
   ) as Preferences;
@@ -53,5 +56,7 @@ export function alertTypeOfEvent(code: string): AlertType | null {
   if (code === 'credit.low') return 'credit_low';
   // Armed after a top-up (or by the supplier): the household must press the button.
   if (code === 'relay.armed') return 'supply_armed';
+  // Closed again (the button after arming, or supply.on): the household hears it is back.
+  if (code === 'relay.connected') return 'supply_restored';
   return null;
 }

@@ -38,7 +38,9 @@ import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { tariffRoutes } from './routes/tariffs.ts';
+import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
+import { caseRoutes } from './routes/cases.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -320,6 +322,8 @@ export async function buildApi(deps: {
     accountRoutes,
     billRoutes,
     tariffRoutes,
+    supplyRoutes,
+    caseRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

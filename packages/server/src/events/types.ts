@@ -40,6 +40,8 @@ export interface EventPayloads {
   };
   /** The supplier approved or declined a household's tariff-change request. */
   'tariff.request_decided': { requestId: number };
+  /** A monthly extract was requested (the jobs service queues its work). */
+  'extract.requested': { extractId: number };
 }
 export type EventType = keyof EventPayloads;
 export const EVENT_TYPES = [
@@ -54,6 +56,7 @@ export const EVENT_TYPES = [
   'bill_run.requested',
   'tariff.changed',
   'tariff.request_decided',
+  'extract.requested',
 ] as const satisfies readonly EventType[];
 
 export interface DomainEvent<T extends EventType = EventType> {

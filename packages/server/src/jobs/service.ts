@@ -16,6 +16,8 @@ import { syncAllMeterTariffs } from '../money/tariffs.ts';
 import { startBoss, stableUuid } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
 import { EventDispatcher, startEventWorkers } from './events.ts';
+import { startSupplyJobs } from '../supply/jobs.ts';
+import { startCaseJobs } from '../extracts/jobs.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
@@ -134,6 +136,8 @@ export async function startJobs(deps: {
     ),
     // The sandbox provider's webhook deliveries, with their own queue and retries.
     sandboxWebhookSubscriber(sandboxSecret, p.sandboxWebhookUrl, log.child({ sub: 'sandbox' })),
+    // #8 cases: tamper events open cases; requested extracts are queued.
+    ...(await startCaseJobs(boss, pool, log.child({ sub: 'cases' }), { pollS: n.pollS })),
   ];
   const wake = await startEventWorkers(boss, pool, subscribers, log, {
     pollS: n.pollS,
@@ -177,6 +181,8 @@ export async function startJobs(deps: {
     const sent = await syncAllMeterTariffs(pool, commandKey, Math.floor(Date.now() / 1000));
     if (sent) log.info({ sent }, 'tariff changes sent to meters');
   });
+
+  await startSupplyJobs(boss, pool, log.child({ sub: 'supply' }));
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
   const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {

@@ -5,6 +5,7 @@ import { api, ApiError } from '../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi, useSession } from '../common.tsx';
 import { normaliseE164 } from '../format.ts';
 import { ALERT_LABELS, CHANNEL_LABELS } from '../labels.ts';
+import { DownloadMyData } from './DownloadMyData.tsx';
 
 export function ProfilePage() {
   const loaded = useApi<Profile>('/api/me/profile');
@@ -19,6 +20,7 @@ export function ProfilePage() {
         <ProfileForm initial={loaded.data} />
       )}
       <PasswordForm />
+      <DownloadMyData />
     </>
   );
 }

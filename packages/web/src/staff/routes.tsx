@@ -61,6 +61,39 @@ export const STAFF_PAGES: StaffPage[] = [
     component: page(() =>
       import('../pages/TariffRequests.tsx').then((m) => ({ default: m.TariffRequestsPage })),
     ),
+  }, // #8 cases and extracts
+  {
+    path: '/tamper-cases',
+    nav: { section: 'Operations', label: 'Tamper cases' },
+    cap: 'tamper.manage',
+    component: page(() => import('./tamper/TamperCases.tsx')),
+  },
+  {
+    path: /^\/tamper-cases\/([^/]+)$/,
+    cap: 'tamper.manage',
+    component: page(() => import('./tamper/TamperCase.tsx')),
+    example: '/tamper-cases/1',
+  },
+  {
+    path: '/extracts',
+    nav: { section: 'Operations', label: 'Extracts' },
+    cap: 'extracts.manage',
+    component: page(() => import('./extracts/Extracts.tsx')),
+  },
+  // #8 supply
+  {
+    path: '/approvals',
+    nav: { section: 'Operations', label: 'Approvals' },
+    cap: 'approvals.read',
+    component: page(() => import('./supply/ApprovalsPage.tsx').then((m) => ({ default: m.ApprovalsPage }))),
+  },
+  {
+    path: '/settings/supply',
+    nav: { section: 'Operations', label: 'Protection' },
+    cap: 'supplier.settings',
+    component: page(() =>
+      import('./supply/SupplySettingsPage.tsx').then((m) => ({ default: m.SupplySettingsPage })),
+    ),
   },
   // #8 design: the network operator's console (the same shell as the supplier's)
   {

@@ -7,9 +7,11 @@ import {
   commandListResponse,
   errorResponses,
   serialParams,
+  supplyErrorResponses,
 } from '@kilowire/contract';
 import { listCommands, requestCommand } from '../../commands/lifecycle.ts';
 import { withTx } from '../../db/pool.ts';
+import { guardDirectSupplyOff } from '../../supply/actions.ts';
 import { authorisedMeter } from '../../meters/queries.ts';
 import { actorOf, iso, whoOf, type Routes } from '../http.ts';
 
@@ -24,7 +26,7 @@ export const commandRoutes: Routes = async (app, deps) => {
         summary: "Remote supply off / on / arm (supplier staff of the meter's supplier only)",
         params: serialParams,
         body: commandBody,
-        response: { 202: commandAccepted, ...errorResponses, ...bodyErrorResponses },
+        response: { 202: commandAccepted, ...errorResponses, ...bodyErrorResponses, ...supplyErrorResponses },
       },
     },
     async (req, reply) => {
@@ -33,6 +35,8 @@ export const commandRoutes: Routes = async (app, deps) => {
       const cmd: Command = req.body;
       const reason = req.body.type === 'supply.off' ? (req.body.reason ?? null) : null;
       const issued = await withTx(pool, whoOf(req), async (t) => {
+        // The supply safeguards (#8) apply here too: quota, and no non-payment bypass.
+        if (cmd.type === 'supply.off') await guardDirectSupplyOff(t, actor, m.id, reason);
         const r = await requestCommand(t.c, commandKey, { id: m.id, serial: m.serial }, cmd, {
           actorId: actor.userId,
           reason,
