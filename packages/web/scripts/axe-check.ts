@@ -129,7 +129,12 @@ export async function signedIn(page: Page): Promise<void> {
 export async function goToNav(page: Page, name: string): Promise<void> {
   const menu = page.getByRole('button', { name: 'Menu', exact: true });
   if ((await menu.isVisible()) && (await menu.getAttribute('aria-expanded')) !== 'true') await menu.click();
-  await page.getByRole('link', { name, exact: true }).click();
+  await page
+    .locator('nav')
+    .getByRole('link', { name, exact: true })
+    .filter({ visible: true })
+    .first()
+    .click();
 }
 
 /** Wait until the page has finished loading its data (no "Loading …" status left). */
