@@ -83,7 +83,7 @@ async function logIn(page: Page, who: Who): Promise<void> {
 }
 
 /** The addresses of this user's portal: from the tables the portal itself renders. */
-async function pagesOf(page: Page): Promise<{ name: string; path: string }[]> {
+async function pagesOf(page: Page): Promise<{ name: string; path: string; example?: boolean }[]> {
   const r = await page.request.get(new URL('/api/me', baseUrl).href);
   expect(r.status()).toBe(200);
   const me = (await r.json()) as Me;
@@ -94,7 +94,11 @@ async function pagesOf(page: Page): Promise<{ name: string; path: string }[]> {
     const at = typeof p.path === 'string' ? p.path : p.example;
     // A pattern page without an example cannot be visited: that is a defect of the table.
     expect(at, `STAFF_PAGES entry ${String(p.path)} needs an example`).toBeDefined();
-    return { name: at!.slice(1).replace(/[^a-z0-9]+/gi, '-') || 'home', path: at! };
+    return {
+      name: at!.slice(1).replace(/[^a-z0-9]+/gi, '-') || 'home',
+      path: at!,
+      example: typeof p.path !== 'string',
+    };
   });
 }
 
@@ -130,11 +134,19 @@ describe('every page of the three portals', () => {
         const pages = await pagesOf(page);
         expect(pages.length, `${who.role} has pages`).toBeGreaterThan(0);
         for (const p of pages) {
+          const before = errors.length;
           await page.goto(new URL(p.path, baseUrl).href);
           await settle(page);
           // A page that could not load its data shows an error notice: that is a failure too.
+          // Except the "not found" of an example address whose row this demo does not have
+          // (e.g. /tamper-cases/1 before any tamper): its not-found state is checked instead.
           const alerts = await page.locator('main .notice-error').allInnerTexts();
-          if (alerts.length) failures.push(`${who.role} ${p.path}@${width}: ${alerts.join(' | ')}`);
+          const missingExample =
+            p.example === true && alerts.every((a) => /not available|not found/i.test(a));
+          if (missingExample) {
+            const mine = errors.splice(before).filter((e) => !/status of 404/.test(e));
+            errors.push(...mine);
+          } else if (alerts.length) failures.push(`${who.role} ${p.path}@${width}: ${alerts.join(' | ')}`);
           if ((await page.locator('main h1').count()) !== 1)
             failures.push(`${who.role} ${p.path}@${width}: not exactly one h1`);
           await page.screenshot({
