@@ -127,12 +127,21 @@ export async function signedIn(page: Page): Promise<void> {
  * narrow screen the navigation is folded behind the Menu button: open it first, as a person would.
  */
 export async function goToNav(page: Page, name: string): Promise<void> {
-  const links = page.locator('nav').getByRole('link', { name, exact: true });
-  // The staff shell loads lazily after sign-in: wait until its navigation is in the page.
-  await links.first().waitFor({ state: 'attached', timeout: 15_000 });
+  // The staff shell loads lazily after sign-in: wait until its navigation is in the page
+  // (folded navigation is display:none, so it is looked for among hidden elements too).
+  await page
+    .locator('nav')
+    .getByRole('link', { name, exact: true, includeHidden: true })
+    .first()
+    .waitFor({ state: 'attached', timeout: 15_000 });
   const menu = page.getByRole('button', { name: 'Menu', exact: true });
   if ((await menu.isVisible()) && (await menu.getAttribute('aria-expanded')) !== 'true') await menu.click();
-  await links.filter({ visible: true }).first().click();
+  await page
+    .locator('nav')
+    .getByRole('link', { name, exact: true })
+    .filter({ visible: true })
+    .first()
+    .click();
 }
 
 /** Wait until the page has finished loading its data (no "Loading …" status left). */
