@@ -8,6 +8,7 @@ import {
   type HouseholdAlertType,
 } from './enums.ts';
 import { serial } from './common.ts';
+import { E164, normaliseMobile } from './phone.ts';
 
 export const homeQuery = z.strictObject({
   serial: serial.optional().describe("One of the consumer's meters; default: their first"),
@@ -26,6 +27,10 @@ export const homeResponse = z.object({
       .nullable()
       .describe('Prepayment credit on the meter, minor units; null = unknown'),
     currency: z.string().describe('ISO 4217, e.g. GBP'),
+    intervalS: z
+      .number()
+      .int()
+      .describe('Profile interval, seconds: readings older than ~2 of them = catching up'),
   }),
   lastReadingAt: z.string().nullable().describe('End of the latest interval received, ISO 8601 UTC'),
   today: z.object({
@@ -118,9 +123,12 @@ const channels = z
 export const profileBody = z.strictObject({
   name: z.string().trim().min(1).max(100),
   email: z.email().max(254).nullable(),
+  // A UK national number ("07700 900123") is accepted and stored as E.164 (+447700900123).
   mobile: z
     .string()
-    .regex(/^\+[1-9]\d{6,14}$/, 'expected an E.164 number, e.g. +447700900123')
+    .max(40)
+    .transform((s) => normaliseMobile(s) ?? s)
+    .pipe(z.string().regex(E164, 'expected a mobile number, e.g. 07700 900123 or +447700900123'))
     .nullable(),
   quietHours: z
     .strictObject({ from: hhmm, to: hhmm })

@@ -77,6 +77,7 @@ describe('GET /api/home', () => {
         relay: null,
         creditMinor: null,
         currency: 'GBP',
+        intervalS: 1800,
       },
       lastReadingAt: expect.stringMatching(/Z$/) as string,
       today: { date: t, wh: 3456, dailyLimitWh: null, hourlyLimitWh: null },
@@ -197,8 +198,25 @@ describe('profile and password', () => {
     expect(me.user.displayName).toBe('Anna Example');
   });
 
-  it('a bad E.164 mobile is 400 VALIDATION at body.mobile; bad email and quiet hours too', async () => {
-    const r = await json(c.h1B, 'PUT', '/api/me/profile', { ...PROFILE, mobile: '07700900123' });
+  it('a UK national mobile is stored as E.164; what is not a number stays refused', async () => {
+    for (const typed of ['07700 900123', '07700-900-123', '+44 (0)7700 900123', '0044 7700 900123']) {
+      const r = await json(c.h1B, 'PUT', '/api/me/profile', { ...PROFILE, mobile: typed });
+      expect(r.statusCode, `${typed}: ${r.body}`).toBe(200);
+      expect(body(r).mobile).toBe('+447700900123');
+    }
+    const row = await db.pool.query<{ mobile: string }>('SELECT mobile FROM consumers WHERE id = $1', [
+      w.h1B.consumerId,
+    ]);
+    expect(row.rows[0]!.mobile).toBe('+447700900123');
+    // One digit short of a UK number, and a leading 0 after the country code: refused.
+    for (const typed of ['0770090012', '+07700900123', '07700 9001x3']) {
+      const r = await json(c.h1B, 'PUT', '/api/me/profile', { ...PROFILE, mobile: typed });
+      expect(r.statusCode, typed).toBe(400);
+    }
+  });
+
+  it('a bad mobile is 400 VALIDATION at body.mobile; bad email and quiet hours too', async () => {
+    const r = await json(c.h1B, 'PUT', '/api/me/profile', { ...PROFILE, mobile: '0770090012' });
     expect(r.statusCode).toBe(400);
     const e = body<{ error: { code: string; issues: { path: string }[] } }>(r).error;
     expect(e.code).toBe('VALIDATION');

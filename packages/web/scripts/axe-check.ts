@@ -114,7 +114,34 @@ export async function login(page: Page, baseUrl: string, creds: Credentials): Pr
   await page.getByLabel('Consumer ID').fill(creds.consumerId);
   await page.getByLabel('Password').fill(creds.password);
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
+  await signedIn(page);
+}
+
+/** Signed in: every portal's header has "Log out" in line, at every width. */
+export async function signedIn(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: 15_000 });
+}
+
+/**
+ * Follow a navigation link of the portal (household header or staff side navigation). On a
+ * narrow screen the navigation is folded behind the Menu button: open it first, as a person would.
+ */
+export async function goToNav(page: Page, name: string): Promise<void> {
+  // The staff shell loads lazily after sign-in: wait until its navigation is in the page
+  // (folded navigation is display:none, so it is looked for among hidden elements too).
+  await page
+    .locator('nav')
+    .getByRole('link', { name, exact: true, includeHidden: true })
+    .first()
+    .waitFor({ state: 'attached', timeout: 15_000 });
+  const menu = page.getByRole('button', { name: 'Menu', exact: true });
+  if ((await menu.isVisible()) && (await menu.getAttribute('aria-expanded')) !== 'true') await menu.click();
+  await page
+    .locator('nav')
+    .getByRole('link', { name, exact: true })
+    .filter({ visible: true })
+    .first()
+    .click();
 }
 
 /** Wait until the page has finished loading its data (no "Loading …" status left). */

@@ -2,17 +2,23 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react
 import type { Me, Meter, MeterList, MeterListQuery, Role, SessionState } from '@kilowire/contract';
 import { api, ApiError, qs, setUnauthenticatedHandler } from './api.ts';
 import { Loading, SessionContext, type Session } from './common.tsx';
+import { NAV } from './nav.ts';
 import { Link, navigate, usePath } from './router.tsx';
 import { LoginPage } from './pages/Login.tsx';
-import { HomePage } from './pages/Home.tsx';
-import { LimitsPage } from './pages/Limits.tsx';
-import { ProfilePage } from './pages/Profile.tsx';
-import { AlertsPage } from './pages/Alerts.tsx';
-import { TopUpPage, TopupStatusPage } from './pages/TopUp.tsx';
-import { SandboxPayPage } from './pages/SandboxPay.tsx';
 
-import { BillsPage } from './pages/Bills.tsx';
-import { TariffPage } from './pages/Tariff.tsx';
+// The first page anyone sees is the log-in page: it carries only React, the shell and the
+// form (bench key first_page_js_gzip_kb). Every portal page loads on first visit.
+const HomePage = lazy(() => import('./pages/Home.tsx').then((m) => ({ default: m.HomePage })));
+const LimitsPage = lazy(() => import('./pages/Limits.tsx').then((m) => ({ default: m.LimitsPage })));
+const ProfilePage = lazy(() => import('./pages/Profile.tsx').then((m) => ({ default: m.ProfilePage })));
+const AlertsPage = lazy(() => import('./pages/Alerts.tsx').then((m) => ({ default: m.AlertsPage })));
+const TopUpPage = lazy(() => import('./pages/TopUp.tsx').then((m) => ({ default: m.TopUpPage })));
+const TopupStatusPage = lazy(() => import('./pages/TopUp.tsx').then((m) => ({ default: m.TopupStatusPage })));
+const SandboxPayPage = lazy(() =>
+  import('./pages/SandboxPay.tsx').then((m) => ({ default: m.SandboxPayPage })),
+);
+const BillsPage = lazy(() => import('./pages/Bills.tsx').then((m) => ({ default: m.BillsPage })));
+const TariffPage = lazy(() => import('./pages/Tariff.tsx').then((m) => ({ default: m.TariffPage })));
 
 /** The sandbox provider's card page: reached from a payment link, with or without a session. */
 const SANDBOX_PAGE = /^\/pay\/sandbox\/([A-Za-z0-9_-]+)$/;
@@ -24,28 +30,17 @@ const ChoosePasswordPage = lazy(() => import('./staff/admin/ChoosePassword.tsx')
 /** One top-up: /top-ups/<uuid>. */
 const TOPUP_PAGE = /^\/top-ups\/([0-9a-f-]{36})$/;
 
-// Charts are the heaviest page: loaded on first visit only.
 const StatisticsPage = lazy(() => import('./pages/Statistics.tsx'));
-// The staff consoles load only for staff: the household's first page never carries them.
+// The staff consoles (supplier, administrator, network operator) load only for staff: the
+// household's first page never carries them.
 const StaffApp = lazy(() => import('./staff/StaffApp.tsx'));
 
-const NAV = [
-  { href: '/', label: 'Home' },
-  { href: '/statistics', label: 'Statistics' },
-  { href: '/bills', label: 'Bills' },
-  { href: '/tariff', label: 'Tariff' },
-  { href: '/limits', label: 'Limits' },
-  { href: '/top-up', label: 'Payments' },
-  { href: '/alerts', label: 'Alerts' },
-  { href: '/profile', label: 'Profile' },
-] as const;
-
 /** Which portal a role gets: a new role in the contract fails type-checking until it has one. */
-const PORTAL: Record<Role, 'household' | 'staff' | 'operator'> = {
+const PORTAL: Record<Role, 'household' | 'staff'> = {
   consumer: 'household',
   supplier: 'staff',
   admin: 'staff',
-  operator: 'operator',
+  operator: 'staff',
 };
 
 interface Account {
@@ -133,7 +128,12 @@ export function App() {
   );
 
   const sandbox = SANDBOX_PAGE.exec(path);
-  if (sandbox) return <SandboxPayPage session={sandbox[1]!} />;
+  if (sandbox)
+    return (
+      <Suspense fallback={<Loading what="payment page" />}>
+        <SandboxPayPage session={sandbox[1]!} />
+      </Suspense>
+    );
   const invite = INVITE_PAGE.exec(path);
   if (invite)
     return (
@@ -195,63 +195,142 @@ export function App() {
 
   const name = auth.me.consumer?.name ?? auth.me.user.displayName;
   const portal = PORTAL[auth.me.user.role];
-  // Staff navigate from the console's side navigation (staff/StaffApp.tsx).
-  const nav = portal === 'household' ? NAV : [];
   return (
     <SessionContext.Provider value={session}>
       <a className="skip-link" href="#main">
         Skip to main content
       </a>
-      <header className="site-header">
-        <div className="container header-inner">
-          <Link href="/" className="brand">
-            <span aria-hidden="true" className="brand-mark">
-              ⚡
-            </span>
-            Kilowire
-          </Link>
-          <p className="signed-in">
-            <span className="visually-hidden">Signed in as </span>
-            {name}
-          </p>
-          <nav aria-label="Main">
-            <ul className="nav-list">
-              {nav.map((n) => (
-                <li key={n.href}>
-                  <Link href={n.href} aria-current={path === n.href ? 'page' : undefined}>
-                    {n.label}
-                  </Link>
-                </li>
-              ))}
-              <li>
-                <button type="button" className="link-button" onClick={signOut}>
-                  Log out
-                </button>
-              </li>
-            </ul>
-          </nav>
-        </div>
-      </header>
-      <main id="main" tabIndex={-1} className="container">
+      {portal === 'household' ? (
+        <HouseholdHeader name={name} path={path} signOut={signOut} />
+      ) : (
+        <StaffHeader
+          name={name}
+          org={auth.me.organisation?.name ?? null}
+          console={CONSOLE_NAME[auth.me.user.role]}
+          signOut={signOut}
+        />
+      )}
+      <main
+        id="main"
+        tabIndex={-1}
+        className={portal === 'household' ? 'container' : 'container container-wide'}
+      >
         {portal === 'household' ? (
-          <Route path={path} />
-        ) : portal === 'staff' ? (
+          <Suspense fallback={<Loading what="page" />}>
+            <Route path={path} />
+          </Suspense>
+        ) : (
+          // Supplier, administrator and network operator: one console shell, pages by role.
           <Suspense fallback={<Loading what="console" />}>
             <StaffApp path={path} />
           </Suspense>
-        ) : (
-          <div className="notice" role="status">
-            <h1>Network operator</h1>
-            <p>Network operator views (daily collection, outages) use the API for now: see /docs.</p>
-          </div>
         )}
       </main>
       <footer className="site-footer">
-        <div className="container">
+        <div className={portal === 'household' ? 'container' : 'container container-wide'}>
           <p>Kilowire — open-source smart metering</p>
         </div>
       </footer>
     </SessionContext.Provider>
+  );
+}
+
+/** What the staff header calls the console, by role. */
+const CONSOLE_NAME: Record<Role, string> = {
+  consumer: '',
+  supplier: 'Supplier console',
+  admin: 'Platform',
+  operator: 'Network',
+};
+
+/**
+ * The household header: brand, then on phones a Menu button that opens the navigation as a
+ * panel (eight links do not fit a 390 px row), and "Log out" always in line; on wide screens
+ * the navigation is one row. The menu closes on navigation and on Escape.
+ */
+function HouseholdHeader({ name, path, signOut }: { name: string; path: string; signOut: () => void }) {
+  const [open, setOpen] = useState(false);
+  useEffect(() => setOpen(false), [path]);
+  useEffect(() => {
+    if (!open) return;
+    const onKey = (e: KeyboardEvent): void => {
+      if (e.key === 'Escape') {
+        setOpen(false);
+        document.getElementById('menu-button')?.focus();
+      }
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [open]);
+  return (
+    <header className="site-header">
+      <div className="container header-inner">
+        <Link href="/" className="brand">
+          <span aria-hidden="true" className="brand-mark">
+            ⚡
+          </span>
+          Kilowire
+        </Link>
+        <nav aria-label="Main" id="main-nav" className={open ? 'main-nav is-open' : 'main-nav'}>
+          <ul className="nav-list">
+            {NAV.map((n) => (
+              <li key={n.href}>
+                <Link href={n.href} aria-current={path === n.href ? 'page' : undefined}>
+                  {n.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+          {/* The header has no room for the name on a phone: the open menu says who is signed in. */}
+          <p className="nav-account">Signed in as {name}</p>
+        </nav>
+        <div className="header-actions">
+          <p className="signed-in">
+            <span className="visually-hidden">Signed in as </span>
+            {name}
+          </p>
+          <button
+            type="button"
+            id="menu-button"
+            className="menu-button"
+            aria-expanded={open}
+            aria-controls="main-nav"
+            onClick={() => setOpen((o) => !o)}
+          >
+            <span className="menu-icon" aria-hidden="true" />
+            <span className="menu-label">Menu</span>
+          </button>
+          <button type="button" className="link-button" onClick={signOut}>
+            Log out
+          </button>
+        </div>
+      </div>
+    </header>
+  );
+}
+
+function StaffHeader(p: { name: string; org: string | null; console: string; signOut: () => void }) {
+  return (
+    <header className="site-header">
+      <div className="container container-wide header-inner">
+        <Link href="/" className="brand">
+          <span aria-hidden="true" className="brand-mark">
+            ⚡
+          </span>
+          Kilowire<span className="brand-sub">{p.console}</span>
+        </Link>
+        <div className="header-actions">
+          <p className="signed-in">
+            <span className="visually-hidden">Signed in as </span>
+            {p.name}
+            {p.org && <span className="signed-in-org"> · {p.org}</span>}
+          </p>
+          <button type="button" className="link-button" onClick={p.signOut}>
+            Log out
+          </button>
+        </div>
+      </div>
+    </header>
   );
 }
 
@@ -260,11 +339,7 @@ function Route({ path }: { path: string }) {
     case '/':
       return <HomePage />;
     case '/statistics':
-      return (
-        <Suspense fallback={<Loading what="statistics" />}>
-          <StatisticsPage />
-        </Suspense>
-      );
+      return <StatisticsPage />;
     case '/bills':
       return <BillsPage />;
     case '/tariff':

@@ -23,7 +23,9 @@ function useWidth(): [React.RefObject<HTMLDivElement | null>, number] {
 const MIN_SLOT = 12;
 // The y axis is drawn apart (AXIS_W wide) so it stays in view when the bars scroll sideways.
 const AXIS_W = 46;
-const M = { top: 18, right: 8, bottom: 30, left: 4 };
+// Left and right margins hold half an axis label ("00:00" is ~30 px at 11 px): the first and
+// last labels are centred under their bars and would otherwise be clipped (")0:00").
+const M = { top: 18, right: 18, bottom: 30, left: 18 };
 const HEIGHT = 240;
 
 /**
@@ -79,89 +81,98 @@ export function BarChart({
   const yOf = (t: number): number => M.top + plotH - barHeight(t * unit.divisor, top, plotH);
 
   return (
-    <div className="chart-frame">
-      <svg width={AXIS_W} height={HEIGHT} aria-hidden="true" className="chart-axis">
-        <text x={4} y={11} className="axis-text">
-          {unit.axis}
-        </text>
-        {tickValues.map((t) => (
-          <text key={t} x={AXIS_W - 6} y={yOf(t) + 4} textAnchor="end" className="axis-text">
-            {tickFmt.format(t)}
+    <div className={scrolls ? 'chart-wrap chart-wrap-scrolls' : 'chart-wrap'}>
+      <div className="chart-frame">
+        <svg width={AXIS_W} height={HEIGHT} aria-hidden="true" className="chart-axis">
+          <text x={4} y={11} className="axis-text">
+            {unit.axis}
           </text>
-        ))}
-      </svg>
-      <div
-        ref={ref}
-        className="chart-scroll"
-        {...(scrolls ? { tabIndex: 0, role: 'region', 'aria-label': `${title} (scrolls sideways)` } : {})}
-      >
-        <svg
-          width={width}
-          height={HEIGHT}
-          viewBox={`0 0 ${width} ${HEIGHT}`}
-          role="img"
-          aria-labelledby={`${id}-t ${id}-d`}
-          className="chart"
-        >
-          <title id={`${id}-t`}>{title}</title>
-          <desc id={`${id}-d`}>{summary}</desc>
-          <defs>
-            <pattern
-              id={`${id}-hatch`}
-              width="6"
-              height="6"
-              patternUnits="userSpaceOnUse"
-              patternTransform="rotate(45)"
-            >
-              <rect width="6" height="6" className="hatch-bg" />
-              <line x1="0" y1="0" x2="0" y2="6" className="hatch-line" />
-            </pattern>
-          </defs>
           {tickValues.map((t) => (
-            <line key={t} x1={0} x2={width} y1={yOf(t)} y2={yOf(t)} className="grid" />
+            <text key={t} x={AXIS_W - 6} y={yOf(t) + 4} textAnchor="end" className="axis-text">
+              {tickFmt.format(t)}
+            </text>
           ))}
-          {bars.map((b, i) => {
-            const x = M.left + i * slot + (slot - barW) / 2;
-            const cx = x + barW / 2;
-            const h = b.wh === null ? 0 : Math.max(b.wh > 0 ? 1 : 0, barHeight(b.wh, top, plotH));
-            const y = M.top + plotH - h;
-            const showLabel = i % every === 0;
-            return (
-              <g key={b.key}>
-                {b.wh !== null && (
-                  <rect
-                    x={x}
-                    y={y}
-                    width={barW}
-                    height={h}
-                    className={b.status === 'estimated' ? 'bar bar-estimated' : 'bar'}
-                    fill={b.status === 'estimated' ? `url(#${id}-hatch)` : undefined}
-                  >
-                    <title>{`${b.fullLabel}: ${unit.format(b.wh)}${b.status === 'estimated' ? ' (estimated)' : ''}`}</title>
-                  </rect>
-                )}
-                {b.status === 'estimated' && (
-                  <text x={cx} y={y - 4} textAnchor="middle" className="marker">
-                    E
-                  </text>
-                )}
-                {/* A day without readings can still have money (its standing charge): the bar shows it. */}
-                {b.status === 'missing' && b.wh === null && (
-                  <text x={cx} y={M.top + plotH - 4} textAnchor="middle" className="marker marker-missing">
-                    ×<title>{`${b.fullLabel}: no data`}</title>
-                  </text>
-                )}
-                {showLabel && (
-                  <text x={cx} y={HEIGHT - M.bottom + 16} textAnchor="middle" className="axis-text">
-                    {b.label}
-                  </text>
-                )}
-              </g>
-            );
-          })}
-          <line x1={0} x2={width} y1={M.top + plotH} y2={M.top + plotH} className="axis" />
         </svg>
+        <div
+          ref={ref}
+          className="chart-scroll"
+          {...(scrolls ? { tabIndex: 0, role: 'region', 'aria-label': `${title} (scrolls sideways)` } : {})}
+        >
+          <svg
+            width={width}
+            height={HEIGHT}
+            viewBox={`0 0 ${width} ${HEIGHT}`}
+            role="img"
+            aria-labelledby={`${id}-t ${id}-d`}
+            className="chart"
+          >
+            <title id={`${id}-t`}>{title}</title>
+            <desc id={`${id}-d`}>{summary}</desc>
+            <defs>
+              <pattern
+                id={`${id}-hatch`}
+                width="6"
+                height="6"
+                patternUnits="userSpaceOnUse"
+                patternTransform="rotate(45)"
+              >
+                <rect width="6" height="6" className="hatch-bg" />
+                <line x1="0" y1="0" x2="0" y2="6" className="hatch-line" />
+              </pattern>
+            </defs>
+            {tickValues.map((t) => (
+              <line key={t} x1={0} x2={width} y1={yOf(t)} y2={yOf(t)} className="grid" />
+            ))}
+            {bars.map((b, i) => {
+              const x = M.left + i * slot + (slot - barW) / 2;
+              const cx = x + barW / 2;
+              const h = b.wh === null ? 0 : Math.max(b.wh > 0 ? 1 : 0, barHeight(b.wh, top, plotH));
+              const y = M.top + plotH - h;
+              const showLabel = i % every === 0;
+              return (
+                <g key={b.key}>
+                  {b.wh !== null && (
+                    <rect
+                      x={x}
+                      y={y}
+                      width={barW}
+                      height={h}
+                      className={b.status === 'estimated' ? 'bar bar-estimated' : 'bar'}
+                      fill={b.status === 'estimated' ? `url(#${id}-hatch)` : undefined}
+                    >
+                      <title>{`${b.fullLabel}: ${unit.format(b.wh)}${b.status === 'estimated' ? ' (estimated)' : ''}`}</title>
+                    </rect>
+                  )}
+                  {b.status === 'estimated' && (
+                    <text x={cx} y={y - 4} textAnchor="middle" className="marker">
+                      E
+                    </text>
+                  )}
+                  {/* A day without readings can still have money (its standing charge): the bar shows it. */}
+                  {b.status === 'missing' && b.wh === null && (
+                    <text x={cx} y={M.top + plotH - 4} textAnchor="middle" className="marker marker-missing">
+                      ×<title>{`${b.fullLabel}: no data`}</title>
+                    </text>
+                  )}
+                  {showLabel && (
+                    <text x={cx} y={HEIGHT - M.bottom + 16} textAnchor="middle" className="axis-text">
+                      {b.label}
+                    </text>
+                  )}
+                </g>
+              );
+            })}
+            <line x1={0} x2={width} y1={M.top + plotH} y2={M.top + plotH} className="axis" />
+          </svg>
+        </div>
       </div>
+      {/* A chart wider than the screen scrolls: say so, or the earlier bars look absent. */}
+      {scrolls && (
+        <p className="chart-scroll-hint">
+          <span aria-hidden="true">⟷</span> Swipe or scroll the chart sideways to see all {bars.length} bars;
+          it opens at the latest.
+        </p>
+      )}
     </div>
   );
 }

@@ -1,6 +1,7 @@
 // Pure chart logic: bar data for the three statistics views, axis scaling, comparisons.
 import type { DayIntervals, Daily, Monthly } from '@kilowire/contract';
 import { addDays, addMonths, eachDay, isoWithOffset, localMidnight } from '@kilowire/protocol/calendar';
+import { formatKwh } from './format.ts';
 
 export type BarStatus = 'measured' | 'estimated' | 'missing' | 'future';
 
@@ -129,16 +130,70 @@ export interface Comparison {
   diffWh: number;
   /** Change in percent of the previous total, rounded; null when the previous total is 0. */
   pct: number | null;
+  /** No reading at all in the current period (so far): its 0 kWh means "not arrived", not "used nothing". */
+  currentMissing: boolean;
+  /** No reading at all in the compared part of the previous period. */
+  previousMissing: boolean;
 }
 
-export function compare(currentWh: number, previousWh: number): Comparison {
+/** Whether any of `bars` holds a reading (measured or estimated). */
+export function hasReadings(bars: readonly Bar[]): boolean {
+  return bars.some((b) => b.wh !== null && b.intervals > 0);
+}
+
+export function compare(
+  currentWh: number,
+  previousWh: number,
+  readings: { current: boolean; previous: boolean } = { current: true, previous: true },
+): Comparison {
   const diffWh = currentWh - previousWh;
   return {
     currentWh,
     previousWh,
     diffWh,
     pct: previousWh > 0 ? Math.round((diffWh / previousWh) * 100) : null,
+    currentMissing: !readings.current,
+    previousMissing: !readings.previous,
   };
+}
+
+export type ChartView = 'day' | 'month' | 'year';
+
+const PREVIOUS: Record<ChartView, { soFar: string; whole: string; current: string }> = {
+  day: { soFar: 'Same time yesterday', whole: 'The day before', current: 'day' },
+  month: { soFar: 'Same point last month', whole: 'The month before', current: 'month' },
+  year: { soFar: 'Same point last year', whole: 'The year before', current: 'year' },
+};
+
+/**
+ * The comparison in words. A period without readings is said to be missing: "100 % less"
+ * when today's readings have not arrived, or "0.0 kWh" for a month the meter was not yet
+ * reporting, would be false statements about the household's usage.
+ */
+export function comparisonText(
+  c: Comparison,
+  view: ChartView,
+  soFar: boolean,
+): { previous: string; change: string | null; direction: 'up' | 'down' | null } {
+  const t = PREVIOUS[view];
+  const label = soFar ? t.soFar : t.whole;
+  if (c.previousMissing) {
+    return { previous: `${label}: no readings to compare with`, change: null, direction: null };
+  }
+  const previous = `${label}: ${formatKwh(c.previousWh)}`;
+  if (c.currentMissing) {
+    const change = soFar
+      ? view === 'day'
+        ? "today's readings have not arrived yet"
+        : `no readings for this ${t.current} yet`
+      : `no readings for this ${t.current}`;
+    return { previous, change, direction: null };
+  }
+  if (c.diffWh === 0) return { previous, change: 'the same', direction: null };
+  const direction = c.diffWh > 0 ? 'up' : 'down';
+  const word = c.diffWh > 0 ? 'more' : 'less';
+  const change = c.pct === null ? `${formatKwh(Math.abs(c.diffWh))} ${word}` : `${Math.abs(c.pct)} % ${word}`;
+  return { previous, change, direction };
 }
 
 /** A "nice" axis maximum >= max: 1, 2, 2.5 or 5 times a power of ten (0 -> 1). */

@@ -1,5 +1,7 @@
 // Pure formatting helpers (unit-tested in test/format.test.ts). Locale is en-GB throughout.
 
+import { normaliseMobile } from '@kilowire/contract/phone';
+
 const LOCALE = 'en-GB';
 
 const kwh1 = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
@@ -80,10 +82,12 @@ export function whToInput(wh: number | null): string {
   return String(Math.round(wh) / 1000);
 }
 
-/** E.164: "+" then 7 to 15 digits, first digit not 0 (spaces, dashes, brackets tolerated), as the server checks. */
+/**
+ * A typed mobile as E.164 ("07700 900123" -> "+447700900123"), or null: the same function
+ * the API's profile schema applies, so the form never refuses what the server would accept.
+ */
 export function normaliseE164(text: string): string | null {
-  const t = text.replace(/[\s\-().]/g, '');
-  return /^\+[1-9]\d{6,14}$/.test(t) ? t : null;
+  return normaliseMobile(text);
 }
 
 /** Parse an amount of money typed by a person ("5", "2.50", "£3") into minor units (2 decimals). */
@@ -99,4 +103,31 @@ export function parseMoneyInput(text: string): { ok: true; minor: number } | { o
 /** Minor units as the text to prefill a money input with: 250 -> "2.50", 500 -> "5". */
 export function minorToInput(minor: number): string {
   return minor % 100 === 0 ? String(minor / 100) : (minor / 100).toFixed(2);
+}
+
+const hhmmIn = (tz: string) =>
+  new Intl.DateTimeFormat(LOCALE, { hour: '2-digit', minute: '2-digit', timeZone: tz, hourCycle: 'h23' });
+
+/**
+ * "Data up to 14:30, catching up" when the newest stored reading ends more than two
+ * intervals ago (a meter sends each interval shortly after it ends; after a restart or an
+ * outage it sends the backlog): the figures are not wrong, only not complete yet. Null when
+ * the data is current. Readings older than a day show the date too.
+ */
+export function catchingUpText(
+  lastReadingAt: string | null,
+  intervalS: number,
+  nowMs: number,
+  tz: string,
+): string | null {
+  if (lastReadingAt === null) return 'No readings received from your meter yet.';
+  const at = Date.parse(lastReadingAt);
+  if (Number.isNaN(at) || nowMs - at <= 2 * intervalS * 1000) return null;
+  const time = hhmmIn(tz).format(at);
+  const day = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: tz }).format(ms);
+  const when =
+    day(at) === day(nowMs)
+      ? time
+      : `${new Intl.DateTimeFormat(LOCALE, { day: 'numeric', month: 'short', timeZone: tz }).format(at)}, ${time}`;
+  return `Data up to ${when}, catching up`;
 }

@@ -67,16 +67,20 @@ let host: HTMLElement;
 let consoleError: MockInstance<typeof console.error>;
 
 /** Let the stubbed requests answer and React render what they bring. */
-async function settle(): Promise<void> {
-  await act(() => new Promise<void>((r) => setTimeout(r, 20)));
+async function settle(until: () => boolean = () => true): Promise<void> {
+  // Pages load on first visit (lazy chunks): wait for what the test looks for, up to 3 s.
+  for (let i = 0; i < 150; i++) {
+    await act(() => new Promise<void>((r) => setTimeout(r, 20)));
+    if (until()) return;
+  }
 }
 
-async function boot(at: string, answers: Record<string, unknown>): Promise<string[]> {
+async function boot(at: string, answers: Record<string, unknown>, until?: () => boolean): Promise<string[]> {
   history.replaceState(null, '', at);
   const fetch = fakeApi(answers);
   vi.stubGlobal('fetch', fetch);
   act(() => root.render(createElement(App)));
-  await settle();
+  await settle(until);
   return fetch.mock.calls.map(([url, init]) => `${init?.method ?? 'GET'} ${url}`);
 }
 
@@ -109,12 +113,16 @@ describe('start-up', () => {
       user: { id: 7, role: 'consumer', displayName: 'Ada' },
       expiresAt: '2030-01-01T00:00:00.000Z',
     };
-    const asked = await boot('/limits', {
-      '/api/session': signedIn,
-      '/api/me': ME,
-      '/api/meters': METERS,
-      '/api/meters/KW1/limits': LIMITS,
-    });
+    const asked = await boot(
+      '/limits',
+      {
+        '/api/session': signedIn,
+        '/api/me': ME,
+        '/api/meters': METERS,
+        '/api/meters/KW1/limits': LIMITS,
+      },
+      () => host.querySelector('#limit-dailyLimitWh') !== null,
+    );
     expect(asked).toEqual([
       'GET /api/session',
       'GET /api/me',

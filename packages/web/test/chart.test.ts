@@ -4,8 +4,10 @@ import type { DayIntervals } from '@kilowire/contract';
 import {
   barHeight,
   compare,
+  comparisonText,
   dailyBars,
   dayBars,
+  hasReadings,
   labelEvery,
   monthlyBars,
   niceMax,
@@ -140,9 +142,64 @@ describe('bars', () => {
     expect(bars[11]?.status).toBe('future');
   });
   it('compares with the previous period', () => {
-    expect(compare(11_000, 10_000)).toEqual({ currentWh: 11_000, previousWh: 10_000, diffWh: 1000, pct: 10 });
+    expect(compare(11_000, 10_000)).toEqual({
+      currentWh: 11_000,
+      previousWh: 10_000,
+      diffWh: 1000,
+      pct: 10,
+      currentMissing: false,
+      previousMissing: false,
+    });
     expect(compare(7_500, 10_000).pct).toBe(-25);
     expect(compare(5, 0).pct).toBeNull();
+  });
+  it('states the change when both periods have readings', () => {
+    expect(comparisonText(compare(11_000, 10_000), 'day', true)).toEqual({
+      previous: 'Same time yesterday: 10.0 kWh',
+      change: '10 % more',
+      direction: 'up',
+    });
+    expect(comparisonText(compare(7_500, 10_000), 'month', false)).toEqual({
+      previous: 'The month before: 10.0 kWh',
+      change: '25 % less',
+      direction: 'down',
+    });
+    expect(comparisonText(compare(4_000, 4_000), 'year', true).change).toBe('the same');
+    // Readings that add up to 0 Wh are a real 0: the change is in kWh, not an infinite percent.
+    expect(comparisonText(compare(1_500, 0), 'day', false).change).toBe('1.5 kWh more');
+  });
+  it("says today's readings have not arrived instead of '100 % less'", () => {
+    const c = compare(0, 5_200, { current: false, previous: true });
+    const t = comparisonText(c, 'day', true);
+    expect(t).toEqual({
+      previous: 'Same time yesterday: 5.2 kWh',
+      change: "today's readings have not arrived yet",
+      direction: null,
+    });
+    expect(JSON.stringify(t)).not.toContain('%');
+    expect(comparisonText(c, 'month', true).change).toBe('no readings for this month yet');
+    expect(comparisonText(c, 'day', false).change).toBe('no readings for this day');
+  });
+  it("says last month has no readings instead of '0.0 kWh'", () => {
+    const t = comparisonText(compare(80_000, 0, { current: true, previous: false }), 'month', true);
+    expect(t).toEqual({
+      previous: 'Same point last month: no readings to compare with',
+      change: null,
+      direction: null,
+    });
+    expect(t.previous).not.toContain('kWh');
+  });
+  it('tells readings from gaps in bars', () => {
+    const bars = dailyBars({ days: [] }, '2026-11-01', '2026-11-03', LONDON, '2026-11-29');
+    expect(hasReadings(bars)).toBe(false);
+    const some = dailyBars(
+      { days: [{ day: '2026-11-02', wh: 0, intervals: 48, estimated: 0 }] },
+      '2026-11-01',
+      '2026-11-03',
+      LONDON,
+      '2026-11-29',
+    );
+    expect(hasReadings(some)).toBe(true);
   });
 });
 

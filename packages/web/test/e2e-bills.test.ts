@@ -9,12 +9,14 @@ import { type TestDb } from '../../server/test/support/db.ts';
 import { issueDemoBills } from '../../server/src/demo/bills.ts';
 import {
   consoleErrors,
+  goToNav,
   isBlocking,
   launch,
   login,
   newContext,
   runAxe,
   settle,
+  signedIn,
 } from '../scripts/axe-check.ts';
 
 /**
@@ -126,7 +128,7 @@ describe('bills in the portal', () => {
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
       await login(page, baseUrl, CONSUMER);
-      await page.getByRole('link', { name: 'Bills' }).click();
+      await goToNav(page, 'Bills');
       await settle(page);
       const main = page.locator('main');
       await expect.poll(() => main.innerText(), { timeout: 15_000 }).toMatch(/Open PDF/);
@@ -177,7 +179,7 @@ describe('bills in the portal', () => {
       await page.getByLabel('Email').fill('supplier@kilowire.demo');
       await page.getByLabel('Password').fill('supplier-demo-pass');
       await page.getByRole('button', { name: 'Log in', exact: true }).click();
-      await page.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
+      await signedIn(page);
       await page.goto(`${baseUrl}/bill-runs`);
       await settle(page);
       if (width === 1280) {
@@ -208,7 +210,7 @@ describe('bills in the portal', () => {
       await shoot(page, 'bill-runs', width);
       expect((await runAxe(page)).filter(isBlocking).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
 
-      await page.getByRole('link', { name: 'Accounts' }).click();
+      await goToNav(page, 'Accounts');
       await settle(page);
       await page.getByLabel('Name, consumer ID or meter serial').fill('C100001');
       await page.getByRole('button', { name: 'Search' }).click();

@@ -9,12 +9,14 @@ import { tx } from '../../server/src/db/pool.ts';
 import { emitEvents } from '../../server/src/events/emit.ts';
 import {
   consoleErrors,
+  goToNav,
   isBlocking,
   launch,
   login,
   newContext,
   runAxe,
   settle,
+  signedIn,
 } from '../scripts/axe-check.ts';
 
 /**
@@ -60,7 +62,7 @@ async function staffLogin(page: Page) {
   await page.getByLabel('Email').fill(SUPPLIER.email);
   await page.getByLabel('Password').fill(SUPPLIER.password);
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
+  await signedIn(page);
 }
 
 const axeClean = async (page: Page) =>
@@ -157,7 +159,7 @@ describe('tamper cases, extracts and Green Button', () => {
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
       await staffLogin(page);
-      await page.getByRole('link', { name: 'Extracts' }).first().click();
+      await goToNav(page, 'Extracts');
       await settle(page);
       const main = page.locator('main');
       if (width === 1280) {

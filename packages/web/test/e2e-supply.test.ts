@@ -4,7 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { AlertPage, ApprovalList, Meter, SupplyResult } from '@kilowire/contract';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
-import { axeSource, isBlocking, launch, login, newContext, runAxe, settle } from '../scripts/axe-check.ts';
+import {
+  axeSource,
+  isBlocking,
+  launch,
+  login,
+  newContext,
+  runAxe,
+  settle,
+  signedIn,
+} from '../scripts/axe-check.ts';
 
 /**
  * Remote supply control end to end in Chromium, against the whole system (demo seed,
@@ -51,7 +60,7 @@ async function staffLogin(page: Page, who: { email: string; password: string }):
   await page.getByLabel('Email').fill(who.email);
   await page.getByLabel('Password').fill(who.password);
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
+  await signedIn(page);
 }
 
 async function apiGet<T>(page: Page, url: string): Promise<T> {

@@ -12,6 +12,7 @@ import {
   login,
   newContext,
   settle,
+  signedIn,
   type PageResult,
   type PageSpec,
 } from '../scripts/axe-check.ts';
@@ -67,7 +68,7 @@ async function staffLogin(page: Page): Promise<void> {
   await page.getByLabel('Email').fill('supplier@kilowire.demo');
   await page.getByLabel('Password').fill('supplier-demo-pass');
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
+  await signedIn(page);
 }
 
 function blocking(results: PageResult[]): string[] {

@@ -6,6 +6,7 @@ import type { Meter, Topup, TopupPage } from '@kilowire/contract';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
 import {
   consoleErrors,
+  goToNav,
   isBlocking,
   launch,
   login,
@@ -72,7 +73,7 @@ describe('top-up through the sandbox', () => {
       'the meter to report its credit',
     );
 
-    await page.getByRole('link', { name: 'Payments' }).click();
+    await goToNav(page, 'Payments');
     await page.getByRole('heading', { name: 'Top up your meter' }).waitFor();
     await settle(page);
     expect(await page.locator('main').innerText()).toMatch(
@@ -125,7 +126,7 @@ describe('top-up through the sandbox', () => {
     await page.screenshot({ path: path.join(SHOTS, 'topup-history-390.png'), fullPage: true });
 
     // The payment alerts, in the portal.
-    await page.getByRole('link', { name: 'Alerts' }).click();
+    await goToNav(page, 'Alerts');
     await waitFor(
       async () => {
         await page.reload();

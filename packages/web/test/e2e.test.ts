@@ -12,6 +12,7 @@ import {
   newContext,
   runAxeCheck,
   settle,
+  signedIn,
 } from '../scripts/axe-check.ts';
 
 /**
@@ -200,7 +201,7 @@ describe('consumer portal end to end', () => {
     await staff.getByLabel('Email').fill('supplier@kilowire.demo');
     await staff.getByLabel('Password').fill('supplier-demo-pass');
     await staff.getByRole('button', { name: 'Log in', exact: true }).click();
-    await staff.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
+    await signedIn(staff);
     await waitFor(
       async () => {
         await staff.goto(`${baseUrl}/outbox`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  catchingUpText,
   formatDateTime,
   formatKwh,
   formatMoney,
@@ -78,11 +79,47 @@ describe('mobile numbers', () => {
     expect(normaliseE164('+44 7700 900-123')).toBe('+447700900123');
     expect(normaliseE164('+1 (415) 555-0100')).toBe('+14155550100');
   });
-  it('rejects national formats and nonsense', () => {
-    expect(normaliseE164('07700900123')).toBeNull();
+  it('takes a UK national mobile the way people type it', () => {
+    expect(normaliseE164('07700 900123')).toBe('+447700900123');
+    expect(normaliseE164('07700900123')).toBe('+447700900123');
+    expect(normaliseE164(' 07700-900-123 ')).toBe('+447700900123');
+    expect(normaliseE164('+44 (0)7700 900123')).toBe('+447700900123');
+    expect(normaliseE164('0044 7700 900123')).toBe('+447700900123');
+  });
+  it('rejects what is not a number', () => {
+    expect(normaliseE164('0770090012')).toBeNull();
+    expect(normaliseE164('077009001234')).toBeNull();
     expect(normaliseE164('+07700900123')).toBeNull();
     expect(normaliseE164('+44')).toBeNull();
     expect(normaliseE164('+4477009001234567')).toBeNull();
     expect(normaliseE164('+44 abc')).toBeNull();
+  });
+});
+
+describe('catching up', () => {
+  const now = Date.parse('2026-11-29T15:10:00Z');
+  it('says nothing while the newest reading is within two intervals', () => {
+    expect(catchingUpText('2026-11-29T14:30:00Z', 1800, now, 'Europe/London')).toBeNull();
+    expect(catchingUpText('2026-11-29T14:10:00Z', 1800, now, 'Europe/London')).toBeNull();
+  });
+  it('names the time the data reaches once it is older than two intervals, in the meter zone', () => {
+    expect(catchingUpText('2026-11-29T14:00:00Z', 1800, now, 'Europe/London')).toBe(
+      'Data up to 14:00, catching up',
+    );
+    // 15-minute meters fall behind sooner.
+    expect(catchingUpText('2026-11-29T14:30:00Z', 900, now, 'Europe/London')).toBe(
+      'Data up to 14:30, catching up',
+    );
+    expect(
+      catchingUpText('2026-07-01T13:30:00Z', 1800, Date.parse('2026-07-01T15:00:00Z'), 'Europe/London'),
+    ).toBe('Data up to 14:30, catching up');
+  });
+  it('adds the date when the data stops on an earlier day, and says when nothing arrived at all', () => {
+    expect(catchingUpText('2026-11-27T23:30:00Z', 1800, now, 'Europe/London')).toBe(
+      'Data up to 27 Nov, 23:30, catching up',
+    );
+    expect(catchingUpText(null, 1800, now, 'Europe/London')).toBe(
+      'No readings received from your meter yet.',
+    );
   });
 });

@@ -14,6 +14,7 @@ export interface HomeRow {
   relay: RelayState | null;
   credit_minor: number | null;
   currency: string;
+  interval_s: number;
   last_reading_at: Date | null;
   today: string;
   today_wh: number;
@@ -50,7 +51,7 @@ export async function homeSummary(
                    END AS period_start
          FROM m
      )
-     SELECT p.id, p.billing_cycle_day, p.emergency_available_minor, l.low_credit_minor, p.serial, p.tz, p.mode, p.relay, p.credit_minor, trim(p.currency) AS currency, p.today::text AS today,
+     SELECT p.id, p.billing_cycle_day, p.emergency_available_minor, l.low_credit_minor, p.serial, p.tz, p.mode, p.relay, p.credit_minor, p.interval_s, trim(p.currency) AS currency, p.today::text AS today,
             p.period_start::text AS period_start,
             (SELECT ir.ts + make_interval(secs => p.interval_s) FROM interval_readings ir
               WHERE ir.meter_id = p.id ORDER BY ir.ts DESC LIMIT 1) AS last_reading_at,

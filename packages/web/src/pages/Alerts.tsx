@@ -5,6 +5,7 @@ import { api, ApiError, qs } from '../api.ts';
 import { ErrorMessage, Loading, PageHeading, useMeter, useNow } from '../common.tsx';
 import { formatDateTime, relativeTime } from '../format.ts';
 import { ALERT_LABELS, SEVERITY_LABELS } from '../labels.ts';
+import { EmptyState } from '../ui/index.ts';
 
 type Status = NonNullable<AlertsQuery['status']>;
 
@@ -202,7 +203,9 @@ export function AlertsPage() {
       ) : !items ? (
         <Loading what="alerts" />
       ) : items.length === 0 ? (
-        <p>No alerts match these filters.</p>
+        <EmptyState title="No alerts match these filters.">
+          <p>New alerts appear here as they happen; clear the filters to see them all.</p>
+        </EmptyState>
       ) : (
         <>
           <ul className="alert-list">

@@ -4,6 +4,7 @@ import { api, ApiError } from '../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi, useSession } from '../common.tsx';
 import { formatDateTime } from '../format.ts';
 import { dayLabel, periodLabel } from './Bills.tsx';
+import { EmptyState } from '../ui/index.ts';
 
 /** The first day of last month: the usual period to bill for cycle day 1. */
 function lastMonthStart(): string {
@@ -54,7 +55,11 @@ export function BillRunsPage() {
         <h2 id="runs-h">Recent runs</h2>
         {runs.error && <ErrorMessage error={runs.error} retry={reload} />}
         {runs.loading && !runs.data && <Loading what="bill runs" />}
-        {runs.data && runs.data.items.length === 0 && <p role="status">No bill runs yet.</p>}
+        {runs.data && runs.data.items.length === 0 && (
+          <EmptyState title="No bill runs yet.">
+            <p>Start one above: it bills every credit account for the period you choose.</p>
+          </EmptyState>
+        )}
         {runs.data && runs.data.items.length > 0 && (
           <div className="table-scroll" role="region" aria-label="Recent bill runs" tabIndex={0}>
             <table className="data-table">

@@ -2,6 +2,7 @@ import type { Home, HomeQuery, RelayState } from '@kilowire/contract';
 import { qs } from '../api.ts';
 import { ErrorMessage, Loading, MeterPicker, PageHeading, useApi, useMeter, useNow } from '../common.tsx';
 import {
+  catchingUpText,
   formatDateTime,
   formatKwh,
   formatMoney,
@@ -54,8 +55,16 @@ function HomeCards({ home, now }: { home: Home; now: number }) {
   const over = limit !== null && today.wh > limit;
   const relay = meter.relay ? RELAY_TEXT[meter.relay] : null;
   const money = (minor: number) => formatMoney(minor, cost?.currency ?? meter.currency);
+  const behind = catchingUpText(home.lastReadingAt, meter.intervalS, now, meter.tz);
   return (
     <div className="cards">
+      {behind && (
+        <p className="notice notice-info card-wide catching-up" role="status">
+          {behind}
+          {home.lastReadingAt &&
+            '. Your meter is sending the readings it kept; the figures fill in as they arrive.'}
+        </p>
+      )}
       {prepayment && <CreditCard p={prepayment} currency={meter.currency} />}
       <section className="card card-wide" aria-labelledby="today-h">
         <h2 id="today-h">Used today</h2>

@@ -63,12 +63,19 @@ export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
 
   return (
     <main id="main" className="container narrow login">
-      <p className="brand brand-login">
-        <span aria-hidden="true" className="brand-mark">
-          ⚡
-        </span>
-        Kilowire
-      </p>
+      <div className="login-band">
+        <p className="brand brand-login">
+          <span aria-hidden="true" className="brand-mark">
+            ⚡
+          </span>
+          Kilowire
+        </p>
+        <p className="login-tagline">
+          {staff
+            ? 'The console for energy suppliers, network operators and the platform team.'
+            : 'Your electricity at a glance: what you use, what it costs, and your credit.'}
+        </p>
+      </div>
       <h1>{staff ? 'Staff log in' : 'Log in'}</h1>
       <p>
         {staff

@@ -10,6 +10,7 @@ import { api, ApiError, qs } from '../api.ts';
 import { ErrorMessage, Loading, PageHeading } from '../common.tsx';
 import { formatDateTime } from '../format.ts';
 import { CHANNEL_LABELS } from '../labels.ts';
+import { EmptyState } from '../ui/index.ts';
 
 const PAGE = 50;
 
@@ -86,7 +87,11 @@ export function OutboxPage() {
       </div>
       {error && <ErrorMessage error={error} retry={() => setN(n + 1)} />}
       {!items && !error && <Loading what="outbox" />}
-      {items && items.length === 0 && <p role="status">No messages yet.</p>}
+      {items && items.length === 0 && (
+        <EmptyState title="No messages yet.">
+          <p>Emails and text messages to households appear here when no mail or SMS service is set up.</p>
+        </EmptyState>
+      )}
       {items && items.length > 0 && (
         <ul className="outbox-list">
           {items.map((m) => (

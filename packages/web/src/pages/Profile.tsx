@@ -54,7 +54,7 @@ function ProfileForm({ initial }: { initial: Profile }) {
     const mobileNorm = mobile.trim() ? normaliseE164(mobile) : null;
     if (mobile.trim() && !mobileNorm) {
       errs.mobile =
-        'Enter the mobile number in international format: + then country code and number, for example +447700900123.';
+        'Enter a mobile number, for example 07700 900123, or from abroad + then the country code, for example +33 6 12 34 56 78.';
     }
     const anySms = HOUSEHOLD_ALERT_TYPES.some((t) => channels[t].sms);
     const anyEmail = HOUSEHOLD_ALERT_TYPES.some((t) => channels[t].email);
@@ -136,7 +136,7 @@ function ProfileForm({ initial }: { initial: Profile }) {
       <div className={`field${errors.mobile ? ' field-error' : ''}`}>
         <label htmlFor={`${ids}-mobile`}>Mobile number (optional)</label>
         <p className="hint" id={`${ids}-mobile-hint`}>
-          International format, for example +447700900123
+          For example 07700 900123. From outside the UK, start with + and the country code.
         </p>
         {err('mobile')}
         <input

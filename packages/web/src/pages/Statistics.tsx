@@ -11,7 +11,17 @@ import type {
 } from '@kilowire/contract';
 import { api, ApiError, qs } from '../api.ts';
 import { BarChart, ChartLegend, type ChartUnit } from '../BarChart.tsx';
-import { compare, dailyBars, dayBars, monthlyBars, totalWh, type Bar, type Comparison } from '../chart.ts';
+import {
+  compare,
+  comparisonText,
+  dailyBars,
+  dayBars,
+  hasReadings,
+  monthlyBars,
+  totalWh,
+  type Bar,
+  type Comparison,
+} from '../chart.ts';
 import { ErrorMessage, Loading, MeterPicker, PageHeading, useMeter } from '../common.tsx';
 import { barsToCsv, csvFileName } from '../csv.ts';
 import { formatKwh, formatMoney, kwhNumber } from '../format.ts';
@@ -92,7 +102,9 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
       const previousBars = dayBars(before, nowMs);
       // Same point yesterday: intervals that started before the current local time of day.
       const cutoff = bars.filter((b) => b.status !== 'future').at(-1)?.label ?? '99:99';
-      const prevWh = inProgress ? totalWh(previousBars.filter((b) => b.label <= cutoff)) : before.wh;
+      const prevCompared = inProgress ? previousBars.filter((b) => b.label <= cutoff) : previousBars;
+      const prevWh = inProgress ? totalWh(prevCompared) : before.wh;
+      const readings = { current: hasReadings(bars), previous: hasReadings(prevCompared) };
       const c = cur.cost;
       const cost: CostView | null = c
         ? {
@@ -117,16 +129,18 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
             note: `Each half-hour at the ${c.tariffName} rate then in force, before VAT. The day's standing charge and VAT are in the total.`,
           }
         : null;
-      return { bars, previousBars, comparison: compare(cur.wh, prevWh), soFar: inProgress, cost };
+      return { bars, previousBars, comparison: compare(cur.wh, prevWh, readings), soFar: inProgress, cost };
     }
     case 'month': {
       const d = await api<Daily>('GET', `${base}/daily${qs<DailyQuery>({ from: prev.from, to: p.to })}`);
       const bars = dailyBars(d, p.from, p.to, meter.tz, today);
       const previousBars = dailyBars(d, prev.from, prev.to, meter.tz, today);
       const dayNo = Number(today.slice(8));
-      const prevWh = totalWh(
-        inProgress ? previousBars.filter((b) => Number(b.key.slice(8)) <= dayNo) : previousBars,
-      );
+      const prevCompared = inProgress
+        ? previousBars.filter((b) => Number(b.key.slice(8)) <= dayNo)
+        : previousBars;
+      const prevWh = totalWh(prevCompared);
+      const readings = { current: hasReadings(bars), previous: hasReadings(prevCompared) };
       const inMonth = d.cost?.days.filter((x) => x.day >= p.from && x.day <= p.to) ?? [];
       const cost: CostView | null =
         d.cost && inMonth.length
@@ -139,7 +153,13 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
               note: 'Each day at the prices then in force, with its standing charge and VAT.',
             }
           : null;
-      return { bars, previousBars, comparison: compare(totalWh(bars), prevWh), soFar: inProgress, cost };
+      return {
+        bars,
+        previousBars,
+        comparison: compare(totalWh(bars), prevWh, readings),
+        soFar: inProgress,
+        cost,
+      };
     }
     case 'year': {
       const y = Number(p.from.slice(0, 4));
@@ -150,7 +170,9 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
       const bars = monthlyBars(m, y, meter.tz, today);
       const previousBars = monthlyBars(m, y - 1, meter.tz, today);
       const monthNo = Number(today.slice(5, 7));
-      const prevWh = totalWh(inProgress ? previousBars.slice(0, monthNo) : previousBars);
+      const prevCompared = inProgress ? previousBars.slice(0, monthNo) : previousBars;
+      const prevWh = totalWh(prevCompared);
+      const readings = { current: hasReadings(bars), previous: hasReadings(prevCompared) };
       const inYear = m.cost?.months.filter((x) => x.month.startsWith(`${y}-`)) ?? [];
       const cost: CostView | null =
         m.cost && inYear.length
@@ -163,7 +185,13 @@ export async function loadPeriod(meter: Meter, p: Period, today: string, nowMs: 
               note: 'Each month at the prices then in force, with its standing charges and VAT.',
             }
           : null;
-      return { bars, previousBars, comparison: compare(totalWh(bars), prevWh), soFar: inProgress, cost };
+      return {
+        bars,
+        previousBars,
+        comparison: compare(totalWh(bars), prevWh, readings),
+        soFar: inProgress,
+        cost,
+      };
     }
   }
 }
@@ -391,34 +419,26 @@ function summarise(bars: readonly Bar[]): string {
     .join(' ');
 }
 
-const PREV_TEXT: Record<View, { soFar: string; whole: string }> = {
-  day: { soFar: 'Same time yesterday', whole: 'The day before' },
-  month: { soFar: 'Same point last month', whole: 'The month before' },
-  year: { soFar: 'Same point last year', whole: 'The year before' },
-};
-
 function ComparisonBox({ data, view }: { data: Loaded; view: View }) {
   const c = data.comparison;
-  const dir = c.diffWh > 0 ? 'more' : c.diffWh < 0 ? 'less' : 'the same';
+  const t = comparisonText(c, view, data.soFar);
   return (
     <section className="compare" aria-label="Comparison with the previous period">
       <p>
         <span className="compare-label">{data.soFar ? 'So far' : 'Total'}</span>{' '}
-        <strong className="big-number">{formatKwh(c.currentWh)}</strong>
+        <strong className="big-number">
+          {c.currentMissing ? (data.soFar ? 'No readings yet' : 'No readings') : formatKwh(c.currentWh)}
+        </strong>
       </p>
       <p>
-        {data.soFar ? PREV_TEXT[view].soFar : PREV_TEXT[view].whole}: {formatKwh(c.previousWh)}
-        {c.pct !== null && c.diffWh !== 0 && (
+        {t.previous}
+        {t.change && (
           <>
             {' '}
-            —{' '}
-            <strong>
-              {Math.abs(c.pct)} % {dir}
-            </strong>
-            <span aria-hidden="true"> {c.diffWh > 0 ? '▲' : '▼'}</span>
+            — <strong>{t.change}</strong>
+            {t.direction && <span aria-hidden="true"> {t.direction === 'up' ? '▲' : '▼'}</span>}
           </>
         )}
-        {c.diffWh === 0 && ' — the same'}
       </p>
     </section>
   );

@@ -4,6 +4,7 @@ import { api, ApiError, qs } from '../api.ts';
 import { ErrorMessage, Loading, MeterPicker, PageHeading, useApi, useMeter, useSession } from '../common.tsx';
 import { formatMoney } from '../format.ts';
 import { Link } from '../router.tsx';
+import { EmptyState } from '../ui/index.ts';
 
 /** Amounts offered with one tap, minor units. */
 const PRESETS = [1000, 2000, 3000, 5000];
@@ -215,7 +216,9 @@ function History({ items }: { items: Topup[] }) {
     <section aria-labelledby="history-h">
       <h2 id="history-h">Recent payments</h2>
       {items.length === 0 ? (
-        <p className="muted">No payments yet. Your top-ups and payments will be listed here.</p>
+        <EmptyState title="No payments yet.">
+          <p>Your top-ups and payments will be listed here.</p>
+        </EmptyState>
       ) : (
         <ul className="topup-list">
           {items.map((t) => (

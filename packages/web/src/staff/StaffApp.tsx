@@ -1,12 +1,13 @@
-import { Suspense } from 'react';
+import { Suspense, useEffect, useState } from 'react';
 import { Loading, useSession } from '../common.tsx';
 import { Link } from '../router.tsx';
 import { ToastProvider } from '../ui/index.ts';
 import { allowed, matchPage, STAFF_PAGES } from './routes.tsx';
 
 /**
- * The staff portals (supplier, administrator): side navigation built from the page table,
- * each page loaded on first visit. Loaded itself only after a staff user signs in.
+ * The staff portals (supplier, administrator, network operator): side navigation built from
+ * the page table, each page loaded on first visit. Loaded itself only after a staff user signs
+ * in. Below 64rem the side navigation folds behind a Menu button (closed again on navigation).
  */
 export default function StaffApp({ path }: { path: string }) {
   const { me } = useSession();
@@ -17,10 +18,22 @@ export default function StaffApp({ path }: { path: string }) {
   const first = visible[0];
   const target = path === '/' && first && typeof first.path === 'string' ? first.path : path;
   const hit = matchPage(target, role, caps);
+  const [open, setOpen] = useState(false);
+  useEffect(() => setOpen(false), [path]);
   return (
     <ToastProvider>
       <div className="staff-layout">
-        <nav className="side-nav" aria-label="Console">
+        <button
+          type="button"
+          className="menu-button side-nav-toggle"
+          aria-expanded={open}
+          aria-controls="side-nav"
+          onClick={() => setOpen((o) => !o)}
+        >
+          <span className="menu-icon" aria-hidden="true" />
+          Menu
+        </button>
+        <nav id="side-nav" className={open ? 'side-nav is-open' : 'side-nav'} aria-label="Console">
           {sections.map((s) => (
             <div key={s} className="side-section">
               <p className="side-heading">{s}</p>

@@ -140,6 +140,13 @@ export const STAFF_PAGES: StaffPage[] = [
     cap: 'system.read',
     component: page(() => import('./admin/System.tsx')),
   },
+  // #8 design: the network operator's console (the same shell as the supplier's)
+  {
+    path: '/network/meters',
+    nav: { section: 'Operations', label: 'Meters' },
+    roles: ['operator'],
+    component: page(() => import('./network/NetworkMeters.tsx')),
+  },
 ];
 
 export function allowed(p: StaffPage, role: Role, caps: readonly string[]): boolean {

@@ -8,7 +8,7 @@ import {
   type SortingState,
 } from '@tanstack/react-table';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useRef, useState, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 
 export type { ColumnDef, SortingState } from '@tanstack/react-table';
 
@@ -57,6 +57,19 @@ export function DataTable<T>(p: DataTableProps<T>) {
     ...(server ? {} : { getSortedRowModel: getSortedRowModel() }),
   });
   const scrollRef = useRef<HTMLDivElement>(null);
+  // Wider than its frame (a phone, many columns): say so under the table, or the columns
+  // off to the right look absent.
+  const [overflows, setOverflows] = useState(false);
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const measure = (): void => setOverflows(el.scrollWidth > el.clientWidth + 1);
+    measure();
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    if (el.firstElementChild) ro.observe(el.firstElementChild);
+    return () => ro.disconnect();
+  }, [p.rows.length]);
   const rows = table.getRowModel().rows;
   const virtualizer = useVirtualizer({
     count: p.virtualise ? rows.length : 0,
@@ -75,74 +88,85 @@ export function DataTable<T>(p: DataTableProps<T>) {
   const colCount = table.getVisibleLeafColumns().length;
 
   return (
-    <div
-      className="table-scroll data-table"
-      ref={scrollRef}
-      style={p.virtualise ? { maxHeight: p.virtualise.height, overflowY: 'auto' } : undefined}
-      aria-busy={p.busy || undefined}
-      tabIndex={0}
-      role="region"
-      aria-label={p.caption}
-    >
-      <table className={p.busy ? 'is-busy' : undefined}>
-        <caption className={p.showCaption ? undefined : 'visually-hidden'}>{p.caption}</caption>
-        <thead>
-          {table.getHeaderGroups().map((hg) => (
-            <tr key={hg.id}>
-              {hg.headers.map((h) => {
-                const sorted = h.column.getIsSorted();
-                const sortable = h.column.getCanSort();
-                const label = h.isPlaceholder ? null : flexRender(h.column.columnDef.header, h.getContext());
-                return (
-                  <th
-                    key={h.id}
-                    scope="col"
-                    aria-sort={sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : undefined}
-                  >
-                    {sortable ? (
-                      <button
-                        type="button"
-                        className="sort-button"
-                        onClick={h.column.getToggleSortingHandler()}
-                      >
-                        {label}
-                        <span aria-hidden="true" className="sort-mark">
-                          {sorted === 'asc' ? '▲' : sorted === 'desc' ? '▼' : '↕'}
-                        </span>
-                      </button>
-                    ) : (
-                      label
-                    )}
-                  </th>
-                );
-              })}
-            </tr>
-          ))}
-        </thead>
-        <tbody>
-          {padTop > 0 && (
-            <tr aria-hidden="true">
-              <td colSpan={colCount} style={{ height: padTop, padding: 0, border: 0 }} />
-            </tr>
-          )}
-          {shown.map((r) => (
-            <tr
-              key={r.id}
-              className={p.onRowClick ? 'clickable' : undefined}
-              onClick={p.onRowClick ? () => p.onRowClick!(r.original) : undefined}
-            >
-              {r.getVisibleCells().map((c) => (
-                <td key={c.id}>{flexRender(c.column.columnDef.cell, c.getContext())}</td>
-              ))}
-            </tr>
-          ))}
-          {padBottom > 0 && (
-            <tr aria-hidden="true">
-              <td colSpan={colCount} style={{ height: padBottom, padding: 0, border: 0 }} />
-            </tr>
-          )}
-        </tbody>
-      </table>
-    </div>
+    <>
+      <div
+        className="table-scroll data-table"
+        ref={scrollRef}
+        style={p.virtualise ? { maxHeight: p.virtualise.height, overflowY: 'auto' } : undefined}
+        aria-busy={p.busy || undefined}
+        tabIndex={0}
+        role="region"
+        aria-label={p.caption}
+      >
+        <table className={p.busy ? 'is-busy' : undefined}>
+          <caption className={p.showCaption ? undefined : 'visually-hidden'}>{p.caption}</caption>
+          <thead>
+            {table.getHeaderGroups().map((hg) => (
+              <tr key={hg.id}>
+                {hg.headers.map((h) => {
+                  const sorted = h.column.getIsSorted();
+                  const sortable = h.column.getCanSort();
+                  const label = h.isPlaceholder
+                    ? null
+                    : flexRender(h.column.columnDef.header, h.getContext());
+                  return (
+                    <th
+                      key={h.id}
+                      scope="col"
+                      aria-sort={
+                        sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : undefined
+                      }
+                    >
+                      {sortable ? (
+                        <button
+                          type="button"
+                          className="sort-button"
+                          onClick={h.column.getToggleSortingHandler()}
+                        >
+                          {label}
+                          <span aria-hidden="true" className="sort-mark">
+                            {sorted === 'asc' ? '▲' : sorted === 'desc' ? '▼' : '↕'}
+                          </span>
+                        </button>
+                      ) : (
+                        label
+                      )}
+                    </th>
+                  );
+                })}
+              </tr>
+            ))}
+          </thead>
+          <tbody>
+            {padTop > 0 && (
+              <tr aria-hidden="true">
+                <td colSpan={colCount} style={{ height: padTop, padding: 0, border: 0 }} />
+              </tr>
+            )}
+            {shown.map((r) => (
+              <tr
+                key={r.id}
+                className={p.onRowClick ? 'clickable' : undefined}
+                onClick={p.onRowClick ? () => p.onRowClick!(r.original) : undefined}
+              >
+                {r.getVisibleCells().map((c) => (
+                  <td key={c.id}>{flexRender(c.column.columnDef.cell, c.getContext())}</td>
+                ))}
+              </tr>
+            ))}
+            {padBottom > 0 && (
+              <tr aria-hidden="true">
+                <td colSpan={colCount} style={{ height: padBottom, padding: 0, border: 0 }} />
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      {overflows && (
+        <p className="table-hint">
+          <span aria-hidden="true">⟷ </span>Scroll the table sideways to see every column.
+        </p>
+      )}
+    </>
   );
 }

@@ -3,4 +3,5 @@ export { Badge, type Tone } from './Badge.tsx';
 export { ConfirmDialog } from './ConfirmDialog.tsx';
 export { DataTable, type ColumnDef, type SortingState } from './DataTable.tsx';
 export { EmptyState } from './EmptyState.tsx';
+export { PageHeader } from './PageHeader.tsx';
 export { ToastProvider, useToast } from './Toast.tsx';

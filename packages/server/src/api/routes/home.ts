@@ -31,6 +31,7 @@ export const homeRoutes: Routes = async (app, deps) => {
           relay: h.relay,
           creditMinor: h.credit_minor,
           currency: h.currency,
+          intervalS: h.interval_s,
         },
         lastReadingAt: h.last_reading_at ? h.last_reading_at.toISOString() : null,
         today: {
