@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { AdminMeterList, StaffUserIssued } from '@kilowire/contract';
+import { staffLogin } from './support/browser.ts';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
 import { freePort } from '../../server/src/net.ts';
 import { RawMeter, readingsMsg } from '../../server/test/support/world.ts';
@@ -50,14 +51,6 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-async function staffLogin(page: Page, email: string, password: string): Promise<void> {
-  await page.goto(`${baseUrl}/login?as=staff`);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
-}
-
 async function post<T>(page: Page, url: string, data: unknown): Promise<T> {
   const r = await page.request.post(new URL(url, baseUrl).href, { data, headers: { origin: baseUrl } });
   expect(r.status(), `${url}: ${await r.text()}`).toBeLessThan(300);
@@ -68,7 +61,7 @@ describe('the administrator', () => {
   it('registers a meter in the UI; the meter connects with the credential shown, reports, and is seen', async () => {
     const ctx = await newContext(browser, 1280);
     const page = await ctx.newPage();
-    await staffLogin(page, ADMIN.email, ADMIN.password);
+    await staffLogin(page, baseUrl, { email: ADMIN.email, password: ADMIN.password });
     await page.getByRole('link', { name: 'Meters' }).click();
     await page.getByRole('heading', { name: 'Register a meter' }).waitFor();
     await page.getByLabel('Serial', { exact: true }).fill('E2EADM1');
@@ -112,7 +105,7 @@ describe('the administrator', () => {
   it('invites a staff user, who accepts in another browser and signs in', async () => {
     const ctx = await newContext(browser, 1280);
     const page = await ctx.newPage();
-    await staffLogin(page, ADMIN.email, ADMIN.password);
+    await staffLogin(page, baseUrl, { email: ADMIN.email, password: ADMIN.password });
     await page.getByRole('link', { name: 'Staff' }).click();
     await page.getByRole('heading', { name: 'Add a person' }).waitFor();
     await page.getByLabel('Work email').fill('new.agent@kilowire.demo');
@@ -133,7 +126,7 @@ describe('the administrator', () => {
     await p2.getByLabel('The same again').fill('agent chosen password');
     await p2.getByRole('button', { name: 'Set my password' }).click();
     await p2.getByText('Your password is set.').waitFor();
-    await staffLogin(p2, 'new.agent@kilowire.demo', 'agent chosen password');
+    await staffLogin(p2, baseUrl, { email: 'new.agent@kilowire.demo', password: 'agent chosen password' });
     await p2.screenshot({ path: path.join(SHOTS, 'invite-accepted-console-390.png'), fullPage: true });
     // Used: the same link now says so.
     await p2.goto(link);
@@ -146,7 +139,7 @@ describe('the administrator', () => {
     const source = axeSource();
     const results: PageResult[] = [];
     const setup = await (await newContext(browser, 1280)).newPage();
-    await staffLogin(setup, ADMIN.email, ADMIN.password);
+    await staffLogin(setup, baseUrl, { email: ADMIN.email, password: ADMIN.password });
     // Someone with an initial password (the choose-your-password page) and an open invite.
     await post<StaffUserIssued>(setup, '/api/staff-users', {
       email: 'first.day@kilowire.demo',
@@ -178,7 +171,7 @@ describe('the administrator', () => {
     for (const width of WIDTHS) {
       const ctx = await newContext(browser, width);
       const page = await ctx.newPage();
-      await staffLogin(page, ADMIN.email, ADMIN.password);
+      await staffLogin(page, baseUrl, { email: ADMIN.email, password: ADMIN.password });
       for (const spec of pages) results.push(await checkPage(page, baseUrl, spec, width, SHOTS, source));
       await ctx.close();
       const pub = await newContext(browser, width);
@@ -217,7 +210,7 @@ describe('the administrator', () => {
     // The supplier admin's own staff page.
     const sctx = await newContext(browser, 1280);
     const sp = await sctx.newPage();
-    await staffLogin(sp, 'supplier@kilowire.demo', 'supplier-demo-pass');
+    await staffLogin(sp, baseUrl, { email: 'supplier@kilowire.demo', password: 'supplier-demo-pass' });
     results.push(
       await checkPage(sp, baseUrl, { name: 'supplier-staff', path: '/staff' }, 1280, SHOTS, source),
     );

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { localDate } from '@kilowire/protocol';
+import { staffLogin } from './support/browser.ts';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
 import { type TestDb } from '../../server/test/support/db.ts';
 import { tx } from '../../server/src/db/pool.ts';
@@ -16,7 +17,6 @@ import {
   newContext,
   runAxe,
   settle,
-  signedIn,
 } from '../scripts/axe-check.ts';
 
 /**
@@ -55,14 +55,6 @@ afterAll(async () => {
 
 async function shoot(page: Page, name: string, width: number) {
   await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-}
-
-async function staffLogin(page: Page) {
-  await page.goto(`${baseUrl}/login?as=staff`);
-  await page.getByLabel('Email').fill(SUPPLIER.email);
-  await page.getByLabel('Password').fill(SUPPLIER.password);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await signedIn(page);
 }
 
 const axeClean = async (page: Page) =>
@@ -104,7 +96,7 @@ describe('tamper cases, extracts and Green Button', () => {
       const ctx = await newContext(browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page);
+      await staffLogin(page, baseUrl, SUPPLIER);
       await page.goto(`${baseUrl}/tamper-cases`);
       await settle(page);
       const main = page.locator('main');
@@ -158,7 +150,7 @@ describe('tamper cases, extracts and Green Button', () => {
       const ctx = await newContext(browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page);
+      await staffLogin(page, baseUrl, SUPPLIER);
       await goToNav(page, 'Extracts');
       await settle(page);
       const main = page.locator('main');

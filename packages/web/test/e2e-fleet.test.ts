@@ -2,13 +2,15 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import type { FleetResponse } from '@kilowire/contract';
+import type { AlertPage, FleetResponse, Meter } from '@kilowire/contract';
+import { apiGet, staffLogin } from './support/browser.ts';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
 import {
   axeSource,
   checkPage,
   isBlocking,
   launch,
+  login,
   newContext,
   settle,
   type PageResult,
@@ -17,7 +19,8 @@ import {
 /**
  * The fleet end to end in Chromium, against the whole system as `npm start` runs it (demo
  * seed, simulated meters reporting): a supplier signs in, lands on the Fleet, finds a meter by
- * the household's name, opens the meter page and sees the household and its usage.
+ * the household's name, opens the meter page and sees the household and its usage, disconnects
+ * the supply with a reason, and the household reads that reason on its Alerts page.
  * Screenshots of both pages at 390 and 1280 px go to test-results/e2e/, checked with axe.
  */
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -40,19 +43,11 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-async function staffLogin(page: Page): Promise<void> {
-  await page.goto(`${baseUrl}/login?as=staff`);
-  await page.getByLabel('Email').fill('supplier@kilowire.demo');
-  await page.getByLabel('Password').fill('supplier-demo-pass');
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'Main' }).waitFor({ timeout: 15_000 });
-}
-
 describe('fleet end to end', () => {
   it('a supplier finds a meter by the household name and opens its page', async () => {
     const ctx = await newContext(browser, 1280);
     const page = await ctx.newPage();
-    await staffLogin(page);
+    await staffLogin(page, baseUrl);
     // The Fleet is the console's home.
     await expect.poll(() => page.locator('main h1').innerText(), { timeout: 15_000 }).toBe('Fleet');
     const who = await page.request.get(`${baseUrl}/api/fleet?q=${SERIAL}`);
@@ -94,7 +89,49 @@ describe('fleet end to end', () => {
     await expect
       .poll(() => page.locator('main svg desc').first().textContent())
       .toMatch(/kWh over \d+ days? with data/);
+
+    // Remote disconnection from the meter page, with a reason. Safety, not non-payment: it
+    // needs no second person whatever the hour the test runs at.
+    await page.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Reason').selectOption('safety');
+    await dialog.getByLabel(/^Details/).fill('Scorched meter tails reported by the household');
+    await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    await sys!.waitFor(
+      async () =>
+        (await apiGet<Meter>(page, baseUrl, `/api/meters/${SERIAL}`)).relay === 'disconnected' || undefined,
+      60_000,
+      'the meter to open its relay',
+    );
+    await page.reload();
+    await expect
+      .poll(() => page.locator('.supply-panel').innerText(), { timeout: 15_000 })
+      .toContain('Disconnected');
+    // Who asked, and why, is on the meter's command list.
+    await expect.poll(() => page.locator('main').innerText()).toMatch(/safety/i);
+    await settle(page);
+    await page.screenshot({ path: path.join(SHOTS, 'meter-disconnected-1280.png'), fullPage: true });
     await ctx.close();
+
+    // The household is told the real reason (not "after a tamper alert") and what to do.
+    const hctx = await newContext(browser, 390);
+    const h = await hctx.newPage();
+    await login(h, baseUrl, { consumerId: 'C100001', password: 'consumer-demo-pass' });
+    const alert = await sys!.waitFor(
+      async () => (await apiGet<AlertPage>(h, baseUrl, '/api/alerts?type=disconnected')).items[0],
+      60_000,
+      'the disconnection alert',
+    );
+    expect(alert.title).toBe('Supply disconnected for safety');
+    expect(alert.message).toContain('for safety reasons');
+    expect(alert.message).not.toMatch(/tamper/i);
+    await h.goto(`${baseUrl}/alerts`);
+    await expect
+      .poll(() => h.locator('main').innerText(), { timeout: 15_000 })
+      .toContain('Supply disconnected for safety');
+    await settle(h);
+    await h.screenshot({ path: path.join(SHOTS, 'household-safety-alert-390.png'), fullPage: true });
+    await hctx.close();
   });
 
   it('the fleet and meter pages at 390 and 1280 px: screenshots, no serious axe violations', async () => {
@@ -103,7 +140,7 @@ describe('fleet end to end', () => {
     for (const width of [390, 1280]) {
       const ctx = await newContext(browser, width);
       const page = await ctx.newPage();
-      await staffLogin(page);
+      await staffLogin(page, baseUrl);
       for (const spec of [
         { name: 'fleet', path: '/fleet' },
         {

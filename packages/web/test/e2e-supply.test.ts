@@ -3,17 +3,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { AlertPage, ApprovalList, Meter, SupplyResult } from '@kilowire/contract';
+import { apiGet, staffLogin } from './support/browser.ts';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
-import {
-  axeSource,
-  isBlocking,
-  launch,
-  login,
-  newContext,
-  runAxe,
-  settle,
-  signedIn,
-} from '../scripts/axe-check.ts';
+import { axeSource, isBlocking, launch, login, newContext, runAxe, settle } from '../scripts/axe-check.ts';
 
 /**
  * Remote supply control end to end in Chromium, against the whole system (demo seed,
@@ -55,20 +47,6 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-async function staffLogin(page: Page, who: { email: string; password: string }): Promise<void> {
-  await page.goto(`${baseUrl}/login?as=staff`);
-  await page.getByLabel('Email').fill(who.email);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await signedIn(page);
-}
-
-async function apiGet<T>(page: Page, url: string): Promise<T> {
-  const r = await page.request.get(new URL(url, baseUrl).href);
-  expect(r.status(), url).toBe(200);
-  return (await r.json()) as T;
-}
-
 /** Screenshot at 390 and 1280 px and run axe; returns the serious or critical violations. */
 async function shoot(page: Page, name: string, source: string): Promise<string[]> {
   const out: string[] = [];
@@ -94,7 +72,7 @@ describe('remote supply control end to end', () => {
     // Supplier admin A: the Protection page, threshold 2.
     const ctxA = await newContext(browser, 1280);
     const a = await ctxA.newPage();
-    await staffLogin(a, A);
+    await staffLogin(a, baseUrl, A);
     await a.getByRole('link', { name: 'Protection', exact: true }).click();
     await settle(a);
     const threshold = a.getByLabel('Bulk threshold (meters)');
@@ -139,13 +117,13 @@ describe('remote supply control end to end', () => {
     problems.push(...(await shoot(a, 'approvals-requester', source)));
     // Nothing reached a meter meanwhile.
     for (const s of SERIALS)
-      expect((await apiGet<Meter>(a, `/api/meters/${s}`)).relay).not.toBe('disconnected');
+      expect((await apiGet<Meter>(a, baseUrl, `/api/meters/${s}`)).relay).not.toBe('disconnected');
     await ctxA.close();
 
     // Supplier admin B approves with a reason.
     const ctxB = await newContext(browser, 1280);
     const b = await ctxB.newPage();
-    await staffLogin(b, B);
+    await staffLogin(b, baseUrl, B);
     await b.getByRole('link', { name: 'Approvals', exact: true }).click();
     await settle(b);
     problems.push(...(await shoot(b, 'approvals-approver', source)));
@@ -159,7 +137,7 @@ describe('remote supply control end to end', () => {
       .toEqual(
         expect.arrayContaining([expect.stringContaining('Approved: 3 commands on the way to the meters.')]),
       );
-    const decided = await apiGet<ApprovalList>(b, '/api/approvals?status=approved');
+    const decided = await apiGet<ApprovalList>(b, baseUrl, '/api/approvals?status=approved');
     expect(decided.items[0]).toMatchObject({
       id: asked.requestId,
       decisionReason: 'Arrears confirmed; letters sent',
@@ -168,7 +146,7 @@ describe('remote supply control end to end', () => {
     // The commands reach the meters: their relays open.
     for (const s of SERIALS) {
       await waitFor(
-        async () => (await apiGet<Meter>(b, `/api/meters/${s}`)).relay === 'disconnected',
+        async () => (await apiGet<Meter>(b, baseUrl, `/api/meters/${s}`)).relay === 'disconnected',
         60_000,
         `meter ${s} to disconnect`,
       );
@@ -180,7 +158,7 @@ describe('remote supply control end to end', () => {
     const h = await ctxH.newPage();
     await login(h, baseUrl, HOUSEHOLD);
     const alert = await waitFor(
-      async () => (await apiGet<AlertPage>(h, '/api/alerts?type=disconnected')).items[0],
+      async () => (await apiGet<AlertPage>(h, baseUrl, '/api/alerts?type=disconnected')).items[0],
       60_000,
       'the disconnection alert',
     );

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { AlertPage, Daily, Home, Tariffs } from '@kilowire/contract';
+import { apiGet, staffLogin } from './support/browser.ts';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
 import {
   axeSource,
@@ -12,7 +13,6 @@ import {
   login,
   newContext,
   settle,
-  signedIn,
   type PageResult,
   type PageSpec,
 } from '../scripts/axe-check.ts';
@@ -57,20 +57,6 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-async function apiGet<T>(page: Page, url: string): Promise<T> {
-  const r = await page.request.get(new URL(url, baseUrl).href);
-  expect(r.status(), url).toBe(200);
-  return (await r.json()) as T;
-}
-
-async function staffLogin(page: Page): Promise<void> {
-  await page.goto(`${baseUrl}/login?as=staff`);
-  await page.getByLabel('Email').fill('supplier@kilowire.demo');
-  await page.getByLabel('Password').fill('supplier-demo-pass');
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await signedIn(page);
-}
-
 function blocking(results: PageResult[]): string[] {
   return results.flatMap((r) => [
     ...r.violations
@@ -84,7 +70,7 @@ describe('tariffs end to end', () => {
   it('the supplier changes prices; the household on the tariff gets the alert with old and new prices', async () => {
     const staffCtx = await newContext(browser, 1280);
     const staff = await staffCtx.newPage();
-    await staffLogin(staff);
+    await staffLogin(staff, baseUrl);
     await staff.getByRole('link', { name: 'Tariffs', exact: true }).click();
     await settle(staff);
     await expect
@@ -109,7 +95,7 @@ describe('tariffs end to end', () => {
     const page = await ctx.newPage();
     await login(page, baseUrl, CONSUMER);
     const alert = await waitFor(
-      async () => (await apiGet<AlertPage>(page, '/api/alerts?type=tariff_changed')).items[0],
+      async () => (await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=tariff_changed')).items[0],
       60_000,
       'the tariff-changed alert',
     );
@@ -137,7 +123,7 @@ describe('tariffs end to end', () => {
 
     const staffCtx = await newContext(browser, 1280);
     const staff = await staffCtx.newPage();
-    await staffLogin(staff);
+    await staffLogin(staff, baseUrl);
     await staff.getByRole('link', { name: 'Tariff requests' }).click();
     await settle(staff);
     await staff.screenshot({
@@ -158,7 +144,8 @@ describe('tariffs end to end', () => {
     await staffCtx.close();
 
     await waitFor(
-      async () => (await apiGet<AlertPage>(page, '/api/alerts?type=tariff_request')).items.length > 0,
+      async () =>
+        (await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=tariff_request')).items.length > 0,
       60_000,
       'the decision alert',
     );
@@ -167,7 +154,7 @@ describe('tariffs end to end', () => {
     expect(await page.locator('main').innerText()).toContain(
       'Reason: Night Saver needs a second register fitted first',
     );
-    const t = await apiGet<Tariffs>(page, '/api/tariffs');
+    const t = await apiGet<Tariffs>(page, baseUrl, '/api/tariffs');
     expect(t.items.map((i) => i.name).sort()).toEqual([
       'Brightvolt Night Saver',
       'Brightvolt Simple',
@@ -183,14 +170,14 @@ describe('tariffs end to end', () => {
     const probe = await (await newContext(browser, 1280)).newPage();
     await login(probe, baseUrl, PREPAY);
     await waitFor(
-      async () => (await apiGet<Home>(probe, '/api/home')).billingPeriod.wh > 5_000,
+      async () => (await apiGet<Home>(probe, baseUrl, '/api/home')).billingPeriod.wh > 5_000,
       120_000,
       'a day of readings',
     );
     // The latest complete day the simulated meter has readings for (the Cost day view of it).
     const from = new Date(Date.now() - 5 * 86_400_000).toISOString().slice(0, 10);
     const to = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-    const daily = await apiGet<Daily>(probe, `/api/meters/KW000003/daily?from=${from}&to=${to}`);
+    const daily = await apiGet<Daily>(probe, baseUrl, `/api/meters/KW000003/daily?from=${from}&to=${to}`);
     const dataDay = daily.days.reduce((best, d) => (d.wh > best.wh ? d : best), daily.days[0]!).day;
     const household: PageSpec[] = [
       { name: 'tariff', path: '/tariff' },
@@ -248,7 +235,7 @@ describe('tariffs end to end', () => {
       await hctx.close();
       const sctx = await newContext(browser, width);
       const sp = await sctx.newPage();
-      await staffLogin(sp);
+      await staffLogin(sp, baseUrl);
       for (const spec of supplier) results.push(await checkPage(sp, baseUrl, spec, width, SHOTS, source));
       await sctx.close();
     }

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { Meter, Topup, TopupPage } from '@kilowire/contract';
+import { apiGet } from './support/browser.ts';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
 import {
   consoleErrors,
@@ -51,12 +52,6 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-async function apiGet<T>(page: Page, url: string): Promise<T> {
-  const r = await page.request.get(new URL(url, baseUrl).href);
-  expect(r.status(), url).toBe(200);
-  return (await r.json()) as T;
-}
-
 describe('top-up through the sandbox', () => {
   let topupId = '';
   let session = '';
@@ -68,7 +63,7 @@ describe('top-up through the sandbox', () => {
     await login(page, baseUrl, PREPAY);
     // The meter must have reported once, so its credit is known before the top-up.
     await waitFor(
-      async () => (await apiGet<Meter>(page, `/api/meters/${SERIAL}`)).creditMinor !== null,
+      async () => (await apiGet<Meter>(page, baseUrl, `/api/meters/${SERIAL}`)).creditMinor !== null,
       60_000,
       'the meter to report its credit',
     );
@@ -117,9 +112,9 @@ describe('top-up through the sandbox', () => {
     await page.screenshot({ path: path.join(SHOTS, 'topup-applied-390.png'), fullPage: true });
 
     // What the page says is what the meter said: its credit.add reply is stored.
-    const t = await apiGet<Topup>(page, `/api/top-ups/${topupId}`);
+    const t = await apiGet<Topup>(page, baseUrl, `/api/top-ups/${topupId}`);
     expect(t).toMatchObject({ status: 'applied', amountMinor: 2000, kind: 'topup' });
-    const list = await apiGet<TopupPage>(page, '/api/top-ups');
+    const list = await apiGet<TopupPage>(page, baseUrl, '/api/top-ups');
     expect(list.items.map((i) => i.id)).toContain(topupId);
     await page.getByRole('link', { name: 'Back to payments' }).click();
     await page.getByText('On your meter').first().waitFor();

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { AlertPage, Home, Limits, Profile } from '@kilowire/contract';
+import { apiGet } from './support/browser.ts';
 import { startDemoSystem, type DemoSystem } from './support/system.ts';
 import {
   consoleErrors,
@@ -78,12 +79,6 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-async function apiGet<T>(page: Page, url: string): Promise<T> {
-  const r = await page.request.get(new URL(url, baseUrl).href);
-  expect(r.status(), url).toBe(200);
-  return (await r.json()) as T;
-}
-
 describe('before sign-in', () => {
   it('loads the log-in page, and the app before anyone signed in, with no console error', async () => {
     // Not newContext(): that bypasses the CSP for axe, and a CSP refusal must count here too.
@@ -122,7 +117,7 @@ describe('consumer portal end to end', () => {
     // Today's data from the simulated meter appears once its clock passes local midnight.
     const first = await waitFor(
       async () => {
-        const h = await apiGet<Home>(page, '/api/home');
+        const h = await apiGet<Home>(page, baseUrl, '/api/home');
         return h.today.wh > 0 ? h : undefined;
       },
       120_000,
@@ -143,15 +138,15 @@ describe('consumer portal end to end', () => {
     await expect
       .poll(() => page.getByRole('status').allInnerTexts(), { timeout: 10_000 })
       .toEqual(expect.arrayContaining([expect.stringMatching(/saved/i)]));
-    const saved = await apiGet<Limits>(page, '/api/meters/KW000001/limits');
+    const saved = await apiGet<Limits>(page, baseUrl, '/api/meters/KW000001/limits');
     expect(saved.dailyLimitWh).toBe(Math.round(limitKwh * 1000));
-    const before = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
+    const before = await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=daily_limit');
     expect(before.items).toHaveLength(0);
 
     // Simulated time runs on; the rule fires once when the day's total crosses the limit.
     await waitFor(
       async () => {
-        const a = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
+        const a = await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=daily_limit');
         return a.items.length > 0;
       },
       150_000,
@@ -164,7 +159,7 @@ describe('consumer portal end to end', () => {
     expect(alertsText).toContain(limitKwh.toFixed(1));
     await page.screenshot({ path: path.join(SHOTS, 'alerts-1280.png'), fullPage: true });
     // Exactly one, and about today: the day the limit was set, crossed as the meter's day went on.
-    const after = await apiGet<AlertPage>(page, '/api/alerts?type=daily_limit');
+    const after = await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=daily_limit');
     expect(after.items).toHaveLength(1);
     const todayShort = new Intl.DateTimeFormat('en-GB', {
       day: 'numeric',
@@ -185,7 +180,7 @@ describe('consumer portal end to end', () => {
     await sms.check();
     await page.getByRole('button', { name: /save/i }).first().click();
     await expect
-      .poll(() => apiGet<Profile>(page, '/api/me/profile'), { timeout: 10_000 })
+      .poll(() => apiGet<Profile>(page, baseUrl, '/api/me/profile'), { timeout: 10_000 })
       .toMatchObject({ mobile: '+447700900123', channels: { daily_limit: { sms: true } } });
     await page.reload();
     await settle(page);

@@ -149,7 +149,7 @@ export function MeterPage({ param }: { param?: string }) {
 
   return (
     <div className="meter-page">
-      <p>
+      <p className="back-link">
         <Link href="/fleet">← Fleet</Link>
       </p>
       <div className="meter-head">
