@@ -43,6 +43,10 @@ export function createPool(connectionString: string, o: PoolOptions | number = {
     query_timeout: statement + 5_000,
     // A transaction left open by a stuck client must not hold locks for ever.
     idle_in_transaction_session_timeout: 60_000,
+    // No JIT: every Kilowire statement is short, and a plan estimated above jit_above_cost
+    // (a fleet search over 10,000 meters) spent ~50 ms compiling to save a few ms — measured
+    // in docs/performance.md. PostgreSQL builds without LLVM ignore the setting.
+    options: '-c jit=off',
     keepAlive: true,
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.

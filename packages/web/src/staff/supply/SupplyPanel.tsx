@@ -44,7 +44,12 @@ export function SupplyPanel({
   const { me } = useSession();
   const toast = useToast();
   const commands = useApi<CommandList>(`/api/meters/${encodeURIComponent(serial)}/commands?limit=20`);
-  const waiting = useApi<ApprovalList>(`/api/approvals${qs({ status: 'awaiting_approval', serial })}`);
+  // Approvals are the supplier's own business: an administrator sees the relay and the
+  // commands, not the supplier's queue (the API would refuse, and the page would show that).
+  const seesApprovals = me.capabilities.includes('approvals.read');
+  const waiting = useApi<ApprovalList>(
+    seesApprovals ? `/api/approvals${qs({ status: 'awaiting_approval', serial })}` : null,
+  );
   const [dialog, setDialog] = useState<SupplyAction | null>(null);
   const [value, setValue] = useState<ReasonValue>({ reason: '', text: '' });
   const [busy, setBusy] = useState(false);
