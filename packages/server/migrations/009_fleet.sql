@@ -23,3 +23,5 @@ CREATE INDEX meters_credit ON meters ((coalesce(credit_minor, '-9223372036854775
 CREATE INDEX meters_firmware ON meters (firmware_version);
 -- The meter page's recent alerts of one meter.
 CREATE INDEX alerts_meter ON alerts (meter_id, id DESC);
+-- Vulnerable households: the fleet counts look them up as one small set (5 % of a fleet).
+CREATE INDEX consumers_vulnerable ON consumers (id) WHERE vulnerable;

@@ -44,9 +44,12 @@ export function createPool(connectionString: string, o: PoolOptions | number = {
     // A transaction left open by a stuck client must not hold locks for ever.
     idle_in_transaction_session_timeout: 60_000,
     // No JIT: every Kilowire statement is short, and a plan estimated above jit_above_cost
-    // (a fleet search over 10,000 meters) spent ~50 ms compiling to save a few ms — measured
-    // in docs/performance.md. PostgreSQL builds without LLVM ignore the setting.
-    options: '-c jit=off',
+    // (a fleet search over 10,000 meters) spent ~50 ms compiling to save a few ms. No parallel
+    // workers either: many people's short queries at once are served by running them side by
+    // side, and a Gather's workers only queue behind them (fleet search p95 80 -> 61 ms at 50
+    // staff). Big passes (extracts, bill runs) are already split into jobs. Both measured in
+    // docs/performance.md; PostgreSQL builds without LLVM ignore the JIT setting.
+    options: '-c jit=off -c max_parallel_workers_per_gather=0',
     keepAlive: true,
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.

@@ -124,6 +124,9 @@ function baseConditions(actor: Actor, f: FleetFilter, p: Params): string[] {
   return out;
 }
 
+/** Up to this many hits, counts join each meter to its household; above, they use sets. */
+const FEW_HITS = 2_000;
+
 /** Above this many hits a search is not kept as a list of ids (it runs in SQL each time). */
 export const MAX_KEPT_HITS = 20_000;
 
@@ -331,12 +334,20 @@ export async function fleetCounts(
     (h) =>
       `count(*) FILTER (WHERE last_seen < ${p.add(new Date(nowMs - h * 3_600_000).toISOString())}::timestamptz)::int`,
   );
+  // Vulnerable is the one count that needs the household. Over a few meters, join them to
+  // their households; over many (a common name, no search), look the vulnerable accounts up
+  // once as a hashed set instead: joining 10,000 meters to accounts and consumers was half
+  // the time of their counts (docs/performance.md).
+  const few = f.hits != null && f.hits.length <= FEW_HITS;
+  const vulnerable = few
+    ? 'coalesce(c.vulnerable, false)'
+    : `m.account_id IN (SELECT va.id FROM consumers vc JOIN accounts va ON va.consumer_id = vc.id
+                         WHERE vc.vulnerable)`;
   const { rows } = await q.query<{ k: string; v: string | null; name: string | null; n: number[] }>(
     `WITH base AS MATERIALIZED (
-       SELECT m.mode, m.relay, m.firmware_version, ${LAST_SEEN} AS last_seen,
-              coalesce(c.vulnerable, false) AS vulnerable, ${OPEN_CASE} AS open_case, ${REVIEW} AS review,
-              ${CURRENT_TARIFF} AS tariff_id
-         FROM meters m ${LEFT_HOUSEHOLD}
+       SELECT m.mode, m.relay, m.firmware_version, ${LAST_SEEN} AS last_seen, ${vulnerable} AS vulnerable,
+              ${OPEN_CASE} AS open_case, ${REVIEW} AS review, ${CURRENT_TARIFF} AS tariff_id
+         FROM meters m ${few ? LEFT_HOUSEHOLD : ''}
         WHERE ${conds.join(' AND ')})
      SELECT 'all' AS k, NULL AS v, NULL AS name, ARRAY[
               count(*)::int,
