@@ -25,3 +25,12 @@ CREATE INDEX meters_firmware ON meters (firmware_version);
 CREATE INDEX alerts_meter ON alerts (meter_id, id DESC);
 -- Vulnerable households: the fleet counts look them up as one small set (5 % of a fleet).
 CREATE INDEX consumers_vulnerable ON consumers (id) WHERE vulnerable;
+-- A supplier's own households by name, postcode and serial prefix: on a platform of several
+-- suppliers a search or a name sort walks one supplier's entries only (the indexes above
+-- serve the administrator's view across all suppliers).
+CREATE INDEX consumers_supplier_name ON consumers (supplier_id, (lower(name) COLLATE "C"));
+CREATE INDEX consumers_supplier_postcode ON consumers (supplier_id, (coalesce(postcode, '') COLLATE "C"));
+CREATE INDEX meters_supplier_serial_c ON meters (supplier_id, (serial COLLATE "C"));
+-- The serial sort of one supplier's fleet: without the supplier first, a supplier whose
+-- serials sort late walks every other supplier's meters before its first row.
+CREATE INDEX meters_supplier_serial ON meters (supplier_id, serial);

@@ -84,9 +84,15 @@ function wordsQuery(q: string): string | null {
  * Meter ids matching the search (a SELECT of ids): each field through its own index, UNIONed (an OR across
  * joined tables would defeat every index).
  */
-function searchUnionSql(q: string, p: Params): string {
+function searchUnionSql(q: string, p: Params, supplierId: number | null): string {
   const upper = p.add(likePrefix(q.toUpperCase()));
   const lower = p.add(likePrefix(q.toLowerCase()));
+  // A supplier's search looks at its own households only, through indexes that lead with the
+  // supplier: on a platform of several suppliers, "ho" must not first collect every other
+  // supplier's Hollands (docs/performance.md, the full bench).
+  const sup = supplierId === null ? null : p.add(supplierId);
+  const ownC = sup === null ? '' : ` AND sc.supplier_id = ${sup}`;
+  const ownM = sup === null ? '' : ` AND sm.supplier_id = ${sup}`;
   // Households matching a condition -> their meters, each hop through an array and an index
   // (consumers -> accounts_consumer -> meters_account): half the time of joins that hash the
   // whole accounts table for a few hundred households.
@@ -95,16 +101,16 @@ function searchUnionSql(q: string, p: Params): string {
        SELECT sa.id FROM accounts sa WHERE sa.consumer_id = ANY (ARRAY(${consumers}))))`;
   const conds = [
     `SELECT sc.id FROM users su JOIN consumers sc ON sc.user_id = su.id
-      WHERE su.login_id IS NOT NULL AND su.login_id COLLATE "C" LIKE ${upper}`,
-    `SELECT sc.id FROM consumers sc WHERE lower(sc.name) COLLATE "C" LIKE ${lower}`,
-    `SELECT sc.id FROM consumers sc WHERE coalesce(sc.postcode, '') COLLATE "C" LIKE ${upper}`,
+      WHERE su.login_id IS NOT NULL AND su.login_id COLLATE "C" LIKE ${upper}${ownC}`,
+    `SELECT sc.id FROM consumers sc WHERE lower(sc.name) COLLATE "C" LIKE ${lower}${ownC}`,
+    `SELECT sc.id FROM consumers sc WHERE coalesce(sc.postcode, '') COLLATE "C" LIKE ${upper}${ownC}`,
   ];
   const words = wordsQuery(q);
   if (words)
     conds.push(`SELECT sc.id FROM consumers sc
-      WHERE to_tsvector('simple', sc.name || ' ' || coalesce(sc.address, '')) @@ to_tsquery('simple', ${p.add(words)})`);
+      WHERE to_tsvector('simple', sc.name || ' ' || coalesce(sc.address, '')) @@ to_tsquery('simple', ${p.add(words)})${ownC}`);
   const parts = [
-    `SELECT sm.id FROM meters sm WHERE sm.serial COLLATE "C" LIKE ${upper}`,
+    `SELECT sm.id FROM meters sm WHERE sm.serial COLLATE "C" LIKE ${upper}${ownM}`,
     hh(conds.join(' UNION ')),
   ];
   return parts.join(' UNION ');
@@ -119,7 +125,9 @@ function baseConditions(actor: Actor, f: FleetFilter, p: Params): string[] {
   // (...) let the planner hash-join the whole fleet against a few hundred hits.
   if (f.q)
     out.push(
-      f.hits ? `m.id = ANY (${p.add(f.hits)}::int[])` : `m.id = ANY (ARRAY(${searchUnionSql(f.q, p)}))`,
+      f.hits
+        ? `m.id = ANY (${p.add(f.hits)}::int[])`
+        : `m.id = ANY (ARRAY(${searchUnionSql(f.q, p, searchSupplier(actor))}))`,
     );
   return out;
 }
@@ -127,18 +135,24 @@ function baseConditions(actor: Actor, f: FleetFilter, p: Params): string[] {
 /** Up to this many hits, counts join each meter to its household; above, they use sets. */
 const FEW_HITS = 2_000;
 
+/** The supplier a search is narrowed to (supplier staff), or null (administrators: all). */
+export function searchSupplier(actor: Actor): number | null {
+  return actor.role === 'supplier' ? actor.orgId : null;
+}
+
 /** Above this many hits a search is not kept as a list of ids (it runs in SQL each time). */
 export const MAX_KEPT_HITS = 20_000;
 
 /**
- * The meter ids a search matches (every supplier's: the scope is applied where they are
- * used), or null when there are more than MAX_KEPT_HITS. A search is typed once and then
+ * The meter ids a search matches within `supplierId`'s households (null: every supplier's;
+ * the actor's scope is applied again where they are used), or null when there are more than
+ * MAX_KEPT_HITS. A search is typed once and then
  * paged, sorted, filtered and counted: the ids are found once and reused for all of that.
  */
-export async function searchHits(q: Q, search: string): Promise<number[] | null> {
+export async function searchHits(q: Q, search: string, supplierId: number | null): Promise<number[] | null> {
   const p = new Params();
   const { rows } = await q.query<{ ids: number[] }>(
-    `SELECT ARRAY(SELECT h.id FROM (${searchUnionSql(search, p)}) h LIMIT ${MAX_KEPT_HITS + 1}) AS ids`,
+    `SELECT ARRAY(SELECT h.id FROM (${searchUnionSql(search, p, supplierId)}) h LIMIT ${MAX_KEPT_HITS + 1}) AS ids`,
     p.values,
   );
   const ids = rows[0]!.ids;
@@ -257,11 +271,14 @@ export async function fleetPage(
 
   let inner: string;
   if (key.household) {
-    // Meters of households, walked from the consumers index; plus meters on no account ('' key).
+    // Meters of households, walked from the consumers index (the supplier's own households
+    // first: the index leads with the supplier); plus meters on no account ('' key).
     const where = conds.join(' AND ');
+    const sup = searchSupplier(actor);
+    const ownHouseholds = sup === null ? '' : ` AND c.supplier_id = ${p.add(sup)}`;
     inner = `(SELECT m.id, (${key.expr})::text AS sort_key, m.serial FROM consumers c
                JOIN accounts a ON a.consumer_id = c.id JOIN meters m ON m.account_id = a.id
-              WHERE ${where} AND ${after(key.expr)}
+              WHERE ${where}${ownHouseholds} AND ${after(key.expr)}
               ORDER BY ${key.expr} ${ord}, m.serial ${ord} LIMIT ${n})
              UNION ALL
              (SELECT m.id, ''::text AS sort_key, m.serial FROM meters m

@@ -19,6 +19,7 @@ import {
   hasFilters,
   scopeKey,
   searchHits,
+  searchSupplier,
   type FleetFilter,
 } from '../../fleet/queries.ts';
 import { authorisedMeter } from '../../meters/queries.ts';
@@ -86,7 +87,11 @@ export const fleetRoutes: Routes = async (app, deps) => {
       const now = Date.now();
       const filter: FleetFilter = {
         ...f,
-        hits: f.q ? await hits.get(JSON.stringify(f.q), now, () => searchHits(pool, f.q!)) : null,
+        hits: f.q
+          ? await hits.get(scopeKey(actor, 'hits', f.q), now, () =>
+              searchHits(pool, f.q!, searchSupplier(actor)),
+            )
+          : null,
       };
       const after = decodeFleetCursor(cursor, filter.sort, filter.dir);
       // The page, its counts (scope + search) and its total (+ filters) in parallel; the two
