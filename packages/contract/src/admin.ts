@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { METER_STATUSES, ORG_KINDS, STAFF_ROLES } from './enums.ts';
 import { cursor, isoInstant, limit, serial, timestamp } from './common.ts';
+import { newPassword } from './session.ts';
 
 /**
  * The administrator's platform (organisations, staff users, invitations, meter provisioning,
@@ -57,9 +58,6 @@ export const areaCreate = z.strictObject({
     .refine((f) => new Set(f.map((x) => x.id)).size === f.length, 'feeder ids must differ'),
 });
 export type AreaCreate = z.infer<typeof areaCreate>;
-
-/** A new password one chooses oneself (invite, first sign-in). */
-export const newPassword = z.string().min(10, 'at least 10 characters').max(1024);
 
 export const staffUserSchema = z.object({
   id: z.number(),

@@ -184,3 +184,6 @@ export const ACTION_REQUEST_STATUSES = [
   'cancelled',
 ] as const;
 export type ActionRequestStatus = (typeof ACTION_REQUEST_STATUSES)[number];
+
+/** The shortest password anyone may choose (profile, invite, first sign-in): the schema and the portal's hint. */
+export const MIN_PASSWORD_LENGTH = 10;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLES } from './enums.ts';
+import { MIN_PASSWORD_LENGTH, ROLES } from './enums.ts';
 import { timestamp } from './common.ts';
 
 export const loginBody = z
@@ -41,8 +41,14 @@ export const sessionState = z.discriminatedUnion('signedIn', [
 ]);
 export type SessionState = z.infer<typeof sessionState>;
 
+/** A new password one chooses oneself. */
+export const newPassword = z
+  .string()
+  .min(MIN_PASSWORD_LENGTH, `at least ${MIN_PASSWORD_LENGTH} characters`)
+  .max(1024);
+
 export const passwordBody = z.strictObject({
   currentPassword: z.string().min(1).max(1024),
-  newPassword: z.string().min(10, 'at least 10 characters').max(1024),
+  newPassword,
 });
 export type PasswordBody = z.infer<typeof passwordBody>;

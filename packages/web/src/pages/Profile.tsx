@@ -1,6 +1,11 @@
 import { useId, useState, type FormEvent } from 'react';
 import type { Channel, PasswordBody, Profile, ProfileUpdate } from '@kilowire/contract';
-import { HOUSEHOLD_ALERT_TYPES, CHANNELS, type HouseholdAlertType } from '@kilowire/contract/enums';
+import {
+  HOUSEHOLD_ALERT_TYPES,
+  CHANNELS,
+  MIN_PASSWORD_LENGTH as MIN_PASSWORD,
+  type HouseholdAlertType,
+} from '@kilowire/contract/enums';
 import { api, ApiError } from '../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi, useSession } from '../common.tsx';
 import { normaliseE164 } from '../format.ts';
@@ -260,9 +265,6 @@ function ProfileForm({ initial }: { initial: Profile }) {
     </form>
   );
 }
-
-/** The server's minimum (POST /api/me/password). */
-export const MIN_PASSWORD = 10;
 
 function PasswordForm() {
   const { me } = useSession();

@@ -1,5 +1,6 @@
 import { useId, useState } from 'react';
 import { api, ApiError } from '../../api.ts';
+import { NewPasswordFields, newPasswordProblem } from './shared.tsx';
 import './admin.css';
 
 /**
@@ -23,8 +24,8 @@ export default function ChoosePasswordPage({
   const [busy, setBusy] = useState(false);
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
-    if (pw.length < 10) return setProblem('Choose at least 10 characters.');
-    if (pw !== pw2) return setProblem('The two new passwords are not the same.');
+    const bad = newPasswordProblem(pw, pw2);
+    if (bad) return setProblem(bad);
     if (pw === current) return setProblem('Choose a password different from the one you were given.');
     setProblem(null);
     setBusy(true);
@@ -69,30 +70,13 @@ export default function ChoosePasswordPage({
               onChange={(e) => setCurrent(e.target.value)}
             />
           </div>
-          <div className="field">
-            <label htmlFor={`${id}-pw`}>New password</label>
-            <p className="hint" id={`${id}-pw-hint`}>
-              At least 10 characters.
-            </p>
-            <input
-              id={`${id}-pw`}
-              type="password"
-              autoComplete="new-password"
-              aria-describedby={`${id}-pw-hint`}
-              value={pw}
-              onChange={(e) => setPw(e.target.value)}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor={`${id}-pw2`}>New password again</label>
-            <input
-              id={`${id}-pw2`}
-              type="password"
-              autoComplete="new-password"
-              value={pw2}
-              onChange={(e) => setPw2(e.target.value)}
-            />
-          </div>
+          <NewPasswordFields
+            pw={pw}
+            again={pw2}
+            onPw={setPw}
+            onAgain={setPw2}
+            againLabel="New password again"
+          />
           <div className="form-actions">
             <button type="submit" className="btn" disabled={busy}>
               {busy ? 'Saving…' : 'Save and continue'}

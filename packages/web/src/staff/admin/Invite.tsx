@@ -1,8 +1,8 @@
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { InviteInfo } from '@kilowire/contract';
 import { api, ApiError } from '../../api.ts';
 import { Link } from '../../router.tsx';
-import { fmtTime } from './shared.tsx';
+import { fmtTime, NewPasswordFields, newPasswordProblem } from './shared.tsx';
 import './admin.css';
 
 /**
@@ -10,7 +10,6 @@ import './admin.css';
  * them choose a password, then sends them to sign in.
  */
 export default function InvitePage({ token }: { token: string }) {
-  const id = useId();
   const [info, setInfo] = useState<InviteInfo | null>(null);
   const [state, setState] = useState<'loading' | 'ready' | 'invalid' | 'error' | 'done'>('loading');
   const [pw, setPw] = useState('');
@@ -29,8 +28,8 @@ export default function InvitePage({ token }: { token: string }) {
   }, [token]);
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
-    if (pw.length < 10) return setProblem('Choose at least 10 characters.');
-    if (pw !== pw2) return setProblem('The two passwords are not the same.');
+    const bad = newPasswordProblem(pw, pw2);
+    if (bad) return setProblem(bad);
     setProblem(null);
     setBusy(true);
     api<void>('POST', `/api/invites/${encodeURIComponent(token)}`, { password: pw }).then(
@@ -89,30 +88,13 @@ export default function InvitePage({ token }: { token: string }) {
               </div>
             )}
             <input type="email" autoComplete="username" value={info.email} readOnly hidden />
-            <div className="field">
-              <label htmlFor={`${id}-pw`}>New password</label>
-              <p className="hint" id={`${id}-pw-hint`}>
-                At least 10 characters. A few unrelated words make a strong one.
-              </p>
-              <input
-                id={`${id}-pw`}
-                type="password"
-                autoComplete="new-password"
-                aria-describedby={`${id}-pw-hint`}
-                value={pw}
-                onChange={(e) => setPw(e.target.value)}
-              />
-            </div>
-            <div className="field">
-              <label htmlFor={`${id}-pw2`}>The same again</label>
-              <input
-                id={`${id}-pw2`}
-                type="password"
-                autoComplete="new-password"
-                value={pw2}
-                onChange={(e) => setPw2(e.target.value)}
-              />
-            </div>
+            <NewPasswordFields
+              pw={pw}
+              again={pw2}
+              onPw={setPw}
+              onAgain={setPw2}
+              againLabel="The same again"
+            />
             <div className="form-actions">
               <button type="submit" className="btn" disabled={busy}>
                 {busy ? 'Saving…' : 'Set my password'}

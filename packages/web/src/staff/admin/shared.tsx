@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useId, useState } from 'react';
+import { MIN_PASSWORD_LENGTH } from '@kilowire/contract/enums';
 import { api, ApiError } from '../../api.ts';
 
 /** Any failure as an ApiError, for ErrorMessage. */
@@ -119,4 +120,50 @@ export function fmtTime(iso: string | null): string {
     timeZone: 'UTC',
     timeZoneName: 'short',
   });
+}
+
+/** Why a new password (typed twice) cannot be used yet, or null: the server's rule, said first here. */
+export function newPasswordProblem(pw: string, again: string): string | null {
+  if (pw.length < MIN_PASSWORD_LENGTH) return `Choose at least ${MIN_PASSWORD_LENGTH} characters.`;
+  if (pw !== again) return 'The two new passwords are not the same.';
+  return null;
+}
+
+/** "New password" and "the same again", for an invite and for a first sign-in. */
+export function NewPasswordFields(p: {
+  pw: string;
+  again: string;
+  onPw: (v: string) => void;
+  onAgain: (v: string) => void;
+  againLabel: string;
+}) {
+  const id = useId();
+  return (
+    <>
+      <div className="field">
+        <label htmlFor={`${id}-pw`}>New password</label>
+        <p className="hint" id={`${id}-pw-hint`}>
+          At least {MIN_PASSWORD_LENGTH} characters. A few unrelated words make a strong one.
+        </p>
+        <input
+          id={`${id}-pw`}
+          type="password"
+          autoComplete="new-password"
+          aria-describedby={`${id}-pw-hint`}
+          value={p.pw}
+          onChange={(e) => p.onPw(e.target.value)}
+        />
+      </div>
+      <div className="field">
+        <label htmlFor={`${id}-pw2`}>{p.againLabel}</label>
+        <input
+          id={`${id}-pw2`}
+          type="password"
+          autoComplete="new-password"
+          value={p.again}
+          onChange={(e) => p.onAgain(e.target.value)}
+        />
+      </div>
+    </>
+  );
 }
