@@ -20,7 +20,7 @@ export const alertItem = z.object({
   severity: z.enum(SEVERITIES),
   title: z.string(),
   message: z.string().describe('The reason and the figures, in words'),
-  meterSerial: z.string(),
+  meterSerial: z.string().nullable().describe("null for a network operator's alert about no single meter"),
   createdAt: z.string().describe('ISO 8601 UTC'),
   readAt: z.string().nullable(),
 });

@@ -36,12 +36,31 @@ export const ALERT_TYPES = [
   'credit_drift',
   /** The supply is back on (after any disconnection: remote, credit, safety). */
   'supply_restored',
+  /** #9: the household's power is off in a network outage: once with the estimated restoration, on each change, and when it is back. */
+  'outage',
+  /** #9 operator: an outage incident opened (within the SLA's 3 minutes of its first last gasp). */
+  'incident_opened',
+  /** #9 operator: an open incident passed the at-risk share of its restoration target. */
+  'sla_at_risk',
+  /** #9 operator: an open incident passed its restoration target. */
+  'sla_breached',
+  /** #9 operator: a day's collection in an area is below the completeness threshold. */
+  'collection_incomplete',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
+/** Alerts addressed to a network operator (its staff and on-call contacts), never to a household. */
+export const OPERATOR_ALERT_TYPES = [
+  'incident_opened',
+  'sla_at_risk',
+  'sla_breached',
+  'collection_incomplete',
+] as const;
+export type OperatorAlertType = (typeof OPERATOR_ALERT_TYPES)[number];
 /** Alert types a household can receive and choose channels for (the rest are for staff). */
-export type HouseholdAlertType = Exclude<AlertType, 'credit_drift'>;
+export type HouseholdAlertType = Exclude<AlertType, 'credit_drift' | OperatorAlertType>;
 export const HOUSEHOLD_ALERT_TYPES: readonly HouseholdAlertType[] = ALERT_TYPES.filter(
-  (t): t is HouseholdAlertType => t !== 'credit_drift',
+  (t): t is HouseholdAlertType =>
+    t !== 'credit_drift' && !(OPERATOR_ALERT_TYPES as readonly string[]).includes(t),
 );
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
@@ -187,3 +206,26 @@ export type ActionRequestStatus = (typeof ACTION_REQUEST_STATUSES)[number];
 
 /** The shortest password anyone may choose (profile, invite, first sign-in): the schema and the portal's hint. */
 export const MIN_PASSWORD_LENGTH = 10;
+
+/**
+ * #9 outages. feeder: several meters of one feeder lost power together; single: one
+ * household's supply (alone, or a straggler that did not come back with its feeder).
+ */
+export const INCIDENT_KINDS = ['feeder', 'single'] as const;
+export type IncidentKind = (typeof INCIDENT_KINDS)[number];
+/** An incident's life: detected -> acknowledged -> dispatched (crew) -> restored -> closed. */
+export const INCIDENT_STATUSES = ['detected', 'acknowledged', 'dispatched', 'restored', 'closed'] as const;
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+/** Where an open incident stands against its restoration target. */
+export const SLA_STATES = ['ok', 'at_risk', 'breached'] as const;
+export type SlaState = (typeof SLA_STATES)[number];
+/** How a meter joined an incident: it sent a last gasp, or it went silent. */
+export const OUTAGE_SOURCES = ['last_gasp', 'silent'] as const;
+export type OutageSource = (typeof OUTAGE_SOURCES)[number];
+
+/** #9 collection: why a version of a day's collection exists. */
+export const COLLECTION_REASONS = ['cutoff', 'late_data', 'manual'] as const;
+export type CollectionReason = (typeof COLLECTION_REASONS)[number];
+/** #9 network-use invoices from an operator to a supplier. */
+export const NETWORK_INVOICE_STATUSES = ['issued', 'paid'] as const;
+export type NetworkInvoiceStatus = (typeof NETWORK_INVOICE_STATUSES)[number];

@@ -30,15 +30,19 @@ export interface Actor {
 }
 
 /**
- * Who may hold a permission: a role, or `supplier_admin` (supplier staff whose staff role is
- * admin). `supplier` alone means every supplier staff user, agents included.
+ * Who may hold a permission: a role, `supplier_admin` (supplier staff whose staff role is
+ * admin) or `operator_admin` (the same inside a network operator). `supplier` alone means
+ * every supplier staff user, agents included.
  */
-export type Holder = Role | 'supplier_admin';
+export type Holder = Role | 'supplier_admin' | 'operator_admin';
 
 /** Does the actor hold any of `holders`? */
 export function holds(actor: Actor, holders: readonly Holder[]): boolean {
   if (holders.includes(actor.role)) return true;
-  return actor.role === 'supplier' && actor.staffRole === 'admin' && holders.includes('supplier_admin');
+  if (actor.staffRole !== 'admin') return false;
+  if (actor.role === 'supplier') return holders.includes('supplier_admin');
+  if (actor.role === 'operator') return holders.includes('operator_admin');
+  return false;
 }
 
 export type Action =
@@ -147,13 +151,23 @@ export type Capability =
   /** The audit log, filtered and exported (administrators). */
   | 'audit.read'
   /** System health: ingest rate, queues, failing deliveries, commands waiting, meters connected (administrators). */
-  | 'system.read';
+  | 'system.read'
+  /** #9 the network console: feeders, incidents, the SLA dashboard, collections and their files (operator staff their areas; admins all). */
+  | 'network.read'
+  /** #9 work an incident: acknowledge, dispatch a crew, set the estimated restoration, close, add notes (operator staff). Never a meter. */
+  | 'incidents.manage'
+  /** #9 the operator's settings: cut-off, completeness threshold, outage rules, SLA targets, on-call contacts (operator admins). */
+  | 'network.settings'
+  /** #9 network tariffs and issuing network-use invoices (operator admins). */
+  | 'network_tariffs.manage'
+  /** #9 network-use invoices: the operator its own issued, a supplier those it owes (and admins all). */
+  | 'network_invoices.read';
 
 export const CAPABILITY_ROLES: Record<Capability, readonly Holder[]> = {
   'home.read': ['consumer'],
   'profile.manage': ['consumer'],
-  // Network operators get their own outage alerts later; consumer alerts are not theirs.
-  'alerts.list': ['consumer', 'supplier', 'admin'],
+  // Network operators see the alerts addressed to them (incidents, SLA, collection), never a household's.
+  'alerts.list': ['consumer', 'supplier', 'operator', 'admin'],
   'alerts.mark': ['consumer'],
   'outbox.read': ['supplier', 'admin'],
   'topups.create': ['consumer'],
@@ -185,6 +199,11 @@ export const CAPABILITY_ROLES: Record<Capability, readonly Holder[]> = {
   'meters.provision': ['admin'],
   'audit.read': ['admin'],
   'system.read': ['admin'],
+  'network.read': ['operator', 'admin'],
+  'incidents.manage': ['operator'],
+  'network.settings': ['operator_admin'],
+  'network_tariffs.manage': ['operator_admin'],
+  'network_invoices.read': ['operator', 'supplier', 'admin'],
 };
 
 /** 403 unless the actor has one of `roles`. For routes a role may never use. */
@@ -230,7 +249,12 @@ export type Scoped =
   | 'action_requests'
   | 'tamper_cases'
   | 'extracts'
-  | 'users';
+  | 'users'
+  | 'incidents'
+  | 'collection_runs'
+  | 'network_tariffs'
+  | 'network_invoices'
+  | 'network_areas';
 
 /**
  * Per table and role, the condition that limits rows to what the actor may see, given the
@@ -249,7 +273,8 @@ const SCOPES: Record<Scoped, Record<Exclude<Role, 'admin'>, ((a: string, p: stri
     // A consumer sees the alerts they chose to see on the web.
     consumer: (a, p) => `(${a}.consumer_id = ${p} AND ${a}.web)`,
     supplier: (a, p) => `${a}.supplier_id = ${p}`,
-    operator: null,
+    // Alerts addressed to the operator itself (incidents, SLA, collection).
+    operator: (a, p) => `${a}.operator_id = ${p}`,
   },
   accounts: {
     consumer: (a, p) => `${a}.consumer_id = ${p}`,
@@ -293,6 +318,34 @@ const SCOPES: Record<Scoped, Record<Exclude<Role, 'admin'>, ((a: string, p: stri
     consumer: null,
     supplier: (a, p) => `${a}.org_id = ${p}`,
     operator: null,
+  },
+  // #9 the network operator's own records. Incidents and network tariffs carry operator_id;
+  // a collection run belongs to an area; a network invoice is the operator's and the supplier's.
+  incidents: {
+    consumer: null,
+    supplier: null,
+    operator: (a, p) => `${a}.operator_id = ${p}`,
+  },
+  collection_runs: {
+    consumer: null,
+    supplier: null,
+    operator: (a, p) =>
+      `${a}.area_id IN (SELECT kw_na.id FROM network_areas kw_na WHERE kw_na.operator_id = ${p})`,
+  },
+  network_tariffs: {
+    consumer: null,
+    supplier: null,
+    operator: (a, p) => `${a}.operator_id = ${p}`,
+  },
+  network_invoices: {
+    consumer: null,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: (a, p) => `${a}.operator_id = ${p}`,
+  },
+  network_areas: {
+    consumer: null,
+    supplier: null,
+    operator: (a, p) => `${a}.operator_id = ${p}`,
   },
   topups: {
     consumer: (a, p) => `${a}.consumer_id = ${p}`,

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { localDate } from '@kilowire/protocol';
-import { raiseAlerts } from '../src/alerts/raise.ts';
+import { raiseAlerts, raiseOperatorAlerts } from '../src/alerts/raise.ts';
+import { tx } from '../src/db/pool.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, PASSWORD, testApi, type World } from './support/api.ts';
 
@@ -9,13 +10,13 @@ import { as, buildWorld, login, PASSWORD, testApi, type World } from './support/
 let db: TestDb;
 let app: FastifyInstance;
 let w: World;
-const c = {} as Record<'h1A' | 'h1B' | 'h2A' | 'sup1' | 'sup2' | 'opA' | 'admin', string>;
+const c = {} as Record<'h1A' | 'h1B' | 'h2A' | 'sup1' | 'sup2' | 'opA' | 'opB' | 'admin', string>;
 
 beforeAll(async () => {
   db = await createTestDb();
   w = await buildWorld(db.pool);
   app = await testApi(db.pool);
-  for (const k of ['h1A', 'h1B', 'h2A', 'sup1', 'sup2', 'opA', 'admin'] as const)
+  for (const k of ['h1A', 'h1B', 'h2A', 'sup1', 'sup2', 'opA', 'opB', 'admin'] as const)
     c[k] = await login(app, w.login[k]);
 });
 afterAll(async () => {
@@ -52,6 +53,7 @@ const PROFILE = {
     payment: { email: false, sms: false, web: true },
     supply_armed: { email: true, sms: true, web: true },
     supply_restored: { email: true, sms: false, web: true },
+    outage: { email: false, sms: true, web: true },
   },
 };
 
@@ -186,6 +188,7 @@ describe('profile and password', () => {
         payment: { email: true, sms: false, web: true },
         supply_armed: { email: true, sms: true, web: true },
         supply_restored: { email: true, sms: true, web: true },
+        outage: { email: true, sms: true, web: true },
       },
     });
     const put = await json(c.h1B, 'PUT', '/api/me/profile', PROFILE);
@@ -270,7 +273,7 @@ describe('profile and password', () => {
 });
 
 describe('alerts and outbox', () => {
-  it('lists with filters and cursor, marks read, scopes staff, refuses operators', async () => {
+  it('lists with filters and cursor, marks read, scopes staff, operators see only their own', async () => {
     const keys = ['1:0', '2:0', '3:0'];
     await raiseAlerts(
       db.pool,
@@ -330,7 +333,7 @@ describe('alerts and outbox', () => {
     expect((await app.inject(as(c.h1A, { method: 'GET', url: '/api/alerts?cursor=!!' }))).statusCode).toBe(
       400,
     );
-    // Staff: their supplier's meters only; operators: 403.
+    // Staff: their supplier's meters only; operators: the alerts addressed to them, no household's.
     const s1 = body<{ items: { meterSerial: string }[] }>(
       await app.inject(as(c.sup1, { method: 'GET', url: '/api/alerts' })),
     );
@@ -339,7 +342,54 @@ describe('alerts and outbox', () => {
       await app.inject(as(c.sup2, { method: 'GET', url: '/api/alerts' })),
     );
     expect(s2.items.map((i) => i.meterSerial)).toEqual(['KW2B']);
-    expect((await app.inject(as(c.opA, { method: 'GET', url: '/api/alerts' }))).statusCode).toBe(403);
+    const opAlert = await tx(db.pool, (q) =>
+      raiseOperatorAlerts(q, [
+        {
+          operatorId: w.opA,
+          type: 'incident_opened',
+          dedupeKey: 'incident:test',
+          title: 'Outage on A-F1',
+          message: 'Three meters lost power',
+          figures: {},
+        },
+      ]),
+    );
+    expect(opAlert).toHaveLength(1);
+    // Raising it again is a no-op (one alert per crossing).
+    expect(
+      await tx(db.pool, (q) =>
+        raiseOperatorAlerts(q, [
+          {
+            operatorId: w.opA,
+            type: 'incident_opened',
+            dedupeKey: 'incident:test',
+            title: 'x',
+            message: 'x',
+            figures: {},
+          },
+        ]),
+      ),
+    ).toEqual([]);
+    const oa = body<{ items: { id: number; type: string; meterSerial: string | null }[] }>(
+      await app.inject(as(c.opA, { method: 'GET', url: '/api/alerts' })),
+    );
+    expect(oa.items.map((i) => [i.id, i.type, i.meterSerial])).toEqual([
+      [opAlert[0], 'incident_opened', null],
+    ]);
+    expect(
+      body<{ items: unknown[] }>(await app.inject(as(c.opB, { method: 'GET', url: '/api/alerts' }))).items,
+    ).toEqual([]);
+    // Suppliers and households never see an operator's alert.
+    const s1again = body<{ items: { id: number }[] }>(
+      await app.inject(as(c.sup1, { method: 'GET', url: '/api/alerts' })),
+    );
+    expect(s1again.items.map((i) => i.id)).not.toContain(opAlert[0]);
+    // The operator's staff get it by email.
+    const d = await db.pool.query<{ recipient: string; channel: string }>(
+      'SELECT recipient, channel FROM deliveries WHERE alert_id = $1',
+      [opAlert[0]],
+    );
+    expect(d.rows).toEqual([{ recipient: 'staff@opa.test', channel: 'email' }]);
   });
 
   it("outbox: supplier staff see their meters' messages, admins all, consumers 403", async () => {

@@ -125,7 +125,11 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/me/profile': { kind: 'roles', roles: ['consumer'], ok: 200 },
   'PUT /api/me/profile': { kind: 'roles', roles: ['consumer'], ok: 200, body: PROFILE_BODY },
   'POST /api/me/password': { kind: 'session' },
-  'GET /api/alerts': { kind: 'roles', roles: ['consumer', 'supplier', 'agent', 'admin'], ok: 200 },
+  'GET /api/alerts': {
+    kind: 'roles',
+    roles: ['consumer', 'supplier', 'agent', 'operator', 'admin'],
+    ok: 200,
+  },
   'POST /api/alerts/read-all': { kind: 'roles', roles: ['consumer'], ok: 204 },
   'POST /api/alerts/:id/read': {
     kind: 'roles',

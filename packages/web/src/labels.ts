@@ -15,6 +15,11 @@ export const ALERT_LABELS: Record<AlertType, string> = {
   supply_armed: 'Supply ready to switch on',
   credit_drift: 'Credit drift (staff)',
   supply_restored: 'Supply back on',
+  outage: 'Power cut in your area',
+  incident_opened: 'Outage incident opened',
+  sla_at_risk: 'Restoration target at risk',
+  sla_breached: 'Restoration target missed',
+  collection_incomplete: 'Daily collection incomplete',
 };
 
 export const CHANNEL_LABELS: Record<Channel, string> = { email: 'Email', sms: 'SMS', web: 'Web' };

@@ -39,7 +39,8 @@ export async function getAlertProfile(q: Q, consumerId: number): Promise<AlertPr
     [consumerId],
   );
   for (const p of prefs.rows)
-    if (p.type !== 'credit_drift') channels[p.type] = { email: p.email, sms: p.sms, web: p.web };
+    if ((HOUSEHOLD_ALERT_TYPES as readonly AlertType[]).includes(p.type))
+      channels[p.type as HouseholdAlertType] = { email: p.email, sms: p.sms, web: p.web };
   return {
     name: c.name,
     email: c.email,

@@ -8,7 +8,8 @@ export interface AlertRow {
   severity: 'info' | 'warning' | 'critical';
   title: string;
   message: string;
-  serial: string;
+  /** null for an operator's alert about no single meter (#9). */
+  serial: string | null;
   created_at: Date;
   read_at: Date | null;
 }
@@ -31,11 +32,11 @@ export async function listAlerts(
   const scope = scopeSql(actor, 'alerts', 'a', 7);
   const { rows } = await q.query<AlertRow>(
     `SELECT a.id, a.type, a.severity, a.title, a.message, m.serial, a.created_at, a.read_at
-       FROM alerts a JOIN meters m ON m.id = a.meter_id
+       FROM alerts a LEFT JOIN meters m ON m.id = a.meter_id
       WHERE (${scope.sql})
         AND ($1::text IS NULL OR a.type = $1)
-        AND ($2::date IS NULL OR (a.created_at AT TIME ZONE m.tz)::date >= $2)
-        AND ($3::date IS NULL OR (a.created_at AT TIME ZONE m.tz)::date <= $3)
+        AND ($2::date IS NULL OR (a.created_at AT TIME ZONE coalesce(m.tz, 'Europe/London'))::date >= $2)
+        AND ($3::date IS NULL OR (a.created_at AT TIME ZONE coalesce(m.tz, 'Europe/London'))::date <= $3)
         AND ($4::text IS NULL OR ($4 = 'read') = (a.read_at IS NOT NULL))
         AND ($5::bigint IS NULL OR a.id < $5)
       ORDER BY a.id DESC LIMIT $6`,

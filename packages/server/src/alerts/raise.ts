@@ -2,7 +2,7 @@ import { addDays, inWindow, localDate, localMinuteOfDay, localTimeToEpoch } from
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { tx } from '../db/pool.ts';
 import { DELIVERIES_CHANNEL } from '../notify/channels.ts';
-import { HOUSEHOLD_ALERT_TYPES } from '@kilowire/contract/enums';
+import { HOUSEHOLD_ALERT_TYPES, type OperatorAlertType } from '@kilowire/contract/enums';
 import { defaultPreferences, isCritical, SEVERITY, type AlertType } from './types.ts';
 
 export interface NewAlert {
@@ -23,7 +23,7 @@ export interface RaiseOptions {
 
 interface MeterContext {
   serial: string;
-  supplier_id: number;
+  supplier_id: number | null;
   consumer_id: number | null;
   email: string | null;
   mobile: string | null;
@@ -109,7 +109,7 @@ async function createOne(c: PoolClient, a: NewAlert, nowS: number): Promise<numb
     if (want.sms && ctx.mobile)
       rows.push({ channel: 'sms', recipient: ctx.mobile, audience: 'consumer', after });
   }
-  if (isCritical(a.type)) {
+  if (isCritical(a.type) && ctx.supplier_id !== null) {
     const staff = await c.query<{ email: string }>(
       `SELECT email FROM users WHERE role = 'supplier' AND org_id = $1 AND NOT disabled AND email IS NOT NULL ORDER BY id`,
       [ctx.supplier_id],
@@ -152,5 +152,61 @@ export async function raiseAlerts(
     const id = await tx(pool, (c) => createOne(c, a, nowS));
     if (id !== null) created.push(id);
   }
+  return created;
+}
+
+/** An alert for a network operator (#9): not about one household, maybe not one meter. */
+export interface NewOperatorAlert {
+  operatorId: number;
+  type: OperatorAlertType;
+  /** With (operator, type): one alert per crossing, e.g. `incident:42`, `collection:EAST-1:2026-11-28:v1`. */
+  dedupeKey: string;
+  title: string;
+  message: string;
+  figures: Record<string, unknown>;
+  /** The meter it is about, if one (a single household's outage). */
+  meterId?: number | null;
+}
+
+/**
+ * Record an operator's alerts, each at most once (UNIQUE (operator, type, dedupe_key)), in the
+ * caller's transaction: email to every enabled staff user of the operator and to its on-call
+ * emails, SMS to its on-call mobiles (network_settings). The portal's alert list shows them to
+ * the operator's staff. Returns the ids of the alerts that are new.
+ */
+export async function raiseOperatorAlerts(c: PoolClient, alerts: NewOperatorAlert[]): Promise<number[]> {
+  const created: number[] = [];
+  for (const a of alerts) {
+    const ins = await c.query<{ id: number }>(
+      `INSERT INTO alerts (operator_id, meter_id, type, severity, title, message, figures, dedupe_key, web)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)
+       ON CONFLICT (operator_id, type, dedupe_key) WHERE operator_id IS NOT NULL DO NOTHING RETURNING id`,
+      [
+        a.operatorId,
+        a.meterId ?? null,
+        a.type,
+        SEVERITY[a.type],
+        a.title,
+        a.message,
+        JSON.stringify(a.figures),
+        a.dedupeKey,
+      ],
+    );
+    const alertId = ins.rows[0]?.id;
+    if (alertId === undefined) continue;
+    created.push(alertId);
+    await c.query(
+      `INSERT INTO deliveries (alert_id, channel, recipient, audience)
+       SELECT $1::bigint, 'email', u.email, 'staff' FROM users u
+        WHERE u.role = 'operator' AND u.org_id = $2::int AND NOT u.disabled AND u.email IS NOT NULL
+       UNION
+       SELECT $1::bigint, 'email', e, 'staff' FROM network_settings s, unnest(s.oncall_emails) AS e WHERE s.operator_id = $2
+       UNION
+       SELECT $1::bigint, 'sms', mob, 'staff' FROM network_settings s, unnest(s.oncall_mobiles) AS mob WHERE s.operator_id = $2
+       ON CONFLICT (alert_id, channel, recipient) DO NOTHING`,
+      [alertId, a.operatorId],
+    );
+  }
+  if (created.length) await c.query(`SELECT pg_notify('${DELIVERIES_CHANNEL}', '')`);
   return created;
 }

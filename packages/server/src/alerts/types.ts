@@ -18,6 +18,13 @@ export const SEVERITY: Record<AlertType, Severity> = {
   supply_armed: 'warning',
   credit_drift: 'warning',
   supply_restored: 'info',
+  // Power off is not a safety matter of the meter: a warning (quiet hours hold it, the
+  // supplier's staff are not copied on every household of an outage).
+  outage: 'warning',
+  incident_opened: 'critical',
+  sla_at_risk: 'warning',
+  sla_breached: 'critical',
+  collection_incomplete: 'warning',
 };
 
 /** Critical alerts ignore quiet hours and are also sent to the supplier's staff. */
@@ -42,8 +49,10 @@ export function defaultPreferences(): Preferences {
     'payment',
     'supply_armed',
     'supply_restored',
+    'outage',
   ]);
-  const sms = new Set<AlertType>(['tamper', 'disconnected', 'supply_armed', 'supply_restored']);
+  // An outage by SMS: the household may have no power for its router, but a phone works.
+  const sms = new Set<AlertType>(['tamper', 'disconnected', 'supply_armed', 'supply_restored', 'outage']);
   return Object.fromEntries(
     ALERT_TYPES.map((t) => [t, { email: email.has(t), sms: sms.has(t), web: true }]),
   ) as Preferences;

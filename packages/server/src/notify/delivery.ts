@@ -30,10 +30,11 @@ export async function deliver(
     const d = (
       await c.query<DeliveryView & { status: string; alert_id: number }>(
         `SELECT d.id, d.channel, d.recipient, d.audience, d.status, d.alert_id, a.type, a.title, a.message, m.serial,
-                cu.name AS consumer_name
+                cu.name AS consumer_name, op.name AS operator_name
            FROM deliveries d
            JOIN alerts a ON a.id = d.alert_id
-           JOIN meters m ON m.id = a.meter_id
+           LEFT JOIN meters m ON m.id = a.meter_id
+           LEFT JOIN organisations op ON op.id = a.operator_id
            LEFT JOIN consumers cu ON cu.id = a.consumer_id
           WHERE d.id = $1
           FOR UPDATE OF d`,

@@ -140,6 +140,12 @@ export const STAFF_PAGES: StaffPage[] = [
     cap: 'system.read',
     component: page(() => import('./admin/System.tsx')),
   },
+  // #9 outages — first among the operator's pages, so the network overview is its console's home.
+  // #9 outages end
+  // #9 collection
+  // #9 collection end
+  // #9 charges
+  // #9 charges end
   // #8 design: the network operator's console (the same shell as the supplier's)
   {
     path: '/network/meters',
