@@ -12,12 +12,13 @@ Usage:
   node --import tsx packages/meter/src/cli.ts --count N --prefix SIM --password PW --server-public-key KEY [options]
 
 Meters:
-  --fleet FILE                 JSON {brokerUrl?, serverPublicKey, meters:[{id,password,tz,mode,...}]}
+  --fleet FILE                 JSON {brokerUrl?, serverPublicKey, meters:[{id,password,tz,mode,feederId,...}]}
   --count N --prefix P         generate ids P000001..; all share --password (load tests)
   --password PW                shared broker password for generated meters
   --server-public-key KEY      head-end command key, base64 raw Ed25519 (env KILOWIRE_SERVER_PUBLIC_KEY)
   --tz ZONE                    time zone of generated meters (default Europe/London)
   --prepay-share F             fraction of generated meters in prepayment mode (default 0.3)
+  --feeders N                  spread generated meters over N feeders P-F1..P-FN (default: none)
 
 Running:
   --broker URL                 MQTT broker (default: fleet file brokerUrl, env MQTT_URL, mqtt://127.0.0.1:1883)
@@ -28,11 +29,26 @@ Running:
   --connects-per-second N      connection admission rate (default 200)
   --duration-s N               stop after N real seconds (default: run until Ctrl-C)
 
-Faults:
-  --tamper-every-hours N       tamper a random meter every N simulated hours
-  --power-loss-every-hours N   power loss (last gasp, later restore) every N simulated hours
+Faults (simulated hours/minutes run at --speed while catching up, then at real time):
+  --tamper-every-hours N       tamper a random meter (cover, terminal or magnetic) every N simulated hours
+  --feeder-outage-every-hours N
+                               all meters of a random feeder lose mains at once every N simulated hours
+  --feeder-outage-minutes M    how long a feeder outage lasts, simulated minutes (default 5)
+  --last-gasp-share F          share of a feeder's meters whose last gasp gets out (0-1, default 0.6);
+                               the others just go silent and report the failure once back
+  --stragglers N               meters that stay off longer than the rest of the feeder
+                               (a count, or a share of the feeder when below 1; default 0)
+  --straggler-extra-minutes M  how much longer stragglers stay off, simulated minutes (default: the outage's length)
+  --household-outage-every-hours N
+                               one random household loses mains (last gasp) every N simulated hours
+  --household-outage-minutes M how long a household outage lasts, simulated minutes (default 20)
+  --power-loss-every-hours N   power loss of a random meter for 1-30 simulated minutes every N simulated hours
   --drop-every-minutes N       network drop of a random meter every N real minutes
   --restart-every-minutes N    restart a random meter from its store every N real minutes
+  --faults-when-caught-up      scheduled faults start once the fleet has caught up with real time,
+                               not in the backfilled history
+  --first-faults-after-s N     once caught up, N real seconds later: one tamper, and 30 s after it one
+                               feeder outage (with --feeder-outage-every-hours) — a demo that shows both at once
 
   -h, --help                   this text
 `;
@@ -64,13 +80,40 @@ const cliSchema = z
     'power-loss-every-hours': posNum.optional(),
     'drop-every-minutes': posNum.optional(),
     'restart-every-minutes': posNum.optional(),
+    feeders: z.coerce.number().int().min(1).max(10_000).optional(),
+    'feeder-outage-every-hours': posNum.optional(),
+    'feeder-outage-minutes': posNum.max(7 * 24 * 60).optional(),
+    'last-gasp-share': z.coerce.number().min(0).max(1).optional(),
+    stragglers: z.coerce.number().min(0).max(100_000).optional(),
+    'straggler-extra-minutes': posNum.max(7 * 24 * 60).optional(),
+    'household-outage-every-hours': posNum.optional(),
+    'household-outage-minutes': posNum.max(7 * 24 * 60).optional(),
+    'faults-when-caught-up': z.boolean().optional(),
+    'first-faults-after-s': z.coerce.number().min(0).max(86_400).optional(),
   })
   .refine((o) => (o.fleet === undefined) !== (o.count === undefined), {
     message: 'give exactly one of --fleet FILE or --count N',
   })
   .refine((o) => o.count === undefined || o.password !== undefined, {
     message: '--count needs --password (the shared meter credential)',
-  });
+  })
+  .refine((o) => o.feeders === undefined || o.count !== undefined, {
+    message: '--feeders spreads generated meters (--count); a fleet file gives each meter its feederId',
+  })
+  .refine(
+    (o) =>
+      o['feeder-outage-every-hours'] !== undefined ||
+      (o['feeder-outage-minutes'] ?? o['last-gasp-share'] ?? o.stragglers ?? o['straggler-extra-minutes']) ===
+        undefined,
+    {
+      message:
+        '--feeder-outage-minutes, --last-gasp-share, --stragglers and --straggler-extra-minutes shape feeder outages: give --feeder-outage-every-hours too',
+    },
+  )
+  .refine(
+    (o) => o['household-outage-every-hours'] !== undefined || o['household-outage-minutes'] === undefined,
+    { message: '--household-outage-minutes needs --household-outage-every-hours' },
+  );
 
 const fleetFileSchema = z.object({
   brokerUrl: z.string().optional(),
@@ -86,6 +129,7 @@ const fleetFileSchema = z.object({
         hardwareClass: z.string().max(32).optional(),
         initialCreditMinor: z.int().min(0).max(1_000_000).optional(),
         seed: z.int().optional(),
+        feederId: z.string().min(1).max(64).optional(),
         profile: z
           .object({
             baseLoadW: z.number().min(0).max(20_000).optional(),
@@ -132,7 +176,12 @@ function main(): void {
     ({ values } = parseArgs({
       options: {
         help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(Object.keys(cliSchema.shape).map((k) => [k, { type: 'string' as const }])),
+        ...Object.fromEntries(
+          Object.keys(cliSchema.shape).map((k) => [
+            k,
+            { type: k === 'faults-when-caught-up' ? ('boolean' as const) : ('string' as const) },
+          ]),
+        ),
       },
       strict: true,
     }));
@@ -179,6 +228,7 @@ function main(): void {
         password: o.password ?? '',
         tz: o.tz,
         mode: (hashString(id) % 1000) / 1000 < o['prepay-share'] ? 'prepayment' : 'credit',
+        feederId: o.feeders === undefined ? undefined : `${o.prefix}-F${1 + (i % o.feeders)}`,
       };
     });
   }
@@ -187,6 +237,10 @@ function main(): void {
   if (!key.success)
     fail(serverPublicKey ? issues(key.error) : '--server-public-key (or a fleet file) is required');
   brokerUrl ??= process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+  if (o['feeder-outage-every-hours'] !== undefined && !meters.some((m) => m.feederId !== undefined))
+    fail(
+      '--feeder-outage-every-hours: no meter has a feeder (give --feeders N, or feederId in the fleet file)',
+    );
 
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
   const fleet = new Fleet({
@@ -203,6 +257,15 @@ function main(): void {
       powerLossEverySimHours: o['power-loss-every-hours'],
       dropEveryMinutes: o['drop-every-minutes'],
       restartEveryMinutes: o['restart-every-minutes'],
+      feederOutageEverySimHours: o['feeder-outage-every-hours'],
+      feederOutageSimMinutes: o['feeder-outage-minutes'],
+      lastGaspShare: o['last-gasp-share'],
+      stragglers: o.stragglers,
+      stragglerExtraSimMinutes: o['straggler-extra-minutes'],
+      householdOutageEverySimHours: o['household-outage-every-hours'],
+      householdOutageSimMinutes: o['household-outage-minutes'],
+      onlyWhenCaughtUp: o['faults-when-caught-up'],
+      firstFaultsAfterS: o['first-faults-after-s'],
     },
     log,
   });

@@ -178,12 +178,17 @@ export class MeterClient {
     this.pump(this.clock.now());
   }
 
-  /** Mains off: one last-gasp publish, then the communications go dark with the meter. */
-  powerFail(atS = this.nowS()): void {
+  /**
+   * Mains off: one last-gasp publish, then the communications go dark with the meter. With
+   * `lastGasp: false` the supercapacitor did not carry the radio that far (as for a good share
+   * of real meters): the meter logs power.fail in its outbox and goes silent; the event leaves
+   * with the rest of the outbox once mains is back.
+   */
+  powerFail(atS = this.nowS(), o: { lastGasp?: boolean } = {}): void {
     this.simNowS = atS;
     const lastGasp = this.meter.powerFail(atS, this.clock.now());
     const client = this.mqtt;
-    if (client?.connected) for (const m of lastGasp) this.send(client, m);
+    if (client?.connected && (o.lastGasp ?? true)) for (const m of lastGasp) this.send(client, m);
     this.cancelTimer?.();
     this.cancelTimer = null;
     this.mqtt = null;
@@ -191,10 +196,11 @@ export class MeterClient {
     if (client) setTimeout(() => client.end(true), 100).unref();
   }
 
-  powerRestore(atS = this.nowS()): void {
+  /** Mains back: the meter logs power.restored(_long) and, unless `connect` is false (its network is down too), reconnects. */
+  powerRestore(atS = this.nowS(), o: { connect?: boolean } = {}): void {
     this.simNowS = atS;
     this.meter.powerRestore(atS);
-    this.start();
+    if (o.connect ?? true) this.start();
   }
 
   pressButton(atS = this.nowS()): boolean {

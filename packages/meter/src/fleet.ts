@@ -19,6 +19,33 @@ export interface MeterDescriptor {
   initialTariff?: TariffSpec;
   /** Where the history of a meter without saved state begins, epoch s (wins over `backfillDays`). */
   startS?: number;
+  /** The feeder (low-voltage circuit) the meter hangs on: a feeder outage takes all of them at once. */
+  feederId?: string;
+}
+
+export type TamperKind = 'cover' | 'terminal' | 'magnetic';
+
+/** The shape of a feeder outage. Times are real milliseconds (the fleet converts simulated ones). */
+export interface FeederOutageOptions {
+  /** How long mains is off for the feeder, real ms. */
+  forMs: number;
+  /** Share of the feeder's meters whose last gasp gets out (default 0.6); the others just go silent. */
+  lastGaspShare?: number;
+  /** Restores spread over this many real ms, as breakers and meter power supplies come up (default 3000). */
+  restoreJitterMs?: number;
+  /** Meters that stay off longer: a count (>= 1) or a share of the feeder (< 1). Default 0. */
+  stragglers?: number;
+  /** How much longer the stragglers stay off, real ms (default `forMs`). */
+  stragglerExtraMs?: number;
+}
+
+/** What a feeder outage did, meter by meter (ids), for logs and tests. */
+export interface FeederOutageReport {
+  feederId: string;
+  meters: string[];
+  lastGasp: string[];
+  silent: string[];
+  stragglers: string[];
 }
 
 export interface FleetFaults {
@@ -26,6 +53,34 @@ export interface FleetFaults {
   tamperEverySimHours?: number;
   /** A random meter loses mains (last gasp) every N simulated hours, restored 1-30 simulated minutes later. */
   powerLossEverySimHours?: number;
+  /** All meters of a random feeder lose mains every N simulated hours (see FeederOutageOptions). */
+  feederOutageEverySimHours?: number;
+  /** How long a scheduled feeder outage lasts, simulated minutes (default 5). */
+  feederOutageSimMinutes?: number;
+  /** Share of a feeder's meters whose last gasp gets out (default 0.6). */
+  lastGaspShare?: number;
+  /** Meters of a feeder that stay off longer than the rest (count, or share if < 1; default 0). */
+  stragglers?: number;
+  /** How much longer stragglers stay off, simulated minutes (default: the outage's length). */
+  stragglerExtraSimMinutes?: number;
+  /** One random household loses mains every N simulated hours, for `householdOutageSimMinutes`. */
+  householdOutageEverySimHours?: number;
+  /** How long a scheduled household outage lasts, simulated minutes (default 20). */
+  householdOutageSimMinutes?: number;
+  /**
+   * Scheduled faults wait until the fleet has caught up with real time (default false). A
+   * fleet that backfills months at high speed would otherwise fill the history with hundreds
+   * of tampers and outages, each an alert or an incident when it reaches the head-end.
+   */
+  onlyWhenCaughtUp?: boolean;
+  /**
+   * Once caught up, this many real seconds later: one tamper on a random meter, and (when
+   * feeder outages are scheduled) one feeder outage `firstOutageDelayS` after it — so whoever
+   * just started the fleet sees both without waiting hours. 0 or unset: off.
+   */
+  firstFaultsAfterS?: number;
+  /** Real seconds between the first tamper and the first feeder outage (default 30). */
+  firstOutageDelayS?: number;
   /** A random meter loses its network for 5-60 s every N real minutes. */
   dropEveryMinutes?: number;
   /** A random meter's process restarts from its store every N real minutes. */
@@ -76,7 +131,14 @@ export interface FleetStats {
   commandsRejected: number;
   malformed: number;
   errors: number;
-  faults: { tamper: number; powerLoss: number; drops: number; restarts: number };
+  faults: {
+    tamper: number;
+    powerLoss: number;
+    drops: number;
+    restarts: number;
+    feederOutages: number;
+    householdOutages: number;
+  };
   /** The simulated time of the meter furthest behind, epoch seconds. */
   simMinS: number;
 }
@@ -98,6 +160,8 @@ interface Entry {
     errors: number;
   };
   offline: boolean;
+  /** The outage that holds the meter's mains off: only its own restore may switch it back on. */
+  outage: number;
 }
 
 /**
@@ -120,13 +184,28 @@ export class Fleet {
   private fleetSimStartS = 0;
   private nextTamperSimS = Infinity;
   private nextPowerLossSimS = Infinity;
+  private nextFeederOutageSimS = Infinity;
+  private nextHouseholdOutageSimS = Infinity;
+  /** The one-off first tamper and feeder outage (faults.firstFaultsAfterS): when, once caught up; null when done or off. */
+  private firstTamperAtMs: number | null = null;
+  private firstOutageAtMs: number | null = null;
+  private firstFaultsPlanned = false;
+  private faultsScheduled = false;
+  private outageSeq = 0;
   private nextDropMs = Infinity;
   private nextRestartMs = Infinity;
   private caughtUpLogged = false;
   /** Real ms from start until every meter had produced up to real time and had it all acknowledged. */
   caughtUpAfterMs: number | null = null;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
-  readonly faultCounts = { tamper: 0, powerLoss: 0, drops: 0, restarts: 0 };
+  readonly faultCounts = {
+    tamper: 0,
+    powerLoss: 0,
+    drops: 0,
+    restarts: 0,
+    feederOutages: 0,
+    householdOutages: 0,
+  };
 
   constructor(opts: FleetOptions) {
     this.opts = opts;
@@ -164,17 +243,13 @@ export class Fleet {
         realStartMs: now,
         retired: { published: 0, acked: 0, commandsOk: 0, commandsRejected: 0, malformed: 0, errors: 0 },
         offline: false,
+        outage: 0,
       };
       entry.simStartS = entry.client.meter.cursor;
       this.entries.set(desc.id, entry);
       this.connectQueue.push(entry);
     }
-    const f = this.opts.faults ?? {};
-    if (f.tamperEverySimHours) this.nextTamperSimS = this.fleetSimStartS + f.tamperEverySimHours * 3600;
-    if (f.powerLossEverySimHours)
-      this.nextPowerLossSimS = this.fleetSimStartS + f.powerLossEverySimHours * 3600;
-    if (f.dropEveryMinutes) this.nextDropMs = now + f.dropEveryMinutes * 60_000;
-    if (f.restartEveryMinutes) this.nextRestartMs = now + f.restartEveryMinutes * 60_000;
+    if (!this.opts.faults?.onlyWhenCaughtUp) this.scheduleFaults(now, this.fleetSimStartS);
     this.cancelTick = this.clock.every(this.opts.tickMs ?? 250, () => this.tick());
   }
 
@@ -301,9 +376,49 @@ export class Fleet {
     return Math.min(simNow, m.cursor + room * m.intervalS);
   }
 
+  /** The first occurrence of each scheduled fault: one period after `simS` (real faults: after `nowMs`). */
+  private scheduleFaults(nowMs: number, simS: number): void {
+    this.faultsScheduled = true;
+    const f = this.opts.faults ?? {};
+    if (f.tamperEverySimHours) this.nextTamperSimS = simS + f.tamperEverySimHours * 3600;
+    if (f.powerLossEverySimHours) this.nextPowerLossSimS = simS + f.powerLossEverySimHours * 3600;
+    if (f.feederOutageEverySimHours) this.nextFeederOutageSimS = simS + f.feederOutageEverySimHours * 3600;
+    if (f.householdOutageEverySimHours)
+      this.nextHouseholdOutageSimS = simS + f.householdOutageEverySimHours * 3600;
+    if (f.dropEveryMinutes) this.nextDropMs = nowMs + f.dropEveryMinutes * 60_000;
+    if (f.restartEveryMinutes) this.nextRestartMs = nowMs + f.restartEveryMinutes * 60_000;
+  }
+
   private runFaults(nowMs: number): void {
     const f = this.opts.faults ?? {};
+    if (!this.faultsScheduled) {
+      // onlyWhenCaughtUp: the schedule starts at the moment the fleet met real time.
+      if (this.caughtUpAfterMs === null) return;
+      this.scheduleFaults(nowMs, Math.floor(nowMs / 1000));
+    }
     const simNow = this.fleetSimNow(nowMs);
+    if (
+      f.firstFaultsAfterS &&
+      this.caughtUpAfterMs !== null &&
+      !this.firstFaultsPlanned &&
+      // ...and every meter's clock is at real time (a slow fleet starts on an interval boundary
+      // behind now), so the first faults are stamped now, where a newcomer looks.
+      this.slowestSimNow(nowMs) >= Math.floor(nowMs / 1000) - 1
+    ) {
+      this.firstFaultsPlanned = true;
+      this.firstTamperAtMs = nowMs + f.firstFaultsAfterS * 1000;
+      if (f.feederOutageEverySimHours)
+        this.firstOutageAtMs = this.firstTamperAtMs + (f.firstOutageDelayS ?? 30) * 1000;
+    }
+    if (this.firstTamperAtMs !== null && nowMs >= this.firstTamperAtMs) {
+      this.firstTamperAtMs = null;
+      const e = this.pick();
+      if (e) this.tamper(e.desc.id);
+    }
+    if (this.firstOutageAtMs !== null && nowMs >= this.firstOutageAtMs) {
+      this.firstOutageAtMs = null;
+      this.scheduledFeederOutage(nowMs);
+    }
     if (f.tamperEverySimHours && simNow >= this.nextTamperSimS) {
       this.nextTamperSimS = simNow + f.tamperEverySimHours * 3600;
       const e = this.pick();
@@ -315,6 +430,15 @@ export class Fleet {
       // Between one and thirty minutes: some short, some "long" (>= 3 min) outages.
       if (e) this.powerLoss(e.desc.id, this.realMsFor(60 + Math.floor(this.random() * 29 * 60), nowMs));
     }
+    if (f.feederOutageEverySimHours && simNow >= this.nextFeederOutageSimS) {
+      this.nextFeederOutageSimS = simNow + f.feederOutageEverySimHours * 3600;
+      this.scheduledFeederOutage(nowMs);
+    }
+    if (f.householdOutageEverySimHours && simNow >= this.nextHouseholdOutageSimS) {
+      this.nextHouseholdOutageSimS = simNow + f.householdOutageEverySimHours * 3600;
+      const e = this.pick();
+      if (e) this.householdOutage(e.desc.id, this.realMsFor((f.householdOutageSimMinutes ?? 20) * 60, nowMs));
+    }
     if (f.dropEveryMinutes && nowMs >= this.nextDropMs) {
       this.nextDropMs = nowMs + f.dropEveryMinutes * 60_000;
       const e = this.pick();
@@ -325,6 +449,41 @@ export class Fleet {
       const e = this.pick();
       if (e) this.restartMeter(e.desc.id);
     }
+  }
+
+  private slowestSimNow(nowMs: number): number {
+    let min = Infinity;
+    for (const e of this.entries.values()) min = Math.min(min, this.simNow(e, nowMs));
+    return min;
+  }
+
+  /** A feeder outage of the configured shape on a random feeder that has mains. */
+  private scheduledFeederOutage(nowMs: number): void {
+    const f = this.opts.faults ?? {};
+    const feeders = this.feeders().filter((id) =>
+      [...this.entries.values()].some((e) => e.desc.feederId === id && e.client.meter.powerOn),
+    );
+    const feeder = feeders[Math.floor(this.random() * feeders.length)];
+    if (feeder === undefined) return;
+    const forMs = this.realMsFor((f.feederOutageSimMinutes ?? 5) * 60, nowMs);
+    this.feederOutage(feeder, {
+      forMs,
+      lastGaspShare: f.lastGaspShare,
+      stragglers: f.stragglers,
+      stragglerExtraMs:
+        f.stragglerExtraSimMinutes === undefined
+          ? undefined
+          : this.realMsFor(f.stragglerExtraSimMinutes * 60, nowMs),
+      // A few simulated seconds, like the restores of a real feeder.
+      restoreJitterMs: this.realMsFor(5, nowMs),
+    });
+  }
+
+  /** The feeders of the fleet's meters, in order of first appearance. */
+  feeders(): string[] {
+    const ids = new Set<string>();
+    for (const e of this.entries.values()) if (e.desc.feederId !== undefined) ids.add(e.desc.feederId);
+    return [...ids];
   }
 
   private pick(): Entry | undefined {
@@ -340,7 +499,7 @@ export class Fleet {
 
   // ------------------------------------------------------------------ fault injection API
 
-  tamper(id: string, kind?: 'cover' | 'terminal' | 'magnetic'): void {
+  tamper(id: string, kind?: TamperKind): void {
     const e = this.entry(id);
     const kinds = ['cover', 'terminal', 'magnetic'] as const;
     const k = kind ?? kinds[Math.floor(this.random() * kinds.length)] ?? 'cover';
@@ -353,12 +512,88 @@ export class Fleet {
   powerLoss(id: string, forMs: number): void {
     const e = this.entry(id);
     if (!e.client.meter.powerOn) return;
+    const outage = ++this.outageSeq;
+    e.outage = outage;
     e.client.powerFail(this.simNow(e, this.clock.now()));
     this.faultCounts.powerLoss++;
     this.opts.log?.(`fault: power loss on ${id} for ${Math.round(forMs)} ms`);
-    this.later(forMs, () => {
-      e.client.powerRestore(this.simNow(e, this.clock.now()));
-    });
+    this.later(forMs, () => this.restore(e, outage));
+  }
+
+  /**
+   * All meters of `feederId` lose mains at this instant. A share of them get their last gasp
+   * out, the others go silent (their power.fail waits in the outbox); after `forMs` they come
+   * back within `restoreJitterMs` of each other, except the stragglers, which stay off
+   * `stragglerExtraMs` longer. Meters already without mains are left as they are. Who gasps
+   * and who straggles is drawn with the fleet's `random`, so a seeded fleet repeats it.
+   */
+  feederOutage(feederId: string, o: FeederOutageOptions): FeederOutageReport {
+    const nowMs = this.clock.now();
+    const on = [...this.entries.values()].filter(
+      (e) => e.desc.feederId === feederId && e.client.meter.powerOn,
+    );
+    const share = Math.min(1, Math.max(0, o.lastGaspShare ?? 0.6));
+    const gasping = new Set(this.shuffled(on).slice(0, Math.round(share * on.length)));
+    const nStragglers = Math.min(
+      on.length,
+      (o.stragglers ?? 0) < 1 ? Math.round((o.stragglers ?? 0) * on.length) : Math.floor(o.stragglers ?? 0),
+    );
+    const stragglers = new Set(this.shuffled(on).slice(0, nStragglers));
+    const outage = ++this.outageSeq;
+    for (const e of on) {
+      e.outage = outage;
+      // One instant for the whole feeder: each meter's simulated now (they may differ by a tick).
+      e.client.powerFail(this.simNow(e, nowMs), { lastGasp: gasping.has(e) });
+    }
+    const jitter = o.restoreJitterMs ?? 3000;
+    const extra = o.stragglerExtraMs ?? o.forMs;
+    for (const e of on) {
+      const at = o.forMs + (stragglers.has(e) ? extra : 0) + Math.floor(this.random() * jitter);
+      this.later(at, () => this.restore(e, outage));
+    }
+    this.faultCounts.feederOutages++;
+    const ids = (es: Iterable<Entry>) => [...es].map((e) => e.desc.id);
+    const report: FeederOutageReport = {
+      feederId,
+      meters: ids(on),
+      lastGasp: ids(on.filter((e) => gasping.has(e))),
+      silent: ids(on.filter((e) => !gasping.has(e))),
+      stragglers: ids(stragglers),
+    };
+    this.opts.log?.(
+      `fault: feeder outage on ${feederId} for ${Math.round(o.forMs)} ms: ${report.meters.length} meters, ` +
+        `${report.lastGasp.length} last gasps, ${report.stragglers.length} stragglers (+${Math.round(extra)} ms)`,
+    );
+    return report;
+  }
+
+  /** One household loses mains now for `forMs` real ms (with its last gasp unless `lastGasp` is false). */
+  householdOutage(id: string, forMs: number, o: { lastGasp?: boolean } = {}): void {
+    const e = this.entry(id);
+    if (!e.client.meter.powerOn) return;
+    const outage = ++this.outageSeq;
+    e.outage = outage;
+    e.client.powerFail(this.simNow(e, this.clock.now()), { lastGasp: o.lastGasp ?? true });
+    this.faultCounts.householdOutages++;
+    this.opts.log?.(`fault: household outage on ${id} for ${Math.round(forMs)} ms`);
+    this.later(forMs, () => this.restore(e, outage));
+  }
+
+  private restore(e: Entry, outage: number): void {
+    if (e.outage !== outage) return;
+    e.outage = 0;
+    // A meter whose network is also down reconnects when the network comes back (dropNetwork).
+    e.client.powerRestore(this.simNow(e, this.clock.now()), { connect: !e.offline });
+  }
+
+  /** A Fisher-Yates shuffle drawn from the fleet's `random`. */
+  private shuffled<T>(xs: T[]): T[] {
+    const a = [...xs];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [a[i], a[j]] = [a[j]!, a[i]!];
+    }
+    return a;
   }
 
   /** The meter's network goes away for `forMs` real milliseconds; the meter keeps metering. */
@@ -436,6 +671,7 @@ export function formatStats(s: FleetStats): string {
   return (
     `sim=${sim}Z connected=${s.connected}/${s.meters} published=${s.published} acked=${s.acked} ` +
     `backlog=${s.backlog} commands=${s.commandsOk} rejected=${s.commandsRejected} malformed=${s.malformed} ` +
-    `errors=${s.errors} faults=t${f.tamper}/p${f.powerLoss}/d${f.drops}/r${f.restarts}`
+    `errors=${s.errors} faults=t${f.tamper}/p${f.powerLoss}/d${f.drops}/r${f.restarts}` +
+    `/feeder${f.feederOutages}/household${f.householdOutages}`
   );
 }
