@@ -42,6 +42,18 @@ export const envSchema = z.object({
   SIM_SPEED: z.coerce.number().min(1).max(100_000_000).default(10_000_000),
   /** About 13 months: a year of statistics and tariff comparisons, and last month's bills. */
   SIM_BACKFILL_DAYS: z.coerce.number().int().min(0).max(1000).default(400),
+  /**
+   * The simulator's faults, on its simulated clock, once it has caught up with real time (the
+   * backfilled history has none: hundreds of past tampers and incidents would bury the demo).
+   * 0 turns one off.
+   */
+  SIM_TAMPER_EVERY_HOURS: z.coerce.number().min(0).max(100_000).default(6),
+  SIM_FEEDER_OUTAGE_EVERY_HOURS: z.coerce.number().min(0).max(100_000).default(8),
+  SIM_FEEDER_OUTAGE_MINUTES: z.coerce.number().positive().max(10_080).default(4),
+  SIM_LAST_GASP_SHARE: z.coerce.number().min(0).max(1).default(0.6),
+  SIM_STRAGGLERS: z.coerce.number().int().min(0).max(100_000).default(1),
+  /** Real seconds after the catch-up: one tamper, and 30 s later one feeder outage (0 = off). */
+  SIM_FIRST_FAULTS_AFTER_S: z.coerce.number().int().min(0).max(86_400).default(30),
   DEMO_SEED: bool.optional(),
   /** Time zone of the demo households' meters (their calendar days, time-of-use bands). */
   DEMO_TZ: z
@@ -193,6 +205,16 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/** The demo simulator's faults (SIM_*); 0 turns one off. Absent: none. */
+export interface SimFaults {
+  tamperEveryHours: number;
+  feederOutageEveryHours: number;
+  feederOutageMinutes: number;
+  lastGaspShare: number;
+  stragglers: number;
+  firstFaultsAfterS: number;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -209,7 +231,7 @@ export interface Config {
   commandSigningKey: string;
   commandPublicKey: string;
   services: Set<Service>;
-  sim: { meters: number; speed: number; backfillDays: number };
+  sim: { meters: number; speed: number; backfillDays: number; faults?: SimFaults };
   demoSeed: boolean;
   demoTz: string;
   cookieSecure: boolean;
@@ -427,7 +449,19 @@ export function loadConfig(
     commandSigningKey,
     commandPublicKey,
     services,
-    sim: { meters: e.SIM_METERS, speed: e.SIM_SPEED, backfillDays: e.SIM_BACKFILL_DAYS },
+    sim: {
+      meters: e.SIM_METERS,
+      speed: e.SIM_SPEED,
+      backfillDays: e.SIM_BACKFILL_DAYS,
+      faults: {
+        tamperEveryHours: e.SIM_TAMPER_EVERY_HOURS,
+        feederOutageEveryHours: e.SIM_FEEDER_OUTAGE_EVERY_HOURS,
+        feederOutageMinutes: e.SIM_FEEDER_OUTAGE_MINUTES,
+        lastGaspShare: e.SIM_LAST_GASP_SHARE,
+        stragglers: e.SIM_STRAGGLERS,
+        firstFaultsAfterS: e.SIM_FIRST_FAULTS_AFTER_S,
+      },
+    },
     demoSeed: e.DEMO_SEED ?? !e.DATABASE_URL,
     demoTz: e.DEMO_TZ,
     cookieSecure: e.COOKIE_SECURE,

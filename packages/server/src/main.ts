@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { privateKeyFromB64 } from '@kilowire/protocol';
-import { ConfigError, embeddedPgPassword, loadConfig, type Config } from './config.ts';
+import { ConfigError, embeddedPgPassword, loadConfig, type Config, type SimFaults } from './config.ts';
 import { EmbeddedPgError, startEmbeddedPostgres, type EmbeddedPg } from './db/embedded.ts';
 import { createPool, isConnectionError, waitForDatabase, type Pool } from './db/pool.ts';
 import { durabilityProblems, migrate } from './db/migrate.ts';
@@ -12,6 +12,7 @@ import { demoTariffs } from './demo/tariffs.ts';
 import { seedDemo, type DemoLogins, type FleetFile } from './demo/seed.ts';
 import { issueDemoBills } from './demo/bills.ts';
 import { reconcileAll } from './money/reconcile.ts';
+import type { FleetFaults } from '@kilowire/meter';
 
 /**
  * One codebase, several roles of process: `--services=broker,gateway,jobs,api,simulator`
@@ -183,10 +184,25 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       }
       const simLog = logger('simulator');
       const { Fleet } = await import('@kilowire/meter');
+      const meters = file.meters.slice(0, config.sim.meters).map((m) => ({ ...m }));
+      // A fleet file written before meters carried their feeder: the database knows it.
+      if (meters.some((m) => m.feederId === undefined)) {
+        const feeders = await whileDbUnreachable(
+          () =>
+            meterFeeders(
+              pool,
+              meters.map((m) => m.id),
+            ),
+          log,
+          signal,
+          pool,
+        );
+        for (const m of meters) m.feederId ??= feeders.get(m.id);
+      }
       const fleet = new Fleet({
         brokerUrl: mqttUrl,
         serverPublicKey: file.serverPublicKey,
-        meters: file.meters.slice(0, config.sim.meters).map((m) => ({ ...m })),
+        meters,
         stateDir: path.join(config.dataDir, 'meters'),
         speed: config.sim.speed,
         backfillDays: config.sim.backfillDays,
@@ -194,6 +210,7 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
         backlogByLocalDay: true,
         log: (line) => simLog.info(line),
         summaryEveryMs: 30_000,
+        faults: simFaults(config.sim.faults),
       });
       fleet.start();
       stops.push(() => fleet.stop());
@@ -230,6 +247,34 @@ function printDemo(config: Config, d: DemoLogins): void {
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/**
+ * The demo's faults: none in the backfilled history (a year of tampers and outages would bury
+ * what a newcomer came to see), then on the simulated clock at real time — a first tamper
+ * `firstFaultsAfterS` after the catch-up and a first feeder outage 30 s later, so an alert and an
+ * incident that opens and closes show within the first minutes; then every few hours.
+ */
+export function simFaults(f: SimFaults | undefined): FleetFaults | undefined {
+  if (!f) return undefined;
+  return {
+    onlyWhenCaughtUp: true,
+    tamperEverySimHours: f.tamperEveryHours || undefined,
+    feederOutageEverySimHours: f.feederOutageEveryHours || undefined,
+    feederOutageSimMinutes: f.feederOutageMinutes,
+    lastGaspShare: f.lastGaspShare,
+    stragglers: f.stragglers,
+    firstFaultsAfterS: f.firstFaultsAfterS || undefined,
+    firstOutageDelayS: 30,
+  };
+}
+
+async function meterFeeders(pool: Pool, serials: string[]): Promise<Map<string, string>> {
+  const { rows } = await pool.query<{ serial: string; feeder_id: string }>(
+    'SELECT serial, feeder_id FROM meters WHERE serial = ANY($1::text[]) AND feeder_id IS NOT NULL',
+    [serials],
+  );
+  return new Map(rows.map((r) => [r.serial, r.feeder_id]));
 }
 
 /** Longest a clean stop may take before the process exits anyway. */

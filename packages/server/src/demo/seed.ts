@@ -36,6 +36,8 @@ export interface FleetMeter {
   initialTariff?: TariffSpec;
   /** Prepayment: the credit it is made with, sized by a dry run of the meter model (see seedDemo). */
   initialCreditMinor?: number;
+  /** The feeder it hangs on, as in the database: the simulator's feeder outages take a whole feeder. */
+  feederId?: string;
 }
 
 export interface FleetFile {
@@ -196,6 +198,7 @@ export async function seedDemo(
     for (let i = 1; i <= households; i++) {
       const mode = i % 3 === 0 ? 'prepayment' : 'credit';
       const serial = `KW${String(i).padStart(6, '0')}`;
+      const feederId = `EAST-1-F${1 + (i % 3)}`;
       const h = await createHousehold(c, {
         loginId: `C${100000 + i}`,
         password: DEMO.consumerPassword,
@@ -209,9 +212,9 @@ export async function seedDemo(
         supplierId: supplier,
         mode,
         billingCycleDay: 1 + (i % 28),
-        meter: { serial, areaId: 'EAST-1', feederId: `EAST-1-F${1 + (i % 3)}`, tz },
+        meter: { serial, areaId: 'EAST-1', feederId, tz },
       });
-      fleet.meters.push({ id: serial, password: h.meterCredential, tz, mode, startS });
+      fleet.meters.push({ id: serial, password: h.meterCredential, tz, mode, startS, feederId });
       demoMeters.push({ index: i, serial, meterId: h.meterId, mode, tz });
     }
     const tariffs: ReadonlyMap<string, TariffSpec> = opts.tariffs
