@@ -52,6 +52,11 @@ export async function startDemoSystem(
     EMBEDDED_MQTT_PORT: String(await freePort()),
     DEMO_SEED: 'true',
     LOG_LEVEL: 'warn',
+    // The demo's injected faults (a tamper, a feeder dark for minutes) would make pages and
+    // commands depend on the luck of which households they hit; a test that wants them says so.
+    SIM_FIRST_FAULTS_AFTER_S: '0',
+    SIM_TAMPER_EVERY_HOURS: '0',
+    SIM_FEEDER_OUTAGE_EVERY_HOURS: '0',
     ...env,
   };
   delete full.DATABASE_URL;
