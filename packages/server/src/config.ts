@@ -190,6 +190,14 @@ export const envSchema = z.object({
     .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "7 * * * *"')
     .default('7 * * * *'),
   CREDIT_DRIFT_MINOR: z.coerce.number().int().min(1).max(1_000_000).default(200),
+  /**
+   * #9 When (5-field cron, UTC) network operators invoice the previous month's network use to
+   * each supplier; a month not fully collected yet is skipped until the next firing.
+   */
+  NETWORK_INVOICE_CRON: z
+    .string()
+    .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "0 7 3 * *"')
+    .default('0 7 3 * *'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -239,6 +247,8 @@ export interface Config {
     reconcileCron: string;
     driftMinor: number;
   };
+  /** #9 network-use charges. */
+  netbilling: { invoiceCron: string };
   logLevel: string;
 }
 
@@ -486,6 +496,7 @@ export function loadConfig(
       reconcileCron: e.RECONCILE_CRON.trim(),
       driftMinor: e.CREDIT_DRIFT_MINOR,
     },
+    netbilling: { invoiceCron: e.NETWORK_INVOICE_CRON.trim() },
     logLevel: e.LOG_LEVEL,
   };
 }

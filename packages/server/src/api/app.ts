@@ -43,6 +43,7 @@ import { tariffRoutes } from './routes/tariffs.ts';
 import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 import { caseRoutes } from './routes/cases.ts';
+import { netbillingRoutes } from './routes/netbilling.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -341,6 +342,8 @@ export async function buildApi(deps: {
     supplyRoutes,
     caseRoutes,
     fleetRoutes,
+    // #9 charges
+    netbillingRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

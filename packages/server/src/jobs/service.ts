@@ -18,6 +18,7 @@ import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delive
 import { EventDispatcher, startEventWorkers } from './events.ts';
 import { startSupplyJobs } from '../supply/jobs.ts';
 import { startCaseJobs } from '../extracts/jobs.ts';
+import { startNetworkInvoiceJobs } from '../netbilling/jobs.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
@@ -183,6 +184,8 @@ export async function startJobs(deps: {
   });
 
   await startSupplyJobs(boss, pool, log.child({ sub: 'supply' }));
+  // #9 charges: the monthly network-use invoices.
+  await startNetworkInvoiceJobs(boss, pool, log.child({ sub: 'netbilling' }), config.netbilling.invoiceCron);
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
   const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {

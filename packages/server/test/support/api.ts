@@ -55,6 +55,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
       reconcileCron: '7 * * * *',
       driftMinor: 200,
     },
+    netbilling: { invoiceCron: '0 7 3 * *' },
     logLevel: 'silent',
     ...over,
   };
