@@ -80,6 +80,8 @@ export function priceMonth(
 ): InvoiceFigures {
   interface Acc {
     line: InvoiceLine;
+    /** The band's place in its tariff version (lines follow the tariff's order). */
+    order?: number;
   }
   const energy = new Map<string, Acc>();
   const fixed = new Map<string, Acc>();
@@ -135,6 +137,7 @@ export function priceMonth(
             rateMilli: b.rateMilli,
             amountMinor: 0,
           },
+          order: v.bands.indexOf(b),
         };
         energy.set(ek, e);
       }
@@ -147,7 +150,11 @@ export function priceMonth(
   const lines: InvoiceLine[] = [];
   const netByVat = new Map<number, number>();
   for (const [fk, f] of fixed) {
-    const es = [...energy].filter(([k]) => k.startsWith(`${fk}|`)).map(([, e]) => e.line);
+    const es = [...energy]
+      .filter(([k]) => k.startsWith(`${fk}|`))
+      .map(([, e]) => e)
+      .sort((a, b) => a.order! - b.order!)
+      .map((e) => e.line);
     for (const l of [...es, f.line]) {
       l.amountMinor =
         l.kind === 'energy'
