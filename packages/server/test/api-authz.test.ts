@@ -5,6 +5,8 @@ import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
 import { HOUSEHOLD_ALERT_TYPES } from '@kilowire/contract/enums';
 import { registeredRoutes } from '../src/api/app.ts';
+import { collectDay } from '../src/collection/collect.ts';
+import { issueMonth } from '../src/netbilling/invoices.ts';
 
 /**
  * The authorisation matrix. Every registered route must appear in ROUTES (or be under /docs);
@@ -77,6 +79,13 @@ const VERSION = {
   dayRate: 24_500,
   standingMilliPerDay: 53_350,
   vatBp: 500,
+};
+/** #9 charges: a network tariff version (flat, with a fixed charge). */
+const NET_VERSION = {
+  effectiveFrom: '2030-01-01',
+  bands: [{ code: 'all', name: 'All day', rateMilli: 2500, windows: [], weekdaysOnly: false }],
+  fixedMilliPerDay: 10_000,
+  vatBp: 2000,
 };
 const meterTariffShape = (b: Record<string, unknown>) => {
   expect(b.serial).toBe('KW1A');
@@ -514,6 +523,103 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/fleet': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/fleet/export.csv': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/meters/:serial/overview': { kind: 'meter', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  // #9 charges
+  'GET /api/network-tariffs': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
+  'POST /api/network-tariffs': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    body: {
+      code: 'AUTHZ-NEW',
+      name: 'Authz network',
+      version: { ...NET_VERSION, effectiveFrom: '2031-01-01' },
+    },
+  },
+  'POST /api/network-tariffs/:id/versions': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    url: () => `/api/network-tariffs/${netCharges.tariff || 1}/versions`,
+    body: { ...NET_VERSION, effectiveFrom: '2030-03-01' },
+    fresh: () => netCharges.ensure(),
+  },
+  'POST /api/network-tariffs/:id/areas': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    url: () => `/api/network-tariffs/${netCharges.tariff || 1}/areas`,
+    body: { areaId: 'A', fromDay: '2030-04-01' },
+    fresh: () => netCharges.ensure(),
+  },
+  'GET /api/network-invoices': { kind: 'roles', roles: ['supplier', 'agent', 'operator', 'admin'], ok: 200 },
+  'POST /api/network-invoices/issue': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 200,
+    body: { month: '2030-01' },
+    fresh: () => netCharges.ensure(),
+  },
+  'GET /api/network-invoices/:id/pdf': {
+    kind: 'roles',
+    roles: ['supplier', 'agent', 'operator', 'admin'],
+    ok: 200,
+    url: () => `/api/network-invoices/${netCharges.invoiceOfSup1 || 1}/pdf`,
+    fresh: () => netCharges.ensureInvoice(),
+  },
+  'GET /api/network-invoices/:id/lines.csv': {
+    kind: 'roles',
+    roles: ['supplier', 'agent', 'operator', 'admin'],
+    ok: 200,
+    url: () => `/api/network-invoices/${netCharges.invoiceOfSup1 || 1}/lines.csv`,
+    fresh: () => netCharges.ensureInvoice(),
+  },
+  'POST /api/network-invoices/payments': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    get body() {
+      return { supplierId: w.sup1, amountMinor: 100, reference: 'AUTHZ 1', invoiceId: null };
+    },
+  },
+  // #9 charges end
+};
+
+/**
+ * #9 charges: a network tariff of operator A pricing area A from 2030-01-01, area A collected
+ * (the real collectDay) over January 2030, and operator A's invoices for it (made on first use).
+ */
+const netCharges = {
+  tariff: 0,
+  invoiceOfSup1: 0,
+  async ensure(): Promise<void> {
+    if (netCharges.tariff) return;
+    const t = await db.pool.query<{ id: number }>(
+      `INSERT INTO network_tariffs (operator_id, code, name) VALUES ($1, 'AUTHZ-NT', 'Authz network') RETURNING id`,
+      [w.opA],
+    );
+    netCharges.tariff = t.rows[0]!.id;
+    await db.pool.query(
+      `INSERT INTO network_tariff_versions (tariff_id, version, effective_from, bands, fixed_milli_per_day, vat_bp)
+       VALUES ($1, 1, '2030-01-01', $2, $3, 2000)`,
+      [netCharges.tariff, JSON.stringify(NET_VERSION.bands), NET_VERSION.fixedMilliPerDay],
+    );
+    await db.pool.query(
+      `INSERT INTO network_tariff_areas (area_id, from_day, tariff_id) VALUES ('A', '2030-01-01', $1)`,
+      [netCharges.tariff],
+    );
+    for (let d = 1; d <= 31; d++)
+      await collectDay(db.pool, 'A', `2030-01-${String(d).padStart(2, '0')}`, 'manual');
+  },
+  async ensureInvoice(): Promise<void> {
+    if (netCharges.invoiceOfSup1) return;
+    await netCharges.ensure();
+    await issueMonth(db.pool, w.opA, '2030-01');
+    const r = await db.pool.query<{ id: string }>(
+      `SELECT id FROM network_invoices WHERE operator_id = $1 AND supplier_id = $2 AND kind = 'invoice'`,
+      [w.opA, w.sup1],
+    );
+    netCharges.invoiceOfSup1 = Number(r.rows[0]!.id);
+  },
 };
 
 /**
@@ -1174,3 +1280,61 @@ describe('commands', () => {
     expect(await commandCount(w.h1B.meterId)).toBe(before);
   });
 });
+
+// #9 charges
+describe("network charges reach only the operator's and the supplier's own", () => {
+  test("another operator's tariff and another supplier's or operator's invoice -> 404, and nothing changes", async () => {
+    await netCharges.ensureInvoice();
+    for (const [who, url, payload] of [
+      [
+        cookies.opB,
+        `/api/network-tariffs/${netCharges.tariff}/versions`,
+        { ...NET_VERSION, effectiveFrom: '2030-06-01' },
+      ],
+      [
+        cookies.opB,
+        `/api/network-tariffs/${netCharges.tariff}/areas`,
+        { areaId: 'B', fromDay: '2030-06-01' },
+      ],
+    ] as const) {
+      const res = await app.inject(
+        as(who, { method: 'POST', url, headers: { 'content-type': 'application/json' }, payload }),
+      );
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    }
+    for (const who of [cookies.sup2, cookies.opB]) {
+      for (const doc of ['pdf', 'lines.csv']) {
+        const res = await app.inject(
+          as(who, { method: 'GET', url: `/api/network-invoices/${netCharges.invoiceOfSup1}/${doc}` }),
+        );
+        expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+      }
+    }
+    const list = await app.inject(as(cookies.sup2, { method: 'GET', url: '/api/network-invoices' }));
+    const items = (JSON.parse(list.body) as { items: { supplierId: number }[] }).items;
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.every((i) => i.supplierId === w.sup2)).toBe(true);
+    const opB = await app.inject(as(cookies.opB, { method: 'GET', url: '/api/network-invoices' }));
+    expect((JSON.parse(opB.body) as { items: unknown[] }).items).toEqual([]);
+    const pay = await app.inject(
+      as(cookies.opB, {
+        method: 'POST',
+        url: '/api/network-invoices/payments',
+        headers: { 'content-type': 'application/json' },
+        payload: {
+          supplierId: w.sup1,
+          amountMinor: 5,
+          reference: 'B-ON-A',
+          invoiceId: netCharges.invoiceOfSup1,
+        },
+      }),
+    );
+    expectOnlyError(pay, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    const v = await db.pool.query(
+      'SELECT 1 FROM network_tariff_versions WHERE tariff_id = $1 AND effective_from = $2',
+      [netCharges.tariff, '2030-06-01'],
+    );
+    expect(v.rowCount).toBe(0);
+  });
+});
+// #9 charges end
