@@ -8,7 +8,7 @@ import type {
 } from '@kilowire/contract';
 import { api, ApiError, qs } from '../../api.ts';
 import { ErrorMessage, Loading, useApi, useSession } from '../../common.tsx';
-import { formatDateTime, formatMoney } from '../../format.ts';
+import { formatMoney } from '../../format.ts';
 import { Badge, DataTable, EmptyState, PageHeader, useToast, type ColumnDef } from '../../ui/index.ts';
 import { asApiError } from '../admin/shared.tsx';
 import { KIND_LABEL, kwh, lastMonth, monthLabel, parsePounds } from './words.ts';
@@ -52,10 +52,10 @@ function columns(view: 'operator' | 'supplier' | 'admin'): ColumnDef<NetworkInvo
       header: 'Use',
       accessorKey: 'wh',
       cell: ({ row }) => (
-        <>
+        <span className="nb-use">
           {kwh(row.original.wh)}
-          <div className="muted">{row.original.meterDays.toLocaleString('en-GB')} meter-days</div>
-        </>
+          <span className="muted">{row.original.meterDays.toLocaleString('en-GB')} meter-days</span>
+        </span>
       ),
     },
     {
@@ -135,10 +135,12 @@ function Balances({
         {balances.map((b) => (
           <li key={`${b.operatorId}-${b.supplierId}`} className="card nb-card">
             <p className="nb-card-name">{view === 'supplier' ? b.operator : b.supplier}</p>
-            <p className="nb-card-figure">{formatMoney(b.owedMinor)}</p>
+            <p className="muted nb-card-label">
+              {b.owedMinor > 0 ? 'Owed now' : b.owedMinor < 0 ? 'In credit' : 'Nothing owed'}
+            </p>
+            <p className="nb-card-figure">{formatMoney(Math.abs(b.owedMinor))}</p>
             <p className="muted">
-              {b.owedMinor > 0 ? 'owed' : b.owedMinor < 0 ? 'in credit' : 'nothing owed'} · invoiced{' '}
-              {formatMoney(b.invoicedMinor)} · paid {formatMoney(b.paidMinor)}
+              Invoiced {formatMoney(b.invoicedMinor)}, paid {formatMoney(b.paidMinor)}
             </p>
           </li>
         ))}
@@ -176,15 +178,24 @@ export function NetworkInvoicesPage({ view }: { view: 'operator' | 'supplier' | 
       {list.error && <ErrorMessage error={list.error} retry={list.reload} />}
       {list.loading && !data && <Loading what="invoices" />}
       {data && <Balances balances={data.balances} view={view} />}
-      {manage && data && data.suppliers.length > 0 && (
-        <RecordPayment suppliers={data.suppliers} invoices={data.items} onDone={list.reload} />
-      )}
       <section aria-labelledby={`${id}-h`}>
         <h2 id={`${id}-h`}>{view === 'supplier' ? 'Invoices' : 'Issued invoices and notes'}</h2>
         <div className="nb-filters">
           <div className="field">
-            <label htmlFor={`${id}-month`}>Month</label>
-            <input id={`${id}-month`} type="month" value={month} onChange={(e) => setMonth(e.target.value)} />
+            <label htmlFor={`${id}-month`}>Show one month</label>
+            <div className="nb-row">
+              <input
+                id={`${id}-month`}
+                type="month"
+                value={month}
+                onChange={(e) => setMonth(e.target.value)}
+              />
+              {month && (
+                <button type="button" className="btn btn-small btn-secondary" onClick={() => setMonth('')}>
+                  All months
+                </button>
+              )}
+            </div>
           </div>
           {data && data.suppliers.length > 1 && (
             <div className="field">
@@ -218,13 +229,14 @@ export function NetworkInvoicesPage({ view }: { view: 'operator' | 'supplier' | 
             }
           />
         )}
-        {data && data.items.length > 0 && (
-          <p className="muted nb-note">
-            Issued {formatDateTime(data.items[0]!.issuedAt, 'Europe/London')} (latest). Invoices never change:
-            a revised collection gives a credit or debit note.
-          </p>
-        )}
+        <p className="muted nb-note">
+          Invoices never change: when a day is collected again after its month was invoiced, issuing the month
+          again adds a credit or debit note for the difference.
+        </p>
       </section>
+      {manage && data && data.suppliers.length > 0 && (
+        <RecordPayment suppliers={data.suppliers} invoices={data.items} onDone={list.reload} />
+      )}
     </>
   );
 }

@@ -136,13 +136,14 @@ export default function NetworkTariffsPage() {
         </section>
       )}
       {manage && data && (
-        <>
-          <CreateTariff onDone={list.reload} />
+        <section aria-labelledby="nt-manage-h">
+          <h2 id="nt-manage-h">Change</h2>
+          <CreateTariff onDone={list.reload} first={data.items.length === 0} />
           {data.items.length > 0 && <AddVersion tariffs={data.items} onDone={list.reload} />}
           {data.items.length > 0 && data.areas.length > 0 && (
             <AssignArea tariffs={data.items} areas={data.areas} onDone={list.reload} />
           )}
-        </>
+        </section>
       )}
     </>
   );
@@ -359,7 +360,7 @@ function Problem({ error, local }: { error: ApiError | null; local: string | nul
   );
 }
 
-function CreateTariff({ onDone }: { onDone: () => void }) {
+function CreateTariff({ onDone, first }: { onDone: () => void; first: boolean }) {
   const id = useId();
   const toast = useToast();
   const v = useVersionDraft();
@@ -390,26 +391,28 @@ function CreateTariff({ onDone }: { onDone: () => void }) {
     );
   };
   return (
-    <form className="card nb-form" onSubmit={submit} noValidate aria-labelledby={`${id}-h`}>
-      <h2 id={`${id}-h`}>Create a tariff</h2>
-      <div className="nb-grid">
-        <div className="field">
-          <label htmlFor={`${id}-code`}>Code</label>
-          <input id={`${id}-code`} value={code} maxLength={64} onChange={(e) => setCode(e.target.value)} />
+    <details className="card nb-disclosure" open={first}>
+      <summary>Create a tariff</summary>
+      <form onSubmit={submit} noValidate aria-label="Create a tariff">
+        <div className="nb-grid">
+          <div className="field">
+            <label htmlFor={`${id}-code`}>Code</label>
+            <input id={`${id}-code`} value={code} maxLength={64} onChange={(e) => setCode(e.target.value)} />
+          </div>
+          <div className="field">
+            <label htmlFor={`${id}-name`}>Name</label>
+            <input id={`${id}-name`} value={name} maxLength={80} onChange={(e) => setName(e.target.value)} />
+          </div>
         </div>
-        <div className="field">
-          <label htmlFor={`${id}-name`}>Name</label>
-          <input id={`${id}-name`} value={name} maxLength={80} onChange={(e) => setName(e.target.value)} />
+        <VersionFields idp={id} {...v} />
+        <Problem error={error} local={local} />
+        <div className="form-actions">
+          <button type="submit" className="btn" disabled={busy || !code.trim() || !name.trim()}>
+            {busy ? 'Creating…' : 'Create tariff'}
+          </button>
         </div>
-      </div>
-      <VersionFields idp={id} {...v} />
-      <Problem error={error} local={local} />
-      <div className="form-actions">
-        <button type="submit" className="btn" disabled={busy || !code.trim() || !name.trim()}>
-          {busy ? 'Creating…' : 'Create tariff'}
-        </button>
-      </div>
-    </form>
+      </form>
+    </details>
   );
 }
 
@@ -441,26 +444,28 @@ function AddVersion({ tariffs, onDone }: { tariffs: NetworkTariff[]; onDone: () 
     );
   };
   return (
-    <form className="card nb-form" onSubmit={submit} noValidate aria-labelledby={`${id}-h`}>
-      <h2 id={`${id}-h`}>New prices</h2>
-      <div className="field">
-        <label htmlFor={`${id}-t`}>Tariff</label>
-        <select id={`${id}-t`} value={tariffId} onChange={(e) => setTariffId(e.target.value)}>
-          {tariffs.map((t) => (
-            <option key={t.id} value={String(t.id)}>
-              {t.name} ({t.code})
-            </option>
-          ))}
-        </select>
-      </div>
-      <VersionFields idp={id} {...v} />
-      <Problem error={error} local={local} />
-      <div className="form-actions">
-        <button type="submit" className="btn" disabled={busy}>
-          {busy ? 'Saving…' : 'Add version'}
-        </button>
-      </div>
-    </form>
+    <details className="card nb-disclosure">
+      <summary>New prices</summary>
+      <form onSubmit={submit} noValidate aria-label="New prices">
+        <div className="field">
+          <label htmlFor={`${id}-t`}>Tariff</label>
+          <select id={`${id}-t`} value={tariffId} onChange={(e) => setTariffId(e.target.value)}>
+            {tariffs.map((t) => (
+              <option key={t.id} value={String(t.id)}>
+                {t.name} ({t.code})
+              </option>
+            ))}
+          </select>
+        </div>
+        <VersionFields idp={id} {...v} />
+        <Problem error={error} local={local} />
+        <div className="form-actions">
+          <button type="submit" className="btn" disabled={busy}>
+            {busy ? 'Saving…' : 'Add version'}
+          </button>
+        </div>
+      </form>
+    </details>
   );
 }
 
@@ -497,40 +502,42 @@ function AssignArea({
     );
   };
   return (
-    <form className="card nb-form" onSubmit={submit} noValidate aria-labelledby={`${id}-h`}>
-      <h2 id={`${id}-h`}>Assign to an area</h2>
-      <div className="nb-grid">
-        <div className="field">
-          <label htmlFor={`${id}-t`}>Tariff</label>
-          <select id={`${id}-t`} value={tariffId} onChange={(e) => setTariffId(e.target.value)}>
-            {tariffs.map((t) => (
-              <option key={t.id} value={String(t.id)}>
-                {t.name} ({t.code})
-              </option>
-            ))}
-          </select>
+    <details className="card nb-disclosure">
+      <summary>Assign to an area</summary>
+      <form onSubmit={submit} noValidate aria-label="Assign to an area">
+        <div className="nb-grid">
+          <div className="field">
+            <label htmlFor={`${id}-t`}>Tariff</label>
+            <select id={`${id}-t`} value={tariffId} onChange={(e) => setTariffId(e.target.value)}>
+              {tariffs.map((t) => (
+                <option key={t.id} value={String(t.id)}>
+                  {t.name} ({t.code})
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor={`${id}-a`}>Area</label>
+            <select id={`${id}-a`} value={areaId} onChange={(e) => setAreaId(e.target.value)}>
+              {areas.map((a) => (
+                <option key={a.id} value={a.id}>
+                  {a.name} ({a.id})
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor={`${id}-d`}>From (local day)</label>
+            <input id={`${id}-d`} type="date" value={fromDay} onChange={(e) => setFromDay(e.target.value)} />
+          </div>
         </div>
-        <div className="field">
-          <label htmlFor={`${id}-a`}>Area</label>
-          <select id={`${id}-a`} value={areaId} onChange={(e) => setAreaId(e.target.value)}>
-            {areas.map((a) => (
-              <option key={a.id} value={a.id}>
-                {a.name} ({a.id})
-              </option>
-            ))}
-          </select>
+        <Problem error={error} local={null} />
+        <div className="form-actions">
+          <button type="submit" className="btn" disabled={busy}>
+            {busy ? 'Assigning…' : 'Assign'}
+          </button>
         </div>
-        <div className="field">
-          <label htmlFor={`${id}-d`}>From (local day)</label>
-          <input id={`${id}-d`} type="date" value={fromDay} onChange={(e) => setFromDay(e.target.value)} />
-        </div>
-      </div>
-      <Problem error={error} local={null} />
-      <div className="form-actions">
-        <button type="submit" className="btn" disabled={busy}>
-          {busy ? 'Assigning…' : 'Assign'}
-        </button>
-      </div>
-    </form>
+      </form>
+    </details>
   );
 }
