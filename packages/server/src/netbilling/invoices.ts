@@ -328,6 +328,9 @@ export async function issueMonth(
   const from = monthStart(month);
   const who = opts.who ?? { actorId: null };
   return withTx(pool, who, async (t) => {
+    // A month of a large area is one pass over ~30 collection runs' rows (48 slots each):
+    // longer than an API request's default statement budget.
+    await t.c.query("SET LOCAL statement_timeout = '600s'");
     await t.c.query(`SELECT pg_advisory_xact_lock(hashtext('netinv:' || $1::text || ':' || $2::text))`, [
       operatorId,
       from,
