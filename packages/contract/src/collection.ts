@@ -91,6 +91,7 @@ export const collectionDayResponse = z.object({
   areaName: z.string(),
   tz: z.string(),
   day: isoDate,
+  completenessAlertPct: z.number().describe("The operator's threshold: below it the day is flagged"),
   versions: z.array(collectionVersion).describe('Oldest first'),
   version: collectionRun.describe('The version shown (latest unless asked)'),
   suppliers: z.array(collectionTotal),

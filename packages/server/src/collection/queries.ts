@@ -226,6 +226,7 @@ export async function dayView(
     areaName: area.name,
     tz: area.tz,
     day,
+    completenessAlertPct: area.pct,
     versions,
     version: presentRun(shown),
     suppliers,
