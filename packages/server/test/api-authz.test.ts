@@ -5,8 +5,12 @@ import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
 import { HOUSEHOLD_ALERT_TYPES } from '@kilowire/contract/enums';
 import { registeredRoutes } from '../src/api/app.ts';
+// #9 collection
 import { collectDay } from '../src/collection/collect.ts';
+// #9 collection end
+// #9 charges
 import { issueMonth } from '../src/netbilling/invoices.ts';
+// #9 charges end
 
 /**
  * The authorisation matrix. Every registered route must appear in ROUTES (or be under /docs);
@@ -523,6 +527,45 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/fleet': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/fleet/export.csv': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/meters/:serial/overview': { kind: 'meter', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  // #9 collection
+  'GET /api/collection/areas': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
+  'GET /api/collection/areas/:areaId/days/:day': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}`,
+    fresh: () => collection.ensure(),
+  },
+  'GET /api/collection/areas/:areaId/days/:day/missing': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}/missing`,
+    fresh: () => collection.ensure(),
+  },
+  'GET /api/collection/areas/:areaId/days/:day/suppliers/:supplierId/file.csv': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}/suppliers/${w.sup1}/file.csv`,
+    fresh: () => collection.ensure(),
+  },
+  'GET /api/collection/areas/:areaId/days/:day/suppliers/:supplierId/file.json': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}/suppliers/${w.sup1}/file.json`,
+    fresh: () => collection.ensure(),
+  },
+  // Operator admins only (network.settings); nothing changed since the first collection: 200.
+  'POST /api/collection/areas/:areaId/days/:day/collect': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}/collect`,
+    fresh: () => collection.ensure(),
+  },
+  // #9 collection end
   // #9 charges
   'GET /api/network-tariffs': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
   'POST /api/network-tariffs': {
@@ -621,6 +664,24 @@ const netCharges = {
     netCharges.invoiceOfSup1 = Number(r.rows[0]!.id);
   },
 };
+
+// #9 collection
+/** A collected day of area A (operator A), made on first use. */
+const COLLECTED_DAY = '2026-11-20';
+const collection = {
+  done: false,
+  async ensure(): Promise<void> {
+    if (collection.done) return;
+    await db.pool.query(
+      `INSERT INTO interval_readings (meter_id, ts, wh)
+       SELECT $1, '2026-11-20T00:00Z'::timestamptz + i * interval '30 minutes', 100 FROM generate_series(0, 19) i`,
+      [w.h1A.meterId],
+    );
+    await collectDay(db.pool, 'A', COLLECTED_DAY, 'cutoff');
+    collection.done = true;
+  },
+};
+// #9 collection end
 
 /**
  * #8 cases and extracts: a tamper case and a finished (empty) extract of supplier 1, made on
@@ -1281,6 +1342,27 @@ describe('commands', () => {
   });
 });
 
+// #9 collection
+describe('#9 collection: an operator reaches its own areas only', () => {
+  test('operator of area B on area A -> 404 on every collection route, and nothing is collected', async () => {
+    await collection.ensure();
+    const before = (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM collection_runs'))
+      .rows[0]!.n;
+    for (const [k, c] of Object.entries(ROUTES)) {
+      if (!k.includes('/api/collection/areas/:areaId') || c.kind !== 'roles') continue;
+      const res = await app.inject(as(cookies.opB, roleRequest(k, c)));
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    }
+    const list = await app.inject(as(cookies.opB, { method: 'GET', url: '/api/collection/areas' }));
+    const ids = (JSON.parse(list.body) as { areas: { areaId: string }[] }).areas.map((a) => a.areaId);
+    expect(ids).toContain('B');
+    expect(ids).not.toContain('A');
+    const after = (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM collection_runs'))
+      .rows[0]!.n;
+    expect(after).toBe(before);
+  });
+});
+// #9 collection end
 // #9 charges
 describe("network charges reach only the operator's and the supplier's own", () => {
   test("another operator's tariff and another supplier's or operator's invoice -> 404, and nothing changes", async () => {

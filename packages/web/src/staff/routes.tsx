@@ -143,6 +143,18 @@ export const STAFF_PAGES: StaffPage[] = [
   // #9 outages — first among the operator's pages, so the network overview is its console's home.
   // #9 outages end
   // #9 collection
+  {
+    path: '/collection',
+    nav: { section: 'Operations', label: 'Collection' },
+    cap: 'network.read',
+    component: page(() => import('./collection/CollectionPage.tsx')),
+  },
+  {
+    path: /^\/collection\/([^/]+\/\d{4}-\d{2}-\d{2})$/,
+    cap: 'network.read',
+    example: '/collection/A/2026-11-20',
+    component: page(() => import('./collection/CollectionDay.tsx')),
+  },
   // #9 collection end
   // #9 charges
   {
