@@ -2,6 +2,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, eachDay, localMidnight } from '@kilowire/protocol';
 import { collectDay } from '../src/collection/collect.ts';
+import { createStaffUser } from '../src/accounts/repo.ts';
 import { Gateway } from '../src/gateway/gateway.ts';
 import { logger } from '../src/log.ts';
 import { issueMonth } from '../src/netbilling/invoices.ts';
@@ -10,7 +11,7 @@ import { invoiceCsv } from '../src/netbilling/documents.ts';
 import { invoiceInScope, invoiceLines } from '../src/netbilling/queries.ts';
 import type { Actor } from '../src/policies.ts';
 import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
-import { as, buildWorld, login, testApi, type World } from './support/api.ts';
+import { as, buildWorld, login, PASSWORD, testApi, type World } from './support/api.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { RawMeter, readingsMsg, waitFor } from './support/world.ts';
 
@@ -174,6 +175,16 @@ beforeAll(async () => {
   app = await testApi(db.pool);
   for (const who of ['opA', 'opB', 'sup1', 'sup2', 'agent1', 'admin'] as const)
     cookies[who] = await login(app, w.login[who]);
+  // A control-room agent of operator A: reads, never prices or invoices.
+  await createStaffUser(db.pool, {
+    role: 'operator',
+    staffRole: 'agent',
+    email: 'agent@opa.test',
+    password: PASSWORD,
+    orgId: w.opA,
+    name: 'OpA Agent',
+  });
+  cookies.opAgent = await login(app, 'agent@opa.test');
 }, 120_000);
 
 afterAll(async () => {
@@ -580,6 +591,30 @@ describe('network-use invoices from the daily collection', () => {
     });
     const audit = await db.pool.query(`SELECT 1 FROM audit_log WHERE action = 'network_payment.record'`);
     expect(audit.rowCount).toBe(1);
+  });
+
+  it("an operator's agent reads tariffs and invoices but may not price, issue or record payments", async () => {
+    expect((await api('opAgent', { method: 'GET', url: '/api/network-tariffs' })).status).toBe(200);
+    const list = await api('opAgent', { method: 'GET', url: '/api/network-invoices' });
+    expect(list.status).toBe(200);
+    expect((list.json().items as unknown[]).length).toBeGreaterThan(0);
+    const t = await db.pool.query<{ id: number }>(`SELECT id FROM network_tariffs WHERE code = 'DUOS-A'`);
+    for (const [url, payload] of [
+      [
+        '/api/network-tariffs',
+        { code: 'AGENT', name: 'Agent', version: { ...V1, effectiveFrom: '2031-01-01' } },
+      ],
+      [`/api/network-tariffs/${t.rows[0]!.id}/versions`, { ...V2, effectiveFrom: '2031-01-01' }],
+      [`/api/network-tariffs/${t.rows[0]!.id}/areas`, { areaId: 'A', fromDay: '2031-01-01' }],
+      ['/api/network-invoices/issue', { month: MONTH }],
+      [
+        '/api/network-invoices/payments',
+        { supplierId: w.sup1, amountMinor: 1, reference: 'AGENT', invoiceId: null },
+      ],
+    ] as const) {
+      const r = await api('opAgent', { method: 'POST', url, payload });
+      expect(r.status, url).toBe(403);
+    }
   });
 });
 
