@@ -220,7 +220,9 @@ export function monthStart(month: string): string {
 
 /**
  * The operator's month as it would be invoiced now: the latest finished collection version
- * of every (area, day), priced. Areas count when they have meters or a collection that month.
+ * of every (area, day), priced. An area counts when it had meters installed during the month
+ * or a collection of one of its days (then every day of the month must be collected); an
+ * area whose meters all came later does not hold up older months.
  */
 export async function monthData(q: Q, operatorId: number, month: string): Promise<MonthData> {
   const from = monthStart(month);
@@ -229,7 +231,9 @@ export async function monthData(q: Q, operatorId: number, month: string): Promis
   const areas = await q.query<{ id: string }>(
     `SELECT a.id FROM network_areas a
       WHERE a.operator_id = $1
-        AND (EXISTS (SELECT 1 FROM meters m WHERE m.area_id = a.id)
+        AND (EXISTS (SELECT 1 FROM meters m
+                      WHERE m.area_id = a.id AND m.created_at < ($3::date::timestamp AT TIME ZONE a.tz)
+                        AND (m.decommissioned_at IS NULL OR m.decommissioned_at > ($2::date::timestamp AT TIME ZONE a.tz)))
              OR EXISTS (SELECT 1 FROM collection_runs r WHERE r.area_id = a.id AND r.day >= $2 AND r.day < $3))
       ORDER BY a.id`,
     [operatorId, from, to],
