@@ -441,6 +441,14 @@ describe('network-use invoices from the daily collection', () => {
       net: after.net,
       gross: after.gross,
     });
+    // The note's PDF says what it corrects and by how much.
+    const pdf = await app.inject(
+      as(cookies.sup1, { method: 'GET', url: `/api/network-invoices/${res.notes[0]}/pdf` }),
+    );
+    expect(pdf.statusCode).toBe(200);
+    const text = await pdfText(pdf.rawPayload);
+    expect(text).toContain(`Debit note ${res.notes[0]}`);
+    expect(text).toContain(`Corrects invoice ${invSup1}`);
     // The supplier's balance follows: invoice + note.
     const bal = await api('sup1', { method: 'GET', url: '/api/network-invoices' });
     const balances = bal.json().balances as { operatorId: number; owedMinor: number }[];
