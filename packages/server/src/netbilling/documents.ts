@@ -46,7 +46,7 @@ function lineText(l: InvoiceLine, cur: string): string {
   if (l.kind === 'energy')
     return `Area ${l.areaId}, ${l.bandName} band, ${span}: ${kwh3(l.wh!)} × ${minorPrice(l.rateMilli!, cur)}/kWh (${l.tariffCode} v${l.version})`;
   if (l.kind === 'fixed')
-    return `Area ${l.areaId}, fixed charge ${span}: ${l.meterDays!.toLocaleString('en-GB')} meter-days × ${minorPrice(l.rateMilli!, cur)} (${l.tariffCode} v${l.version})`;
+    return `Area ${l.areaId}, fixed charge ${span}: ${l.meterDays!.toLocaleString('en-GB')} meter-days × ${minorPrice(l.rateMilli!, cur)} a day (${l.tariffCode} v${l.version})`;
   return `VAT at ${l.vatBp! / 100}% on ${money(l.netMinor!, cur)}`;
 }
 
