@@ -10,6 +10,7 @@
  *   (h) a bill run over 100,000 credit accounts  accounts/s (PDFs rendered lazily, not in the run)
  *   (i) the fleet table at 100,000 meters        p95 ms, 50 staff users searching, filtering, sorting, paging
  *   (j) a monthly extract of 100,000 meters      rows/s through the job path, vs COPY out of the same rows
+ *   (l) the daily collection of 100,000 meters    meters/s, one local day from the raw intervals (#9)
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -21,6 +22,9 @@ import os from 'node:os';
 import { benchApi, type ApiResult } from './api.ts';
 import { benchBillRun, type BillRunResult } from './billrun.ts';
 import { benchCopy, type CopyResult } from './copy.ts';
+// #9 collection
+import { benchCollection, type CollectionResult } from './collection.ts';
+// #9 collection end
 import { benchExtract, type ExtractResult } from './extract.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
@@ -55,6 +59,9 @@ const P = quick
       fleetSearchMeters: 20_000,
       fleetSearchSeconds: 20,
       extractMeters: 10_000,
+      // #9 collection
+      collectionMeters: 20_000,
+      // #9 collection end
     }
   : {
       copyRows: 4_000_000,
@@ -73,6 +80,9 @@ const P = quick
       fleetSearchMeters: 100_000,
       fleetSearchSeconds: 60,
       extractMeters: 100_000,
+      // #9 collection
+      collectionMeters: 100_000,
+      // #9 collection end
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -90,6 +100,9 @@ const TARGETS = {
   fleetSearchP95Ms: 50,
   /** Issue #8: the whole month's extract of 100,000 meters in <= 60 s. */
   extractS: 60,
+  // #9 collection: a day's collection of 100,000 meters in <= 60 s.
+  collectionS: 60,
+  // #9 collection end
 };
 /** Staff users working the fleet table at once in part (i). */
 const FLEET_USERS = 50;
@@ -237,6 +250,12 @@ async function main(): Promise<number> {
   const extract: ExtractResult | undefined = await part('j extract', errors, () =>
     benchExtract(db.url, db.pool, { meters: P.extractMeters, chunk: 2000, workers: 2 }),
   );
+
+  // #9 collection
+  const collection: CollectionResult | undefined = await part('l collection', errors, () =>
+    benchCollection(db.url, db.pool, { meters: P.collectionMeters }),
+  );
+  // #9 collection end
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
   const web = await part('f portal size', errors, () => portalSize());
@@ -437,6 +456,26 @@ async function main(): Promise<number> {
     ['(i) data set build time (generate_series)', fmt(fleetSearch?.buildS, 1), 's', '', ''],
     ['(i) API process CPU per request', fmt(fleetSearch?.apiCpuMsPerReq, 2), 'ms', '', ''],
   );
+  // #9 collection
+  rows.push(
+    [
+      `(l) daily collection, ${fmt(collection?.meters)} meters x 48 half-hours (one local day)`,
+      fmt(collection?.metersPerS),
+      'meters/s',
+      `>= ${fmt(P.collectionMeters / TARGETS.collectionS)}`,
+      ok(collection ? collection.collectS <= TARGETS.collectionS : null),
+    ],
+    [
+      "(l) the day's collection / unchanged re-collection / data set build (COPY)",
+      collection
+        ? `${fmt(collection.collectS, 1)} / ${fmt(collection.recollectS, 1)} / ${fmt(collection.buildS, 1)}`
+        : 'n/a',
+      's',
+      `<= ${TARGETS.collectionS}`,
+      ok(collection ? collection.collectS <= TARGETS.collectionS : null),
+    ],
+  );
+  // #9 collection end
   const head: [string, string, string, string, string] = ['figure', 'value', 'unit', 'target', 'ok?'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
@@ -506,6 +545,13 @@ async function main(): Promise<number> {
     bill_run_accounts: bills?.accounts ?? null,
     bill_run_s: round(bills?.runS, 1),
     bill_run_pdf: 'lazy',
+    // #9 collection
+    collection_meters_per_s: round(collection?.metersPerS),
+    collection_day_s: round(collection?.collectS, 1),
+    collection_recollect_s: round(collection?.recollectS, 1),
+    collection_meters: collection?.meters ?? null,
+    collection_build_s: round(collection?.buildS, 1),
+    // #9 collection end
     extract_rows_per_s: round(extract?.rowsPerS),
     extract_month_s: round(extract?.extractS, 1),
     extract_rows: extract?.rows ?? null,

@@ -21,3 +21,5 @@ export * from './admin.ts';
 export * from './supply.ts';
 export * from './cases.ts';
 export * from './fleet.ts';
+export * from './collection.ts';
+export * from './netbilling.ts';

@@ -202,6 +202,26 @@ export const envSchema = z.object({
     .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "7 * * * *"')
     .default('7 * * * *'),
   CREDIT_DRIFT_MINOR: z.coerce.number().int().min(1).max(1_000_000).default(200),
+  // #9 collection
+  /**
+   * When (5-field cron, UTC) the daily collection looks for due days (a local day is due at
+   * D+1 at the operator's cut-off in the area's time zone) and for days with late data.
+   */
+  COLLECTION_CRON: z
+    .string()
+    .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "*/15 * * * *"')
+    .default('*/15 * * * *'),
+  /** How many local days back a missed collection is still caught up (after downtime). */
+  COLLECTION_CATCHUP_DAYS: z.coerce.number().int().min(1).max(62).default(7),
+  // #9 collection end
+  /**
+   * #9 When (5-field cron, UTC) network operators invoice the previous month's network use to
+   * each supplier; a month not fully collected yet is skipped until the next firing.
+   */
+  NETWORK_INVOICE_CRON: z
+    .string()
+    .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "0 7 3 * *"')
+    .default('0 7 3 * *'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -261,6 +281,11 @@ export interface Config {
     reconcileCron: string;
     driftMinor: number;
   };
+  // #9 collection
+  collection: { cron: string; catchUpDays: number };
+  // #9 collection end
+  /** #9 network-use charges. */
+  netbilling: { invoiceCron: string };
   logLevel: string;
 }
 
@@ -520,6 +545,10 @@ export function loadConfig(
       reconcileCron: e.RECONCILE_CRON.trim(),
       driftMinor: e.CREDIT_DRIFT_MINOR,
     },
+    // #9 collection
+    collection: { cron: e.COLLECTION_CRON.trim(), catchUpDays: e.COLLECTION_CATCHUP_DAYS },
+    // #9 collection end
+    netbilling: { invoiceCron: e.NETWORK_INVOICE_CRON.trim() },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -31,3 +31,6 @@ export { issueDemoBills } from './demo/bills.ts';
 export { createExtract } from './extracts/extracts.ts';
 export { EXTRACT_QUEUE, startCaseJobs } from './extracts/jobs.ts';
 export { startBoss } from './jobs/boss.ts';
+// #9 collection (the collection benchmark collects a day of 100,000 meters).
+export { collectDay, type CollectResult } from './collection/collect.ts';
+// #9 collection end

@@ -5,6 +5,12 @@ import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
 import { HOUSEHOLD_ALERT_TYPES } from '@kilowire/contract/enums';
 import { registeredRoutes } from '../src/api/app.ts';
+// #9 collection
+import { collectDay } from '../src/collection/collect.ts';
+// #9 collection end
+// #9 charges
+import { issueMonth } from '../src/netbilling/invoices.ts';
+// #9 charges end
 
 /**
  * The authorisation matrix. Every registered route must appear in ROUTES (or be under /docs);
@@ -77,6 +83,13 @@ const VERSION = {
   dayRate: 24_500,
   standingMilliPerDay: 53_350,
   vatBp: 500,
+};
+/** #9 charges: a network tariff version (flat, with a fixed charge). */
+const NET_VERSION = {
+  effectiveFrom: '2030-01-01',
+  bands: [{ code: 'all', name: 'All day', rateMilli: 2500, windows: [], weekdaysOnly: false }],
+  fixedMilliPerDay: 10_000,
+  vatBp: 2000,
 };
 const meterTariffShape = (b: Record<string, unknown>) => {
   expect(b.serial).toBe('KW1A');
@@ -514,7 +527,161 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/fleet': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/fleet/export.csv': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/meters/:serial/overview': { kind: 'meter', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  // #9 collection
+  'GET /api/collection/areas': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
+  'GET /api/collection/areas/:areaId/days/:day': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}`,
+    fresh: () => collection.ensure(),
+  },
+  'GET /api/collection/areas/:areaId/days/:day/missing': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}/missing`,
+    fresh: () => collection.ensure(),
+  },
+  'GET /api/collection/areas/:areaId/days/:day/suppliers/:supplierId/file.csv': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}/suppliers/${w.sup1}/file.csv`,
+    fresh: () => collection.ensure(),
+  },
+  'GET /api/collection/areas/:areaId/days/:day/suppliers/:supplierId/file.json': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}/suppliers/${w.sup1}/file.json`,
+    fresh: () => collection.ensure(),
+  },
+  // Operator admins only (network.settings); nothing changed since the first collection: 200.
+  'POST /api/collection/areas/:areaId/days/:day/collect': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 200,
+    url: () => `/api/collection/areas/A/days/${COLLECTED_DAY}/collect`,
+    fresh: () => collection.ensure(),
+  },
+  // #9 collection end
+  // #9 charges
+  'GET /api/network-tariffs': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
+  'POST /api/network-tariffs': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    body: {
+      code: 'AUTHZ-NEW',
+      name: 'Authz network',
+      version: { ...NET_VERSION, effectiveFrom: '2031-01-01' },
+    },
+  },
+  'POST /api/network-tariffs/:id/versions': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    url: () => `/api/network-tariffs/${netCharges.tariff || 1}/versions`,
+    body: { ...NET_VERSION, effectiveFrom: '2030-03-01' },
+    fresh: () => netCharges.ensure(),
+  },
+  'POST /api/network-tariffs/:id/areas': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    url: () => `/api/network-tariffs/${netCharges.tariff || 1}/areas`,
+    body: { areaId: 'A', fromDay: '2030-04-01' },
+    fresh: () => netCharges.ensure(),
+  },
+  'GET /api/network-invoices': { kind: 'roles', roles: ['supplier', 'agent', 'operator', 'admin'], ok: 200 },
+  'POST /api/network-invoices/issue': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 200,
+    body: { month: '2030-01' },
+    fresh: () => netCharges.ensure(),
+  },
+  'GET /api/network-invoices/:id/pdf': {
+    kind: 'roles',
+    roles: ['supplier', 'agent', 'operator', 'admin'],
+    ok: 200,
+    url: () => `/api/network-invoices/${netCharges.invoiceOfSup1 || 1}/pdf`,
+    fresh: () => netCharges.ensureInvoice(),
+  },
+  'GET /api/network-invoices/:id/lines.csv': {
+    kind: 'roles',
+    roles: ['supplier', 'agent', 'operator', 'admin'],
+    ok: 200,
+    url: () => `/api/network-invoices/${netCharges.invoiceOfSup1 || 1}/lines.csv`,
+    fresh: () => netCharges.ensureInvoice(),
+  },
+  'POST /api/network-invoices/payments': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    get body() {
+      return { supplierId: w.sup1, amountMinor: 100, reference: 'AUTHZ 1', invoiceId: null };
+    },
+  },
+  // #9 charges end
 };
+
+/**
+ * #9 charges: a network tariff of operator A pricing area A from 2030-01-01, area A collected
+ * (the real collectDay) over January 2030, and operator A's invoices for it (made on first use).
+ */
+const netCharges = {
+  tariff: 0,
+  invoiceOfSup1: 0,
+  async ensure(): Promise<void> {
+    if (netCharges.tariff) return;
+    const t = await db.pool.query<{ id: number }>(
+      `INSERT INTO network_tariffs (operator_id, code, name) VALUES ($1, 'AUTHZ-NT', 'Authz network') RETURNING id`,
+      [w.opA],
+    );
+    netCharges.tariff = t.rows[0]!.id;
+    await db.pool.query(
+      `INSERT INTO network_tariff_versions (tariff_id, version, effective_from, bands, fixed_milli_per_day, vat_bp)
+       VALUES ($1, 1, '2030-01-01', $2, $3, 2000)`,
+      [netCharges.tariff, JSON.stringify(NET_VERSION.bands), NET_VERSION.fixedMilliPerDay],
+    );
+    await db.pool.query(
+      `INSERT INTO network_tariff_areas (area_id, from_day, tariff_id) VALUES ('A', '2030-01-01', $1)`,
+      [netCharges.tariff],
+    );
+    for (let d = 1; d <= 31; d++)
+      await collectDay(db.pool, 'A', `2030-01-${String(d).padStart(2, '0')}`, 'manual');
+  },
+  async ensureInvoice(): Promise<void> {
+    if (netCharges.invoiceOfSup1) return;
+    await netCharges.ensure();
+    await issueMonth(db.pool, w.opA, '2030-01');
+    const r = await db.pool.query<{ id: string }>(
+      `SELECT id FROM network_invoices WHERE operator_id = $1 AND supplier_id = $2 AND kind = 'invoice'`,
+      [w.opA, w.sup1],
+    );
+    netCharges.invoiceOfSup1 = Number(r.rows[0]!.id);
+  },
+};
+
+// #9 collection
+/** A collected day of area A (operator A), made on first use. */
+const COLLECTED_DAY = '2026-11-20';
+const collection = {
+  done: false,
+  async ensure(): Promise<void> {
+    if (collection.done) return;
+    await db.pool.query(
+      `INSERT INTO interval_readings (meter_id, ts, wh)
+       SELECT $1, '2026-11-20T00:00Z'::timestamptz + i * interval '30 minutes', 100 FROM generate_series(0, 19) i`,
+      [w.h1A.meterId],
+    );
+    await collectDay(db.pool, 'A', COLLECTED_DAY, 'cutoff');
+    collection.done = true;
+  },
+};
+// #9 collection end
 
 /**
  * #8 cases and extracts: a tamper case and a finished (empty) extract of supplier 1, made on
@@ -1174,3 +1341,82 @@ describe('commands', () => {
     expect(await commandCount(w.h1B.meterId)).toBe(before);
   });
 });
+
+// #9 collection
+describe('#9 collection: an operator reaches its own areas only', () => {
+  test('operator of area B on area A -> 404 on every collection route, and nothing is collected', async () => {
+    await collection.ensure();
+    const before = (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM collection_runs'))
+      .rows[0]!.n;
+    for (const [k, c] of Object.entries(ROUTES)) {
+      if (!k.includes('/api/collection/areas/:areaId') || c.kind !== 'roles') continue;
+      const res = await app.inject(as(cookies.opB, roleRequest(k, c)));
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    }
+    const list = await app.inject(as(cookies.opB, { method: 'GET', url: '/api/collection/areas' }));
+    const ids = (JSON.parse(list.body) as { areas: { areaId: string }[] }).areas.map((a) => a.areaId);
+    expect(ids).toContain('B');
+    expect(ids).not.toContain('A');
+    const after = (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM collection_runs'))
+      .rows[0]!.n;
+    expect(after).toBe(before);
+  });
+});
+// #9 collection end
+// #9 charges
+describe("network charges reach only the operator's and the supplier's own", () => {
+  test("another operator's tariff and another supplier's or operator's invoice -> 404, and nothing changes", async () => {
+    await netCharges.ensureInvoice();
+    for (const [who, url, payload] of [
+      [
+        cookies.opB,
+        `/api/network-tariffs/${netCharges.tariff}/versions`,
+        { ...NET_VERSION, effectiveFrom: '2030-06-01' },
+      ],
+      [
+        cookies.opB,
+        `/api/network-tariffs/${netCharges.tariff}/areas`,
+        { areaId: 'B', fromDay: '2030-06-01' },
+      ],
+    ] as const) {
+      const res = await app.inject(
+        as(who, { method: 'POST', url, headers: { 'content-type': 'application/json' }, payload }),
+      );
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    }
+    for (const who of [cookies.sup2, cookies.opB]) {
+      for (const doc of ['pdf', 'lines.csv']) {
+        const res = await app.inject(
+          as(who, { method: 'GET', url: `/api/network-invoices/${netCharges.invoiceOfSup1}/${doc}` }),
+        );
+        expectOnlyError(res, 404, 'NOT_FOUND', w.h1A.meterSerial);
+      }
+    }
+    const list = await app.inject(as(cookies.sup2, { method: 'GET', url: '/api/network-invoices' }));
+    const items = (JSON.parse(list.body) as { items: { supplierId: number }[] }).items;
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.every((i) => i.supplierId === w.sup2)).toBe(true);
+    const opB = await app.inject(as(cookies.opB, { method: 'GET', url: '/api/network-invoices' }));
+    expect((JSON.parse(opB.body) as { items: unknown[] }).items).toEqual([]);
+    const pay = await app.inject(
+      as(cookies.opB, {
+        method: 'POST',
+        url: '/api/network-invoices/payments',
+        headers: { 'content-type': 'application/json' },
+        payload: {
+          supplierId: w.sup1,
+          amountMinor: 5,
+          reference: 'B-ON-A',
+          invoiceId: netCharges.invoiceOfSup1,
+        },
+      }),
+    );
+    expectOnlyError(pay, 404, 'NOT_FOUND', w.h1A.meterSerial);
+    const v = await db.pool.query(
+      'SELECT 1 FROM network_tariff_versions WHERE tariff_id = $1 AND effective_from = $2',
+      [netCharges.tariff, '2030-06-01'],
+    );
+    expect(v.rowCount).toBe(0);
+  });
+});
+// #9 charges end

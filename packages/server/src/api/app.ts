@@ -27,6 +27,9 @@ import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { billRoutes } from './routes/bills.ts';
+// #9 collection
+import { collectionRoutes } from './routes/collection.ts';
+// #9 collection end
 import { fleetRoutes } from './routes/fleet.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -43,6 +46,7 @@ import { tariffRoutes } from './routes/tariffs.ts';
 import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 import { caseRoutes } from './routes/cases.ts';
+import { netbillingRoutes } from './routes/netbilling.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -341,6 +345,11 @@ export async function buildApi(deps: {
     supplyRoutes,
     caseRoutes,
     fleetRoutes,
+    // #9 collection
+    collectionRoutes,
+    // #9 collection end
+    // #9 charges
+    netbillingRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }

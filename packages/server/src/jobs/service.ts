@@ -18,6 +18,10 @@ import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delive
 import { EventDispatcher, startEventWorkers } from './events.ts';
 import { startSupplyJobs } from '../supply/jobs.ts';
 import { startCaseJobs } from '../extracts/jobs.ts';
+// #9 collection
+import { startCollectionJobs } from '../collection/schedule.ts';
+// #9 collection end
+import { startNetworkInvoiceJobs } from '../netbilling/jobs.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
@@ -138,6 +142,9 @@ export async function startJobs(deps: {
     sandboxWebhookSubscriber(sandboxSecret, p.sandboxWebhookUrl, log.child({ sub: 'sandbox' })),
     // #8 cases: tamper events open cases; requested extracts are queued.
     ...(await startCaseJobs(boss, pool, log.child({ sub: 'cases' }), { pollS: n.pollS })),
+    // #9 collection: the daily collection's schedule, and late data marking days dirty.
+    ...(await startCollectionJobs(boss, pool, log.child({ sub: 'collection' }), config.collection)),
+    // #9 collection end
   ];
   const wake = await startEventWorkers(boss, pool, subscribers, log, {
     pollS: n.pollS,
@@ -183,6 +190,8 @@ export async function startJobs(deps: {
   });
 
   await startSupplyJobs(boss, pool, log.child({ sub: 'supply' }));
+  // #9 charges: the monthly network-use invoices.
+  await startNetworkInvoiceJobs(boss, pool, log.child({ sub: 'netbilling' }), config.netbilling.invoiceCron);
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
   const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {

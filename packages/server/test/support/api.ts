@@ -55,6 +55,10 @@ export function testConfig(over: Partial<Config> = {}): Config {
       reconcileCron: '7 * * * *',
       driftMinor: 200,
     },
+    // #9 collection
+    collection: { cron: '*/15 * * * *', catchUpDays: 7 },
+    // #9 collection end
+    netbilling: { invoiceCron: '0 7 3 * *' },
     logLevel: 'silent',
     ...over,
   };

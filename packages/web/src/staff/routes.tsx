@@ -143,8 +143,41 @@ export const STAFF_PAGES: StaffPage[] = [
   // #9 outages — first among the operator's pages, so the network overview is its console's home.
   // #9 outages end
   // #9 collection
+  {
+    path: '/collection',
+    nav: { section: 'Operations', label: 'Collection' },
+    cap: 'network.read',
+    component: page(() => import('./collection/CollectionPage.tsx')),
+  },
+  {
+    path: /^\/collection\/([^/]+\/\d{4}-\d{2}-\d{2})$/,
+    cap: 'network.read',
+    example: '/collection/A/2026-11-20',
+    component: page(() => import('./collection/CollectionDay.tsx')),
+  },
   // #9 collection end
   // #9 charges
+  {
+    path: '/network-invoices',
+    nav: { section: 'Money', label: 'Network invoices' },
+    // By role, not by cap: suppliers hold network_invoices.read too, and see /network-charges.
+    roles: ['operator', 'admin'],
+    component: page(() => import('./netbilling/NetworkInvoices.tsx')),
+  },
+  {
+    path: '/network-tariffs',
+    nav: { section: 'Money', label: 'Network tariffs' },
+    cap: 'network.read',
+    component: page(() => import('./netbilling/NetworkTariffs.tsx')),
+  },
+  {
+    path: '/network-charges',
+    nav: { section: 'Money', label: 'Network charges' },
+    roles: ['supplier'],
+    component: page(() =>
+      import('./netbilling/NetworkInvoices.tsx').then((m) => ({ default: m.SupplierCharges })),
+    ),
+  },
   // #9 charges end
   // #8 design: the network operator's console (the same shell as the supplier's)
   {
