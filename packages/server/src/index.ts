@@ -29,7 +29,7 @@ export { createBillRun, runBillRun, billRunProgress } from './money/billrun.ts';
 export { issueDemoBills } from './demo/bills.ts';
 // #8 cases and extracts (the extract benchmark drives the real job path).
 export { createExtract } from './extracts/extracts.ts';
-export { EXTRACT_QUEUE, startCaseJobs } from './extracts/jobs.ts';
+export { EXTRACT_QUEUE, startCaseJobs } from './jobs/cases.ts';
 export { startBoss } from './jobs/boss.ts';
 // #9 collection (the collection benchmark collects a day of 100,000 meters).
 export { collectDay, type CollectResult } from './collection/collect.ts';

@@ -1,5 +1,6 @@
 import type { AuditEntry, AuditExportQuery } from '@kilowire/contract';
 import type { Q } from '../db/pool.ts';
+import { csvField } from '../csv.ts';
 
 /**
  * The audit log as the administrator reads it: filters, newest first, keyset-paged on
@@ -75,14 +76,6 @@ export async function listAudit(q: Q, f: AuditFilter): Promise<{ items: AuditEnt
     })),
     next: more && last ? last.id : null,
   };
-}
-
-/** One CSV field: quoted, and a leading = + - @ made inert so a spreadsheet does not run it. */
-export function csvField(v: string | number | null): string {
-  if (v === null) return '';
-  let s = String(v);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n']/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export const AUDIT_CSV_HEADER = 'id,at,actor_id,actor,action,target,ip,detail\r\n';

@@ -17,7 +17,7 @@ import { startBoss, stableUuid } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
 import { EventDispatcher, startEventWorkers } from './events.ts';
 import { startSupplyJobs } from '../supply/jobs.ts';
-import { startCaseJobs } from '../extracts/jobs.ts';
+import { startCaseJobs } from './cases.ts';
 // #9 collection
 import { startCollectionJobs } from '../collection/schedule.ts';
 // #9 collection end

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import PDFDocument from 'pdfkit';
 import { money, minorPrice } from '../alerts/format.ts';
-import { csvField } from '../api/routes/fleet.ts';
+import { csvField } from '../csv.ts';
 import { longDay } from '../money/bills.ts';
 import type { InvoiceLine } from './invoices.ts';
 import type { InvoiceRow } from './queries.ts';

@@ -32,7 +32,7 @@ import { withTx, type Pool } from '../../db/pool.ts';
 import { AppError } from '../../errors.ts';
 import { requireCapability, type Actor } from '../../policies.ts';
 import { actorOf, whoOf, type Routes } from '../http.ts';
-import { csvField } from './fleet.ts';
+import { csvField } from '../../csv.ts';
 
 /** Meters per round trip while streaming a supplier's file: memory stays at one batch. */
 const FILE_BATCH = 2000;

@@ -9,6 +9,7 @@ import {
   serialParams,
   type FleetItem,
 } from '@kilowire/contract';
+import { csvField } from '../../csv.ts';
 import { meterOverview as loadOverview } from '../../fleet/overview.ts';
 import {
   FleetCountCache,
@@ -44,19 +45,6 @@ const CSV_COLUMNS: [string, (i: FleetItem) => string | number | boolean | null][
   ['open_case', (i) => i.openCase],
   ['review_findings', (i) => i.reviewFindings],
 ];
-
-/**
- * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break, quotes doubled.
- * Text that a spreadsheet would run as a formula (= + - @ first) gets a leading apostrophe:
- * a household's name is typed by people, and the export is opened in Excel.
- */
-export function csvField(v: string | number | boolean | null): string {
-  if (v === null) return '';
-  if (typeof v !== 'string') return String(v);
-  let s = v;
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 export function csvLine(i: FleetItem): string {
   return `${CSV_COLUMNS.map(([, get]) => csvField(get(i))).join(',')}\r\n`;

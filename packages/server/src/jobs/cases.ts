@@ -3,14 +3,14 @@ import { tamperCasesSubscriber } from '../cases/cases.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Subscriber } from '../events/types.ts';
 import type { Logger } from '../log.ts';
-import { stableUuid } from '../jobs/boss.ts';
+import { stableUuid } from './boss.ts';
 import {
   extractsSubscriber,
   failExtract,
   runExtract,
   unfinishedExtracts,
   type ExtractRunOptions,
-} from './extracts.ts';
+} from '../extracts/extracts.ts';
 
 export const EXTRACT_QUEUE = 'extract';
 const RETRY_LIMIT = 10;
