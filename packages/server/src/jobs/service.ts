@@ -18,6 +18,7 @@ import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delive
 import { EventDispatcher, startEventWorkers } from './events.ts';
 import { startSupplyJobs } from '../supply/jobs.ts';
 import { startCaseJobs } from '../extracts/jobs.ts';
+import { startOutageJobs } from '../outages/jobs.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
@@ -117,6 +118,9 @@ export async function startJobs(deps: {
     if (runs.length) log.info({ runs }, 'scheduled bill runs');
   });
 
+  // #9 outages: power events group into incidents; a sweep every 15 s for what time decides.
+  const outages = await startOutageJobs(boss, pool, log.child({ sub: 'outages' }), { pollS: n.pollS });
+  // #9 outages end
   const p = config.payments;
   const { provider, sandboxSecret } = createProvider(p, pool);
   const subscribers: Subscriber[] = [
@@ -138,6 +142,8 @@ export async function startJobs(deps: {
     sandboxWebhookSubscriber(sandboxSecret, p.sandboxWebhookUrl, log.child({ sub: 'sandbox' })),
     // #8 cases: tamper events open cases; requested extracts are queued.
     ...(await startCaseJobs(boss, pool, log.child({ sub: 'cases' }), { pollS: n.pollS })),
+    // #9 outages
+    ...outages.subscribers,
   ];
   const wake = await startEventWorkers(boss, pool, subscribers, log, {
     pollS: n.pollS,
@@ -205,6 +211,7 @@ export async function startJobs(deps: {
     dispatcher,
     events,
     async stop() {
+      outages.stop();
       await events.stop();
       await dispatcher.stop();
       await started.stop(10_000);
