@@ -21,3 +21,4 @@ export * from './admin.ts';
 export * from './supply.ts';
 export * from './cases.ts';
 export * from './fleet.ts';
+export * from './outages.ts';

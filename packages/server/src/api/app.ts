@@ -43,6 +43,8 @@ import { tariffRoutes } from './routes/tariffs.ts';
 import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 import { caseRoutes } from './routes/cases.ts';
+// #9 outages
+import { outageRoutes } from './routes/outages.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -340,6 +342,8 @@ export async function buildApi(deps: {
     adminRoutes,
     supplyRoutes,
     caseRoutes,
+    // #9 outages
+    outageRoutes,
     fleetRoutes,
   ]) {
     await app.register(plugin, routeDeps);

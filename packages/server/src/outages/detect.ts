@@ -293,14 +293,20 @@ async function openMemberships(
 }
 
 /** Mark an incident restored (its meters are back, or the rest are stragglers). */
-async function markRestored(c: PoolClient, incidentId: number, at: Date | null, text: string): Promise<void> {
+async function markRestored(
+  c: PoolClient,
+  incidentId: number,
+  at: Date | null,
+  text: string,
+  actorId: number | null = null,
+): Promise<void> {
   const up = await c.query(
     `UPDATE outage_incidents SET status = 'restored',
             restored_at = coalesce($2, (SELECT max(restored_at) FROM outage_incident_meters WHERE incident_id = $1), now())
       WHERE id = $1 AND status IN ${OPEN_SQL}`,
     [incidentId, at],
   );
-  if (up.rowCount) await addTimeline(c, incidentId, 'restored', text);
+  if (up.rowCount) await addTimeline(c, incidentId, 'restored', text, null, actorId);
 }
 
 /** Apply one power event in its own transaction. Returns what happened, for logs and tests. */
@@ -668,8 +674,47 @@ async function silentFeeder(
   return { joined: 0, opened: id !== null ? 1 : 0 };
 }
 
+/**
+ * The control room marks an incident restored (in its transaction, the feeder locked). A
+ * single incident's meter counts as back (its household is told); a feeder incident's meters
+ * still off become stragglers, each followed up as a single incident.
+ */
+export async function restoreByHand(c: PoolClient, incidentId: number, actorId: number): Promise<void> {
+  const inc = (
+    await c.query<{ kind: string; feeder_id: string | null; meter_id: number | null }>(
+      'SELECT kind, feeder_id, meter_id FROM outage_incidents WHERE id = $1',
+      [incidentId],
+    )
+  ).rows[0]!;
+  if (inc.kind === 'feeder' && (await stragglers(c, incidentId, inc.feeder_id!, new Date(), actorId)) > 0)
+    return;
+  if (inc.meter_id !== null) {
+    await c.query(
+      `UPDATE outage_incident_meters SET restored_at = now() WHERE incident_id = $1 AND restored_at IS NULL`,
+      [incidentId],
+    );
+    // Power back as far as the network knows: the sweep must not open it again.
+    await c.query(`UPDATE meter_power_state SET off_since = NULL, source = NULL WHERE meter_id = $1`, [
+      inc.meter_id,
+    ]);
+    await raiseAlertsIn(c, [restoredAlert(inc.meter_id, incidentId)]);
+    await recount(c, incidentId);
+  }
+  await c.query(
+    `UPDATE outage_incidents SET status = 'restored', restored_at = now() WHERE id = $1 AND status IN ${OPEN_SQL}`,
+    [incidentId],
+  );
+  await addTimeline(c, incidentId, 'restored', 'Marked restored by the control room', null, actorId);
+}
+
 /** Restore a feeder incident without its stragglers, who each get a single incident. */
-async function stragglers(c: PoolClient, incidentId: number, feederId: string, now: Date): Promise<number> {
+async function stragglers(
+  c: PoolClient,
+  incidentId: number,
+  feederId: string,
+  now: Date,
+  actorId: number | null = null,
+): Promise<number> {
   await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kw-outage:feeder:${feederId}`]);
   const inc = (
     await c.query<Rules & { status: string; area_id: string }>(
@@ -691,7 +736,15 @@ async function stragglers(c: PoolClient, incidentId: number, feederId: string, n
     [incidentId],
   );
   if (!left.rows.length) return 0;
-  await markRestored(c, incidentId, null, `Power is back except for ${left.rows.length} meter(s)`);
+  await markRestored(
+    c,
+    incidentId,
+    actorId !== null ? now : null,
+    actorId !== null
+      ? `Marked restored by the control room; ${left.rows.length} meter(s) have not reported power`
+      : `Power is back except for ${left.rows.length} meter(s)`,
+    actorId,
+  );
   await addTimeline(c, incidentId, 'stragglers', `${left.rows.length} meter(s) did not come back`, {
     serials: left.rows.map((l) => l.serial).sort(),
   });
