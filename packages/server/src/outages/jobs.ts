@@ -37,5 +37,6 @@ export async function startOutageJobs(
   send();
   const timer = setInterval(send, o.sweepMs ?? OUTAGE_SWEEP_MS);
   timer.unref();
+  log.info({ sweepMs: o.sweepMs ?? OUTAGE_SWEEP_MS }, 'outage detection started');
   return { subscribers: [outagesSubscriber(pool, log)], stop: () => clearInterval(timer) };
 }
