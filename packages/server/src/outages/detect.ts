@@ -184,7 +184,10 @@ async function joinMeters(
       'SELECT serial FROM meters WHERE id = ANY($1::int[]) ORDER BY serial',
       [rows.map((r) => r.meter_id)],
     );
-    await addTimeline(c, incidentId, 'meter_joined', `${rows.length} meter(s) joined`, {
+    const list = serials.rows.map((x) => x.serial);
+    const text =
+      list.length <= 5 ? `${list.join(', ')} lost power too` : `${list.length} more meters lost power`;
+    await addTimeline(c, incidentId, 'meter_joined', text, {
       serials: serials.rows.map((s) => s.serial).slice(0, 50),
       count: rows.length,
     });
@@ -237,16 +240,22 @@ async function openIncident(
   const row = ins.rows[0];
   if (!row) return null;
   const id = Number(row.id);
-  const what = o.kind === 'feeder' ? `feeder ${o.feederId}` : `a single meter`;
+  const serialOf = async (meterId: number) =>
+    (await c.query<{ serial: string }>('SELECT serial FROM meters WHERE id = $1', [meterId])).rows[0]
+      ?.serial ?? '';
+  const n = o.meters.length;
+  const text =
+    o.kind === 'feeder'
+      ? `${n} ${n === 1 ? 'meter' : 'meters'} lost power on feeder ${o.feederId}`
+      : o.followsId != null
+        ? `Meter ${await serialOf(o.meterId!)} did not come back after incident #${o.followsId}`
+        : `Meter ${await serialOf(o.meterId!)} has been without power alone`;
   await addTimeline(
     c,
     id,
     'detected',
-    `Outage detected on ${what}`,
-    {
-      meters: o.meters.length,
-      followsId: o.followsId ?? null,
-    },
+    text,
+    { meters: n, followsId: o.followsId ?? null },
     null,
     row.detected_at,
   );
