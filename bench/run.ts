@@ -10,6 +10,7 @@
  *   (h) a bill run over 100,000 credit accounts  accounts/s (PDFs rendered lazily, not in the run)
  *   (i) the fleet table at 100,000 meters        p95 ms, 50 staff users searching, filtering, sorting, paging
  *   (j) a monthly extract of 100,000 meters      rows/s through the job path, vs COPY out of the same rows
+ *   (k) outage detection (#9)                    first last gasp -> incident + operator alert queued, p95 s
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -22,6 +23,7 @@ import { benchApi, type ApiResult } from './api.ts';
 import { benchBillRun, type BillRunResult } from './billrun.ts';
 import { benchCopy, type CopyResult } from './copy.ts';
 import { benchExtract, type ExtractResult } from './extract.ts';
+import { benchOutage, type OutageResult } from './outage.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchFleetSearch, type FleetSearchResult } from './fleet-search.ts';
@@ -55,6 +57,8 @@ const P = quick
       fleetSearchMeters: 20_000,
       fleetSearchSeconds: 20,
       extractMeters: 10_000,
+      outageMeters: 1_000,
+      outageRounds: 5,
     }
   : {
       copyRows: 4_000_000,
@@ -73,6 +77,8 @@ const P = quick
       fleetSearchMeters: 100_000,
       fleetSearchSeconds: 60,
       extractMeters: 100_000,
+      outageMeters: 3_000,
+      outageRounds: 10,
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -90,6 +96,8 @@ const TARGETS = {
   fleetSearchP95Ms: 50,
   /** Issue #8: the whole month's extract of 100,000 meters in <= 60 s. */
   extractS: 60,
+  /** Issue #9: first last gasp -> incident opened and the operator's alert queued (the SLA allows 180 s). */
+  outageDetectS: 30,
 };
 /** Staff users working the fleet table at once in part (i). */
 const FLEET_USERS = 50;
@@ -237,6 +245,21 @@ async function main(): Promise<number> {
   const extract: ExtractResult | undefined = await part('j extract', errors, () =>
     benchExtract(db.url, db.pool, { meters: P.extractMeters, chunk: 2000, workers: 2 }),
   );
+
+  // #9 outages
+  const outage: OutageResult | undefined = await part('k outage', errors, () =>
+    benchOutage(db.url, db.pool, {
+      meters: P.outageMeters,
+      rounds: P.outageRounds,
+      feederMeters: 40,
+      passwordHash,
+    }),
+  );
+  if (outage && (outage.incidentsPerRound !== 1 || outage.alertsPerRound !== 1)) {
+    errors['k outage'] =
+      `${outage.incidentsPerRound} incidents and ${outage.alertsPerRound} operator alerts per feeder outage (must be 1 and 1)`;
+  }
+  // #9 outages end
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
   const web = await part('f portal size', errors, () => portalSize());
@@ -464,6 +487,24 @@ async function main(): Promise<number> {
       '',
     ],
   );
+  // #9 outages
+  rows.push(
+    [
+      `(k) outage detect p50 / p95, ${outage?.rounds ?? 0} feeder outages of ${outage?.feederMeters ?? 0} meters, ${fmt(outage?.meters)} meters reporting`,
+      outage ? `${fmt(outage.p50S, 2)} / ${fmt(outage.p95S, 2)}` : 'n/a',
+      's',
+      `p95 <= ${TARGETS.outageDetectS}`,
+      ok(outage ? outage.p95S <= TARGETS.outageDetectS : null),
+    ],
+    [
+      '(k) incidents / operator alerts per feeder outage',
+      outage ? `${fmt(outage.incidentsPerRound, 2)} / ${fmt(outage.alertsPerRound, 2)}` : 'n/a',
+      '',
+      '1 / 1',
+      ok(outage ? outage.incidentsPerRound === 1 && outage.alertsPerRound === 1 : null),
+    ],
+  );
+  // #9 outages end
   const out: string[] = [];
   out.push(
     `Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`,
@@ -473,6 +514,11 @@ async function main(): Promise<number> {
   out.push(`total ${((nowMs() - started) / 1000).toFixed(0)} s`);
 
   const json = {
+    // #9 outages
+    outage_detect_p95_s: round(outage?.p95S, 2),
+    outage_detect_p50_s: round(outage?.p50S, 2),
+    outage_detect_max_s: round(outage?.maxS, 2),
+    // #9 outages end
     ingest_batch_vs_copy: round(batchVsCopy, 3),
     ingest_single_vs_broker: round(singleVsBroker, 3),
     daily_stats_p95_ms: round(api?.dailyUsers.p95, 2),
