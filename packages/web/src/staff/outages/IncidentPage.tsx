@@ -165,7 +165,7 @@ export default function IncidentPage({ param }: { param?: string }) {
     ? d.kind === 'feeder'
       ? `Outage on feeder ${d.feederId}`
       : `Outage at meter ${d.serial}`
-    : `Incident ${id}`;
+    : 'Incident';
   const stragglers = d?.meterList.filter((m) => m.straggler) ?? [];
   return (
     <div className="incident-page">
@@ -178,7 +178,14 @@ export default function IncidentPage({ param }: { param?: string }) {
         }
         description={<Link href="/network">← Network overview</Link>}
       />
-      {loaded.error && <ErrorMessage error={loaded.error} retry={reload} />}
+      {loaded.error?.code === 'NOT_FOUND' && !d && (
+        <EmptyState title="No such incident" action={<Link href="/network">All incidents</Link>}>
+          It does not exist, or it is on another operator's network.
+        </EmptyState>
+      )}
+      {loaded.error && loaded.error.code !== 'NOT_FOUND' && (
+        <ErrorMessage error={loaded.error} retry={reload} />
+      )}
       {loaded.loading && !d && <Loading what="the incident" />}
       {d && (
         <div className="incident-layout">
