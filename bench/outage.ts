@@ -38,6 +38,8 @@ export interface OutageResult {
   incidentsPerRound: number;
   /** incident_opened alerts per round (must be exactly 1). */
   alertsPerRound: number;
+  /** Messages the background fleet published per second while the rounds ran (the load). */
+  backgroundMsgsPerS: number;
 }
 
 export async function benchOutage(
@@ -141,6 +143,7 @@ export async function benchOutage(
         }),
       );
       let connected = 0;
+      let published = 0;
       const fleetProc = spawnChild(
         'fleet process (outages)',
         'bash',
@@ -150,8 +153,10 @@ export async function benchOutage(
         ],
         {
           onLine: (l) => {
-            if (l.startsWith('STATS '))
-              connected = (JSON.parse(l.slice(6)) as { connected: number }).connected;
+            if (!l.startsWith('STATS ')) return;
+            const st = JSON.parse(l.slice(6)) as { connected: number; published: number };
+            connected = st.connected;
+            published = st.published;
           },
         },
       );
@@ -177,6 +182,7 @@ export async function benchOutage(
           `  ${connected} background meters reporting; ${opts.rounds} feeder outages of ${opts.feederMeters} meters`,
         );
         const latencies: number[] = [];
+        const load0 = { at: nowMs(), published };
         for (let r = 0; r < opts.rounds; r++) {
           const meters = out.slice(r * opts.feederMeters, (r + 1) * opts.feederMeters);
           const t0 = nowMs();
@@ -220,6 +226,7 @@ export async function benchOutage(
             250,
           );
         }
+        const backgroundMsgsPerS = (published - load0.published) / ((nowMs() - load0.at) / 1000);
         const counts = (
           await pool.query<{ incidents: number; alerts: number }>(
             `SELECT (SELECT count(*)::int FROM outage_incidents WHERE feeder_id = ANY($1::text[])) AS incidents,
@@ -237,6 +244,7 @@ export async function benchOutage(
           maxS: sorted[sorted.length - 1] ?? NaN,
           incidentsPerRound: counts.incidents / opts.rounds,
           alertsPerRound: counts.alerts / opts.rounds,
+          backgroundMsgsPerS,
         };
       } finally {
         await local.stop();
