@@ -362,3 +362,75 @@ describe('outage settings', () => {
     ).toBe(403);
   });
 });
+
+describe('single outages and closing', () => {
+  it('makes a meter off alone past the window a single incident once, but never a disconnected one', async () => {
+    // Area B: h1B off alone; h2B remotely disconnected and off too.
+    await db.pool.query(`UPDATE meters SET relay = 'disconnected' WHERE id = $1`, [w.h2B.meterId]);
+    const t = Math.floor(Date.now() / 1000) - 5;
+    expect(
+      await applyPowerEvent(db.pool, { meterId: w.h1B.meterId, seq: 3, idx: 0, code: 'power.fail', t }),
+    ).toBe('off (no feeder)');
+    expect(
+      await applyPowerEvent(db.pool, { meterId: w.h2B.meterId, seq: 3, idx: 0, code: 'power.fail', t }),
+    ).toBe('not counted');
+    // Within the window nothing; past it (120 s by default) one single incident, once.
+    expect((await sweepOutages(db.pool, { now: new Date((t + 60) * 1000) })).singles).toBe(0);
+    expect((await sweepOutages(db.pool, { now: new Date((t + 130) * 1000) })).singles).toBe(1);
+    expect((await sweepOutages(db.pool, { now: new Date((t + 140) * 1000) })).singles).toBe(0);
+    const singles = await db.pool.query<{ id: string; meter_id: number; operator_id: number }>(
+      `SELECT id, meter_id, operator_id FROM outage_incidents WHERE area_id = 'B'`,
+    );
+    expect(singles.rows.map((r) => [r.meter_id, r.operator_id])).toEqual([[w.h1B.meterId, w.opB]]);
+    const id = singles.rows[0]!.id;
+    // Operator B is paged once; the household told once.
+    expect(
+      (
+        await db.pool.query(`SELECT 1 FROM alerts WHERE operator_id = $1 AND type = 'incident_opened'`, [
+          w.opB,
+        ])
+      ).rowCount,
+    ).toBe(1);
+    expect(
+      (await db.pool.query(`SELECT 1 FROM alerts WHERE meter_id = $1 AND type = 'outage'`, [w.h1B.meterId]))
+        .rowCount,
+    ).toBe(1);
+
+    // Power back: restored, the household told; 24 h later (the default) it closes itself.
+    expect(
+      await applyPowerEvent(db.pool, {
+        meterId: w.h1B.meterId,
+        seq: 4,
+        idx: 0,
+        code: 'power.restored_long',
+        t: t + 200,
+      }),
+    ).toBe('restored');
+    const r = (
+      await db.pool.query<{ status: string; restored_at: Date }>(
+        'SELECT status, restored_at FROM outage_incidents WHERE id = $1',
+        [id],
+      )
+    ).rows[0]!;
+    expect(r.status).toBe('restored');
+    expect(
+      (await sweepOutages(db.pool, { now: new Date(r.restored_at.getTime() + 23 * 3600_000) })).closed,
+    ).toBe(0);
+    expect(
+      (await sweepOutages(db.pool, { now: new Date(r.restored_at.getTime() + 25 * 3600_000) })).closed,
+    ).toBe(1);
+    expect(
+      (await db.pool.query<{ status: string }>('SELECT status FROM outage_incidents WHERE id = $1', [id]))
+        .rows[0]!.status,
+    ).toBe('closed');
+    expect(
+      (await db.pool.query(`SELECT 1 FROM alerts WHERE meter_id = $1 AND type = 'outage'`, [w.h1B.meterId]))
+        .rowCount,
+    ).toBe(2);
+    // The disconnected meter never became an outage.
+    expect(
+      (await db.pool.query(`SELECT 1 FROM outage_incident_meters WHERE meter_id = $1`, [w.h2B.meterId]))
+        .rowCount,
+    ).toBe(0);
+  });
+});
