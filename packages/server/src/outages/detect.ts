@@ -28,6 +28,12 @@ export interface PowerEvent {
   code: string;
   /** The meter's own time of the event, epoch s. */
   t: number;
+  /**
+   * A failure handed over together with the meter's restore (a meter whose last gasp never
+   * left reports it once back): it joins the incident for the record, but its household is
+   * not told of a cut that is already over.
+   */
+  backInBatch?: boolean;
 }
 
 /**
@@ -161,7 +167,7 @@ async function joinMeters(
   c: PoolClient,
   incidentId: number,
   meters: { id: number; source: 'last_gasp' | 'silent'; failedAt: Date }[],
-  o: { tell: boolean; timeline: boolean },
+  o: { tell: boolean; timeline: boolean; quiet?: readonly number[] },
 ): Promise<number> {
   if (!meters.length) return 0;
   const { rows } = await c.query<{ meter_id: number }>(
@@ -177,7 +183,9 @@ async function joinMeters(
   if (o.tell)
     await raiseAlertsIn(
       c,
-      rows.map((r) => joinedAlert(r.meter_id, incidentId, inc.etr)),
+      rows
+        .filter((r) => !o.quiet?.includes(r.meter_id))
+        .map((r) => joinedAlert(r.meter_id, incidentId, inc.etr)),
     );
   if (o.timeline) {
     const serials = await c.query<{ serial: string }>(
@@ -212,6 +220,8 @@ async function openIncident(
     followsId?: number | null;
     detectedAt?: Date | null;
     meters: { id: number; source: 'last_gasp' | 'silent'; failedAt: Date }[];
+    /** Meters whose households are not told (their power is already back). */
+    quiet?: readonly number[];
   },
 ): Promise<number | null> {
   const first = new Date(Math.min(...o.meters.map((m) => m.failedAt.getTime())));
@@ -262,7 +272,7 @@ async function openIncident(
   // A straggler's follow-up is already listed on its feeder's incident, and its household
   // was told then: no second "power cut" message and no page to the control room.
   const followUp = o.followsId != null;
-  await joinMeters(c, id, o.meters, { tell: !followUp, timeline: false });
+  await joinMeters(c, id, o.meters, { tell: !followUp, quiet: o.quiet ?? [], timeline: false });
   if (!followUp) {
     const serial =
       o.meterId !== null
@@ -349,12 +359,14 @@ export async function applyPowerEvent(pool: Pool, e: PowerEvent): Promise<string
     );
     if (feederInc.rows[0]) {
       await joinMeters(c, Number(feederInc.rows[0].id), [{ id: m.id, source: 'last_gasp', failedAt: at }], {
-        tell: true,
+        tell: !e.backInBatch,
         timeline: true,
       });
       return 'joined';
     }
-    return (await tryOpenFeeder(c, m, m.feeder_id, at)) !== null ? 'opened' : 'off';
+    return (await tryOpenFeeder(c, m, m.feeder_id, at, e.backInBatch ? [m.id] : [])) !== null
+      ? 'opened'
+      : 'off';
   });
 }
 
@@ -367,6 +379,7 @@ async function tryOpenFeeder(
   r: Rules & { area_id: string },
   feederId: string,
   at: Date,
+  quiet: readonly number[] = [],
 ): Promise<number | null> {
   const { rows } = await c.query<{ id: number; off_since: Date; source: 'last_gasp' | 'silent' }>(
     `SELECT m.id, ps.off_since, ps.source FROM meters m JOIN meter_power_state ps ON ps.meter_id = m.id
@@ -398,6 +411,7 @@ async function tryOpenFeeder(
     feederId,
     meterId: null,
     meters: off.map((x) => ({ id: x.id, source: x.source, failedAt: x.off_since })),
+    quiet,
   });
 }
 
@@ -415,7 +429,15 @@ async function restoreMeter(c: PoolClient, meterId: number, at: Date): Promise<s
     // A straggler of an incident already restored is followed by its single incident,
     // which tells the household; the feeder incident only records the time.
     if (o.status === 'restored') continue;
-    await raiseAlertsIn(c, [restoredAlert(meterId, o.incident_id)]);
+    // "Power is back" only to a household that was told of the cut (by this incident, or by
+    // the feeder incident a straggler's single incident follows).
+    const told = await c.query(
+      `SELECT 1 FROM alerts a JOIN outage_incidents i ON i.id = $2
+        WHERE a.meter_id = $1 AND a.type = 'outage'
+          AND a.dedupe_key IN ('incident:' || i.id, 'incident:' || coalesce(i.follows_id, 0))`,
+      [meterId, o.incident_id],
+    );
+    if (told.rowCount) await raiseAlertsIn(c, [restoredAlert(meterId, o.incident_id)]);
     if (n.off === 0) await markRestored(c, o.incident_id, null, 'Every meter has power again');
   }
   return 'restored';
@@ -435,6 +457,11 @@ export function outagesSubscriber(pool: Pool, log?: Logger): Subscriber {
           power.push({ meterId: e.meterId, seq: p.seq, idx: p.idx, code: p.code, t: p.t });
       }
       power.sort((a, b) => a.meterId - b.meterId || a.seq - b.seq || a.idx - b.idx);
+      power.forEach((e, i) => {
+        if (e.code !== 'power.fail') return;
+        const next = power[i + 1];
+        if (next && next.meterId === e.meterId && next.code !== 'power.fail') e.backInBatch = true;
+      });
       for (const e of power) {
         const what = await applyPowerEvent(pool, e);
         if (what === 'opened') log?.info({ meterId: e.meterId }, 'outage incident opened');
