@@ -103,6 +103,10 @@ describe('reading incidents', () => {
     );
     expect(new Date(detail.firstFailureAt).getTime()).toBe(firstFailure * 1000);
     expect(d.raw).not.toContain('Household C1A');
+    // The household's home shows the power cut; another area's household has none.
+    const home = await call('h1A', { method: 'GET', url: '/api/home' });
+    expect(home.body.outage).toEqual({ since: new Date(firstFailure * 1000).toISOString(), etr: null });
+    expect((await call('h1B', { method: 'GET', url: '/api/home' })).body.outage).toBeNull();
     expect(d.raw).not.toContain('C1A"');
     const feeders = await call('opA', { method: 'GET', url: '/api/network/feeders' });
     expect(feeders.body).toMatchObject({

@@ -12,6 +12,7 @@ import {
   goToNav,
   isBlocking,
   launch,
+  login as login_,
   newContext,
   runAxe,
   settle,
@@ -146,6 +147,29 @@ describe('the operator console', () => {
       await settle(page);
       await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('On call');
       await shoot(page, 'outage-settings', width);
+      await axeClean(page);
+      expect(errors).toEqual([]);
+      await ctx.close();
+    }
+
+    // A household of the feeder: its home says the power is off and when it should be back.
+    const login = (
+      await db.pool.query<{ login_id: string }>(
+        `SELECT u.login_id FROM meters m JOIN accounts a ON a.id = m.account_id JOIN consumers c ON c.id = a.consumer_id
+           JOIN users u ON u.id = c.user_id WHERE m.id = $1`,
+        [meters[0]!.id],
+      )
+    ).rows[0]!.login_id;
+    for (const width of [390, 1280]) {
+      const ctx = await newContext(browser, width);
+      const page = await ctx.newPage();
+      const errors = consoleErrors(page);
+      await login_(page, baseUrl, { consumerId: login, password: 'consumer-demo-pass' });
+      await settle(page);
+      const main = page.locator('main');
+      await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('Power cut.');
+      expect(await main.innerText()).toContain('they expect it back by 1 Jan 2030');
+      await shoot(page, 'household-power-cut', width);
       await axeClean(page);
       expect(errors).toEqual([]);
       await ctx.close();
