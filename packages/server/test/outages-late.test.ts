@@ -69,5 +69,13 @@ describe('a failure reported with its restore', () => {
       (await db.pool.query<{ status: string }>('SELECT status FROM outage_incidents WHERE id = $1', [id]))
         .rows[0]!.status,
     ).toBe('restored');
+    // Others may react: one domain event when it opened and one when it was restored.
+    const evs = await db.pool.query<{ type: string; incident: number }>(
+      `SELECT type, (payload->>'incidentId')::int AS incident FROM domain_events WHERE type LIKE 'incident.%' ORDER BY id`,
+    );
+    expect(evs.rows).toEqual([
+      { type: 'incident.opened', incident: Number(id) },
+      { type: 'incident.restored', incident: Number(id) },
+    ]);
   });
 });

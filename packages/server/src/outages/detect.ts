@@ -1,4 +1,5 @@
 import { tx, type Pool, type PoolClient } from '../db/pool.ts';
+import { emitEvent } from '../events/emit.ts';
 import type { DomainEvent, Subscriber } from '../events/types.ts';
 import { raiseAlertsIn, raiseOperatorAlerts, type NewAlert } from '../alerts/raise.ts';
 import type { Logger } from '../log.ts';
@@ -269,6 +270,12 @@ async function openIncident(
     null,
     row.detected_at,
   );
+  // Others may react to an outage (a domain event in this transaction).
+  await emitEvent(c, {
+    type: 'incident.opened',
+    meterId: o.meterId,
+    payload: { incidentId: id, operatorId: r.operator_id, kind: o.kind, feederId: o.feederId },
+  });
   // A straggler's follow-up is already listed on its feeder's incident, and its household
   // was told then: no second "power cut" message and no page to the control room.
   const followUp = o.followsId != null;
@@ -319,13 +326,22 @@ async function markRestored(
   text: string,
   actorId: number | null = null,
 ): Promise<void> {
-  const up = await c.query(
+  const up = await c.query<{ operator_id: number; meter_id: number | null; stragglers: number }>(
     `UPDATE outage_incidents SET status = 'restored',
             restored_at = coalesce($2, (SELECT max(restored_at) FROM outage_incident_meters WHERE incident_id = $1), now())
-      WHERE id = $1 AND status IN ${OPEN_SQL}`,
+      WHERE id = $1 AND status IN ${OPEN_SQL}
+      RETURNING operator_id, meter_id,
+                (SELECT count(*)::int FROM outage_incident_meters WHERE incident_id = $1 AND straggler) AS stragglers`,
     [incidentId, at],
   );
-  if (up.rowCount) await addTimeline(c, incidentId, 'restored', text, null, actorId);
+  const r = up.rows[0];
+  if (!r) return;
+  await addTimeline(c, incidentId, 'restored', text, null, actorId);
+  await emitEvent(c, {
+    type: 'incident.restored',
+    meterId: r.meter_id,
+    payload: { incidentId, operatorId: r.operator_id, stragglers: r.stragglers },
+  });
 }
 
 /** Apply one power event in its own transaction. Returns what happened, for logs and tests. */
@@ -736,11 +752,7 @@ export async function restoreByHand(c: PoolClient, incidentId: number, actorId: 
     await raiseAlertsIn(c, [restoredAlert(inc.meter_id, incidentId)]);
     await recount(c, incidentId);
   }
-  await c.query(
-    `UPDATE outage_incidents SET status = 'restored', restored_at = now() WHERE id = $1 AND status IN ${OPEN_SQL}`,
-    [incidentId],
-  );
-  await addTimeline(c, incidentId, 'restored', 'Marked restored by the control room', null, actorId);
+  await markRestored(c, incidentId, new Date(), 'Marked restored by the control room', actorId);
 }
 
 /** Restore a feeder incident without its stragglers, who each get a single incident. */
