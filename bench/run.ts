@@ -11,6 +11,7 @@
  *   (i) the fleet table at 100,000 meters        p95 ms, 50 staff users searching, filtering, sorting, paging
  *   (j) a monthly extract of 100,000 meters      rows/s through the job path, vs COPY out of the same rows
  *   (l) the daily collection of 100,000 meters    meters/s, one local day from the raw intervals (#9)
+ *   (k) outage detection (#9)                    first last gasp -> incident + operator alert queued, p95 s
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -26,6 +27,7 @@ import { benchCopy, type CopyResult } from './copy.ts';
 import { benchCollection, type CollectionResult } from './collection.ts';
 // #9 collection end
 import { benchExtract, type ExtractResult } from './extract.ts';
+import { benchOutage, type OutageResult } from './outage.ts';
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchFleetSearch, type FleetSearchResult } from './fleet-search.ts';
@@ -62,6 +64,8 @@ const P = quick
       // #9 collection
       collectionMeters: 20_000,
       // #9 collection end
+      outageMeters: 1_000,
+      outageRounds: 5,
     }
   : {
       copyRows: 4_000_000,
@@ -83,6 +87,8 @@ const P = quick
       // #9 collection
       collectionMeters: 100_000,
       // #9 collection end
+      outageMeters: 3_000,
+      outageRounds: 10,
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -103,6 +109,8 @@ const TARGETS = {
   // #9 collection: a day's collection of 100,000 meters in <= 60 s.
   collectionS: 60,
   // #9 collection end
+  /** Issue #9: first last gasp -> incident opened and the operator's alert queued (the SLA allows 180 s). */
+  outageDetectS: 30,
 };
 /** Staff users working the fleet table at once in part (i). */
 const FLEET_USERS = 50;
@@ -256,6 +264,20 @@ async function main(): Promise<number> {
     benchCollection(db.url, db.pool, { meters: P.collectionMeters }),
   );
   // #9 collection end
+  // #9 outages
+  const outage: OutageResult | undefined = await part('k outage', errors, () =>
+    benchOutage(db.url, db.pool, {
+      meters: P.outageMeters,
+      rounds: P.outageRounds,
+      feederMeters: 40,
+      passwordHash,
+    }),
+  );
+  if (outage && (outage.incidentsPerRound !== 1 || outage.alertsPerRound !== 1)) {
+    errors['k outage'] =
+      `${outage.incidentsPerRound} incidents and ${outage.alertsPerRound} operator alerts per feeder outage (must be 1 and 1)`;
+  }
+  // #9 outages end
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
   const web = await part('f portal size', errors, () => portalSize());
@@ -503,6 +525,26 @@ async function main(): Promise<number> {
       '',
     ],
   );
+  // #9 outages
+  rows.push(
+    [
+      `(k) outage detect p50 / p95, ${outage?.rounds ?? 0} feeder outages of ${outage?.feederMeters ?? 0} meters, ${fmt(outage?.meters)} meters reporting`,
+      outage ? `${fmt(outage.p50S, 2)} / ${fmt(outage.p95S, 2)}` : 'n/a',
+      's',
+      `p95 <= ${TARGETS.outageDetectS}`,
+      ok(outage ? outage.p95S <= TARGETS.outageDetectS : null),
+    ],
+    [
+      '(k) incidents / operator alerts per feeder outage; background fleet msgs/s meanwhile',
+      outage
+        ? `${fmt(outage.incidentsPerRound, 2)} / ${fmt(outage.alertsPerRound, 2)} ; ${fmt(outage.backgroundMsgsPerS)}`
+        : 'n/a',
+      '',
+      '1 / 1',
+      ok(outage ? outage.incidentsPerRound === 1 && outage.alertsPerRound === 1 : null),
+    ],
+  );
+  // #9 outages end
   const out: string[] = [];
   out.push(
     `Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`,
@@ -512,6 +554,12 @@ async function main(): Promise<number> {
   out.push(`total ${((nowMs() - started) / 1000).toFixed(0)} s`);
 
   const json = {
+    // #9 outages
+    outage_detect_p95_s: round(outage?.p95S, 2),
+    outage_detect_p50_s: round(outage?.p50S, 2),
+    outage_detect_max_s: round(outage?.maxS, 2),
+    outage_background_msgs_per_s: round(outage?.backgroundMsgsPerS),
+    // #9 outages end
     ingest_batch_vs_copy: round(batchVsCopy, 3),
     ingest_single_vs_broker: round(singleVsBroker, 3),
     daily_stats_p95_ms: round(api?.dailyUsers.p95, 2),

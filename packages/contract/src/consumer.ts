@@ -44,6 +44,13 @@ export const homeResponse = z.object({
     wh: z.number().int().describe('Energy since the start of the billing period, Wh'),
   }),
   unreadAlerts: z.number().int(),
+  /** #9 outages: the meter is in a power cut the network operator is working on (null = none). */
+  outage: z
+    .object({
+      since: z.string().describe('When the power went off, ISO 8601 UTC'),
+      etr: z.string().nullable().describe("The network operator's estimated restoration; null = none yet"),
+    })
+    .nullable(),
   /** Money, when the meter has a tariff (null otherwise). */
   cost: z
     .object({

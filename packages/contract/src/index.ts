@@ -23,3 +23,4 @@ export * from './cases.ts';
 export * from './fleet.ts';
 export * from './collection.ts';
 export * from './netbilling.ts';
+export * from './outages.ts';

@@ -88,6 +88,7 @@ describe('GET /api/home', () => {
         wh: expect.any(Number) as number,
       },
       unreadAlerts: 0,
+      outage: null,
       // No tariff in this world: no money to show; a credit meter has no prepayment figures.
       cost: null,
       prepayment: null,

@@ -178,8 +178,10 @@ describe('daily limit through the gateway', () => {
       { channel: 'email', recipient: 'ops@sup.test', audience: 'staff' },
       { channel: 'sms', recipient: '+447700900001', audience: 'consumer' },
     ]);
-    // power.fail raises nothing here.
-    expect(await alertsOf(h.meterId)).toHaveLength(1);
+    // power.fail raises no alert rule here. (#9 outages: a meter off alone past the outage
+    // window becomes a single-household incident whose `outage` alert the outage sweep may
+    // already have raised; that path is tested in outages*.test.ts.)
+    expect((await alertsOf(h.meterId)).filter((x) => x.type !== 'outage')).toHaveLength(1);
   });
 });
 

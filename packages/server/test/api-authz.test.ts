@@ -625,6 +625,86 @@ const ROUTES: Record<string, RouteCase> = {
     },
   },
   // #9 charges end
+  // #9 outages
+  // Reading: operator staff (their areas) and admins; working an incident: operator staff;
+  // settings: operator admins. The other area's operator is refused by scope (404 / empty),
+  // proved in outages-api.test.ts.
+  'GET /api/network/feeders': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
+  'GET /api/incidents': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
+  'GET /api/incidents/:id': {
+    kind: 'roles',
+    roles: ['operator', 'admin'],
+    ok: 200,
+    url: () => `/api/incidents/${outages.ofOpA || 1}`,
+    fresh: () => outages.ensure(),
+  },
+  'POST /api/incidents/:id/status': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 200,
+    url: () => `/api/incidents/${outages.ofOpA || 1}/status`,
+    body: { to: 'acknowledged' },
+    fresh: () => outages.ensure(true),
+  },
+  'PUT /api/incidents/:id/etr': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 200,
+    url: () => `/api/incidents/${outages.ofOpA || 1}/etr`,
+    body: { etr: '2030-01-01T10:00:00Z' },
+    fresh: () => outages.ensure(true),
+  },
+  'POST /api/incidents/:id/notes': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 201,
+    url: () => `/api/incidents/${outages.ofOpA || 1}/notes`,
+    body: { text: 'Crew on site' },
+    fresh: () => outages.ensure(),
+  },
+  'GET /api/network/sla': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
+  'GET /api/network/outage-settings': { kind: 'roles', roles: ['operator'], ok: 200 },
+  'PUT /api/network/outage-settings': {
+    kind: 'roles',
+    roles: ['operator'],
+    ok: 200,
+    body: {
+      outageMinMeters: 3,
+      outageMinSharePct: 10,
+      outageWindowS: 120,
+      silentAfterS: 3600,
+      outageRestoreGraceS: 900,
+      outageAutoCloseH: 24,
+      slaFeederMin: 720,
+      slaSingleMin: 1440,
+      slaAtRiskPct: 75,
+      oncallEmails: [],
+      oncallMobiles: [],
+    },
+  },
+  // #9 outages end
+};
+
+/**
+ * #9 outages: an open feeder incident of operator A, made on first use; `open` puts it back
+ * to detected with no ETR (a transition or an ETR change needs one).
+ */
+const outages = {
+  ofOpA: 0,
+  async ensure(open = false): Promise<void> {
+    if (!outages.ofOpA) {
+      const r = await db.pool.query<{ id: string }>(
+        `INSERT INTO outage_incidents (operator_id, area_id, feeder_id, kind, first_failure_at, sla_target_at)
+         VALUES ($1, 'A', 'A-F1', 'feeder', now(), now() + interval '12 hours') RETURNING id`,
+        [w.opA],
+      );
+      outages.ofOpA = Number(r.rows[0]!.id);
+    }
+    if (open)
+      await db.pool.query(`UPDATE outage_incidents SET status = 'detected', etr = NULL WHERE id = $1`, [
+        outages.ofOpA,
+      ]);
+  },
 };
 
 /**

@@ -23,6 +23,9 @@ export interface HomeRow {
   period_start: string;
   period_wh: number;
   unread: number;
+  /** #9 outages: the meter is in an open outage incident (since when, the operator's estimate). */
+  outage_since: Date | null;
+  outage_etr: Date | null;
 }
 
 /**
@@ -59,8 +62,14 @@ export async function homeSummary(
             coalesce((SELECT sum(r.wh) FROM daily_rollups r
                        WHERE r.meter_id = p.id AND r.day BETWEEN p.period_start AND p.today), 0)::bigint AS period_wh,
             l.daily_limit_wh, l.hourly_limit_wh,
-            (SELECT count(*) FROM alerts al WHERE al.consumer_id = $1 AND al.read_at IS NULL AND al.web)::int AS unread
-       FROM p LEFT JOIN meter_limits l ON l.meter_id = p.id`,
+            (SELECT count(*) FROM alerts al WHERE al.consumer_id = $1 AND al.read_at IS NULL AND al.web)::int AS unread,
+            o.failed_at AS outage_since, o.etr AS outage_etr
+       FROM p LEFT JOIN meter_limits l ON l.meter_id = p.id
+       -- #9 outages: an open incident the meter is in, still off (partial index on meter_id).
+       LEFT JOIN LATERAL (
+         SELECT im.failed_at, i.etr FROM outage_incident_meters im JOIN outage_incidents i ON i.id = im.incident_id
+          WHERE im.meter_id = p.id AND im.restored_at IS NULL AND i.status IN ('detected', 'acknowledged', 'dispatched')
+          ORDER BY im.failed_at LIMIT 1) o ON TRUE`,
     values: [consumerId, serial],
   });
   return rows[0];

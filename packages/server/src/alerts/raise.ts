@@ -155,6 +155,25 @@ export async function raiseAlerts(
   return created;
 }
 
+/**
+ * `raiseAlerts` in the caller's transaction (#9 outages): the alerts and their deliveries
+ * commit with the change that caused them (an incident a meter joined), or not at all, so a
+ * crash between the two can neither lose nor repeat the household's alert.
+ */
+export async function raiseAlertsIn(
+  c: PoolClient,
+  alerts: NewAlert[],
+  opts: RaiseOptions = {},
+): Promise<number[]> {
+  const nowS = opts.now ? opts.now() : Math.floor(Date.now() / 1000);
+  const created: number[] = [];
+  for (const a of alerts) {
+    const id = await createOne(c, a, nowS);
+    if (id !== null) created.push(id);
+  }
+  return created;
+}
+
 /** An alert for a network operator (#9): not about one household, maybe not one meter. */
 export interface NewOperatorAlert {
   operatorId: number;

@@ -47,6 +47,8 @@ import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { netbillingRoutes } from './routes/netbilling.ts';
+// #9 outages
+import { outageRoutes } from './routes/outages.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -344,6 +346,8 @@ export async function buildApi(deps: {
     adminRoutes,
     supplyRoutes,
     caseRoutes,
+    // #9 outages
+    outageRoutes,
     fleetRoutes,
     // #9 collection
     collectionRoutes,

@@ -42,6 +42,17 @@ export interface EventPayloads {
   'tariff.request_decided': { requestId: number };
   /** A monthly extract was requested (the jobs service queues its work). */
   'extract.requested': { extractId: number };
+  // #9 outages
+  /** An outage incident opened (feeder or single household), its operator alerted in the same transaction. */
+  'incident.opened': {
+    incidentId: number;
+    operatorId: number;
+    kind: 'feeder' | 'single';
+    feederId: string | null;
+  };
+  /** An outage incident was restored (its meters back, stragglers listed, or marked by the control room). */
+  'incident.restored': { incidentId: number; operatorId: number; stragglers: number };
+  // #9 outages end
 }
 export type EventType = keyof EventPayloads;
 export const EVENT_TYPES = [
@@ -57,6 +68,9 @@ export const EVENT_TYPES = [
   'tariff.changed',
   'tariff.request_decided',
   'extract.requested',
+  // #9 outages
+  'incident.opened',
+  'incident.restored',
 ] as const satisfies readonly EventType[];
 
 export interface DomainEvent<T extends EventType = EventType> {

@@ -22,6 +22,7 @@ import { startCaseJobs } from './cases.ts';
 import { startCollectionJobs } from '../collection/schedule.ts';
 // #9 collection end
 import { startNetworkInvoiceJobs } from '../netbilling/jobs.ts';
+import { startOutageJobs } from '../outages/jobs.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
@@ -121,6 +122,9 @@ export async function startJobs(deps: {
     if (runs.length) log.info({ runs }, 'scheduled bill runs');
   });
 
+  // #9 outages: power events group into incidents; a sweep every 15 s for what time decides.
+  const outages = await startOutageJobs(boss, pool, log.child({ sub: 'outages' }), { pollS: n.pollS });
+  // #9 outages end
   const p = config.payments;
   const { provider, sandboxSecret } = createProvider(p, pool);
   const subscribers: Subscriber[] = [
@@ -145,6 +149,8 @@ export async function startJobs(deps: {
     // #9 collection: the daily collection's schedule, and late data marking days dirty.
     ...(await startCollectionJobs(boss, pool, log.child({ sub: 'collection' }), config.collection)),
     // #9 collection end
+    // #9 outages
+    ...outages.subscribers,
   ];
   const wake = await startEventWorkers(boss, pool, subscribers, log, {
     pollS: n.pollS,
@@ -214,6 +220,7 @@ export async function startJobs(deps: {
     dispatcher,
     events,
     async stop() {
+      outages.stop();
       await events.stop();
       await dispatcher.stop();
       await started.stop(10_000);

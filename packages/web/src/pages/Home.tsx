@@ -58,6 +58,16 @@ function HomeCards({ home, now }: { home: Home; now: number }) {
   const behind = catchingUpText(home.lastReadingAt, meter.intervalS, now, meter.tz);
   return (
     <div className="cards">
+      {home.outage && (
+        <p className="notice notice-warn card-wide" role="status">
+          <strong>Power cut.</strong> Your electricity has been off since{' '}
+          {formatDateTime(home.outage.since, meter.tz)}. The network operator knows and is working on it
+          {home.outage.etr
+            ? `; they expect it back by ${formatDateTime(home.outage.etr, meter.tz)}.`
+            : '.'}{' '}
+          You will get a message when it is back.
+        </p>
+      )}
       {behind && (
         <p className="notice notice-info card-wide catching-up" role="status">
           {behind}
@@ -145,7 +155,11 @@ function HomeCards({ home, now }: { home: Home; now: number }) {
               </span>{' '}
               {relay.label}
             </p>
-            <p>{relay.detail}</p>
+            <p>
+              {home.outage && meter.relay === 'connected'
+                ? 'The switch in your meter is on: the power cut is on the network, not at your meter.'
+                : relay.detail}
+            </p>
           </>
         ) : (
           <p>Supply status not reported yet.</p>

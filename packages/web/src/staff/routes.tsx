@@ -141,6 +141,31 @@ export const STAFF_PAGES: StaffPage[] = [
     component: page(() => import('./admin/System.tsx')),
   },
   // #9 outages — first among the operator's pages, so the network overview is its console's home.
+  {
+    path: '/network',
+    nav: { section: 'Operations', label: 'Network' },
+    cap: 'network.read',
+    component: page(() => import('./outages/NetworkOverview.tsx')),
+  },
+  {
+    path: /^\/incidents\/([^/]+)$/,
+    cap: 'network.read',
+    component: page(() => import('./outages/IncidentPage.tsx')),
+    example: '/incidents/1',
+  },
+  {
+    path: '/sla',
+    nav: { section: 'Operations', label: 'SLA' },
+    cap: 'network.read',
+    component: page(() => import('./outages/SlaPage.tsx')),
+  },
+  {
+    path: '/settings/network',
+    nav: { section: 'Operations', label: 'Outage settings' },
+    // Operator staff read them, operator admins change them (admins have no operator's settings).
+    roles: ['operator'],
+    component: page(() => import('./outages/NetworkSettingsPage.tsx')),
+  },
   // #9 outages end
   // #9 collection
   {

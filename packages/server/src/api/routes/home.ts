@@ -42,6 +42,10 @@ export const homeRoutes: Routes = async (app, deps) => {
         },
         billingPeriod: { start: h.period_start, wh: h.period_wh },
         unreadAlerts: h.unread,
+        // #9 outages
+        outage: h.outage_since
+          ? { since: h.outage_since.toISOString(), etr: h.outage_etr ? h.outage_etr.toISOString() : null }
+          : null,
       };
     },
   );
