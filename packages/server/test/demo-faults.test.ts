@@ -191,5 +191,39 @@ describe('the demo shows its faults within the first minutes', () => {
     expect(offS[0]).toBeGreaterThanOrEqual(15);
     expect(offS.at(-2)! - offS[0]!).toBeLessThanOrEqual(6);
     expect(offS.at(-1)!).toBeGreaterThanOrEqual(30);
+
+    // What a newcomer opens next: the operator's console shows ONE feeder incident for it,
+    // opened within seconds of the first last gasp (the SLA allows 3 minutes), the operator
+    // alerted once, and the incident restored once the feeder is back.
+    type Inc = { id: number; kind: string; status: string; meters: number; detect_s: number };
+    const inc = await waitFor(
+      async () =>
+        (
+          await db.pool.query<Inc>(
+            `SELECT i.id, i.kind, i.status,
+                    (SELECT count(*)::int FROM outage_incident_meters im WHERE im.incident_id = i.id) AS meters,
+                    extract(epoch FROM i.detected_at - i.first_failure_at)::float8 AS detect_s
+               FROM outage_incidents i WHERE i.feeder_id = $1 AND i.kind = 'feeder'`,
+            [first.feeder],
+          )
+        ).rows.find((r) => r.status === 'restored' || r.status === 'closed'),
+      120_000,
+      'the feeder incident restored',
+    );
+    process.stdout.write(
+      `demo-faults: feeder incident detected ${inc.detect_s.toFixed(1)} s after the first failure\n`,
+    );
+    expect(inc.detect_s).toBeLessThan(180);
+    const { rows: incidents } = await db.pool.query(
+      `SELECT 1 FROM outage_incidents WHERE feeder_id = $1 AND kind = 'feeder'`,
+      [first.feeder],
+    );
+    expect(incidents).toHaveLength(1);
+    expect(inc.meters).toBeGreaterThanOrEqual(Math.round(0.6 * ids.length));
+    const { rows: opAlerts } = await db.pool.query(
+      `SELECT 1 FROM alerts WHERE type = 'incident_opened' AND figures->>'incidentId' = $1::text`,
+      [inc.id],
+    );
+    expect(opAlerts).toHaveLength(1);
   }, 200_000);
 });
