@@ -1,8 +1,8 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import type { Alert, AlertPage, AlertsQuery, AlertType } from '@kilowire/contract';
-import { ALERT_TYPES } from '@kilowire/contract/enums';
+import { ALERT_TYPES, HOUSEHOLD_ALERT_TYPES, OPERATOR_ALERT_TYPES } from '@kilowire/contract/enums';
 import { api, ApiError, qs } from '../api.ts';
-import { ErrorMessage, Loading, PageHeading, useMeter, useNow } from '../common.tsx';
+import { ErrorMessage, Loading, PageHeading, useMeter, useNow, useSession } from '../common.tsx';
 import { formatDateTime, relativeTime } from '../format.ts';
 import { ALERT_LABELS, SEVERITY_LABELS } from '../labels.ts';
 import { EmptyState } from '../ui/index.ts';
@@ -55,6 +55,13 @@ export function AlertsPage() {
   const ids = useId();
   const tz = useMeter()?.tz ?? 'Europe/London';
   const now = useNow(60_000);
+  const { me } = useSession();
+  // Only a household marks its alerts read; staff lists are shared by a whole organisation.
+  const mayMark = me.capabilities.includes('alerts.mark');
+  // The types this user can ever see: a household's, an operator's, or (supplier, admin) all.
+  const role = me.user.role;
+  const types: readonly AlertType[] =
+    role === 'consumer' ? HOUSEHOLD_ALERT_TYPES : role === 'operator' ? OPERATOR_ALERT_TYPES : ALERT_TYPES;
 
   useEffect(() => {
     let live = true;
@@ -135,7 +142,7 @@ export function AlertsPage() {
             onChange={(e) => setDraft({ ...draft, type: asType(e.target.value) })}
           >
             <option value="">All types</option>
-            {ALERT_TYPES.map((t) => (
+            {types.map((t) => (
               <option key={t} value={t}>
                 {ALERT_LABELS[t]}
               </option>
@@ -185,10 +192,12 @@ export function AlertsPage() {
       </form>
 
       <div className="list-head">
-        <p>
-          <strong>{unread}</strong> unread
-        </p>
-        {unread > 0 && (
+        {mayMark && (
+          <p>
+            <strong>{unread}</strong> unread
+          </p>
+        )}
+        {mayMark && unread > 0 && (
           <button type="button" className="btn btn-secondary" onClick={markAll}>
             Mark all as read
           </button>
@@ -210,10 +219,13 @@ export function AlertsPage() {
         <>
           <ul className="alert-list">
             {items.map((a) => (
-              <li key={a.id} className={`alert-item${a.readAt ? '' : ' unread'} sev-${a.severity}`}>
+              <li
+                key={a.id}
+                className={`alert-item${a.readAt || !mayMark ? '' : ' unread'} sev-${a.severity}`}
+              >
                 <div className="alert-main">
                   <h2 className="alert-title">
-                    {!a.readAt && <span className="badge">Unread</span>} {a.title}
+                    {mayMark && !a.readAt && <span className="badge">Unread</span>} {a.title}
                   </h2>
                   <p>{a.message}</p>
                   <p className="muted">
@@ -224,7 +236,7 @@ export function AlertsPage() {
                     ({relativeTime(a.createdAt, now)}){a.meterSerial && ` · meter ${a.meterSerial}`}
                   </p>
                 </div>
-                {!a.readAt && (
+                {mayMark && !a.readAt && (
                   <button type="button" className="btn btn-secondary btn-small" onClick={() => markRead(a)}>
                     Mark as read<span className="visually-hidden">: {a.title}</span>
                   </button>

@@ -160,6 +160,15 @@ export const STAFF_PAGES: StaffPage[] = [
     component: page(() => import('./outages/SlaPage.tsx')),
   },
   {
+    // The operator's own alerts (incidents opened, SLA at risk or missed, incomplete
+    // collections): the same list as the supplier's, after the network overview so that the
+    // overview stays the operator's home.
+    path: '/alerts',
+    nav: { section: 'Operations', label: 'Alerts' },
+    roles: ['operator'],
+    component: page(() => import('../pages/Alerts.tsx').then((m) => ({ default: m.AlertsPage }))),
+  },
+  {
     path: '/settings/network',
     nav: { section: 'Operations', label: 'Outage settings' },
     // Operator staff read them, operator admins change them (admins have no operator's settings).
