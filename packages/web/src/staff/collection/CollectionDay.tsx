@@ -21,7 +21,7 @@ import {
   type ColumnDef,
 } from '../../ui/index.ts';
 import { asApiError, usePaged } from '../admin/shared.tsx';
-import { CompleteBadge, dayLabel, kwh, nf, REASON_LABEL } from './shared.tsx';
+import { CompleteBadge, dayLabel, kwh, meters, nf, REASON_LABEL } from './shared.tsx';
 import './collection.css';
 
 const signed = (n: number) => (n > 0 ? `+${nf(n)}` : nf(n));
@@ -44,7 +44,7 @@ function totalColumns(kind: 'Supplier' | 'Feeder', threshold: number): ColumnDef
     { id: 'wh', header: 'Energy', accessorFn: (t) => t.wh, cell: ({ row }) => kwh(row.original.wh) },
     {
       id: 'intervals',
-      header: 'Half-hours actual / estimated / expected',
+      header: 'Half-hours act. / est. / exp.',
       enableSorting: false,
       cell: ({ row }) =>
         `${nf(row.original.actual)} / ${nf(row.original.estimated)} / ${nf(row.original.expected)}`,
@@ -135,13 +135,13 @@ export default function CollectionDayPage({ param }: { param?: string }) {
       { id: 'wh', header: 'Energy', enableSorting: false, cell: ({ row }) => kwh(row.original.wh) },
       {
         id: 'changed',
-        header: 'Changed from the version before',
+        header: 'Changed',
         enableSorting: false,
         cell: ({ row }) =>
           row.original.changedMeters === null ? (
             <span className="muted">First version</span>
           ) : (
-            `${nf(row.original.changedMeters)} meters, ${signed(row.original.whDelta ?? 0)} Wh`
+            `${meters(row.original.changedMeters)}, ${signed(row.original.whDelta ?? 0)} Wh`
           ),
       },
     ],
