@@ -217,14 +217,14 @@ export default function CollectionDayPage({ param }: { param?: string }) {
             : undefined
         }
         actions={
-          mayCollect && d ? (
+          mayCollect && (d || view.error?.status === 404) ? (
             <button
               type="button"
               className="btn btn-secondary"
               onClick={() => setConfirm(true)}
               disabled={busy}
             >
-              Collect again
+              {d ? 'Collect again' : 'Collect now'}
             </button>
           ) : undefined
         }
@@ -232,7 +232,10 @@ export default function CollectionDayPage({ param }: { param?: string }) {
       {view.error ? (
         view.error.status === 404 ? (
           <EmptyState title="This day has not been collected">
-            <p>It is collected once its cut-off has passed. Go back to the list of days.</p>
+            <p>
+              A day is collected the morning after, at the cut-off. Days older than the schedule catches up
+              after downtime are collected by hand.
+            </p>
           </EmptyState>
         ) : (
           <ErrorMessage error={view.error} retry={view.reload} />
