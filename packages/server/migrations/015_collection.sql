@@ -27,6 +27,10 @@ END $$;
 CREATE TRIGGER collection_runs_frozen BEFORE UPDATE OR DELETE ON collection_runs
   FOR EACH ROW EXECUTE FUNCTION kw_collection_run_frozen();
 
+-- Meters whose day differs from the previous version (added, gone or changed); NULL on
+-- version 1. Counted once when the version is taken, so the dashboard never compares runs.
+ALTER TABLE collection_runs ADD COLUMN changed_meters integer;
+
 -- Days that received data after they were collected (late data): marked by the
 -- readings.committed subscriber, re-collected as a 'late_data' version by the schedule.
 -- One row per (area, day) however many batches arrive (idempotent upsert).

@@ -88,18 +88,20 @@ SELECT $5::bigint, m.id, m.supplier_id, m.feeder_id, coalesce(d.wh, 0), d.actual
 /** The slots of a half-hourly meter's ordinary day, each once and in order. */
 const PLAIN_DAY_SLOTS = Array.from({ length: 48 }, (_, i) => i);
 
-/** Whether run $1's meter days differ from run $2's in anything a bill or a file reads. */
-const DIFFERS = `
-SELECT EXISTS (
-  SELECT 1 FROM (SELECT * FROM collection_meter_days WHERE run_id = $1) n
+/**
+ * How many meters' days of run $1 differ from run $2's in anything a bill or a file reads
+ * (added, gone, or changed): 0 = nothing changed. Kept on the new version for the dashboard.
+ */
+const CHANGED = `
+SELECT count(*)::int AS changed
+  FROM (SELECT * FROM collection_meter_days WHERE run_id = $1) n
   FULL JOIN (SELECT * FROM collection_meter_days WHERE run_id = $2) o ON o.meter_id = n.meter_id
-   WHERE n.meter_id IS NULL OR o.meter_id IS NULL
-      OR (n.wh, n.actual, n.estimated, n.expected, n.supplier_id, n.feeder_id, n.slot_wh)
-         IS DISTINCT FROM (o.wh, o.actual, o.estimated, o.expected, o.supplier_id, o.feeder_id, o.slot_wh)
-) AS changed`;
+ WHERE n.meter_id IS NULL OR o.meter_id IS NULL
+    OR (n.wh, n.actual, n.estimated, n.expected, n.supplier_id, n.feeder_id, n.slot_wh)
+       IS DISTINCT FROM (o.wh, o.actual, o.estimated, o.expected, o.supplier_id, o.feeder_id, o.slot_wh)`;
 
 const FINISH = `
-UPDATE collection_runs r SET status = 'done', finished_at = now(),
+UPDATE collection_runs r SET status = 'done', finished_at = now(), changed_meters = $2,
        meters = t.meters, complete_meters = t.complete, wh = t.wh, actual = t.actual,
        estimated = t.estimated, expected = t.expected
   FROM (SELECT count(*)::int AS meters,
@@ -190,14 +192,15 @@ export async function collectDayIn(
     )
   ).rows[0]!;
   await c.query(COLLECT_ROWS, [areaId, area.tz, area.t0, area.t1, run.id, day, PLAIN_DAY_SLOTS]);
+  let changed: number | null = null;
   if (prev) {
-    const { changed } = (await c.query<{ changed: boolean }>(DIFFERS, [run.id, prev.id])).rows[0]!;
-    if (!changed) {
+    changed = (await c.query<{ changed: number }>(CHANGED, [run.id, prev.id])).rows[0]!.changed;
+    if (changed === 0) {
       await c.query('ROLLBACK TO SAVEPOINT collect');
       return result(areaId, day, prev, false, false);
     }
   }
-  await c.query(FINISH, [run.id]);
+  await c.query(FINISH, [run.id, changed]);
   await c.query('RELEASE SAVEPOINT collect');
   const done = (await c.query<RunRow>(`SELECT ${RUN_COLS} FROM collection_runs WHERE id = $1`, [run.id]))
     .rows[0]!;
