@@ -369,16 +369,23 @@ export default function CollectionDayPage({ param }: { param?: string }) {
       )}
       <ConfirmDialog
         open={confirm}
-        title="Collect this day again?"
-        confirmLabel="Collect again"
+        title={d ? 'Collect this day again?' : 'Collect this day now?'}
+        confirmLabel={d ? 'Collect again' : 'Collect now'}
         busy={busy}
         onConfirm={collect}
         onCancel={() => setConfirm(false)}
       >
-        <p>
-          The day is read again from the meters&apos; half-hours. If anything changed, a new version is made
-          and the current one is kept as it is; if nothing changed, nothing happens.
-        </p>
+        {d ? (
+          <p>
+            The day is read again from the meters&apos; half-hours. If anything changed, a new version is made
+            and the current one is kept as it is; if nothing changed, nothing happens.
+          </p>
+        ) : (
+          <p>
+            The day is read from the meters&apos; half-hours as they are now and kept as version 1. Data that
+            arrives later makes a new version.
+          </p>
+        )}
       </ConfirmDialog>
     </div>
   );

@@ -23,7 +23,8 @@ function AreaDays({ area, now }: { area: CollectionArea; now: number }) {
         header: 'Day',
         enableSorting: false,
         cell: ({ row }) =>
-          row.original.latest ? (
+          // A day past its cut-off opens even when not collected: operator admins collect it there.
+          row.original.latest || dueAt(area, row.original.day) <= now ? (
             <Link href={`/collection/${encodeURIComponent(area.areaId)}/${row.original.day}`}>
               {dayLabel(row.original.day)}
             </Link>
