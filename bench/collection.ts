@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { collectDay, createArea, createOrganisation, type Pool } from '@kilowire/server';
+import { collectDay, createArea, createOrganisation, fileLines, type Pool } from '@kilowire/server';
 import { log, nowMs } from './lib.ts';
 
 export interface CollectionResult {
@@ -23,6 +23,9 @@ export interface CollectionResult {
   /** A second collectDay with nothing changed (compares and returns the same version). */
   recollectS: number;
   completeMeters: number;
+  /** The bigger supplier's daily file (two thirds of the meters), read batch by batch as the route streams it. */
+  fileMeters: number;
+  fileS: number;
 }
 
 const DAY = '2026-11-02';
@@ -118,6 +121,23 @@ export async function benchCollection(
   const recollectS = (nowMs() - t) / 1000;
   if (again.created || again.version !== 1) throw new Error('an unchanged day made a new version');
   log(`re-collection with nothing changed: ${recollectS.toFixed(1)} s (no new version)`);
+  // The bigger supplier's file, in the route's batches of 2,000 (JSON lines, not sent anywhere).
+  t = nowMs();
+  let fileMeters = 0;
+  let bytes = 0;
+  for (let after = 0; ;) {
+    const b = await fileLines(pool, run.runId, sup1, after, 2000);
+    fileMeters += b.length;
+    for (const l of b) bytes += JSON.stringify(l).length;
+    if (b.length < 2000) break;
+    after = b[b.length - 1]!.meterId;
+  }
+  const fileS = (nowMs() - t) / 1000;
+  const want = n - Math.floor(n / 3);
+  if (fileMeters !== want) throw new Error(`the file has ${fileMeters} meters, expected ${want}`);
+  log(
+    `supplier file: ${fileMeters} meters, ${(bytes / 1e6).toFixed(1)} MB of JSON lines in ${fileS.toFixed(1)} s`,
+  );
   return {
     meters: n,
     rows: raw.rows,
@@ -126,5 +146,7 @@ export async function benchCollection(
     metersPerS: n / collectS,
     recollectS,
     completeMeters: run.completeMeters,
+    fileMeters,
+    fileS,
   };
 }

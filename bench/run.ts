@@ -496,6 +496,13 @@ async function main(): Promise<number> {
       `<= ${TARGETS.collectionS}`,
       ok(collection ? collection.collectS <= TARGETS.collectionS : null),
     ],
+    [
+      "(l) the bigger supplier's daily file (meters / s)",
+      collection ? `${fmt(collection.fileMeters)} / ${fmt(collection.fileS, 1)}` : 'n/a',
+      's',
+      '',
+      '',
+    ],
   );
   // #9 collection end
   const head: [string, string, string, string, string] = ['figure', 'value', 'unit', 'target', 'ok?'];
@@ -599,6 +606,8 @@ async function main(): Promise<number> {
     collection_recollect_s: round(collection?.recollectS, 1),
     collection_meters: collection?.meters ?? null,
     collection_build_s: round(collection?.buildS, 1),
+    collection_file_s: round(collection?.fileS, 1),
+    collection_file_meters: collection?.fileMeters ?? null,
     // #9 collection end
     extract_rows_per_s: round(extract?.rowsPerS),
     extract_month_s: round(extract?.extractS, 1),

@@ -33,4 +33,5 @@ export { EXTRACT_QUEUE, startCaseJobs } from './jobs/cases.ts';
 export { startBoss } from './jobs/boss.ts';
 // #9 collection (the collection benchmark collects a day of 100,000 meters).
 export { collectDay, type CollectResult } from './collection/collect.ts';
+export { fileLines } from './collection/queries.ts';
 // #9 collection end

@@ -220,13 +220,20 @@ describe('collectDay', () => {
     await expect(db.pool.query('UPDATE collection_runs SET wh = 0 WHERE id = $1', [v1.id])).rejects.toThrow(
       /kept as it was/,
     );
+    // Nor can a meter be added to it (one installed since, not in version 1).
+    const extra = await one<{ id: number }>(
+      `INSERT INTO meters (serial, supplier_id, area_id, credential_hash)
+       SELECT serial || '-X', supplier_id, area_id, 'x' FROM meters WHERE id = $1 RETURNING id`,
+      [hh[0]!.meterId],
+    );
     await expect(
       db.pool.query(
         `INSERT INTO collection_meter_days (run_id, meter_id, supplier_id, wh, actual, estimated, expected, slot_wh)
-         SELECT $1, id, supplier_id, 1, 1, 0, 1, array_fill(0, ARRAY[48]) FROM meters LIMIT 1`,
-        [v1.id],
+         SELECT $1, id, supplier_id, 1, 1, 0, 1, array_fill(0, ARRAY[48]) FROM meters WHERE id = $2`,
+        [v1.id, extra.id],
       ),
     ).rejects.toThrow(/kept as it was/);
+    await db.pool.query('DELETE FROM meters WHERE id = $1', [extra.id]);
   });
 
   it('counts a meter installed during the day from its installation, and leaves out one decommissioned before it', async () => {
@@ -254,5 +261,32 @@ describe('collectDay', () => {
         [area],
       );
     }
+  });
+
+  it('a 15-minute meter expects 96 quarter-hours and two add into each half-hour slot', async () => {
+    const DAY = '2026-11-03';
+    const q = await one<{ id: number }>(
+      `INSERT INTO meters (serial, supplier_id, area_id, feeder_id, interval_s, credential_hash, created_at)
+       SELECT serial || '-Q', supplier_id, area_id, feeder_id, 900, 'x', '2026-01-01Z' FROM meters WHERE id = $1
+       RETURNING id`,
+      [hh[0]!.meterId],
+    );
+    const t = localMidnight(DAY, 'Europe/London');
+    // Written as ingest writes them; the rows' insertion order is shuffled on purpose (the
+    // collection must not depend on the order rows come back in).
+    await db.pool.query(
+      `INSERT INTO interval_readings (meter_id, ts, wh, flags)
+       SELECT $1, to_timestamp($2 + i * 900), 10 + i, 0 FROM generate_series(0, 95) i ORDER BY (i * 37) % 96`,
+      [q.id, t],
+    );
+    const run = await collectDay(db.pool, area, DAY, 'cutoff');
+    const row = (await meterDays(run.runId)).find((r) => r.meter_id === q.id)!;
+    expect(row).toMatchObject({ actual: 96, estimated: 0, expected: 96 });
+    expect(row.slot_wh).toEqual(Array.from({ length: 48 }, (_, k) => 10 + 2 * k + 10 + 2 * k + 1));
+    expect(Number(row.wh)).toBe(Array.from({ length: 96 }, (_, i) => 10 + i).reduce((a, b) => a + b, 0));
+    // The half-hourly meters that sent nothing that day expect 48.
+    expect((await meterDays(run.runId)).filter((r) => r.meter_id !== q.id).map((r) => r.expected)).toEqual([
+      48, 48, 48,
+    ]);
   });
 });

@@ -1,3 +1,4 @@
+import type { QueryConfig } from 'pg';
 import type { CollectionReason } from '@kilowire/contract';
 import { raiseOperatorAlerts } from '../alerts/raise.ts';
 import { tx, type Pool, type PoolClient } from '../db/pool.ts';
@@ -29,72 +30,92 @@ export interface CollectResult {
 }
 
 /**
- * Every meter of the area active on the local day, in one pass over interval_readings by
- * (meter_id, ts) range. $1 area, $2 local day, $3 run id.
+ * Every meter of the area active on the local day, each meter's intervals read by its
+ * (meter_id, ts) primary-key range. $1 area, $2 area tz, $3 day start, $4 day end (instants),
+ * $5 run id, $6 the local day (date), $7 the slots of a plain day, 0..47.
  *
  * - Active: not decommissioned before the day began, and installed before it ended — or
  *   holding readings of the day (data loaded for a meter whose install record is later).
  * - slot: local wall-clock half-hour of the interval's start, so on the autumn clock change
- *   the repeated hour adds into the same slots and on the spring one its slots stay 0.
+ *   the repeated hour adds into the same slots and on the spring one its slots stay 0. A
+ *   half-hourly meter's ordinary day has slots 0..47 once each, in time order: its interval
+ *   values are the slots as they are; anything else (gaps, 15-minute meters, clock-change
+ *   days, or rows that did not arrive in time order) is summed per slot, which needs no order.
+ *   The arrays are aggregated without ORDER BY (a sort per meter and array cost more than
+ *   the rest): the index range hands them over in time order, and if it ever did not, the
+ *   slots would not read 0..47 and the order-free sum would be taken.
  * - expected: intervals of the meter's size from the interval holding its start on the day
  *   (install time, or its first reading if earlier) to the end of the day or its
  *   decommissioning: 46/48/50 half-hours on a whole day (92/96/100 for 15-minute meters).
  * - last_data_at: the end of the newest interval held for the meter (any day): "missing since".
+ *
+ * Per meter (a LATERAL aggregate over an index range) rather than one join and GROUP BY: the
+ * rows arrive in key order and each meter's ~48 are aggregated in memory, where the join
+ * form sorted or hashed all 4.8M rows of 100,000 meters through temporary files (see
+ * docs/performance.md, #9 collection).
  */
 const COLLECT_ROWS = `
-WITH a AS (
-  SELECT tz, ($2::date::timestamp AT TIME ZONE tz) AS t0, (($2::date + 1)::timestamp AT TIME ZONE tz) AS t1
-    FROM network_areas WHERE id = $1
-), m AS (
-  SELECT m.id, m.supplier_id, m.feeder_id, m.interval_s, m.created_at, m.decommissioned_at
-    FROM meters m CROSS JOIN a
-   WHERE m.area_id = $1 AND (m.decommissioned_at IS NULL OR m.decommissioned_at > a.t0)
-), s AS (
-  SELECT r.meter_id,
-         least(47, greatest(0, floor(extract(epoch FROM (r.ts AT TIME ZONE a.tz) - $2::date::timestamp) / 1800)))::int AS slot,
-         sum(r.wh) AS wh,
-         count(*) FILTER (WHERE r.flags & 1 = 0) AS actual,
-         count(*) FILTER (WHERE r.flags & 1 = 1) AS estimated,
-         min(r.ts) AS first_ts
-    FROM m CROSS JOIN a JOIN interval_readings r ON r.meter_id = m.id AND r.ts >= a.t0 AND r.ts < a.t1
-   GROUP BY 1, 2
-), d AS (
-  SELECT meter_id, sum(wh) AS wh, sum(actual) AS actual, sum(estimated) AS estimated, min(first_ts) AS first_ts,
-         array_agg(slot ORDER BY slot) AS slots, array_agg(wh ORDER BY slot) AS whs
-    FROM s GROUP BY 1
-), x AS (
-  SELECT m.id, m.supplier_id, m.feeder_id, m.interval_s, d.*, a.t0,
-         greatest(a.t0, least(m.created_at, d.first_ts)) AS eff_start,
-         least(a.t1, m.decommissioned_at) AS eff_end
-    FROM m CROSS JOIN a LEFT JOIN d ON d.meter_id = m.id
-   WHERE d.meter_id IS NOT NULL OR m.created_at < a.t1
-)
 INSERT INTO collection_meter_days
   (run_id, meter_id, supplier_id, feeder_id, wh, actual, estimated, expected, slot_wh, last_data_at)
-SELECT $3::bigint, x.id, x.supplier_id, x.feeder_id, coalesce(x.wh, 0), coalesce(x.actual, 0), coalesce(x.estimated, 0),
-       greatest(0, ceil(extract(epoch FROM x.eff_end - x.t0) / x.interval_s)
-                 - floor(extract(epoch FROM x.eff_start - x.t0) / x.interval_s))::int,
-       CASE WHEN x.meter_id IS NULL THEN array_fill(0, ARRAY[48])
-            WHEN cardinality(x.slots) = 48 THEN x.whs::int[]
+SELECT $5::bigint, m.id, m.supplier_id, m.feeder_id, coalesce(d.wh, 0), d.actual, d.estimated,
+       greatest(0, ceil(extract(epoch FROM least($4::timestamptz, m.decommissioned_at) - $3::timestamptz) / m.interval_s)
+                 - floor(extract(epoch FROM greatest($3::timestamptz, least(m.created_at, d.first_ts)) - $3::timestamptz) / m.interval_s))::int,
+       CASE WHEN d.n = 0 THEN array_fill(0, ARRAY[48])
+            WHEN d.slots = $7::int[] THEN d.whs
             ELSE (SELECT array_agg(coalesce(v.wh, 0)::int ORDER BY g)
-                    FROM generate_series(0, 47) g LEFT JOIN unnest(x.slots, x.whs) AS v(slot, wh) ON v.slot = g)
+                    FROM generate_series(0, 47) g
+                    LEFT JOIN (SELECT u.slot, sum(u.wh) AS wh FROM unnest(d.slots, d.whs) AS u(slot, wh) GROUP BY u.slot) v
+                      ON v.slot = g)
        END,
-       (SELECT r.ts + make_interval(secs => x.interval_s) FROM interval_readings r
-         WHERE r.meter_id = x.id ORDER BY r.ts DESC LIMIT 1)
-  FROM x`;
+       (SELECT r.ts + make_interval(secs => m.interval_s) FROM interval_readings r
+         WHERE r.meter_id = m.id ORDER BY r.ts DESC LIMIT 1)
+  FROM meters m
+  CROSS JOIN LATERAL (
+    SELECT count(*) AS n, sum(x.wh)::bigint AS wh,
+           count(*) FILTER (WHERE x.flags & 1 = 0)::int AS actual,
+           count(*) FILTER (WHERE x.flags & 1 = 1)::int AS estimated,
+           min(x.ts) AS first_ts,
+           -- The same rows in the same order for both (whatever it is): slots[i] is whs[i]'s slot.
+           array_agg(x.slot) AS slots, array_agg(x.wh) AS whs
+      FROM (SELECT r.ts, r.wh, r.flags,
+                   least(47, greatest(0, floor(extract(epoch FROM (r.ts AT TIME ZONE $2) - $6::date::timestamp) / 1800)))::int AS slot
+              FROM interval_readings r
+             WHERE r.meter_id = m.id AND r.ts >= $3::timestamptz AND r.ts < $4::timestamptz
+             ORDER BY r.ts) x
+  ) d
+ WHERE m.area_id = $1 AND (m.decommissioned_at IS NULL OR m.decommissioned_at > $3::timestamptz)
+   AND (d.n > 0 OR m.created_at < $4::timestamptz)`;
 
-/** Whether run $1's meter days differ from run $2's in anything a bill or a file reads. */
-const DIFFERS = `
-SELECT EXISTS (
-  SELECT 1 FROM (SELECT * FROM collection_meter_days WHERE run_id = $1) n
+/**
+ * The two big statements' limit, on the server (statement_timeout) and in the client (the
+ * pool's query_timeout is the API's 30 s + 5 s): an area of 100,000 meters takes ~6 s on two
+ * cores, 33 s measured while other work shared them.
+ */
+const BIG_MS = 600_000;
+
+/** A query with BIG_MS as its client-side timeout (node-pg reads query_timeout per query too). */
+function big(text: string, values: unknown[]): QueryConfig {
+  const q: QueryConfig & { query_timeout: number } = { text, values, query_timeout: BIG_MS };
+  return q;
+}
+
+/** The slots of a half-hourly meter's ordinary day, each once and in order. */
+const PLAIN_DAY_SLOTS = Array.from({ length: 48 }, (_, i) => i);
+
+/**
+ * How many meters' days of run $1 differ from run $2's in anything a bill or a file reads
+ * (added, gone, or changed): 0 = nothing changed. Kept on the new version for the dashboard.
+ */
+const CHANGED = `
+SELECT count(*)::int AS changed
+  FROM (SELECT * FROM collection_meter_days WHERE run_id = $1) n
   FULL JOIN (SELECT * FROM collection_meter_days WHERE run_id = $2) o ON o.meter_id = n.meter_id
-   WHERE n.meter_id IS NULL OR o.meter_id IS NULL
-      OR (n.wh, n.actual, n.estimated, n.expected, n.supplier_id, n.feeder_id, n.slot_wh)
-         IS DISTINCT FROM (o.wh, o.actual, o.estimated, o.expected, o.supplier_id, o.feeder_id, o.slot_wh)
-) AS changed`;
+ WHERE n.meter_id IS NULL OR o.meter_id IS NULL
+    OR (n.wh, n.actual, n.estimated, n.expected, n.supplier_id, n.feeder_id, n.slot_wh)
+       IS DISTINCT FROM (o.wh, o.actual, o.estimated, o.expected, o.supplier_id, o.feeder_id, o.slot_wh)`;
 
 const FINISH = `
-UPDATE collection_runs r SET status = 'done', finished_at = now(),
+UPDATE collection_runs r SET status = 'done', finished_at = now(), changed_meters = $2,
        meters = t.meters, complete_meters = t.complete, wh = t.wh, actual = t.actual,
        estimated = t.estimated, expected = t.expected
   FROM (SELECT count(*)::int AS meters,
@@ -153,16 +174,20 @@ export async function collectDayIn(
   day: string,
   reason: CollectionReason,
 ): Promise<CollectResult> {
-  // One area's day is one big statement (100,000 meters in tens of seconds at most).
-  await c.query("SET LOCAL statement_timeout = '600s'");
+  // One area's day is one big statement (100,000 meters: seconds; allow for a busy machine).
+  await c.query(`SET LOCAL statement_timeout = '${BIG_MS}ms'`);
   await c.query("SET LOCAL work_mem = '64MB'");
-  await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`collection:${areaId}:${day}`]);
+  await c.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [
+    'kw.collection',
+    `${areaId}:${day}`,
+  ]);
   const area = (
-    await c.query<{ operator_id: number; name: string; pct: string }>(
-      `SELECT a.operator_id, a.name, coalesce(s.completeness_alert_pct, 98) AS pct
+    await c.query<{ operator_id: number; name: string; pct: string; tz: string; t0: Date; t1: Date }>(
+      `SELECT a.operator_id, a.name, coalesce(s.completeness_alert_pct, 98) AS pct, a.tz,
+              ($2::date::timestamp AT TIME ZONE a.tz) AS t0, (($2::date + 1)::timestamp AT TIME ZONE a.tz) AS t1
          FROM network_areas a LEFT JOIN network_settings s ON s.operator_id = a.operator_id
         WHERE a.id = $1`,
-      [areaId],
+      [areaId, day],
     )
   ).rows[0];
   if (!area) throw new UnknownAreaError(areaId);
@@ -183,15 +208,16 @@ export async function collectDayIn(
       [areaId, day, (prev?.version ?? 0) + 1, reason],
     )
   ).rows[0]!;
-  await c.query(COLLECT_ROWS, [areaId, day, run.id]);
+  await c.query(big(COLLECT_ROWS, [areaId, area.tz, area.t0, area.t1, run.id, day, PLAIN_DAY_SLOTS]));
+  let changed: number | null = null;
   if (prev) {
-    const { changed } = (await c.query<{ changed: boolean }>(DIFFERS, [run.id, prev.id])).rows[0]!;
-    if (!changed) {
+    changed = (await c.query<{ changed: number }>(big(CHANGED, [run.id, prev.id]))).rows[0]!.changed;
+    if (changed === 0) {
       await c.query('ROLLBACK TO SAVEPOINT collect');
       return result(areaId, day, prev, false, false);
     }
   }
-  await c.query(FINISH, [run.id]);
+  await c.query(FINISH, [run.id, changed]);
   await c.query('RELEASE SAVEPOINT collect');
   const done = (await c.query<RunRow>(`SELECT ${RUN_COLS} FROM collection_runs WHERE id = $1`, [run.id]))
     .rows[0]!;

@@ -53,9 +53,10 @@ interface RunRow {
   actual: number;
   estimated: number;
   expected: number;
+  changed_meters: number | null;
 }
 
-const RUN_COLS = `r.id::int AS id, to_char(r.day, 'YYYY-MM-DD') AS day, r.version, r.reason, r.started_at, r.finished_at,
+const RUN_COLS = `r.id::int AS id, r.changed_meters, to_char(r.day, 'YYYY-MM-DD') AS day, r.version, r.reason, r.started_at, r.finished_at,
   r.meters, r.complete_meters, r.wh, r.actual, r.estimated, r.expected`;
 
 const pctOf = (complete: number, meters: number): number | null =>
@@ -185,24 +186,9 @@ export async function dayView(
   if (!runs.length) return null;
   const shown = version === undefined ? runs[runs.length - 1] : runs.find((r) => r.version === version);
   if (!shown) return null;
-  // Meters whose day differs from the previous version's (added, gone or changed): versions
-  // are few, and each comparison is one merge of two runs' rows.
-  const changed = new Map<number, number>();
-  for (let i = 1; i < runs.length; i++) {
-    const c = await q.query<{ n: number }>(
-      `SELECT count(*)::int AS n
-         FROM (SELECT * FROM collection_meter_days WHERE run_id = $1) n
-         FULL JOIN (SELECT * FROM collection_meter_days WHERE run_id = $2) o ON o.meter_id = n.meter_id
-        WHERE n.meter_id IS NULL OR o.meter_id IS NULL
-           OR (n.wh, n.actual, n.estimated, n.expected, n.supplier_id, n.feeder_id, n.slot_wh)
-              IS DISTINCT FROM (o.wh, o.actual, o.estimated, o.expected, o.supplier_id, o.feeder_id, o.slot_wh)`,
-      [runs[i]!.id, runs[i - 1]!.id],
-    );
-    changed.set(runs[i]!.id, c.rows[0]!.n);
-  }
   const versions: CollectionVersion[] = runs.map((r, i) => ({
     ...presentRun(r),
-    changedMeters: i === 0 ? null : (changed.get(r.id) ?? null),
+    changedMeters: i === 0 ? null : r.changed_meters,
     whDelta: i === 0 ? null : Number(r.wh) - Number(runs[i - 1]!.wh),
   }));
   const suppliers = (
@@ -321,15 +307,20 @@ export async function supplierInRun(q: Q, runId: number, supplierId: number): Pr
   return r.rows[0]?.name ?? null;
 }
 
-/** One batch of a supplier's file, by serial after `afterSerial`. */
+/**
+ * One batch of a supplier's file, in meter order after meter `afterMeter`: a range of the
+ * run's primary key (run_id, meter_id), so a 100,000-meter file is read in batches without
+ * sorting the supplier's rows again for each.
+ */
 export async function fileLines(
   q: Q,
   runId: number,
   supplierId: number,
-  afterSerial: string | null,
+  afterMeter: number,
   limit: number,
-): Promise<CollectionFileLine[]> {
+): Promise<(CollectionFileLine & { meterId: number })[]> {
   const r = await q.query<{
+    meter_id: number;
     serial: string;
     feeder: string | null;
     wh: number;
@@ -338,13 +329,14 @@ export async function fileLines(
     expected: number;
     slot_wh: number[];
   }>(
-    `SELECT m.serial, d.feeder_id AS feeder, d.wh, d.actual, d.estimated, d.expected, d.slot_wh
+    `SELECT d.meter_id, m.serial, d.feeder_id AS feeder, d.wh, d.actual, d.estimated, d.expected, d.slot_wh
        FROM collection_meter_days d JOIN meters m ON m.id = d.meter_id
-      WHERE d.run_id = $1 AND d.supplier_id = $2 AND ($3::text IS NULL OR m.serial > $3)
-      ORDER BY m.serial LIMIT $4`,
-    [runId, supplierId, afterSerial, limit],
+      WHERE d.run_id = $1 AND d.meter_id > $3 AND d.supplier_id = $2
+      ORDER BY d.meter_id LIMIT $4`,
+    [runId, supplierId, afterMeter, limit],
   );
   return r.rows.map((x) => ({
+    meterId: x.meter_id,
     serial: x.serial,
     feeder: x.feeder,
     wh: Number(x.wh),

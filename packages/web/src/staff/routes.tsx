@@ -186,7 +186,7 @@ export const STAFF_PAGES: StaffPage[] = [
   {
     path: /^\/collection\/([^/]+\/\d{4}-\d{2}-\d{2})$/,
     cap: 'network.read',
-    example: '/collection/A/2026-11-20',
+    example: '/collection/EAST-1/2026-11-20',
     component: page(() => import('./collection/CollectionDay.tsx')),
   },
   // #9 collection end

@@ -34,6 +34,8 @@ import { requireCapability, type Actor } from '../../policies.ts';
 import { actorOf, whoOf, type Routes } from '../http.ts';
 import { csvField } from '../../csv.ts';
 
+type FileLine = CollectionFileLine & { meterId: number };
+
 /** Meters per round trip while streaming a supplier's file: memory stays at one batch. */
 const FILE_BATCH = 2000;
 
@@ -136,12 +138,12 @@ export const collectionRoutes: Routes = async (app, deps) => {
   }
 
   /** The lines of a supplier's file, batch by batch (the first fetched before answering). */
-  async function* batches(runId: number, supplierId: number, first: CollectionFileLine[]) {
+  async function* batches(runId: number, supplierId: number, first: FileLine[]) {
     let batch = first;
     for (;;) {
-      if (batch.length) yield batch;
+      if (batch.length) yield batch.map(({ meterId: _id, ...line }) => line);
       if (batch.length < FILE_BATCH) return;
-      batch = await fileLines(pool, runId, supplierId, batch[batch.length - 1]!.serial, FILE_BATCH);
+      batch = await fileLines(pool, runId, supplierId, batch[batch.length - 1]!.meterId, FILE_BATCH);
     }
   }
 
@@ -166,7 +168,7 @@ export const collectionRoutes: Routes = async (app, deps) => {
       requireCapability(actor, 'network.read');
       const t = await fileTarget(actor, req.params, req.query.version);
       // The first batch before answering: a failure is an error status, not a cut file.
-      const first = await fileLines(pool, t.run.id, req.params.supplierId, null, FILE_BATCH);
+      const first = await fileLines(pool, t.run.id, req.params.supplierId, 0, FILE_BATCH);
       const generatedAt = new Date().toISOString();
       const row = (cells: (string | number | boolean | null)[]) => `${cells.map(csvField).join(',')}\r\n`;
       const runId = t.run.id;
@@ -249,7 +251,7 @@ export const collectionRoutes: Routes = async (app, deps) => {
       const actor = actorOf(req);
       requireCapability(actor, 'network.read');
       const t = await fileTarget(actor, req.params, req.query.version);
-      const first = await fileLines(pool, t.run.id, req.params.supplierId, null, FILE_BATCH);
+      const first = await fileLines(pool, t.run.id, req.params.supplierId, 0, FILE_BATCH);
       const head = {
         areaId: t.area.id,
         area: t.area.name,

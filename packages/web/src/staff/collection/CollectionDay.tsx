@@ -21,7 +21,7 @@ import {
   type ColumnDef,
 } from '../../ui/index.ts';
 import { asApiError, usePaged } from '../admin/shared.tsx';
-import { CompleteBadge, dayLabel, kwh, nf, REASON_LABEL } from './shared.tsx';
+import { CompleteBadge, dayLabel, kwh, meters, nf, REASON_LABEL } from './shared.tsx';
 import './collection.css';
 
 const signed = (n: number) => (n > 0 ? `+${nf(n)}` : nf(n));
@@ -44,7 +44,7 @@ function totalColumns(kind: 'Supplier' | 'Feeder', threshold: number): ColumnDef
     { id: 'wh', header: 'Energy', accessorFn: (t) => t.wh, cell: ({ row }) => kwh(row.original.wh) },
     {
       id: 'intervals',
-      header: 'Half-hours actual / estimated / expected',
+      header: 'Half-hours act. / est. / exp.',
       enableSorting: false,
       cell: ({ row }) =>
         `${nf(row.original.actual)} / ${nf(row.original.estimated)} / ${nf(row.original.expected)}`,
@@ -135,13 +135,13 @@ export default function CollectionDayPage({ param }: { param?: string }) {
       { id: 'wh', header: 'Energy', enableSorting: false, cell: ({ row }) => kwh(row.original.wh) },
       {
         id: 'changed',
-        header: 'Changed from the version before',
+        header: 'Changed',
         enableSorting: false,
         cell: ({ row }) =>
           row.original.changedMeters === null ? (
             <span className="muted">First version</span>
           ) : (
-            `${nf(row.original.changedMeters)} meters, ${signed(row.original.whDelta ?? 0)} Wh`
+            `${meters(row.original.changedMeters)}, ${signed(row.original.whDelta ?? 0)} Wh`
           ),
       },
     ],
@@ -217,14 +217,14 @@ export default function CollectionDayPage({ param }: { param?: string }) {
             : undefined
         }
         actions={
-          mayCollect && d ? (
+          mayCollect && (d || view.error?.status === 404) ? (
             <button
               type="button"
               className="btn btn-secondary"
               onClick={() => setConfirm(true)}
               disabled={busy}
             >
-              Collect again
+              {d ? 'Collect again' : 'Collect now'}
             </button>
           ) : undefined
         }
@@ -232,7 +232,10 @@ export default function CollectionDayPage({ param }: { param?: string }) {
       {view.error ? (
         view.error.status === 404 ? (
           <EmptyState title="This day has not been collected">
-            <p>It is collected once its cut-off has passed. Go back to the list of days.</p>
+            <p>
+              A day is collected the morning after, at the cut-off. Days older than the schedule catches up
+              after downtime are collected by hand.
+            </p>
           </EmptyState>
         ) : (
           <ErrorMessage error={view.error} retry={view.reload} />
@@ -366,16 +369,23 @@ export default function CollectionDayPage({ param }: { param?: string }) {
       )}
       <ConfirmDialog
         open={confirm}
-        title="Collect this day again?"
-        confirmLabel="Collect again"
+        title={d ? 'Collect this day again?' : 'Collect this day now?'}
+        confirmLabel={d ? 'Collect again' : 'Collect now'}
         busy={busy}
         onConfirm={collect}
         onCancel={() => setConfirm(false)}
       >
-        <p>
-          The day is read again from the meters&apos; half-hours. If anything changed, a new version is made
-          and the current one is kept as it is; if nothing changed, nothing happens.
-        </p>
+        {d ? (
+          <p>
+            The day is read again from the meters&apos; half-hours. If anything changed, a new version is made
+            and the current one is kept as it is; if nothing changed, nothing happens.
+          </p>
+        ) : (
+          <p>
+            The day is read from the meters&apos; half-hours as they are now and kept as version 1. Data that
+            arrives later makes a new version.
+          </p>
+        )}
       </ConfirmDialog>
     </div>
   );

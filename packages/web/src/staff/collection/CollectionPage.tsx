@@ -5,7 +5,7 @@ import { ErrorMessage, Loading, useApi, useNow } from '../../common.tsx';
 import { formatDateTime } from '../../format.ts';
 import { Link } from '../../router.tsx';
 import { Badge, DataTable, EmptyState, PageHeader, type ColumnDef } from '../../ui/index.ts';
-import { CompleteBadge, dayLabel, kwh, nf, REASON_LABEL } from './shared.tsx';
+import { CompleteBadge, dayLabel, kwh, nf, REASON_SHORT } from './shared.tsx';
 import './collection.css';
 
 const DAYS = 14;
@@ -23,7 +23,8 @@ function AreaDays({ area, now }: { area: CollectionArea; now: number }) {
         header: 'Day',
         enableSorting: false,
         cell: ({ row }) =>
-          row.original.latest ? (
+          // A day past its cut-off opens even when not collected: operator admins collect it there.
+          row.original.latest || dueAt(area, row.original.day) <= now ? (
             <Link href={`/collection/${encodeURIComponent(area.areaId)}/${row.original.day}`}>
               {dayLabel(row.original.day)}
             </Link>
@@ -39,10 +40,12 @@ function AreaDays({ area, now }: { area: CollectionArea; now: number }) {
           const l = row.original.latest;
           if (l) return <CompleteBadge pct={l.completePct} threshold={area.completenessAlertPct} />;
           const due = dueAt(area, row.original.day);
+          // Past its cut-off and not collected: the schedule has not got to it yet, or the
+          // day is older than the schedule catches up after downtime (collected by hand only).
           return due > now ? (
             <Badge tone="info">Due {formatDateTime(new Date(due).toISOString(), area.tz)}</Badge>
           ) : (
-            <Badge tone="warn">Waiting for the schedule</Badge>
+            <Badge>Not collected</Badge>
           );
         },
       },
@@ -63,7 +66,7 @@ function AreaDays({ area, now }: { area: CollectionArea; now: number }) {
       },
       {
         id: 'estimated',
-        header: 'Estimated half-hours',
+        header: 'Estimated',
         enableSorting: false,
         cell: ({ row }) => (row.original.latest ? nf(row.original.latest.estimated) : '—'),
       },
@@ -76,7 +79,7 @@ function AreaDays({ area, now }: { area: CollectionArea; now: number }) {
           if (!l) return '—';
           return (
             <>
-              {l.version} <span className="muted">· {REASON_LABEL[l.reason]}</span>
+              v{l.version} <span className="muted">({REASON_SHORT[l.reason]})</span>
             </>
           );
         },

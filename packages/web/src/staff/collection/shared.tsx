@@ -19,7 +19,16 @@ export function CompleteBadge({ pct, threshold }: { pct: number | null; threshol
   );
 }
 
+/** Short words for a version's reason, where a table column is narrow. */
+export const REASON_SHORT: Record<CollectionReason, string> = {
+  cutoff: 'cut-off',
+  late_data: 'late data',
+  manual: 'by hand',
+};
+
 export const nf = (n: number) => n.toLocaleString('en-GB');
+/** "1 meter", "3 meters". */
+export const meters = (n: number) => `${nf(n)} meter${n === 1 ? '' : 's'}`;
 export const kwh = (wh: number) =>
   `${(wh / 1000).toLocaleString('en-GB', { minimumFractionDigits: 1, maximumFractionDigits: 1 })} kWh`;
 
