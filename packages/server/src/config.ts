@@ -55,6 +55,8 @@ export const envSchema = z.object({
   /** Real seconds after the catch-up: one tamper, and 30 s later one feeder outage (0 = off). */
   SIM_FIRST_FAULTS_AFTER_S: z.coerce.number().int().min(0).max(86_400).default(30),
   DEMO_SEED: bool.optional(),
+  /** Once the demo's history is in: a network tariff on its area, last month collected and invoiced to the supplier. */
+  DEMO_NETWORK_CHARGES: bool.default(true),
   /** Time zone of the demo households' meters (their calendar days, time-of-use bands). */
   DEMO_TZ: z
     .string()
@@ -253,6 +255,8 @@ export interface Config {
   services: Set<Service>;
   sim: { meters: number; speed: number; backfillDays: number; faults?: SimFaults };
   demoSeed: boolean;
+  /** The demo's network tariff, last month's collection and its network-use invoice (#9). */
+  demoNetworkCharges: boolean;
   demoTz: string;
   cookieSecure: boolean;
   sessionTtlHours: number;
@@ -417,7 +421,10 @@ export function loadConfig(
   // With an external broker there is nothing to embed.
   if (e.MQTT_URL) services.delete('broker');
   const problems: string[] = [];
-  if (e.MQTT_URL && !e.MQTT_PASSWORD) problems.push('MQTT_PASSWORD: required when MQTT_URL is set');
+  // Only the gateway logs in to the broker (the simulator's meters use their own logins): a
+  // jobs-only or api-only process given the deployment's MQTT_URL needs no broker password.
+  if (e.MQTT_URL && !e.MQTT_PASSWORD && services.has('gateway'))
+    problems.push('MQTT_PASSWORD: required when MQTT_URL is set and the gateway runs here');
   const trustProxy = parseTrustProxy(e.TRUST_PROXY);
   if (trustProxy === null)
     problems.push('TRUST_PROXY: expected true, false, a number of hops or a comma list of addresses');
@@ -488,6 +495,7 @@ export function loadConfig(
       },
     },
     demoSeed: e.DEMO_SEED ?? !e.DATABASE_URL,
+    demoNetworkCharges: e.DEMO_NETWORK_CHARGES,
     demoTz: e.DEMO_TZ,
     cookieSecure: e.COOKIE_SECURE,
     sessionTtlHours: e.SESSION_TTL_HOURS,

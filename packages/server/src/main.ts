@@ -11,6 +11,7 @@ import { logger, rootLogger, type Logger } from './log.ts';
 import { demoTariffs } from './demo/tariffs.ts';
 import { seedDemo, type DemoLogins, type FleetFile } from './demo/seed.ts';
 import { issueDemoBills } from './demo/bills.ts';
+import { demoNetworkCharges } from './demo/network.ts';
 import { reconcileAll } from './money/reconcile.ts';
 import type { FleetFaults } from '@kilowire/meter';
 
@@ -217,7 +218,13 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       if (config.demoSeed) {
         // Once the demo's history is in, last month's bills for the credit households and the
         // prepayment mirror's days — what a newcomer opens first. Safe to repeat on restarts.
-        const demoMoney = demoMoneyWhenCaughtUp(pool, fleet, log, config.bills.driftMinor);
+        const demoMoney = demoMoneyWhenCaughtUp(
+          pool,
+          fleet,
+          log,
+          config.bills.driftMinor,
+          config.demoNetworkCharges,
+        );
         stops.push(() => demoMoney.stop());
       }
     }
@@ -346,6 +353,7 @@ function demoMoneyWhenCaughtUp(
   fleet: { caughtUpAfterMs: number | null },
   log: Logger,
   driftMinor: number,
+  networkCharges: boolean,
 ): { stop(): Promise<void> } {
   let stopped = false;
   let wake: (() => void) | undefined;
@@ -385,6 +393,20 @@ function demoMoneyWhenCaughtUp(
       );
     } catch (err) {
       log.error({ err }, "demo: last month's bills could not be issued (the daily bill run will try again)");
+    }
+    if (stopped || !networkCharges) return;
+    try {
+      // The network operator's side of the same month: collected, priced, invoiced to the supplier.
+      const net = await demoNetworkCharges(pool);
+      log.info(
+        {
+          collectedDays: net.collectedDays,
+          invoices: net.invoices.reduce((n, r) => n + r.issued.length, 0),
+        },
+        'demo: last month collected and its network-use invoice issued',
+      );
+    } catch (err) {
+      log.error({ err }, "demo: last month's network-use invoice could not be issued");
     }
   })();
   return {

@@ -30,6 +30,11 @@ describe('configuration', () => {
     expect(() => loadConfig({ DATA_DIR: tmp(), MQTT_URL: 'mqtt://127.0.0.1:1883' }, [])).toThrow(
       /MQTT_PASSWORD/,
     );
+    // A process without the gateway never logs in to the broker: no password needed.
+    const jobsOnly = loadConfig({ DATA_DIR: tmp(), MQTT_URL: 'mqtt://127.0.0.1:1883' }, [
+      '--services=jobs,api',
+    ]);
+    expect([...jobsOnly.services].sort()).toEqual(['api', 'jobs']);
   });
 
   it('generates secrets once, owner-only, and keeps them across starts', () => {

@@ -65,7 +65,9 @@ function process(services: string): KilowireProcess {
 async function alertRows() {
   return (
     await db.pool.query<{ meter_id: number; type: string; dedupe_key: string }>(
-      'SELECT meter_id, type, dedupe_key FROM alerts ORDER BY meter_id, type, dedupe_key',
+      // The households' alerts that the meters' data implies (the network operator's alerts —
+      // an incomplete daily collection of these test meters — are not what this test is about).
+      'SELECT meter_id, type, dedupe_key FROM alerts WHERE operator_id IS NULL ORDER BY meter_id, type, dedupe_key',
     )
   ).rows;
 }

@@ -33,6 +33,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     services: new Set(['api']),
     sim: { meters: 0, speed: 1, backfillDays: 0 },
     demoSeed: false,
+    demoNetworkCharges: false,
     demoTz: 'Europe/London',
     cookieSecure: false,
     sessionTtlHours: 12,

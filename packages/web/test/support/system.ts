@@ -57,6 +57,8 @@ export async function startDemoSystem(
     SIM_FIRST_FAULTS_AFTER_S: '0',
     SIM_TAMPER_EVERY_HOURS: '0',
     SIM_FEEDER_OUTAGE_EVERY_HOURS: '0',
+    // Tests that price the network do it themselves, from a tariff they create.
+    DEMO_NETWORK_CHARGES: 'false',
     ...env,
   };
   delete full.DATABASE_URL;
