@@ -1,17 +1,14 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import type { AdminMeterList, StaffUserIssued } from '@kilowire/contract';
-import { staffLogin } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
+import { SHOTS, staffLogin, withBrowserSystem } from './support/browser.ts';
 import { freePort } from '../../server/src/net.ts';
 import { RawMeter, readingsMsg } from '../../server/test/support/world.ts';
 import {
   axeSource,
   checkPage,
   isBlocking,
-  launch,
   newContext,
   type PageResult,
   type PageSpec,
@@ -24,44 +21,34 @@ import {
  * accepts in a second browser context and signs in. Every admin page at 390 and 1280 px:
  * screenshots in test-results/e2e/ and no serious or critical axe violation.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const ADMIN = { email: 'admin@kilowire.demo', password: 'admin-demo-pass' };
 const WIDTHS = [390, 1280] as const;
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
 let mqttPort = 0;
-let browser: Browser;
 
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  mqttPort = await freePort();
-  sys = await startDemoSystem(
-    'e2e-admin',
-    { SIM_METERS: '2', SIM_SPEED: '60', SIM_BACKFILL_DAYS: '0', EMBEDDED_MQTT_PORT: String(mqttPort) },
-    { embeddedBroker: true },
-  );
-  baseUrl = sys.baseUrl;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
-});
+const e2e = withBrowserSystem(
+  'e2e-admin',
+  async () => {
+    mqttPort = await freePort();
+    return { SIM_METERS: '2', SIM_SPEED: '60', SIM_BACKFILL_DAYS: '0', EMBEDDED_MQTT_PORT: String(mqttPort) };
+  },
+  { embeddedBroker: true },
+);
 
 async function post<T>(page: Page, url: string, data: unknown): Promise<T> {
-  const r = await page.request.post(new URL(url, baseUrl).href, { data, headers: { origin: baseUrl } });
+  const r = await page.request.post(new URL(url, e2e.baseUrl).href, {
+    data,
+    headers: { origin: e2e.baseUrl },
+  });
   expect(r.status(), `${url}: ${await r.text()}`).toBeLessThan(300);
   return (await r.json()) as T;
 }
 
 describe('the administrator', () => {
   it('registers a meter in the UI; the meter connects with the credential shown, reports, and is seen', async () => {
-    const ctx = await newContext(browser, 1280);
+    const ctx = await newContext(e2e.browser, 1280);
     const page = await ctx.newPage();
-    await staffLogin(page, baseUrl, { email: ADMIN.email, password: ADMIN.password });
+    await staffLogin(page, e2e.baseUrl, { email: ADMIN.email, password: ADMIN.password });
     await page.getByRole('link', { name: 'Meters' }).click();
     await page.getByRole('heading', { name: 'Register a meter' }).waitFor();
     await page.getByLabel('Serial', { exact: true }).fill('E2EADM1');
@@ -84,7 +71,7 @@ describe('the administrator', () => {
 
     await page.getByLabel('Serial starts with').fill('E2EADM');
     const seen = page.getByTestId('last-seen-E2EADM1');
-    await sys!.waitFor(
+    await e2e.sys.waitFor(
       async () => {
         await page.getByRole('button', { name: 'Search' }).click();
         await page.waitForLoadState('networkidle');
@@ -95,7 +82,7 @@ describe('the administrator', () => {
       'the admin to see the meter last seen',
     );
     const list = (await (
-      await page.request.get(`${baseUrl}/api/admin/meters?q=E2EADM1`)
+      await page.request.get(`${e2e.baseUrl}/api/admin/meters?q=E2EADM1`)
     ).json()) as AdminMeterList;
     expect(Date.parse(list.items[0]!.lastSeenAt!)).toBeGreaterThan(Date.now() - 120_000);
     await page.screenshot({ path: path.join(SHOTS, 'admin-meter-seen-1280.png'), fullPage: true });
@@ -103,9 +90,9 @@ describe('the administrator', () => {
   }, 120_000);
 
   it('invites a staff user, who accepts in another browser and signs in', async () => {
-    const ctx = await newContext(browser, 1280);
+    const ctx = await newContext(e2e.browser, 1280);
     const page = await ctx.newPage();
-    await staffLogin(page, baseUrl, { email: ADMIN.email, password: ADMIN.password });
+    await staffLogin(page, e2e.baseUrl, { email: ADMIN.email, password: ADMIN.password });
     await page.getByRole('link', { name: 'Staff' }).click();
     await page.getByRole('heading', { name: 'Add a person' }).waitFor();
     await page.getByLabel('Work email').fill('new.agent@kilowire.demo');
@@ -117,7 +104,7 @@ describe('the administrator', () => {
     await page.getByRole('cell', { name: /New Agent new\.agent/ }).waitFor();
     await page.screenshot({ path: path.join(SHOTS, 'admin-staff-invited-1280.png'), fullPage: true });
 
-    const other = await newContext(browser, 390);
+    const other = await newContext(e2e.browser, 390);
     const p2 = await other.newPage();
     await p2.goto(link);
     await p2.getByText('new.agent@kilowire.demo').first().waitFor();
@@ -126,7 +113,10 @@ describe('the administrator', () => {
     await p2.getByLabel('The same again').fill('agent chosen password');
     await p2.getByRole('button', { name: 'Set my password' }).click();
     await p2.getByText('Your password is set.').waitFor();
-    await staffLogin(p2, baseUrl, { email: 'new.agent@kilowire.demo', password: 'agent chosen password' });
+    await staffLogin(p2, e2e.baseUrl, {
+      email: 'new.agent@kilowire.demo',
+      password: 'agent chosen password',
+    });
     await p2.screenshot({ path: path.join(SHOTS, 'invite-accepted-console-390.png'), fullPage: true });
     // Used: the same link now says so.
     await p2.goto(link);
@@ -138,8 +128,8 @@ describe('the administrator', () => {
   it('every admin page at 390 and 1280 px: screenshots, no serious accessibility violation', async () => {
     const source = axeSource();
     const results: PageResult[] = [];
-    const setup = await (await newContext(browser, 1280)).newPage();
-    await staffLogin(setup, baseUrl, { email: ADMIN.email, password: ADMIN.password });
+    const setup = await (await newContext(e2e.browser, 1280)).newPage();
+    await staffLogin(setup, e2e.baseUrl, { email: ADMIN.email, password: ADMIN.password });
     // Someone with an initial password (the choose-your-password page) and an open invite.
     await post<StaffUserIssued>(setup, '/api/staff-users', {
       email: 'first.day@kilowire.demo',
@@ -169,17 +159,17 @@ describe('the administrator', () => {
       { name: 'admin-system', path: '/system' },
     ];
     for (const width of WIDTHS) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
-      await staffLogin(page, baseUrl, { email: ADMIN.email, password: ADMIN.password });
-      for (const spec of pages) results.push(await checkPage(page, baseUrl, spec, width, SHOTS, source));
+      await staffLogin(page, e2e.baseUrl, { email: ADMIN.email, password: ADMIN.password });
+      for (const spec of pages) results.push(await checkPage(page, e2e.baseUrl, spec, width, SHOTS, source));
       await ctx.close();
-      const pub = await newContext(browser, width);
+      const pub = await newContext(e2e.browser, width);
       const pp = await pub.newPage();
       results.push(
         await checkPage(
           pp,
-          baseUrl,
+          e2e.baseUrl,
           { name: 'invite', path: invite.invitePath!, public: true },
           width,
           SHOTS,
@@ -187,15 +177,15 @@ describe('the administrator', () => {
         ),
       );
       await pub.close();
-      const fresh = await newContext(browser, width);
+      const fresh = await newContext(e2e.browser, width);
       const fp = await fresh.newPage();
-      await fp.goto(`${baseUrl}/login?as=staff`);
+      await fp.goto(`${e2e.baseUrl}/login?as=staff`);
       await fp.getByLabel('Email').fill('first.day@kilowire.demo');
       await fp.getByLabel('Password').fill('given-initial-pass');
       await fp.getByRole('button', { name: 'Log in', exact: true }).click();
       await fp.getByRole('heading', { name: 'Choose your password' }).waitFor();
       results.push(
-        await checkPage(fp, baseUrl, { name: 'choose-password', path: '/' }, width, SHOTS, source),
+        await checkPage(fp, e2e.baseUrl, { name: 'choose-password', path: '/' }, width, SHOTS, source),
       );
       if (width === 1280) {
         // Choosing one's own password opens the console.
@@ -208,11 +198,11 @@ describe('the administrator', () => {
       await fresh.close();
     }
     // The supplier admin's own staff page.
-    const sctx = await newContext(browser, 1280);
+    const sctx = await newContext(e2e.browser, 1280);
     const sp = await sctx.newPage();
-    await staffLogin(sp, baseUrl, { email: 'supplier@kilowire.demo', password: 'supplier-demo-pass' });
+    await staffLogin(sp, e2e.baseUrl, { email: 'supplier@kilowire.demo', password: 'supplier-demo-pass' });
     results.push(
-      await checkPage(sp, baseUrl, { name: 'supplier-staff', path: '/staff' }, 1280, SHOTS, source),
+      await checkPage(sp, e2e.baseUrl, { name: 'supplier-staff', path: '/staff' }, 1280, SHOTS, source),
     );
     await sctx.close();
     const blocking = results.flatMap((r) => [

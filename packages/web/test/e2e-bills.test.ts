@@ -1,17 +1,14 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { BillPage } from '@kilowire/contract';
 import { addDays, billingPeriod, localDate, localMidnight } from '@kilowire/protocol';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
-import { type TestDb } from '../../server/test/support/db.ts';
+import { shoot, SHOTS, withBrowserSystem } from './support/browser.ts';
 import { issueDemoBills } from '../../server/src/demo/bills.ts';
 import {
   consoleErrors,
   goToNav,
   isBlocking,
-  launch,
   login,
   newContext,
   runAxe,
@@ -25,43 +22,25 @@ import {
  * the demo's bills are issued, a credit household opens its bill PDF from the Bills page,
  * supplier staff start a bill run and read its progress and failures.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const TZ = 'Europe/London';
 // C100001 is a credit household (demo seed: every third is prepayment), billing cycle day 2.
 const CONSUMER = { consumerId: 'C100001', password: 'consumer-demo-pass' };
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let db: TestDb;
-let browser: Browser;
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem(
-    'e2e-bills',
-    {
-      SIM_METERS: '3',
-      SIM_SPEED: '60',
-      SIM_BACKFILL_DAYS: '0',
-      DEMO_TZ: TZ,
-    },
-    { ownDb: true },
-  );
-  baseUrl = sys.baseUrl;
-  db = sys.db!;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
-});
+const e2e = withBrowserSystem(
+  'e2e-bills',
+  {
+    SIM_METERS: '3',
+    SIM_SPEED: '60',
+    SIM_BACKFILL_DAYS: '0',
+    DEMO_TZ: TZ,
+  },
+  { ownDb: true },
+);
 
 /** Last month's tariff and boundary reads for one demo household (what months of history would hold). */
 async function lastMonthFor(serial: string): Promise<{ start: string; end: string }> {
   const m = (
-    await db.pool.query<{ id: number; supplier_id: number; cycle: number }>(
+    await e2e.db.pool.query<{ id: number; supplier_id: number; cycle: number }>(
       `SELECT m.id, m.supplier_id, a.billing_cycle_day AS cycle FROM meters m JOIN accounts a ON a.id = m.account_id WHERE m.serial = $1`,
       [serial],
     )
@@ -69,28 +48,28 @@ async function lastMonthFor(serial: string): Promise<{ start: string; end: strin
   const today = localDate(Date.now() / 1000, TZ);
   const current = billingPeriod(today, m.cycle);
   const last = billingPeriod(addDays(current.start, -1), m.cycle);
-  const t = await db.pool.query<{ id: number }>(
+  const t = await e2e.db.pool.query<{ id: number }>(
     `INSERT INTO tariffs (supplier_id, code, name, structure) VALUES ($1, 'E2E-FLAT', 'Brightvolt Flat', 'flat')
      ON CONFLICT (supplier_id, code) DO UPDATE SET name = excluded.name RETURNING id`,
     [m.supplier_id],
   );
-  await db.pool.query(
+  await e2e.db.pool.query(
     `INSERT INTO tariff_versions (tariff_id, version, effective_from, day_rate, standing_milli_per_day, vat_bp)
      VALUES ($1, 1, '2020-01-01', 27350, 48110, 500) ON CONFLICT DO NOTHING`,
     [t.rows[0]!.id],
   );
-  await db.pool.query(
+  await e2e.db.pool.query(
     `INSERT INTO meter_tariffs (meter_id, from_day, tariff_id) VALUES ($1, '2020-01-01', $2) ON CONFLICT DO NOTHING`,
     [m.id, t.rows[0]!.id],
   );
   // 243.5 kWh over the month, and some daily history for the 12-month chart.
-  await db.pool.query(
+  await e2e.db.pool.query(
     `INSERT INTO register_reads (meter_id, ts, import_wh, rate1_wh, rate2_wh, export_wh)
      VALUES ($1, to_timestamp($2), 1000000, 1000000, 0, 0), ($1, to_timestamp($3), 1243500, 1243500, 0, 0)
      ON CONFLICT DO NOTHING`,
     [m.id, localMidnight(last.start, TZ), localMidnight(last.end, TZ)],
   );
-  await db.pool.query(
+  await e2e.db.pool.query(
     `INSERT INTO daily_rollups (meter_id, day, wh, intervals)
      SELECT $1, d::date, 7000 + (extract(doy FROM d)::int % 9) * 500, 48
        FROM generate_series($2::date - 330, $2::date - 1, interval '1 day') d
@@ -100,34 +79,30 @@ async function lastMonthFor(serial: string): Promise<{ start: string; end: strin
   return last;
 }
 
-async function shoot(page: Page, name: string, width: number) {
-  await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-}
-
 describe('bills in the portal', () => {
   it('a credit household sees its bill and opens the PDF; the page has no serious accessibility issue', async () => {
     const period = await lastMonthFor('KW000001');
     // The demo's hook issues last month's bills (households without reads are listed as
     // failed). The running system calls it too once its meters have caught up, before or
     // after this test wrote KW000001's reads: either way KW000001 ends with one bill.
-    await issueDemoBills(db.pool);
+    await issueDemoBills(e2e.db.pool);
     const oneBill = () =>
-      db.pool.query<{ n: number }>(
+      e2e.db.pool.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM bills b JOIN meters m ON m.id = b.meter_id
         WHERE m.serial = 'KW000001' AND b.period_start = $1::date`,
         [period.start],
       );
     expect((await oneBill()).rows[0]!.n).toBe(1);
     // Safe to call again: nothing new.
-    const again = await issueDemoBills(db.pool);
+    const again = await issueDemoBills(e2e.db.pool);
     expect(again.issued).toBe(0);
     expect((await oneBill()).rows[0]!.n).toBe(1);
 
     for (const width of [390, 1280]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await login(page, baseUrl, CONSUMER);
+      await login(page, e2e.baseUrl, CONSUMER);
       await goToNav(page, 'Bills');
       await settle(page);
       const main = page.locator('main');
@@ -136,7 +111,7 @@ describe('bills in the portal', () => {
       expect(text).toContain('Bills and account');
       expect(text).toMatch(/You owe £\d+\.\d\d/);
       expect(text).toContain(`${Number(period.start.slice(8))} `);
-      const bills = (await (await page.request.get(`${baseUrl}/api/bills`)).json()) as BillPage;
+      const bills = (await (await page.request.get(`${e2e.baseUrl}/api/bills`)).json()) as BillPage;
       expect(bills.items).toHaveLength(1);
       const b = bills.items[0]!;
       expect(b.periodStart).toBe(period.start);
@@ -157,7 +132,7 @@ describe('bills in the portal', () => {
         await popup.waitForLoadState('domcontentloaded').catch(() => undefined);
         expect(new URL(popup.url()).pathname).toBe(`/api/bills/${b.id}/pdf`);
         // The same request with the household's session: a PDF.
-        const res = await page.request.get(`${baseUrl}/api/bills/${b.id}/pdf`);
+        const res = await page.request.get(`${e2e.baseUrl}/api/bills/${b.id}/pdf`);
         expect(res.status()).toBe(200);
         expect(res.headers()['content-type']).toBe('application/pdf');
         const pdf = await res.body();
@@ -172,15 +147,15 @@ describe('bills in the portal', () => {
 
   it('supplier staff start a bill run and see its progress and failures, and open an account', async () => {
     for (const width of [390, 1280]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await page.goto(`${baseUrl}/login?as=staff`);
+      await page.goto(`${e2e.baseUrl}/login?as=staff`);
       await page.getByLabel('Email').fill('supplier@kilowire.demo');
       await page.getByLabel('Password').fill('supplier-demo-pass');
       await page.getByRole('button', { name: 'Log in', exact: true }).click();
       await signedIn(page);
-      await page.goto(`${baseUrl}/bill-runs`);
+      await page.goto(`${e2e.baseUrl}/bill-runs`);
       await settle(page);
       if (width === 1280) {
         const today = localDate(Date.now() / 1000, TZ);

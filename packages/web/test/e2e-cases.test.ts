@@ -1,23 +1,11 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { localDate } from '@kilowire/protocol';
-import { staffLogin } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
-import { type TestDb } from '../../server/test/support/db.ts';
+import { axeClean, shoot, SHOTS, staffLogin, withBrowserSystem } from './support/browser.ts';
 import { tx } from '../../server/src/db/pool.ts';
 import { emitEvents } from '../../server/src/events/emit.ts';
-import {
-  consoleErrors,
-  goToNav,
-  isBlocking,
-  launch,
-  login,
-  newContext,
-  runAxe,
-  settle,
-} from '../scripts/axe-check.ts';
+import { consoleErrors, goToNav, login, newContext, settle } from '../scripts/axe-check.ts';
 
 /**
  * Tamper cases, monthly extracts and Green Button end to end, in Chromium, against the whole
@@ -26,46 +14,21 @@ import {
  * opens a case a supplier then works; a supplier extracts last month and downloads the CSV;
  * a household downloads its Green Button file from its profile.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const TZ = 'Europe/London';
 const SUPPLIER = { email: 'supplier@kilowire.demo', password: 'supplier-demo-pass' };
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let db: TestDb;
-let browser: Browser;
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem(
-    'e2e-cases',
-    { SIM_METERS: '3', SIM_SPEED: '60', SIM_BACKFILL_DAYS: '1', DEMO_TZ: TZ },
-    { ownDb: true },
-  );
-  baseUrl = sys.baseUrl;
-  db = sys.db!;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
-});
-
-async function shoot(page: Page, name: string, width: number) {
-  await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-}
-
-const axeClean = async (page: Page) =>
-  expect((await runAxe(page)).filter(isBlocking).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+const e2e = withBrowserSystem(
+  'e2e-cases',
+  { SIM_METERS: '3', SIM_SPEED: '60', SIM_BACKFILL_DAYS: '1', DEMO_TZ: TZ },
+  { ownDb: true },
+);
 
 describe('tamper cases, extracts and Green Button', () => {
   it('a tamper event opens a case; a supplier adds a note and moves it to investigating', async () => {
-    const meter = (await db.pool.query<{ id: number }>(`SELECT id FROM meters WHERE serial = 'KW000001'`))
+    const meter = (await e2e.db.pool.query<{ id: number }>(`SELECT id FROM meters WHERE serial = 'KW000001'`))
       .rows[0]!;
     const at = new Date();
-    await tx(db.pool, async (c) => {
+    await tx(e2e.db.pool, async (c) => {
       await c.query(
         `INSERT INTO meter_events (meter_id, seq, idx, ts, code) VALUES ($1, 900000001, 0, $2, 'tamper.cover')`,
         [meter.id, at],
@@ -84,20 +47,23 @@ describe('tamper cases, extracts and Green Button', () => {
         },
       ]);
     });
-    const caseId = await sys!.waitFor(
+    const caseId = await e2e.sys.waitFor(
       async () =>
-        (await db.pool.query<{ id: number }>(`SELECT id FROM tamper_cases WHERE meter_id = $1`, [meter.id]))
-          .rows[0]?.id,
+        (
+          await e2e.db.pool.query<{ id: number }>(`SELECT id FROM tamper_cases WHERE meter_id = $1`, [
+            meter.id,
+          ])
+        ).rows[0]?.id,
       30_000,
       'the tamper case',
     );
 
     for (const width of [390, 1280]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page, baseUrl, SUPPLIER);
-      await page.goto(`${baseUrl}/tamper-cases`);
+      await staffLogin(page, e2e.baseUrl, SUPPLIER);
+      await page.goto(`${e2e.baseUrl}/tamper-cases`);
       await settle(page);
       const main = page.locator('main');
       await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('KW000001');
@@ -121,9 +87,10 @@ describe('tamper cases, extracts and Green Button', () => {
         await page.getByLabel('Visit date').fill('2030-01-15');
         await page.getByRole('button', { name: 'Record action' }).click();
         await expect.poll(() => main.innerText()).toContain('Site visit booked for 2030-01-15');
-        const st = await db.pool.query<{ status: string }>('SELECT status FROM tamper_cases WHERE id = $1', [
-          caseId,
-        ]);
+        const st = await e2e.db.pool.query<{ status: string }>(
+          'SELECT status FROM tamper_cases WHERE id = $1',
+          [caseId],
+        );
         expect(st.rows[0]!.status).toBe('investigating');
       }
       await settle(page);
@@ -139,7 +106,7 @@ describe('tamper cases, extracts and Green Button', () => {
     const d = new Date(`${today}T00:00:00Z`);
     const month = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
     // Last month's rollups for the demo's meters (a demo started today has none).
-    await db.pool.query(
+    await e2e.db.pool.query(
       `INSERT INTO daily_rollups (meter_id, day, wh, intervals)
        SELECT m.id, d::date, 7000 + m.id, 48 FROM meters m,
               generate_series(($1 || '-01')::date, ($1 || '-01')::date + interval '1 month' - interval '1 day', interval '1 day') d
@@ -147,10 +114,10 @@ describe('tamper cases, extracts and Green Button', () => {
       [month],
     );
     for (const width of [1280, 390]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page, baseUrl, SUPPLIER);
+      await staffLogin(page, e2e.baseUrl, SUPPLIER);
       await goToNav(page, 'Extracts');
       await settle(page);
       const main = page.locator('main');
@@ -181,20 +148,20 @@ describe('tamper cases, extracts and Green Button', () => {
 
   it('a household downloads its Green Button file from its profile', async () => {
     for (const width of [390, 1280]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await login(page, baseUrl, { consumerId: 'C100001', password: 'consumer-demo-pass' });
-      await page.goto(`${baseUrl}/profile`);
+      await login(page, e2e.baseUrl, { consumerId: 'C100001', password: 'consumer-demo-pass' });
+      await page.goto(`${e2e.baseUrl}/profile`);
       await settle(page);
       const main = page.locator('main');
       await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('Download my data');
       if (width === 1280) {
         // The simulator's first readings of KW000001 have arrived (it backfills a day).
-        await sys!.waitFor(
+        await e2e.sys.waitFor(
           async () =>
             (
-              await db.pool.query(
+              await e2e.db.pool.query(
                 `SELECT 1 FROM interval_readings r JOIN meters m ON m.id = r.meter_id WHERE m.serial = 'KW000001' LIMIT 1`,
               )
             ).rowCount,

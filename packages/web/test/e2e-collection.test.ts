@@ -1,20 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { addDays, localDate, localTimeToEpoch } from '@kilowire/protocol';
-import { STAFF, staffLogin } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
-import type { TestDb } from '../../server/test/support/db.ts';
-import {
-  consoleErrors,
-  goToNav,
-  isBlocking,
-  launch,
-  newContext,
-  runAxe,
-  settle,
-} from '../scripts/axe-check.ts';
+import { axeClean, shoot, STAFF, staffLogin, withBrowserSystem } from './support/browser.ts';
+import { consoleErrors, goToNav, newContext, settle } from '../scripts/axe-check.ts';
 
 /**
  * The daily collection end to end, in Chromium, against the whole system as `npm start` runs
@@ -23,54 +10,34 @@ import {
  * collection, collects the day again by hand after a meter that never reported was
  * installed, sees it missing, and downloads a supplier's file.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const TZ = 'Europe/London';
 const AREA = 'EAST-1';
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let db: TestDb;
-let browser: Browser;
 let yesterday = '';
 
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem(
-    'e2e-collection',
-    {
-      SIM_METERS: '3',
-      // The simulator's default speed: the backfill arrives at once, then real time.
-      SIM_BACKFILL_DAYS: '3',
-      DEMO_TZ: TZ,
-      COLLECTION_CRON: '* * * * *',
-    },
-    { ownDb: true },
-  );
-  baseUrl = sys.baseUrl;
-  db = sys.db!;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
+const e2e = withBrowserSystem(
+  'e2e-collection',
+  {
+    SIM_METERS: '3',
+    // The simulator's default speed: the backfill arrives at once, then real time.
+    SIM_BACKFILL_DAYS: '3',
+    DEMO_TZ: TZ,
+    COLLECTION_CRON: '* * * * *',
+  },
+  { ownDb: true },
+);
+
+beforeAll(() => {
   // The newest day whose cut-off (06:00 the next morning) has passed: yesterday after 06:00.
   const nowS = Date.now() / 1000;
   const y = addDays(localDate(nowS, TZ), -1);
   yesterday = localTimeToEpoch(addDays(y, 1), '06:00', TZ) <= nowS ? y : addDays(y, -1);
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
 });
-
-async function shoot(page: Page, name: string, width: number) {
-  await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-}
-const axeClean = async (page: Page) =>
-  expect((await runAxe(page)).filter(isBlocking).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
 
 /** Yesterday's intervals of the demo meters, as stored by the gateway. */
 async function rawYesterday(): Promise<{ n: number; wh: number }> {
   return (
-    await db.pool.query<{ n: number; wh: number }>(
+    await e2e.db.pool.query<{ n: number; wh: number }>(
       `SELECT count(*)::int AS n, coalesce(sum(r.wh), 0)::bigint AS wh
          FROM interval_readings r JOIN meters m ON m.id = r.meter_id
         WHERE m.area_id = $1 AND (r.ts AT TIME ZONE $2)::date = $3`,
@@ -82,15 +49,15 @@ async function rawYesterday(): Promise<{ n: number; wh: number }> {
 describe('daily collection', () => {
   it("the schedule collects yesterday from the meters' half-hours, and late data makes a new version", async () => {
     // Every simulated meter's whole day arrives through the broker (the backfill).
-    await sys!.waitFor(async () => (await rawYesterday()).n >= 3 * 48, 120_000, "yesterday's intervals");
+    await e2e.sys.waitFor(async () => (await rawYesterday()).n >= 3 * 48, 120_000, "yesterday's intervals");
     // The schedule's first pass may have run before the backfill arrived (then the readings
     // marked the day dirty and the next pass made a late_data version): wait for a version
     // that holds every interval stored.
     const raw = await rawYesterday();
-    const run = await sys!.waitFor(
+    const run = await e2e.sys.waitFor(
       async () =>
         (
-          await db.pool.query<{ version: number; meters: number; wh: number; reason: string }>(
+          await e2e.db.pool.query<{ version: number; meters: number; wh: number; reason: string }>(
             `SELECT version, meters, wh, reason FROM collection_runs WHERE area_id = $1 AND day = $2
               ORDER BY version DESC LIMIT 1`,
             [AREA, yesterday],
@@ -104,22 +71,22 @@ describe('daily collection', () => {
 
   it('the operator reads the collection, collects again after a new meter, sees it missing and downloads a file', async () => {
     // A meter installed two days ago that never reported: missing in the next collection.
-    await db.pool.query(
+    await e2e.db.pool.query(
       `INSERT INTO meters (serial, supplier_id, area_id, feeder_id, tz, credential_hash, created_at)
        SELECT 'KW009990', supplier_id, area_id, 'EAST-1-F2', tz, 'not-used', now() - interval '3 days'
          FROM meters WHERE serial = 'KW000001'`,
     );
     const before = (
-      await db.pool.query<{ v: number }>(
+      await e2e.db.pool.query<{ v: number }>(
         `SELECT max(version)::int AS v FROM collection_runs WHERE area_id = $1 AND day = $2`,
         [AREA, yesterday],
       )
     ).rows[0]!.v;
     for (const width of [1280, 390]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page, baseUrl, STAFF.operator);
+      await staffLogin(page, e2e.baseUrl, STAFF.operator);
       await goToNav(page, 'Collection');
       await settle(page);
       const main = page.locator('main');
@@ -142,7 +109,7 @@ describe('daily collection', () => {
         const text = await main.innerText();
         expect(text).toContain('Never sent data');
         expect(text).toContain('Collected by hand');
-        const runs = await db.pool.query<{ version: number; meters: number; complete_meters: number }>(
+        const runs = await e2e.db.pool.query<{ version: number; meters: number; complete_meters: number }>(
           `SELECT version, meters, complete_meters FROM collection_runs WHERE area_id = $1 AND day = $2 ORDER BY version`,
           [AREA, yesterday],
         );
@@ -152,14 +119,14 @@ describe('daily collection', () => {
           complete_meters: 3,
         });
         // 3 of 4 complete is below the demo operator's 98 %: one alert for the operator.
-        const alerts = await db.pool.query<{ n: number }>(
+        const alerts = await e2e.db.pool.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM alerts WHERE type = 'collection_incomplete' AND dedupe_key = $1`,
           [`collection:${AREA}:${yesterday}:v${before + 1}`],
         );
         expect(alerts.rows[0]!.n).toBe(1);
         // The supplier's file, as its download button fetches it.
         const sup = (
-          await db.pool.query<{ id: number; name: string; n: number }>(
+          await e2e.db.pool.query<{ id: number; name: string; n: number }>(
             `SELECT o.id, o.name,
                     (SELECT count(*)::int FROM collection_meter_days d JOIN collection_runs r ON r.id = d.run_id
                       WHERE r.area_id = $1 AND r.day = $2 AND r.version = $3 AND d.supplier_id = o.id) AS n
@@ -170,7 +137,7 @@ describe('daily collection', () => {
         const href = await page
           .getByRole('link', { name: `Download the CSV file for ${sup.name}` })
           .getAttribute('href');
-        const csv = await page.request.get(new URL(href!, baseUrl).href);
+        const csv = await page.request.get(new URL(href!, e2e.baseUrl).href);
         expect(csv.status()).toBe(200);
         const lines = (await csv.text()).split('\r\n');
         expect(lines[1]).toContain(`${AREA},East Town,${yesterday},${before + 1},manual,${sup.id},`);
@@ -191,10 +158,10 @@ describe('daily collection', () => {
 
   it('a day older than the catch-up window is not collected, and an operator admin collects it by hand', async () => {
     const old = addDays(yesterday, -10);
-    const ctx = await newContext(browser, 1280);
+    const ctx = await newContext(e2e.browser, 1280);
     const page = await ctx.newPage();
     const errors = consoleErrors(page);
-    await staffLogin(page, baseUrl, STAFF.operator);
+    await staffLogin(page, e2e.baseUrl, STAFF.operator);
     await goToNav(page, 'Collection');
     await settle(page);
     const main = page.locator('main');
@@ -208,7 +175,7 @@ describe('daily collection', () => {
     await expect
       .poll(() => main.innerText(), { timeout: 30_000 })
       .toContain('Version 1 of 1 (collected by hand)');
-    const runs = await db.pool.query<{ reason: string }>(
+    const runs = await e2e.db.pool.query<{ reason: string }>(
       `SELECT reason FROM collection_runs WHERE area_id = $1 AND day = $2`,
       [AREA, old],
     );

@@ -1,15 +1,12 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import type { AlertPage, FleetResponse, Meter } from '@kilowire/contract';
-import { apiGet, staffLogin } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
+import { apiGet, SHOTS, staffLogin, withBrowserSystem } from './support/browser.ts';
 import {
   axeSource,
   checkPage,
   isBlocking,
-  launch,
   login,
   newContext,
   settle,
@@ -23,40 +20,24 @@ import {
  * the supply with a reason, and the household reads that reason on its Alerts page.
  * Screenshots of both pages at 390 and 1280 px go to test-results/e2e/, checked with axe.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const SERIAL = 'KW000001';
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let browser: Browser;
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem('e2e-fleet', { SIM_METERS: '4', SIM_SPEED: '900', SIM_BACKFILL_DAYS: '3' });
-  baseUrl = sys.baseUrl;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
-});
+const e2e = withBrowserSystem('e2e-fleet', { SIM_METERS: '4', SIM_SPEED: '900', SIM_BACKFILL_DAYS: '3' });
 
 describe('fleet end to end', () => {
   it('a supplier finds a meter by the household name and opens its page', async () => {
-    const ctx = await newContext(browser, 1280);
+    const ctx = await newContext(e2e.browser, 1280);
     const page = await ctx.newPage();
-    await staffLogin(page, baseUrl);
+    await staffLogin(page, e2e.baseUrl);
     // The Fleet is the console's home.
     await expect.poll(() => page.locator('main h1').innerText(), { timeout: 15_000 }).toBe('Fleet');
-    const who = await page.request.get(`${baseUrl}/api/fleet?q=${SERIAL}`);
+    const who = await page.request.get(`${e2e.baseUrl}/api/fleet?q=${SERIAL}`);
     expect(who.status()).toBe(200);
     const name = ((await who.json()) as FleetResponse).items[0]!.consumer!.name;
     // Wait until the meter has reported, so the meter page has usage to show.
-    await sys!.waitFor(
+    await e2e.sys.waitFor(
       async () => {
-        const r = await page.request.get(`${baseUrl}/api/meters/${SERIAL}/overview`);
+        const r = await page.request.get(`${e2e.baseUrl}/api/meters/${SERIAL}/overview`);
         const o = (await r.json()) as { usage: unknown[] };
         return o.usage.length > 0 ? true : undefined;
       },
@@ -97,9 +78,10 @@ describe('fleet end to end', () => {
     await dialog.getByLabel('Reason').selectOption('safety');
     await dialog.getByLabel(/^Details/).fill('Scorched meter tails reported by the household');
     await dialog.getByRole('button', { name: 'Disconnect', exact: true }).click();
-    await sys!.waitFor(
+    await e2e.sys.waitFor(
       async () =>
-        (await apiGet<Meter>(page, baseUrl, `/api/meters/${SERIAL}`)).relay === 'disconnected' || undefined,
+        (await apiGet<Meter>(page, e2e.baseUrl, `/api/meters/${SERIAL}`)).relay === 'disconnected' ||
+        undefined,
       60_000,
       'the meter to open its relay',
     );
@@ -114,18 +96,18 @@ describe('fleet end to end', () => {
     await ctx.close();
 
     // The household is told the real reason (not "after a tamper alert") and what to do.
-    const hctx = await newContext(browser, 390);
+    const hctx = await newContext(e2e.browser, 390);
     const h = await hctx.newPage();
-    await login(h, baseUrl, { consumerId: 'C100001', password: 'consumer-demo-pass' });
-    const alert = await sys!.waitFor(
-      async () => (await apiGet<AlertPage>(h, baseUrl, '/api/alerts?type=disconnected')).items[0],
+    await login(h, e2e.baseUrl, { consumerId: 'C100001', password: 'consumer-demo-pass' });
+    const alert = await e2e.sys.waitFor(
+      async () => (await apiGet<AlertPage>(h, e2e.baseUrl, '/api/alerts?type=disconnected')).items[0],
       60_000,
       'the disconnection alert',
     );
     expect(alert.title).toBe('Supply disconnected for safety');
     expect(alert.message).toContain('for safety reasons');
     expect(alert.message).not.toMatch(/tamper/i);
-    await h.goto(`${baseUrl}/alerts`);
+    await h.goto(`${e2e.baseUrl}/alerts`);
     await expect
       .poll(() => h.locator('main').innerText(), { timeout: 15_000 })
       .toContain('Supply disconnected for safety');
@@ -138,9 +120,9 @@ describe('fleet end to end', () => {
     const results: PageResult[] = [];
     const source = axeSource();
     for (const width of [390, 1280]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
-      await staffLogin(page, baseUrl);
+      await staffLogin(page, e2e.baseUrl);
       for (const spec of [
         { name: 'fleet', path: '/fleet' },
         {
@@ -153,7 +135,7 @@ describe('fleet end to end', () => {
         },
         { name: 'meter', path: `/meters/${SERIAL}` },
       ]) {
-        const r = await checkPage(page, baseUrl, spec, width, SHOTS, source);
+        const r = await checkPage(page, e2e.baseUrl, spec, width, SHOTS, source);
         results.push(r);
       }
       await ctx.close();

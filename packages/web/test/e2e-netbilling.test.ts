@@ -1,21 +1,8 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { addDays, addMonths, daysBetween, eachDay, localDate, localMidnight } from '@kilowire/protocol';
 import { collectDay } from '../../server/src/collection/collect.ts';
-import { STAFF, staffLogin } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
-import type { TestDb } from '../../server/test/support/db.ts';
-import {
-  consoleErrors,
-  goToNav,
-  isBlocking,
-  launch,
-  newContext,
-  runAxe,
-  settle,
-} from '../scripts/axe-check.ts';
+import { axeClean, shoot, STAFF, staffLogin, withBrowserSystem } from './support/browser.ts';
+import { consoleErrors, goToNav, newContext, settle } from '../scripts/axe-check.ts';
 
 /**
  * Network-use charges end to end, in Chromium, against the system as `npm start` runs it:
@@ -24,43 +11,34 @@ import {
  * its area in the portal, issues the month, and the supplier finds the invoice it owes, its
  * balance and the PDF in its Money section.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const TZ = 'Europe/London';
 const AREA = 'EAST-1';
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let db: TestDb;
-let browser: Browser;
 const today = localDate(Date.now() / 1000, TZ);
 const monthStart = addMonths(today, -1);
 const nextMonth = addMonths(today, 0);
 const month = monthStart.slice(0, 7);
 
+const e2e = withBrowserSystem(
+  'e2e-netbilling',
+  {
+    SIM_METERS: '3',
+    // Catch up with real time fast: the history must hold the whole of last month.
+    SIM_SPEED: '1000000',
+    SIM_BACKFILL_DAYS: String(daysBetween(monthStart, today) + 1),
+    DEMO_TZ: TZ,
+  },
+  { ownDb: true },
+);
+
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem(
-    'e2e-netbilling',
-    {
-      SIM_METERS: '3',
-      // Catch up with real time fast: the history must hold the whole of last month.
-      SIM_SPEED: '1000000',
-      SIM_BACKFILL_DAYS: String(daysBetween(monthStart, today) + 1),
-      DEMO_TZ: TZ,
-    },
-    { ownDb: true },
-  );
-  baseUrl = sys.baseUrl;
-  db = sys.db!;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
   // Every half-hour of last month stored for the three meters.
   const t0 = localMidnight(monthStart, TZ);
   const t1 = localMidnight(nextMonth, TZ);
   const expected = ((t1 - t0) / 1800) * 3;
-  await sys.waitFor(
+  await e2e.sys.waitFor(
     async () => {
-      const { rows } = await db.pool.query<{ n: number }>(
+      const { rows } = await e2e.db.pool.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM interval_readings WHERE ts >= to_timestamp($1) AND ts < to_timestamp($2)`,
         [t0, t1],
       );
@@ -71,25 +49,14 @@ beforeAll(async () => {
   );
 }, 300_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
-});
-
-async function shoot(page: Page, name: string, width: number) {
-  await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-}
-const axeClean = async (page: Page) =>
-  expect((await runAxe(page)).filter(isBlocking).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
-
 describe('network-use charges', () => {
   it('the operator creates a tariff, assigns its area, issues last month; the supplier sees what it owes', async () => {
     // The operator admin sets up its tariff in the portal.
     {
-      const ctx = await newContext(browser, 1280);
+      const ctx = await newContext(e2e.browser, 1280);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page, baseUrl, STAFF.operator);
+      await staffLogin(page, e2e.baseUrl, STAFF.operator);
       await goToNav(page, 'Network tariffs');
       await settle(page);
       const main = page.locator('main');
@@ -114,20 +81,20 @@ describe('network-use charges', () => {
 
     // The month's daily collection (what the cut-off job does for each day).
     for (const day of eachDay(monthStart, addDays(nextMonth, -1)))
-      await collectDay(db.pool, AREA, day, 'cutoff');
+      await collectDay(e2e.db.pool, AREA, day, 'cutoff');
 
     for (const width of [1280, 390]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page, baseUrl, STAFF.operator);
+      await staffLogin(page, e2e.baseUrl, STAFF.operator);
       if (width === 390) {
-        await page.goto(`${baseUrl}/network-tariffs`);
+        await page.goto(`${e2e.baseUrl}/network-tariffs`);
         await settle(page);
         await shoot(page, 'network-tariffs', width);
         await axeClean(page);
       }
-      await page.goto(`${baseUrl}/network-invoices`);
+      await page.goto(`${e2e.baseUrl}/network-invoices`);
       await settle(page);
       const main = page.locator('main');
       if (width === 1280) {
@@ -145,7 +112,7 @@ describe('network-use charges', () => {
       await ctx.close();
     }
     const inv = (
-      await db.pool.query<{ id: string; gross_minor: string; meter_days: number }>(
+      await e2e.db.pool.query<{ id: string; gross_minor: string; meter_days: number }>(
         `SELECT id, gross_minor, meter_days FROM network_invoices`,
       )
     ).rows;
@@ -157,10 +124,10 @@ describe('network-use charges', () => {
 
     // The supplier's staff find it in their Money section.
     for (const width of [1280, 390]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page, baseUrl, STAFF.supplier);
+      await staffLogin(page, e2e.baseUrl, STAFF.supplier);
       await goToNav(page, 'Network charges');
       await settle(page);
       const main = page.locator('main');
@@ -168,7 +135,7 @@ describe('network-use charges', () => {
       const text = await main.innerText();
       expect(text).toContain('What you owe');
       expect(text).toContain(pounds);
-      const pdf = await page.request.get(`${baseUrl}/api/network-invoices/${inv[0]!.id}/pdf`);
+      const pdf = await page.request.get(`${e2e.baseUrl}/api/network-invoices/${inv[0]!.id}/pdf`);
       expect(pdf.status()).toBe(200);
       expect((await pdf.body()).subarray(0, 5).toString()).toBe('%PDF-');
       await shoot(page, 'network-charges', width);

@@ -1,22 +1,8 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { STAFF, staffLogin } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
-import { type TestDb } from '../../server/test/support/db.ts';
+import { describe, expect, it } from 'vitest';
+import { axeClean, shoot, STAFF, staffLogin, withBrowserSystem } from './support/browser.ts';
 import { tx } from '../../server/src/db/pool.ts';
 import { emitEvents } from '../../server/src/events/emit.ts';
-import {
-  consoleErrors,
-  goToNav,
-  isBlocking,
-  launch,
-  login as login_,
-  newContext,
-  runAxe,
-  settle,
-} from '../scripts/axe-check.ts';
+import { consoleErrors, goToNav, login as login_, newContext, settle } from '../scripts/axe-check.ts';
 
 /**
  * The operator's console end to end, in Chromium, against the whole system as `npm start`
@@ -25,49 +11,24 @@ import {
  * own jobs service into an incident; the operator sees it on the network overview,
  * acknowledges it and sets an estimated restoration time, which reaches the households.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let db: TestDb;
-let browser: Browser;
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem(
-    'e2e-outages',
-    { SIM_METERS: '3', SIM_SPEED: '60', SIM_BACKFILL_DAYS: '1', DEMO_TZ: 'Europe/London' },
-    { ownDb: true },
-  );
-  baseUrl = sys.baseUrl;
-  db = sys.db!;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
-});
-
-async function shoot(page: Page, name: string, width: number) {
-  await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-}
-
-const axeClean = async (page: Page) =>
-  expect((await runAxe(page)).filter(isBlocking).map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+const e2e = withBrowserSystem(
+  'e2e-outages',
+  { SIM_METERS: '3', SIM_SPEED: '60', SIM_BACKFILL_DAYS: '1', DEMO_TZ: 'Europe/London' },
+  { ownDb: true },
+);
 
 describe('the operator console', () => {
   it('shows a feeder outage; the operator acknowledges it and sets an estimated restoration', async () => {
     // Three meters of feeder EAST-1-F1 lose power (the default rule: 3 meters in 120 s).
     const meters = (
-      await db.pool.query<{ id: number; serial: string }>(
+      await e2e.db.pool.query<{ id: number; serial: string }>(
         `SELECT id, serial FROM meters WHERE feeder_id = 'EAST-1-F1' ORDER BY serial LIMIT 3`,
       )
     ).rows;
     expect(meters).toHaveLength(3);
     const t = Math.floor(Date.now() / 1000) - 20;
-    await tx(db.pool, async (c) => {
+    await tx(e2e.db.pool, async (c) => {
       for (const m of meters) {
         await c.query(
           `INSERT INTO meter_events (meter_id, seq, idx, ts, code) VALUES ($1, 900000001, 0, to_timestamp($2), 'power.fail')`,
@@ -83,19 +44,22 @@ describe('the operator console', () => {
         })),
       );
     });
-    const incidentId = await sys!.waitFor(
+    const incidentId = await e2e.sys.waitFor(
       async () =>
-        (await db.pool.query<{ id: string }>(`SELECT id FROM outage_incidents WHERE feeder_id = 'EAST-1-F1'`))
-          .rows[0]?.id,
+        (
+          await e2e.db.pool.query<{ id: string }>(
+            `SELECT id FROM outage_incidents WHERE feeder_id = 'EAST-1-F1'`,
+          )
+        ).rows[0]?.id,
       30_000,
       'the incident',
     );
 
     for (const width of [390, 1280]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await staffLogin(page, baseUrl, STAFF.operator);
+      await staffLogin(page, e2e.baseUrl, STAFF.operator);
       // The network overview is the operator's home.
       await settle(page);
       const main = page.locator('main');
@@ -115,7 +79,7 @@ describe('the operator console', () => {
         await page.getByRole('button', { name: 'Set estimate' }).click();
         await expect.poll(() => main.innerText()).toContain('Change estimate');
         const inc = (
-          await db.pool.query<{ status: string; etr: Date | null; etr_version: number }>(
+          await e2e.db.pool.query<{ status: string; etr: Date | null; etr_version: number }>(
             'SELECT status, etr, etr_version FROM outage_incidents WHERE id = $1',
             [incidentId],
           )
@@ -124,7 +88,7 @@ describe('the operator console', () => {
         expect(inc.etr).not.toBeNull();
         expect(inc.etr_version).toBe(1);
         // Each household of the three meters: one outage alert, one estimate update.
-        const hh = await db.pool.query<{ dedupe_key: string }>(
+        const hh = await e2e.db.pool.query<{ dedupe_key: string }>(
           `SELECT dedupe_key FROM alerts WHERE type = 'outage' AND meter_id = ANY($1::int[]) ORDER BY dedupe_key`,
           [meters.map((m) => m.id)],
         );
@@ -154,17 +118,17 @@ describe('the operator console', () => {
 
     // A household of the feeder: its home says the power is off and when it should be back.
     const login = (
-      await db.pool.query<{ login_id: string }>(
+      await e2e.db.pool.query<{ login_id: string }>(
         `SELECT u.login_id FROM meters m JOIN accounts a ON a.id = m.account_id JOIN consumers c ON c.id = a.consumer_id
            JOIN users u ON u.id = c.user_id WHERE m.id = $1`,
         [meters[0]!.id],
       )
     ).rows[0]!.login_id;
     for (const width of [390, 1280]) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       const errors = consoleErrors(page);
-      await login_(page, baseUrl, { consumerId: login, password: 'consumer-demo-pass' });
+      await login_(page, e2e.baseUrl, { consumerId: login, password: 'consumer-demo-pass' });
       await settle(page);
       const main = page.locator('main');
       await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('Power cut.');

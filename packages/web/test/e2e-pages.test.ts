@@ -1,14 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import type { Me } from '@kilowire/contract';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
+import { SHOTS, withBrowserSystem } from './support/browser.ts';
 import {
   axeSource,
   consoleErrors,
   isBlocking,
-  launch,
   newContext,
   reflowCheck,
   runAxe,
@@ -26,8 +25,7 @@ import { allowed, STAFF_PAGES } from '../src/staff/routes.tsx';
  * the user's /api/me capabilities), so a page added to either is checked without touching
  * this file.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e', 'pages');
+const PAGE_SHOTS = path.join(SHOTS, 'pages');
 const WIDTHS = [390, 1280] as const;
 
 interface Who {
@@ -51,29 +49,19 @@ const WHO: Who[] = [
   },
 ];
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let browser: Browser;
+const e2e = withBrowserSystem('e2e-pages', {
+  SIM_METERS: '3',
+  SIM_SPEED: '900',
+  SIM_BACKFILL_DAYS: '2',
+  DEMO_TZ: 'Europe/London',
+});
 
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem('e2e-pages', {
-    SIM_METERS: '3',
-    SIM_SPEED: '900',
-    SIM_BACKFILL_DAYS: '2',
-    DEMO_TZ: 'Europe/London',
-  });
-  baseUrl = sys.baseUrl;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
+beforeAll(() => {
+  mkdirSync(PAGE_SHOTS, { recursive: true });
 });
 
 async function logIn(page: Page, who: Who): Promise<void> {
-  await page.goto(new URL(who.login.staff ? '/login?as=staff' : '/login', baseUrl).href);
+  await page.goto(new URL(who.login.staff ? '/login?as=staff' : '/login', e2e.baseUrl).href);
   const staffLink = page.getByRole('button', { name: 'Staff? Log in with your email' });
   if (who.login.staff && (await staffLink.isVisible())) await staffLink.click();
   await page.getByLabel(who.login.staff ? 'Email' : 'Consumer ID').fill(who.login.id);
@@ -84,7 +72,7 @@ async function logIn(page: Page, who: Who): Promise<void> {
 
 /** The addresses of this user's portal: from the tables the portal itself renders. */
 async function pagesOf(page: Page): Promise<{ name: string; path: string; example?: boolean }[]> {
-  const r = await page.request.get(new URL('/api/me', baseUrl).href);
+  const r = await page.request.get(new URL('/api/me', e2e.baseUrl).href);
   expect(r.status()).toBe(200);
   const me = (await r.json()) as Me;
   if (me.user.role === 'consumer') {
@@ -109,15 +97,18 @@ describe('every page of the three portals', () => {
     let visited = 0;
     // The log-in page, both ways in, before anyone signs in.
     for (const width of WIDTHS) {
-      const ctx = await newContext(browser, width);
+      const ctx = await newContext(e2e.browser, width);
       const page = await ctx.newPage();
       for (const [name, at] of [
         ['login', '/login'],
         ['login-staff', '/login?as=staff'],
       ] as const) {
-        await page.goto(new URL(at, baseUrl).href);
+        await page.goto(new URL(at, e2e.baseUrl).href);
         await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
-        await page.screenshot({ path: path.join(SHOTS, `anonymous-${name}-${width}.png`), fullPage: true });
+        await page.screenshot({
+          path: path.join(PAGE_SHOTS, `anonymous-${name}-${width}.png`),
+          fullPage: true,
+        });
         for (const v of (await runAxe(page, source)).filter(isBlocking))
           failures.push(`anonymous ${at}@${width}: ${v.id} ${v.help} ${v.nodes.join(' ')}`);
         failures.push(...(await reflowCheck(page, width)).map((x) => `anonymous ${at}@${width}: ${x}`));
@@ -127,7 +118,7 @@ describe('every page of the three portals', () => {
     }
     for (const who of WHO) {
       for (const width of WIDTHS) {
-        const ctx = await newContext(browser, width);
+        const ctx = await newContext(e2e.browser, width);
         const page = await ctx.newPage();
         const errors = consoleErrors(page);
         await logIn(page, who);
@@ -135,7 +126,7 @@ describe('every page of the three portals', () => {
         expect(pages.length, `${who.role} has pages`).toBeGreaterThan(0);
         for (const p of pages) {
           const before = errors.length;
-          await page.goto(new URL(p.path, baseUrl).href);
+          await page.goto(new URL(p.path, e2e.baseUrl).href);
           await settle(page);
           // A page that could not load its data shows an error notice: that is a failure too.
           // Except the "not found" of an example address whose row this demo does not have
@@ -150,7 +141,7 @@ describe('every page of the three portals', () => {
           if ((await page.locator('main h1').count()) !== 1)
             failures.push(`${who.role} ${p.path}@${width}: not exactly one h1`);
           await page.screenshot({
-            path: path.join(SHOTS, `${who.role}-${p.name}-${width}.png`),
+            path: path.join(PAGE_SHOTS, `${who.role}-${p.name}-${width}.png`),
             fullPage: true,
           });
           for (const v of (await runAxe(page, source)).filter(isBlocking))
@@ -169,7 +160,7 @@ describe('every page of the three portals', () => {
   }, 600_000);
 
   it('at 390 px the household header is one row: Menu and Log out in line, the navigation folded until opened', async () => {
-    const ctx = await newContext(browser, 390);
+    const ctx = await newContext(e2e.browser, 390);
     const page = await ctx.newPage();
     await logIn(page, WHO[0]!);
     await settle(page);
@@ -190,14 +181,14 @@ describe('every page of the three portals', () => {
     for (const b of [m, l])
       expect(Math.abs(b.y + b.height / 2 - (brand.y + brand.height / 2))).toBeLessThan(8);
     expect(l.x + l.width).toBeLessThanOrEqual(390);
-    await page.screenshot({ path: path.join(SHOTS, 'household-header-closed-390.png') });
+    await page.screenshot({ path: path.join(PAGE_SHOTS, 'household-header-closed-390.png') });
 
     await menu.click();
     expect(await menu.getAttribute('aria-expanded')).toBe('true');
     expect(await nav.isVisible()).toBe(true);
     for (const n of NAV)
       expect(await nav.getByRole('link', { name: n.label, exact: true }).isVisible()).toBe(true);
-    await page.screenshot({ path: path.join(SHOTS, 'household-header-open-390.png') });
+    await page.screenshot({ path: path.join(PAGE_SHOTS, 'household-header-open-390.png') });
     // Escape closes it and gives focus back to the button; following a link closes it too.
     await page.keyboard.press('Escape');
     expect(await nav.isVisible()).toBe(false);
@@ -215,7 +206,7 @@ describe('every page of the three portals', () => {
     expect(await logout.isVisible()).toBe(true);
     const l320 = (await logout.boundingBox())!;
     expect(l320.x + l320.width).toBeLessThanOrEqual(320);
-    await page.screenshot({ path: path.join(SHOTS, 'household-header-closed-320.png') });
+    await page.screenshot({ path: path.join(PAGE_SHOTS, 'household-header-closed-320.png') });
 
     // At 1280 px the same navigation is one visible row and there is no Menu button.
     await page.setViewportSize({ width: 1280, height: 900 });

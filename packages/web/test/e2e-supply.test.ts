@@ -1,11 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import type { AlertPage, ApprovalList, Meter, SupplyResult } from '@kilowire/contract';
-import { apiGet, staffLogin } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
-import { axeSource, isBlocking, launch, login, newContext, runAxe, settle } from '../scripts/axe-check.ts';
+import { apiGet, SHOTS, staffLogin, withBrowserSystem } from './support/browser.ts';
+import type { DemoSystem } from './support/system.ts';
+import { axeSource, isBlocking, login, newContext, runAxe, settle } from '../scripts/axe-check.ts';
 
 /**
  * Remote supply control end to end in Chromium, against the whole system (demo seed,
@@ -15,37 +14,22 @@ import { axeSource, isBlocking, launch, login, newContext, runAxe, settle } from
  * open) and a household of one of them reads the right message on its Alerts page.
  * Screenshots at 390 and 1280 px go to test-results/e2e/.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const A = { email: 'supplier@kilowire.demo', password: 'supplier-demo-pass' };
 const B = { email: 'supplier2@kilowire.demo', password: 'supplier2-demo-pass' };
 /** Credit meters (every third demo household is prepayment and may be off for lack of credit). */
 const SERIALS = ['KW000001', 'KW000002', 'KW000004'];
 const HOUSEHOLD = { consumerId: 'C100002', password: 'consumer-demo-pass' };
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let browser: Browser;
-const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => sys!.waitFor(fn, ms, what);
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem('e2e-supply', {
-    SIM_METERS: '4',
-    SIM_SPEED: '60',
-    SIM_BACKFILL_DAYS: '1',
-    DEMO_TZ: 'Europe/London',
-    NOTIFY_DISPATCH_MS: '500',
-    NOTIFY_POLL_S: '0.5',
-  });
-  baseUrl = sys.baseUrl;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
+const e2e = withBrowserSystem('e2e-supply', {
+  SIM_METERS: '4',
+  SIM_SPEED: '60',
+  SIM_BACKFILL_DAYS: '1',
+  DEMO_TZ: 'Europe/London',
+  NOTIFY_DISPATCH_MS: '500',
+  NOTIFY_POLL_S: '0.5',
 });
+
+const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => e2e.sys.waitFor(fn, ms, what);
 
 /** Screenshot at 390 and 1280 px and run axe; returns the serious or critical violations. */
 async function shoot(page: Page, name: string, source: string): Promise<string[]> {
@@ -70,9 +54,9 @@ describe('remote supply control end to end', () => {
     const problems: string[] = [];
 
     // Supplier admin A: the Protection page, threshold 2.
-    const ctxA = await newContext(browser, 1280);
+    const ctxA = await newContext(e2e.browser, 1280);
     const a = await ctxA.newPage();
-    await staffLogin(a, baseUrl, A);
+    await staffLogin(a, e2e.baseUrl, A);
     await a.getByRole('link', { name: 'Protection', exact: true }).click();
     await settle(a);
     const threshold = a.getByLabel('Bulk threshold (meters)');
@@ -87,7 +71,7 @@ describe('remote supply control end to end', () => {
 
     // Three meters in one action (the fleet page that offers it is built alongside; the
     // request is the one its bulk button sends, from the signed-in page).
-    const res = await a.request.post(`${baseUrl}/api/supply/actions`, {
+    const res = await a.request.post(`${e2e.baseUrl}/api/supply/actions`, {
       data: { serials: SERIALS, action: 'disconnect', reason: 'non_payment' },
     });
     expect(res.status(), await res.text()).toBe(202);
@@ -109,7 +93,7 @@ describe('remote supply control end to end', () => {
       'You asked for this, so a second supplier admin must approve it',
     );
     expect(await card.getByRole('button', { name: /^Approve/ }).count()).toBe(0);
-    const self = await a.request.post(`${baseUrl}/api/approvals/${asked.requestId}/approve`, {
+    const self = await a.request.post(`${e2e.baseUrl}/api/approvals/${asked.requestId}/approve`, {
       data: { reason: 'I approve my own' },
     });
     expect(self.status()).toBe(403);
@@ -117,13 +101,13 @@ describe('remote supply control end to end', () => {
     problems.push(...(await shoot(a, 'approvals-requester', source)));
     // Nothing reached a meter meanwhile.
     for (const s of SERIALS)
-      expect((await apiGet<Meter>(a, baseUrl, `/api/meters/${s}`)).relay).not.toBe('disconnected');
+      expect((await apiGet<Meter>(a, e2e.baseUrl, `/api/meters/${s}`)).relay).not.toBe('disconnected');
     await ctxA.close();
 
     // Supplier admin B approves with a reason.
-    const ctxB = await newContext(browser, 1280);
+    const ctxB = await newContext(e2e.browser, 1280);
     const b = await ctxB.newPage();
-    await staffLogin(b, baseUrl, B);
+    await staffLogin(b, e2e.baseUrl, B);
     await b.getByRole('link', { name: 'Approvals', exact: true }).click();
     await settle(b);
     problems.push(...(await shoot(b, 'approvals-approver', source)));
@@ -137,7 +121,7 @@ describe('remote supply control end to end', () => {
       .toEqual(
         expect.arrayContaining([expect.stringContaining('Approved: 3 commands on the way to the meters.')]),
       );
-    const decided = await apiGet<ApprovalList>(b, baseUrl, '/api/approvals?status=approved');
+    const decided = await apiGet<ApprovalList>(b, e2e.baseUrl, '/api/approvals?status=approved');
     expect(decided.items[0]).toMatchObject({
       id: asked.requestId,
       decisionReason: 'Arrears confirmed; letters sent',
@@ -146,7 +130,7 @@ describe('remote supply control end to end', () => {
     // The commands reach the meters: their relays open.
     for (const s of SERIALS) {
       await waitFor(
-        async () => (await apiGet<Meter>(b, baseUrl, `/api/meters/${s}`)).relay === 'disconnected',
+        async () => (await apiGet<Meter>(b, e2e.baseUrl, `/api/meters/${s}`)).relay === 'disconnected',
         60_000,
         `meter ${s} to disconnect`,
       );
@@ -154,18 +138,18 @@ describe('remote supply control end to end', () => {
     await ctxB.close();
 
     // The household reads why, and what to do.
-    const ctxH = await newContext(browser, 1280);
+    const ctxH = await newContext(e2e.browser, 1280);
     const h = await ctxH.newPage();
-    await login(h, baseUrl, HOUSEHOLD);
+    await login(h, e2e.baseUrl, HOUSEHOLD);
     const alert = await waitFor(
-      async () => (await apiGet<AlertPage>(h, baseUrl, '/api/alerts?type=disconnected')).items[0],
+      async () => (await apiGet<AlertPage>(h, e2e.baseUrl, '/api/alerts?type=disconnected')).items[0],
       60_000,
       'the disconnection alert',
     );
     expect(alert.title).toBe('Supply disconnected: unpaid balance');
     expect(alert.message).toContain('because of an unpaid balance on your account. Call Brightvolt Energy');
     expect(alert.message).not.toContain('tamper');
-    await h.goto(`${baseUrl}/alerts`);
+    await h.goto(`${e2e.baseUrl}/alerts`);
     await settle(h);
     await expect
       .poll(() => h.locator('main').innerText(), { timeout: 10_000 })

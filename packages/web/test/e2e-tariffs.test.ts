@@ -1,15 +1,12 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { AlertPage, Daily, Home, Tariffs } from '@kilowire/contract';
-import { apiGet, staffLogin } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
+import { apiGet, SHOTS, staffLogin, withBrowserSystem } from './support/browser.ts';
+import type { DemoSystem } from './support/system.ts';
 import {
   axeSource,
   checkPage,
   isBlocking,
-  launch,
   login,
   newContext,
   settle,
@@ -24,38 +21,22 @@ import {
  * household asks to move and the supplier declines with a reason that the household reads.
  * Screenshots of every tariff page at 390 and 1280 px go to test-results/e2e/.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const CONSUMER = { consumerId: 'C100001', password: 'consumer-demo-pass' };
 /** A prepayment household (every third demo household). */
 const PREPAY = { consumerId: 'C100003', password: 'consumer-demo-pass' };
 const WIDTHS = [390, 1280] as const;
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let browser: Browser;
-
-const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => sys!.waitFor(fn, ms, what);
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem('e2e-tariffs', {
-    SIM_METERS: '3',
-    SIM_SPEED: '900',
-    SIM_BACKFILL_DAYS: '2',
-    // The browser and the meters share a zone, so "tomorrow" means the same day to both.
-    DEMO_TZ: 'Europe/London',
-    NOTIFY_DISPATCH_MS: '500',
-    NOTIFY_POLL_S: '0.5',
-  });
-  baseUrl = sys.baseUrl;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
+const e2e = withBrowserSystem('e2e-tariffs', {
+  SIM_METERS: '3',
+  SIM_SPEED: '900',
+  SIM_BACKFILL_DAYS: '2',
+  // The browser and the meters share a zone, so "tomorrow" means the same day to both.
+  DEMO_TZ: 'Europe/London',
+  NOTIFY_DISPATCH_MS: '500',
+  NOTIFY_POLL_S: '0.5',
 });
+
+const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => e2e.sys.waitFor(fn, ms, what);
 
 function blocking(results: PageResult[]): string[] {
   return results.flatMap((r) => [
@@ -68,9 +49,9 @@ function blocking(results: PageResult[]): string[] {
 
 describe('tariffs end to end', () => {
   it('the supplier changes prices; the household on the tariff gets the alert with old and new prices', async () => {
-    const staffCtx = await newContext(browser, 1280);
+    const staffCtx = await newContext(e2e.browser, 1280);
     const staff = await staffCtx.newPage();
-    await staffLogin(staff, baseUrl);
+    await staffLogin(staff, e2e.baseUrl);
     await staff.getByRole('link', { name: 'Tariffs', exact: true }).click();
     await settle(staff);
     await expect
@@ -91,18 +72,18 @@ describe('tariffs end to end', () => {
     await staffCtx.close();
 
     // The household (meter KW000001 is on Brightvolt Simple) is told, on its channels.
-    const ctx = await newContext(browser, 1280);
+    const ctx = await newContext(e2e.browser, 1280);
     const page = await ctx.newPage();
-    await login(page, baseUrl, CONSUMER);
+    await login(page, e2e.baseUrl, CONSUMER);
     const alert = await waitFor(
-      async () => (await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=tariff_changed')).items[0],
+      async () => (await apiGet<AlertPage>(page, e2e.baseUrl, '/api/alerts?type=tariff_changed')).items[0],
       60_000,
       'the tariff-changed alert',
     );
     expect(alert.message).toContain('"Brightvolt Simple"');
     expect(alert.message).toContain('New prices: unit rate 26.1p/kWh');
     expect(alert.message).toContain('Until then: unit rate 24.86p/kWh');
-    await page.goto(`${baseUrl}/alerts`);
+    await page.goto(`${e2e.baseUrl}/alerts`);
     await settle(page);
     await expect.poll(() => page.locator('main').innerText(), { timeout: 10_000 }).toMatch(/26\.1p\/kWh/);
     await page.screenshot({ path: path.join(SHOTS, 'tariff-alert-1280.png'), fullPage: true });
@@ -111,19 +92,19 @@ describe('tariffs end to end', () => {
   }, 200_000);
 
   it('the household asks to move, the supplier declines with a reason, the household reads it', async () => {
-    const ctx = await newContext(browser, 1280);
+    const ctx = await newContext(e2e.browser, 1280);
     const page = await ctx.newPage();
-    await login(page, baseUrl, CONSUMER);
-    await page.goto(`${baseUrl}/tariff`);
+    await login(page, e2e.baseUrl, CONSUMER);
+    await page.goto(`${e2e.baseUrl}/tariff`);
     await settle(page);
     await page.getByRole('button', { name: 'Ask to move to Brightvolt Night Saver' }).click();
     await expect
       .poll(() => page.locator('main').innerText(), { timeout: 10_000 })
       .toMatch(/You asked to move to Brightvolt Night Saver/);
 
-    const staffCtx = await newContext(browser, 1280);
+    const staffCtx = await newContext(e2e.browser, 1280);
     const staff = await staffCtx.newPage();
-    await staffLogin(staff, baseUrl);
+    await staffLogin(staff, e2e.baseUrl);
     await staff.getByRole('link', { name: 'Tariff requests' }).click();
     await settle(staff);
     await staff.screenshot({
@@ -145,16 +126,16 @@ describe('tariffs end to end', () => {
 
     await waitFor(
       async () =>
-        (await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=tariff_request')).items.length > 0,
+        (await apiGet<AlertPage>(page, e2e.baseUrl, '/api/alerts?type=tariff_request')).items.length > 0,
       60_000,
       'the decision alert',
     );
-    await page.goto(`${baseUrl}/tariff`);
+    await page.goto(`${e2e.baseUrl}/tariff`);
     await settle(page);
     expect(await page.locator('main').innerText()).toContain(
       'Reason: Night Saver needs a second register fitted first',
     );
-    const t = await apiGet<Tariffs>(page, baseUrl, '/api/tariffs');
+    const t = await apiGet<Tariffs>(page, e2e.baseUrl, '/api/tariffs');
     expect(t.items.map((i) => i.name).sort()).toEqual([
       'Brightvolt Night Saver',
       'Brightvolt Simple',
@@ -167,17 +148,17 @@ describe('tariffs end to end', () => {
     const source = axeSource();
     const results: PageResult[] = [];
     // Pages with data: wait until the simulated meters have caught up a day of readings.
-    const probe = await (await newContext(browser, 1280)).newPage();
-    await login(probe, baseUrl, PREPAY);
+    const probe = await (await newContext(e2e.browser, 1280)).newPage();
+    await login(probe, e2e.baseUrl, PREPAY);
     await waitFor(
-      async () => (await apiGet<Home>(probe, baseUrl, '/api/home')).billingPeriod.wh > 5_000,
+      async () => (await apiGet<Home>(probe, e2e.baseUrl, '/api/home')).billingPeriod.wh > 5_000,
       120_000,
       'a day of readings',
     );
     // The latest complete day the simulated meter has readings for (the Cost day view of it).
     const from = new Date(Date.now() - 5 * 86_400_000).toISOString().slice(0, 10);
     const to = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-    const daily = await apiGet<Daily>(probe, baseUrl, `/api/meters/KW000003/daily?from=${from}&to=${to}`);
+    const daily = await apiGet<Daily>(probe, e2e.baseUrl, `/api/meters/KW000003/daily?from=${from}&to=${to}`);
     const dataDay = daily.days.reduce((best, d) => (d.wh > best.wh ? d : best), daily.days[0]!).day;
     const household: PageSpec[] = [
       { name: 'tariff', path: '/tariff' },
@@ -228,15 +209,16 @@ describe('tariffs end to end', () => {
       { name: 'supplier-tariff-requests', path: '/tariff-requests' },
     ];
     for (const width of WIDTHS) {
-      const hctx = await newContext(browser, width);
+      const hctx = await newContext(e2e.browser, width);
       const hp = await hctx.newPage();
-      await login(hp, baseUrl, PREPAY);
-      for (const spec of household) results.push(await checkPage(hp, baseUrl, spec, width, SHOTS, source));
+      await login(hp, e2e.baseUrl, PREPAY);
+      for (const spec of household)
+        results.push(await checkPage(hp, e2e.baseUrl, spec, width, SHOTS, source));
       await hctx.close();
-      const sctx = await newContext(browser, width);
+      const sctx = await newContext(e2e.browser, width);
       const sp = await sctx.newPage();
-      await staffLogin(sp, baseUrl);
-      for (const spec of supplier) results.push(await checkPage(sp, baseUrl, spec, width, SHOTS, source));
+      await staffLogin(sp, e2e.baseUrl);
+      for (const spec of supplier) results.push(await checkPage(sp, e2e.baseUrl, spec, width, SHOTS, source));
       await sctx.close();
     }
     expect(results).toHaveLength((household.length + supplier.length) * WIDTHS.length);

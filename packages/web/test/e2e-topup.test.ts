@@ -1,15 +1,12 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { Meter, Topup, TopupPage } from '@kilowire/contract';
-import { apiGet } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
+import { apiGet, SHOTS, withBrowserSystem } from './support/browser.ts';
+import type { DemoSystem } from './support/system.ts';
 import {
   consoleErrors,
   goToNav,
   isBlocking,
-  launch,
   login,
   newContext,
   runAxeCheck,
@@ -22,48 +19,32 @@ import {
  * simulated meters answer the credit command). A declined card first, then the test card
  * that pays. Screenshots at 390 and 1280 px into test-results/e2e.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 // Every third demo household is prepayment: C100003 with meter KW000003.
 const PREPAY = { consumerId: 'C100003', password: 'consumer-demo-pass' };
 const SERIAL = 'KW000003';
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let browser: Browser;
-
-const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => sys!.waitFor(fn, ms, what);
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem('e2e-topup', {
-    SIM_METERS: '3',
-    // Meters on the wall clock from the start: the credit command is judged by real time.
-    SIM_BACKFILL_DAYS: '0',
-    NOTIFY_POLL_S: '0.5',
-    EVENTS_SWEEP_MS: '500',
-  });
-  baseUrl = sys.baseUrl;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
+const e2e = withBrowserSystem('e2e-topup', {
+  SIM_METERS: '3',
+  // Meters on the wall clock from the start: the credit command is judged by real time.
+  SIM_BACKFILL_DAYS: '0',
+  NOTIFY_POLL_S: '0.5',
+  EVENTS_SWEEP_MS: '500',
 });
+
+const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => e2e.sys.waitFor(fn, ms, what);
 
 describe('top-up through the sandbox', () => {
   let topupId = '';
   let session = '';
 
   it('a prepayment household pays on the SANDBOX card page (declined first) and sees the credit on its meter', async () => {
-    const ctx = await newContext(browser, 390);
+    const ctx = await newContext(e2e.browser, 390);
     const page = await ctx.newPage();
     const errors = consoleErrors(page);
-    await login(page, baseUrl, PREPAY);
+    await login(page, e2e.baseUrl, PREPAY);
     // The meter must have reported once, so its credit is known before the top-up.
     await waitFor(
-      async () => (await apiGet<Meter>(page, baseUrl, `/api/meters/${SERIAL}`)).creditMinor !== null,
+      async () => (await apiGet<Meter>(page, e2e.baseUrl, `/api/meters/${SERIAL}`)).creditMinor !== null,
       60_000,
       'the meter to report its credit',
     );
@@ -112,9 +93,9 @@ describe('top-up through the sandbox', () => {
     await page.screenshot({ path: path.join(SHOTS, 'topup-applied-390.png'), fullPage: true });
 
     // What the page says is what the meter said: its credit.add reply is stored.
-    const t = await apiGet<Topup>(page, baseUrl, `/api/top-ups/${topupId}`);
+    const t = await apiGet<Topup>(page, e2e.baseUrl, `/api/top-ups/${topupId}`);
     expect(t).toMatchObject({ status: 'applied', amountMinor: 2000, kind: 'topup' });
-    const list = await apiGet<TopupPage>(page, baseUrl, '/api/top-ups');
+    const list = await apiGet<TopupPage>(page, e2e.baseUrl, '/api/top-ups');
     expect(list.items.map((i) => i.id)).toContain(topupId);
     await page.getByRole('link', { name: 'Back to payments' }).click();
     await page.getByText('On your meter').first().waitFor();
@@ -137,13 +118,13 @@ describe('top-up through the sandbox', () => {
     expect(errors.filter((e) => !/422|402/.test(e))).toEqual([]);
     await ctx.close();
 
-    const wide = await newContext(browser, 1280);
+    const wide = await newContext(e2e.browser, 1280);
     const w = await wide.newPage();
-    await login(w, baseUrl, PREPAY);
-    await w.goto(`${baseUrl}/top-ups/${topupId}`);
+    await login(w, e2e.baseUrl, PREPAY);
+    await w.goto(`${e2e.baseUrl}/top-ups/${topupId}`);
     await w.getByText('£20.00 is on your meter.').waitFor();
     await w.screenshot({ path: path.join(SHOTS, 'topup-applied-1280.png'), fullPage: true });
-    await w.goto(`${baseUrl}/top-up`);
+    await w.goto(`${e2e.baseUrl}/top-up`);
     await settle(w);
     await w.screenshot({ path: path.join(SHOTS, 'topup-1280.png'), fullPage: true });
     await wide.close();
@@ -151,10 +132,10 @@ describe('top-up through the sandbox', () => {
 
   it('the payment pages have no serious accessibility violation at 320, 390 and 1280 px', async () => {
     // A checkout not paid yet, to check the card form itself.
-    const ctx = await newContext(browser, 1280);
+    const ctx = await newContext(e2e.browser, 1280);
     const page = await ctx.newPage();
-    await login(page, baseUrl, PREPAY);
-    const res = await page.request.post(`${baseUrl}/api/top-ups`, {
+    await login(page, e2e.baseUrl, PREPAY);
+    const res = await page.request.post(`${e2e.baseUrl}/api/top-ups`, {
       headers: { 'content-type': 'application/json', 'idempotency-key': `kw-e2e-axe-${Date.now()}` },
       data: { meterSerial: SERIAL, amountMinor: 1500 },
     });
@@ -162,7 +143,7 @@ describe('top-up through the sandbox', () => {
     const open = (await res.json()) as Topup;
     await ctx.close();
     const results = await runAxeCheck({
-      baseUrl,
+      baseUrl: e2e.baseUrl,
       creds: PREPAY,
       shotsDir: SHOTS,
       // 320 too: the portal's narrowest supported width (the general axe check runs /top-up there as well).

@@ -1,14 +1,11 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { AlertPage, Home, Limits, Profile } from '@kilowire/contract';
-import { apiGet } from './support/browser.ts';
-import { startDemoSystem, type DemoSystem } from './support/system.ts';
+import { apiGet, SHOTS, withBrowserSystem } from './support/browser.ts';
+import type { DemoSystem } from './support/system.ts';
 import {
   consoleErrors,
   isBlocking,
-  launch,
   login,
   newContext,
   runAxeCheck,
@@ -21,8 +18,6 @@ import {
  * `npm start` starts it (embedded PostgreSQL and broker, simulated meters) — or, when the
  * run targets the machine's PostgreSQL and Mosquitto, against those.
  */
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-const SHOTS = path.join(ROOT, 'test-results', 'e2e');
 const CONSUMER = { consumerId: 'C100001', password: 'consumer-demo-pass' };
 
 /**
@@ -54,35 +49,21 @@ function zoneWithDaytime(): string {
   return 'Europe/London';
 }
 
-let sys: DemoSystem | undefined;
-let baseUrl = '';
-let browser: Browser;
+const e2e = withBrowserSystem('e2e', () => ({
+  SIM_METERS: '3',
+  SIM_SPEED: '900',
+  SIM_BACKFILL_DAYS: '1',
+  DEMO_TZ: zoneWithDaytime(),
+  NOTIFY_DISPATCH_MS: '500',
+  NOTIFY_POLL_S: '0.5',
+}));
 
-const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => sys!.waitFor(fn, ms, what);
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  sys = await startDemoSystem('e2e', {
-    SIM_METERS: '3',
-    SIM_SPEED: '900',
-    SIM_BACKFILL_DAYS: '1',
-    DEMO_TZ: zoneWithDaytime(),
-    NOTIFY_DISPATCH_MS: '500',
-    NOTIFY_POLL_S: '0.5',
-  });
-  baseUrl = sys.baseUrl;
-  browser = await launch(process.env.CHROMIUM ?? '/usr/bin/chromium');
-}, 150_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sys?.stop();
-});
+const waitFor: DemoSystem['waitFor'] = (fn, ms, what) => e2e.sys.waitFor(fn, ms, what);
 
 describe('before sign-in', () => {
   it('loads the log-in page, and the app before anyone signed in, with no console error', async () => {
     // Not newContext(): that bypasses the CSP for axe, and a CSP refusal must count here too.
-    const ctx = await browser.newContext({ locale: 'en-GB', timezoneId: 'Europe/London' });
+    const ctx = await e2e.browser.newContext({ locale: 'en-GB', timezoneId: 'Europe/London' });
     const page = await ctx.newPage();
     const errors = consoleErrors(page);
     const refused: string[] = [];
@@ -96,7 +77,7 @@ describe('before sign-in', () => {
       ['/statistics?view=month', `/login?next=${encodeURIComponent('/statistics?view=month')}`],
     ] as const;
     for (const [from, to] of visits) {
-      await page.goto(`${baseUrl}${from}`);
+      await page.goto(`${e2e.baseUrl}${from}`);
       await settle(page);
       await page.getByLabel('Password').waitFor({ timeout: 10_000 });
       const url = new URL(page.url());
@@ -110,27 +91,27 @@ describe('before sign-in', () => {
 
 describe('consumer portal end to end', () => {
   it('logs in, shows today, sets a limit, sees it crossed in simulated time, alert in portal and outbox, changes preferences', async () => {
-    const ctx = await newContext(browser, 1280);
+    const ctx = await newContext(e2e.browser, 1280);
     const page = await ctx.newPage();
-    await login(page, baseUrl, CONSUMER);
+    await login(page, e2e.baseUrl, CONSUMER);
 
     // Today's data from the simulated meter appears once its clock passes local midnight.
     const first = await waitFor(
       async () => {
-        const h = await apiGet<Home>(page, baseUrl, '/api/home');
+        const h = await apiGet<Home>(page, e2e.baseUrl, '/api/home');
         return h.today.wh > 0 ? h : undefined;
       },
       120_000,
       "today's first readings",
     );
-    await page.goto(`${baseUrl}/`);
+    await page.goto(`${e2e.baseUrl}/`);
     await settle(page);
     await expect.poll(() => page.locator('main').innerText(), { timeout: 10_000 }).toMatch(/kWh/);
     await page.screenshot({ path: path.join(SHOTS, 'home-1280.png'), fullPage: true });
 
     // A limit 1.5 kWh above what has been used so far today: the meter crosses it later today.
     const limitKwh = Math.ceil((first.today.wh + 1500) / 100) / 10;
-    await page.goto(`${baseUrl}/limits`);
+    await page.goto(`${e2e.baseUrl}/limits`);
     await settle(page);
     const daily = page.getByLabel(/daily limit/i).first();
     await daily.fill(String(limitKwh));
@@ -138,28 +119,28 @@ describe('consumer portal end to end', () => {
     await expect
       .poll(() => page.getByRole('status').allInnerTexts(), { timeout: 10_000 })
       .toEqual(expect.arrayContaining([expect.stringMatching(/saved/i)]));
-    const saved = await apiGet<Limits>(page, baseUrl, '/api/meters/KW000001/limits');
+    const saved = await apiGet<Limits>(page, e2e.baseUrl, '/api/meters/KW000001/limits');
     expect(saved.dailyLimitWh).toBe(Math.round(limitKwh * 1000));
-    const before = await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=daily_limit');
+    const before = await apiGet<AlertPage>(page, e2e.baseUrl, '/api/alerts?type=daily_limit');
     expect(before.items).toHaveLength(0);
 
     // Simulated time runs on; the rule fires once when the day's total crosses the limit.
     await waitFor(
       async () => {
-        const a = await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=daily_limit');
+        const a = await apiGet<AlertPage>(page, e2e.baseUrl, '/api/alerts?type=daily_limit');
         return a.items.length > 0;
       },
       150_000,
       'the daily-limit alert',
     );
-    await page.goto(`${baseUrl}/alerts`);
+    await page.goto(`${e2e.baseUrl}/alerts`);
     await settle(page);
     const alertsText = await page.locator('main').innerText();
     expect(alertsText).toMatch(/daily limit/i);
     expect(alertsText).toContain(limitKwh.toFixed(1));
     await page.screenshot({ path: path.join(SHOTS, 'alerts-1280.png'), fullPage: true });
     // Exactly one, and about today: the day the limit was set, crossed as the meter's day went on.
-    const after = await apiGet<AlertPage>(page, baseUrl, '/api/alerts?type=daily_limit');
+    const after = await apiGet<AlertPage>(page, e2e.baseUrl, '/api/alerts?type=daily_limit');
     expect(after.items).toHaveLength(1);
     const todayShort = new Intl.DateTimeFormat('en-GB', {
       day: 'numeric',
@@ -170,7 +151,7 @@ describe('consumer portal end to end', () => {
     expect(after.items[0]!.message).toContain(`${limitKwh.toFixed(1)} kWh`);
 
     // Profile: switch SMS on for daily limits, with a mobile number; it persists.
-    await page.goto(`${baseUrl}/profile`);
+    await page.goto(`${e2e.baseUrl}/profile`);
     await settle(page);
     await page
       .getByLabel(/mobile/i)
@@ -180,7 +161,7 @@ describe('consumer portal end to end', () => {
     await sms.check();
     await page.getByRole('button', { name: /save/i }).first().click();
     await expect
-      .poll(() => apiGet<Profile>(page, baseUrl, '/api/me/profile'), { timeout: 10_000 })
+      .poll(() => apiGet<Profile>(page, e2e.baseUrl, '/api/me/profile'), { timeout: 10_000 })
       .toMatchObject({ mobile: '+447700900123', channels: { daily_limit: { sms: true } } });
     await page.reload();
     await settle(page);
@@ -190,16 +171,16 @@ describe('consumer portal end to end', () => {
     await ctx.close();
 
     // Supplier staff see the email that went to the built-in outbox.
-    const staffCtx = await newContext(browser, 1280);
+    const staffCtx = await newContext(e2e.browser, 1280);
     const staff = await staffCtx.newPage();
-    await staff.goto(`${baseUrl}/login?as=staff`);
+    await staff.goto(`${e2e.baseUrl}/login?as=staff`);
     await staff.getByLabel('Email').fill('supplier@kilowire.demo');
     await staff.getByLabel('Password').fill('supplier-demo-pass');
     await staff.getByRole('button', { name: 'Log in', exact: true }).click();
     await signedIn(staff);
     await waitFor(
       async () => {
-        await staff.goto(`${baseUrl}/outbox`);
+        await staff.goto(`${e2e.baseUrl}/outbox`);
         await settle(staff);
         const text = await staff.locator('main').innerText();
         return /c100001@example\.org/i.test(text) && /daily limit/i.test(text);
@@ -213,7 +194,7 @@ describe('consumer portal end to end', () => {
 
   it('has no serious or critical accessibility violation on any page at 320 px and 1280 px', async () => {
     const results = await runAxeCheck({
-      baseUrl,
+      baseUrl: e2e.baseUrl,
       creds: CONSUMER,
       shotsDir: SHOTS,
       executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',

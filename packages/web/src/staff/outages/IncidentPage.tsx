@@ -16,6 +16,7 @@ import {
   DataTable,
   EmptyState,
   PageHeader,
+  Timeline,
   useToast,
   type ColumnDef,
 } from '../../ui/index.ts';
@@ -305,20 +306,17 @@ export default function IncidentPage({ param }: { param?: string }) {
 
             <section aria-labelledby="inc-timeline">
               <h2 id="inc-timeline">Timeline</h2>
-              <ol className="case-timeline incident-timeline">
-                {d.timeline.map((e) => (
-                  <li key={e.id} className={`case-entry${e.actor ? ' case-entry-action' : ''}`}>
-                    <div className="case-entry-head">
-                      <strong>{ENTRY_LABEL[e.kind]}</strong>
-                      <span className="muted">
-                        {' '}
-                        · {e.actor ?? 'Kilowire'} · {formatDateTime(e.at, NETWORK_TZ)}
-                      </span>
-                    </div>
-                    {entryText(e) && <p className="case-entry-text">{entryText(e)}</p>}
-                  </li>
-                ))}
-              </ol>
+              <Timeline
+                tz={NETWORK_TZ}
+                entries={d.timeline.map((e) => ({
+                  key: e.id,
+                  title: ENTRY_LABEL[e.kind],
+                  actor: e.actor,
+                  at: e.at,
+                  text: entryText(e),
+                  kind: e.actor ? 'action' : undefined,
+                }))}
+              />
             </section>
           </div>
         </div>

@@ -10,7 +10,7 @@ import { api, ApiError } from '../../api.ts';
 import { ErrorMessage, issuesByField, Loading, PageHeading, useApi } from '../../common.tsx';
 import { formatDateTime } from '../../format.ts';
 import { Link } from '../../router.tsx';
-import { EmptyState, useToast } from '../../ui/index.ts';
+import { EmptyState, Timeline, useToast } from '../../ui/index.ts';
 import { CaseStatus, STAFF_TZ, STATUS_LABEL } from './TamperCases.tsx';
 import './tamper.css';
 
@@ -127,20 +127,17 @@ export default function TamperCasePage({ param }: { param?: string }) {
             </section>
             <section aria-labelledby="case-timeline">
               <h2 id="case-timeline">Timeline</h2>
-              <ol className="case-timeline">
-                {d.timeline.entries.map((e) => (
-                  <li key={e.id} className={`case-entry case-entry-${e.kind}`}>
-                    <div className="case-entry-head">
-                      <strong>{entryText(e)}</strong>
-                      <span className="muted">
-                        {' '}
-                        · {e.actor ?? 'Kilowire'} · {formatDateTime(e.at, STAFF_TZ)}
-                      </span>
-                    </div>
-                    {e.text && <p className="case-entry-text">{e.text}</p>}
-                  </li>
-                ))}
-              </ol>
+              <Timeline
+                tz={STAFF_TZ}
+                entries={d.timeline.entries.map((e) => ({
+                  key: e.id,
+                  title: entryText(e),
+                  actor: e.actor,
+                  at: e.at,
+                  text: e.text,
+                  kind: e.kind === 'status' ? undefined : e.kind,
+                }))}
+              />
             </section>
           </div>
           <div className="case-side">
