@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { privateKeyFromB64 } from '@kilowire/protocol';
 import { ConfigError, embeddedPgPassword, loadConfig, type Config, type SimFaults } from './config.ts';
-import { EmbeddedPgError, startEmbeddedPostgres, type EmbeddedPg } from './db/embedded.ts';
+import {
+  EmbeddedPgError,
+  startEmbeddedPostgres,
+  stopEmbeddedPostgresNow,
+  type EmbeddedPg,
+} from './db/embedded.ts';
 import { createPool, isConnectionError, waitForDatabase, type Pool } from './db/pool.ts';
 import { durabilityProblems, migrate } from './db/migrate.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
@@ -307,6 +312,7 @@ async function main(): Promise<void> {
   const shutdown = (sig: string) => {
     if (stopping) {
       process.stderr.write('kilowire: stopping now\n');
+      stopEmbeddedPostgresNow();
       process.exit(130);
     }
     stopping = true;
@@ -314,6 +320,7 @@ async function main(): Promise<void> {
     ac.abort();
     setTimeout(() => {
       process.stderr.write(`kilowire: did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting\n`);
+      stopEmbeddedPostgresNow();
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     if (running) {

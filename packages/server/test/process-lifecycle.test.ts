@@ -153,5 +153,29 @@ describe('stopping', () => {
     const e2 = await r2.exit;
     expect(e2.code === 0 || e2.code === 1).toBe(true);
     expect(e2.ms).toBeLessThan(25_000);
-  }, 300_000);
+
+    // A second Ctrl-C (an impatient person, or `timeout`, which signals the process and its
+    // group) ends the process at once, and its embedded database does not outlive it.
+    const r3 = run(env);
+    await waitOut(r3, 'Kilowire is running', 120_000);
+    const pg3 = Number(readFileSync(path.join(env.DATA_DIR, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const before3 = r3.out().length;
+    r3.signal('SIGINT');
+    // The second one once the first is being handled (two at once arrive as one signal).
+    while (!r3.out().slice(before3).includes('stopping')) await new Promise((res) => setTimeout(res, 20));
+    r3.signal('SIGINT');
+    const e3 = await r3.exit;
+    expect(e3.code).toBe(130);
+    const gone = Date.now() + 15_000;
+    const alive = () => {
+      try {
+        process.kill(pg3, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    while (alive() && Date.now() < gone) await new Promise((res) => setTimeout(res, 200));
+    expect(alive(), 'the embedded PostgreSQL still runs after the process exited').toBe(false);
+  }, 400_000);
 });

@@ -23,6 +23,25 @@ export interface EmbeddedPg {
 }
 
 /** Startup problems a person can fix, said in one sentence (main prints it without a stack trace). */
+/**
+ * Embedded PostgreSQL servers this process started and that still run. They are detached (a
+ * terminal's Ctrl-C must not stop the database under a clean shutdown that still writes), so
+ * a process that has to exit at once (a second Ctrl-C, the stop deadline) asks them to stop
+ * on its way out instead of leaving them running.
+ */
+const live = new Set<ChildProcess>();
+
+/** Ask every embedded PostgreSQL of this process for its fast shutdown, without waiting. */
+export function stopEmbeddedPostgresNow(): void {
+  for (const p of live) {
+    try {
+      p.kill('SIGINT');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
 export class EmbeddedPgError extends Error {
   override name = 'EmbeddedPgError';
 }
@@ -219,6 +238,8 @@ export async function startEmbeddedPostgres(
     ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...(user ? { uid: user.uid, gid: user.gid } : {}) },
   );
+  live.add(proc);
+  proc.on('exit', () => live.delete(proc));
   let output = '';
   const onOut = (d: Buffer) => {
     const s = d.toString();
