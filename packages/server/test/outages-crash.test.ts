@@ -122,15 +122,29 @@ describe('jobs crash during an outage', () => {
     await sleep(1000);
     jobs.start();
     await jobs.waitFor('outage detection started', 60_000);
+    // Within two minutes: the killed job is failed by maintenance and retried with backoff,
+    // which on a loaded CI machine has taken longer than one minute. Latency is not what this
+    // test judges (part k of the bench does); losing or doubling nothing is.
     await waitFor(
       async () =>
         (await count(
           `SELECT count(*)::int AS n FROM outage_incident_meters im JOIN outage_incidents i ON i.id = im.incident_id
             WHERE i.kind = 'feeder'`,
         )) === 30,
-      60_000,
+      120_000,
       'all 30 meters in the incident',
-    );
+    ).catch(async (e: unknown) => {
+      const inc = await db.pool.query(
+        `SELECT i.id, i.kind, i.status, count(im.meter_id)::int AS meters
+           FROM outage_incidents i LEFT JOIN outage_incident_meters im ON im.incident_id = i.id GROUP BY i.id`,
+      );
+      const jobsNow = await db.pool.query(
+        `SELECT name, state, retry_count, output FROM pgboss.job WHERE name LIKE 'events.outages%' OR name LIKE 'outages%'`,
+      );
+      throw new Error(
+        `${String(e)}\nincidents ${JSON.stringify(inc.rows)}\njobs ${JSON.stringify(jobsNow.rows)}\n${jobs.output.slice(-3000)}`,
+      );
+    });
     // Let deliveries drain, then look for anything twice.
     await waitFor(
       async () => (await count(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'pending'`)) === 0,
@@ -164,5 +178,5 @@ describe('jobs crash during an outage', () => {
     expect(
       await count(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'`),
     ).toBeGreaterThanOrEqual(32);
-  }, 240_000);
+  }, 300_000);
 });

@@ -567,6 +567,10 @@ export async function sweepOutages(pool: Pool, o: { now?: Date } = {}): Promise<
       JOIN meter_ingest_state st ON st.meter_id = m.id
       WHERE ps.off_since IS NOT NULL AND ${COUNTS_SQL('m')}
         AND ps.off_since < $1::timestamptz - make_interval(secs => s.outage_window_s)
+        -- And known to the head-end for a whole window: after a jobs process restarts, the
+        -- other meters' last gasps of the same instant may still wait in the queue, and the
+        -- feeder incident they form must take this meter too, not a single incident first.
+        AND ps.updated_at < $1::timestamptz - make_interval(secs => s.outage_window_s)
         -- A meter that spoke since its last gasp has power (its restore event is on the way).
         AND coalesce(greatest(m.last_seen_at, st.last_data_at), '-infinity') < ps.updated_at + interval '30 seconds'
         AND NOT EXISTS (SELECT 1 FROM outage_incident_meters im JOIN outage_incidents i ON i.id = im.incident_id
