@@ -46,6 +46,10 @@ export const ALERT_TYPES = [
   'sla_breached',
   /** #9 operator: a day's collection in an area is below the completeness threshold. */
   'collection_incomplete',
+  /** #10 supplier staff: a firmware campaign halted itself (failures over its threshold in a stage). */
+  'campaign_halted',
+  /** #10 operator: firmware activations are planned on its feeders (reboots, not outages). */
+  'firmware_window',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 /** Alerts addressed to a network operator (its staff and on-call contacts), never to a household. */
@@ -54,13 +58,16 @@ export const OPERATOR_ALERT_TYPES = [
   'sla_at_risk',
   'sla_breached',
   'collection_incomplete',
+  'firmware_window',
 ] as const;
 export type OperatorAlertType = (typeof OPERATOR_ALERT_TYPES)[number];
 /** Alert types a household can receive and choose channels for (the rest are for staff). */
-export type HouseholdAlertType = Exclude<AlertType, 'credit_drift' | OperatorAlertType>;
+export type HouseholdAlertType = Exclude<AlertType, 'credit_drift' | 'campaign_halted' | OperatorAlertType>;
 export const HOUSEHOLD_ALERT_TYPES: readonly HouseholdAlertType[] = ALERT_TYPES.filter(
   (t): t is HouseholdAlertType =>
-    t !== 'credit_drift' && !(OPERATOR_ALERT_TYPES as readonly string[]).includes(t),
+    t !== 'credit_drift' &&
+    t !== 'campaign_halted' &&
+    !(OPERATOR_ALERT_TYPES as readonly string[]).includes(t),
 );
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
@@ -192,7 +199,7 @@ export type SupplyReason = (typeof SUPPLY_REASONS)[number];
 export const SUPPLY_ACTIONS = ['disconnect', 'reconnect'] as const;
 export type SupplyAction = (typeof SUPPLY_ACTIONS)[number];
 /** Why an action waits for a second supplier admin. */
-export const APPROVAL_NEEDS = ['vulnerable', 'protected_hours', 'bulk'] as const;
+export const APPROVAL_NEEDS = ['vulnerable', 'protected_hours', 'bulk', 'firmware'] as const;
 export type ApprovalNeed = (typeof APPROVAL_NEEDS)[number];
 /** An action request: waits for a second person, then approved, rejected, expired, or withdrawn by its requester. */
 export const ACTION_REQUEST_STATUSES = [
@@ -229,3 +236,42 @@ export type CollectionReason = (typeof COLLECTION_REASONS)[number];
 /** #9 network-use invoices from an operator to a supplier. */
 export const NETWORK_INVOICE_STATUSES = ['issued', 'paid'] as const;
 export type NetworkInvoiceStatus = (typeof NETWORK_INVOICE_STATUSES)[number];
+
+/**
+ * #10 firmware. A campaign: draft -> awaiting_approval (a second supplier admin) -> running
+ * <-> paused -> completed; or rejected, halted (failures over the threshold in a stage),
+ * cancelled.
+ */
+export const FW_CAMPAIGN_STATUSES = [
+  'draft',
+  'awaiting_approval',
+  'rejected',
+  'running',
+  'paused',
+  'halted',
+  'cancelled',
+  'completed',
+] as const;
+export type FwCampaignStatus = (typeof FW_CAMPAIGN_STATUSES)[number];
+/** One meter in a campaign (see migration 017). The last six are ends; skipped is retried while the campaign runs. */
+export const FW_METER_STATES = [
+  'pending',
+  'skipped',
+  'offered',
+  'downloading',
+  'verified',
+  'activating',
+  'confirmed',
+  'refused',
+  'verify_failed',
+  'reverted',
+  'not_returned',
+  'failed',
+  'cancelled',
+] as const;
+export type FwMeterState = (typeof FW_METER_STATES)[number];
+/** The states that count as a failure against a stage's threshold. */
+export const FW_FAILURE_STATES = ['refused', 'verify_failed', 'reverted', 'not_returned', 'failed'] as const;
+/** Why a meter was passed over for now. */
+export const FW_SKIP_REASONS = ['offline', 'disconnected', 'outage', 'feeder_limit', 'window'] as const;
+export type FwSkipReason = (typeof FW_SKIP_REASONS)[number];

@@ -24,3 +24,4 @@ export * from './fleet.ts';
 export * from './collection.ts';
 export * from './netbilling.ts';
 export * from './outages.ts';
+export * from './firmware.ts';

@@ -41,7 +41,7 @@ export interface CommandTargets {
   relay: Pick<Relay, 'supplyOff' | 'supplyOn' | 'supplyArm'>;
   production: Pick<Production, 'setTariff'>;
   prepayment: Pick<Prepayment, 'topUp' | 'setThresholds' | 'setMode'>;
-  firmware: Pick<Firmware, 'offer' | 'activate'>;
+  firmware: Pick<Firmware, 'offer' | 'activate' | 'cancel'>;
 }
 
 export interface CommandHandlerDeps {
@@ -144,6 +144,8 @@ export class CommandHandler {
         return firmware.offer(cmd);
       case 'firmware.activate':
         return firmware.activate(cmd);
+      case 'firmware.cancel':
+        return firmware.cancel(cmd);
     }
   }
 

@@ -46,6 +46,10 @@ export class Firmware {
   activate(_cmd: CommandOf<'firmware.activate'>): CommandResult {
     return notYet();
   }
+
+  cancel(_cmd: CommandOf<'firmware.cancel'>): CommandResult {
+    return notYet();
+  }
 }
 
 function notYet(): CommandResult {

@@ -30,7 +30,11 @@ describe('CommandHandler', () => {
         setThresholds: rec('prepayment.thresholds'),
         setMode: rec('prepayment.mode'),
       },
-      firmware: { offer: rec('firmware.offer'), activate: rec('firmware.activate') },
+      firmware: {
+        offer: rec('firmware.offer'),
+        activate: rec('firmware.activate'),
+        cancel: rec('firmware.cancel'),
+      },
     };
     const st = CommandHandler.initial();
     const h = new CommandHandler(st, {

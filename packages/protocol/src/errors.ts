@@ -62,5 +62,17 @@ export const METER_REPLY_CODES = [
   'EXPIRED',
   'DUPLICATE_TOPUP',
   'NOT_SUPPORTED_YET',
+  /** firmware.offer: the manifest's signature is not the firmware key's (the command key does not count). */
+  'FW_BAD_SIGNATURE',
+  /** firmware.offer: the manifest does not parse or does not add up (block count, sizes). */
+  'FW_BAD_MANIFEST',
+  /** firmware.offer: the image is for another hardware class. */
+  'FW_WRONG_HARDWARE',
+  /** firmware.offer: the image's security sequence is not above the running one's (no rollback). */
+  'FW_ROLLBACK',
+  /** firmware.offer: another image is being received or waits for activation; cancel it first. */
+  'FW_BUSY',
+  /** firmware.activate / cancel: the meter holds no verified image with that hash. */
+  'FW_UNKNOWN_IMAGE',
 ] as const;
 export type MeterReplyCode = (typeof METER_REPLY_CODES)[number];

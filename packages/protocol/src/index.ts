@@ -3,6 +3,7 @@ export * from './codec.ts';
 export * from './enums.ts';
 export * from './errors.ts';
 export * from './events.ts';
+export * from './firmware.ts';
 export * from './messages.ts';
 export * from './obis.ts';
 export * from './signing.ts';

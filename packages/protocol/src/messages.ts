@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { EVENT_CODES } from './events.ts';
 import { OBIS } from './obis.ts';
-import { METER_MODES, RELAY_STATES, REPLY_RESULTS } from './enums.ts';
+import {
+  FW_MAX_BLOCKS_PER_REQUEST,
+  FW_PENDING_STATES,
+  METER_MODES,
+  RELAY_STATES,
+  REPLY_RESULTS,
+} from './enums.ts';
 export type { MeterMode, RelayState } from './enums.ts';
 
 /**
@@ -112,7 +118,25 @@ export const statusMessage = z.object({
   mode: meterMode,
   creditMinor: minor.optional(),
   emergencyCreditMinor: minor.optional(),
-  firmware: z.object({ slot: z.enum(['A', 'B']), version: z.string().max(32) }),
+  firmware: z.object({
+    slot: z.enum(['A', 'B']),
+    version: z.string().max(32),
+    /** Security sequence of the running image (a meter refuses any offer at or below it). */
+    sequence: z.int().min(0).optional(),
+    /** An image on its way in, as the meter itself knows it (durable across restarts). */
+    pending: z
+      .object({
+        image: sha256Hex,
+        version: z.string().max(32),
+        state: z.enum(FW_PENDING_STATES),
+        /** Blocks held and checked, of the image's total. */
+        blocks: z.int().min(0),
+        of: z.int().min(1),
+        /** When a scheduled activation will happen (epoch s). */
+        at: epoch.optional(),
+      })
+      .optional(),
+  }),
   lastCounter: z.int().min(0),
   outbox: z.int().min(0),
   registers: registersSchema,
@@ -131,8 +155,17 @@ export const replyMessage = z.object({
 });
 export type ReplyMessage = z.infer<typeof replyMessage>;
 
-/** `meters/{id}/up/fw`: the meter asks for one block of an offered image (resume = first missing). */
-export const fwRequestMessage = z.object({ v, image: sha256Hex, block: z.int().min(0).max(100_000) });
+/**
+ * `meters/{id}/up/fw`: the meter asks for blocks of an offered image, `count` (default 1)
+ * from `block` on. It asks for the first block it does not hold, so a resume after a power
+ * loss or a dropped link is just the next request.
+ */
+export const fwRequestMessage = z.object({
+  v,
+  image: sha256Hex,
+  block: z.int().min(0).max(100_000),
+  count: z.int().min(1).max(FW_MAX_BLOCKS_PER_REQUEST).optional(),
+});
 export type FwRequestMessage = z.infer<typeof fwRequestMessage>;
 
 // ---------------------------------------------------------------- down
@@ -193,21 +226,26 @@ export const tariffSpec = z
   });
 export type TariffSpec = z.infer<typeof tariffSpec>;
 
-export const firmwareManifest = z.object({
-  version: z.string().max(32),
-  sequence: z.int().min(1),
-  hardwareClass: z.string().max(32),
-  size: z
-    .int()
-    .min(1)
-    .max(16 * 1024 * 1024),
-  sha256: sha256Hex,
-  blockSize: z
-    .int()
-    .min(256)
-    .max(64 * 1024),
-  blockHashes: z.array(sha256Hex).max(1024),
-});
+export const firmwareManifest = z
+  .object({
+    version: z.string().max(32),
+    sequence: z.int().min(1),
+    hardwareClass: z.string().max(32),
+    size: z
+      .int()
+      .min(1)
+      .max(16 * 1024 * 1024),
+    sha256: sha256Hex,
+    blockSize: z
+      .int()
+      .min(256)
+      .max(64 * 1024),
+    blockHashes: z.array(sha256Hex).max(1024),
+  })
+  .refine((m) => m.blockHashes.length === Math.ceil(m.size / m.blockSize), {
+    message: 'blockHashes must hold one hash per block (ceil(size / blockSize))',
+    path: ['blockHashes'],
+  });
 export type FirmwareManifest = z.infer<typeof firmwareManifest>;
 
 export const command = z.discriminatedUnion('type', [
@@ -237,7 +275,21 @@ export const command = z.discriminatedUnion('type', [
     manifest: z.string().max(80_000),
     signature: z.string().max(200),
   }),
-  z.object({ type: z.literal('firmware.activate'), sha256: sha256Hex }),
+  /**
+   * Boot the verified image `sha256`: at `at` (epoch s; absent = at once), or, with `window`,
+   * at the first instant from then on inside that local-time window. The new image runs on
+   * trial: unless it reconnects and reports within `confirmS` seconds, the meter reverts to
+   * the old slot and reports `firmware.boot_failed`.
+   */
+  z.object({
+    type: z.literal('firmware.activate'),
+    sha256: sha256Hex,
+    at: epoch.optional(),
+    window: z.object({ from: hhmm, to: hhmm }).optional(),
+    confirmS: z.int().min(30).max(86_400).optional(),
+  }),
+  /** Drop an offered image (a halted or cancelled campaign): stop downloading, forget a scheduled activation. */
+  z.object({ type: z.literal('firmware.cancel'), sha256: sha256Hex }),
 ]);
 export type Command = z.infer<typeof command>;
 export type CommandType = Command['type'];

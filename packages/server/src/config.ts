@@ -32,6 +32,25 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/)
     .optional(),
   COMMAND_SIGNING_KEY: z.base64().optional(),
+  /**
+   * #10 the firmware key's public half: uploads and meters check image manifests against it.
+   * Not the command key. Unset: the key generated in DATA_DIR/secrets.json (dev and demo).
+   */
+  FIRMWARE_PUBLIC_KEY: z.base64().optional(),
+  /**
+   * #10 the firmware key's private half, for the demo's own image only. A real deployment keeps
+   * it offline (the vendor signs with `npm run firmware -- sign`) and leaves this unset.
+   */
+  FIRMWARE_SIGNING_KEY: z.base64().optional(),
+  /** #10 where uploaded images are kept (default DATA_DIR/firmware). */
+  FIRMWARE_DIR: z.string().optional(),
+  /** #10 the largest image an upload may carry (bytes). */
+  FIRMWARE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
   SERVICES: z.string().optional(),
   SIM_METERS: z.coerce.number().int().min(0).max(100_000).default(25),
   /**
@@ -252,6 +271,12 @@ export interface Config {
   mqttShareGroup: string | undefined;
   commandSigningKey: string;
   commandPublicKey: string;
+  /** #10 firmware manifests are checked against this (base64 raw Ed25519). */
+  firmwarePublicKey: string;
+  /** #10 only set for the demo's own image (env or generated secrets); null when the key is kept offline. */
+  firmwareSigningKey: string | null;
+  firmwareDir: string;
+  firmwareMaxBytes: number;
   services: Set<Service>;
   sim: { meters: number; speed: number; backfillDays: number; faults?: SimFaults };
   demoSeed: boolean;
@@ -369,6 +394,9 @@ interface SecretsFile {
   commandPublicKey: string;
   mqttPassword: string;
   embeddedPgPassword: string;
+  /** #10 added later: a secrets file written before it gets the pair on first load. */
+  firmwareSigningKey: string;
+  firmwarePublicKey: string;
 }
 
 /**
@@ -378,14 +406,28 @@ interface SecretsFile {
  */
 export function loadOrCreateSecrets(dataDir: string): SecretsFile {
   const file = path.join(dataDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as SecretsFile;
+  if (existsSync(file)) {
+    const old = JSON.parse(readFileSync(file, 'utf8')) as Partial<SecretsFile>;
+    if (old.firmwareSigningKey && old.firmwarePublicKey) return old as SecretsFile;
+    const fw = generateSigningKeyPair();
+    const secrets = {
+      ...old,
+      firmwareSigningKey: fw.privateKey,
+      firmwarePublicKey: fw.publicKey,
+    } as SecretsFile;
+    writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    return secrets;
+  }
   mkdirSync(dataDir, { recursive: true });
   const kp = generateSigningKeyPair();
+  const fw = generateSigningKeyPair();
   const secrets: SecretsFile = {
     commandSigningKey: kp.privateKey,
     commandPublicKey: kp.publicKey,
     mqttPassword: randomBytes(24).toString('base64url'),
     embeddedPgPassword: randomBytes(24).toString('base64url'),
+    firmwareSigningKey: fw.privateKey,
+    firmwarePublicKey: fw.publicKey,
   };
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   chmodSync(file, 0o600);
@@ -467,6 +509,28 @@ export function loadConfig(
       throw new ConfigError(['COMMAND_SIGNING_KEY: must be a base64 Ed25519 private key (32 bytes)']);
     }
   }
+  // #10 the firmware key: from the environment, else the generated pair (dev and demo). With
+  // FIRMWARE_PUBLIC_KEY set and no FIRMWARE_SIGNING_KEY, the private half is offline: the
+  // head-end can check images but never sign one.
+  let firmwarePublicKey = secrets.firmwarePublicKey;
+  let firmwareSigningKey: string | null = secrets.firmwareSigningKey;
+  if (e.FIRMWARE_SIGNING_KEY) {
+    firmwareSigningKey = e.FIRMWARE_SIGNING_KEY;
+    try {
+      firmwarePublicKey = publicKeyB64FromPrivate(e.FIRMWARE_SIGNING_KEY);
+    } catch {
+      throw new ConfigError(['FIRMWARE_SIGNING_KEY: must be a base64 Ed25519 private key (32 bytes)']);
+    }
+    if (e.FIRMWARE_PUBLIC_KEY && e.FIRMWARE_PUBLIC_KEY !== firmwarePublicKey)
+      throw new ConfigError(['FIRMWARE_PUBLIC_KEY: is not the public half of FIRMWARE_SIGNING_KEY']);
+  } else if (e.FIRMWARE_PUBLIC_KEY) {
+    if (Buffer.from(e.FIRMWARE_PUBLIC_KEY, 'base64').length !== 32)
+      throw new ConfigError(['FIRMWARE_PUBLIC_KEY: must be a base64 Ed25519 public key (32 bytes)']);
+    firmwarePublicKey = e.FIRMWARE_PUBLIC_KEY;
+    firmwareSigningKey = null;
+  }
+  if (firmwarePublicKey === commandPublicKey)
+    throw new ConfigError(['FIRMWARE_PUBLIC_KEY: must not be the command key (a firmware key of its own)']);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -480,6 +544,10 @@ export function loadConfig(
     mqttShareGroup: e.MQTT_SHARE_GROUP,
     commandSigningKey,
     commandPublicKey,
+    firmwarePublicKey,
+    firmwareSigningKey,
+    firmwareDir: path.resolve(e.FIRMWARE_DIR ?? path.join(dataDir, 'firmware')),
+    firmwareMaxBytes: e.FIRMWARE_MAX_BYTES,
     services,
     sim: {
       meters: e.SIM_METERS,

@@ -12,6 +12,8 @@ export const rootLogger: Logger = pino({
       '*.password',
       'commandSigningKey',
       '*.commandSigningKey',
+      'firmwareSigningKey',
+      '*.firmwareSigningKey',
       'databaseUrl',
       '*.databaseUrl',
       'mqttPassword',

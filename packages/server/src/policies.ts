@@ -161,7 +161,11 @@ export type Capability =
   /** #9 network tariffs and issuing network-use invoices (operator admins). */
   | 'network_tariffs.manage'
   /** #9 network-use invoices: the operator its own issued, a supplier those it owes (and admins all). */
-  | 'network_invoices.read';
+  | 'network_invoices.read'
+  /** #10 firmware images and campaigns, their progress per state and per meter (supplier staff their own; admins all). */
+  | 'firmware.read'
+  /** #10 upload images, create, pause, resume and cancel campaigns (supplier admins; starting one needs a second admin's approval). */
+  | 'firmware.manage';
 
 export const CAPABILITY_ROLES: Record<Capability, readonly Holder[]> = {
   'home.read': ['consumer'],
@@ -204,6 +208,10 @@ export const CAPABILITY_ROLES: Record<Capability, readonly Holder[]> = {
   'network.settings': ['operator_admin'],
   'network_tariffs.manage': ['operator_admin'],
   'network_invoices.read': ['operator', 'supplier', 'admin'],
+  // Putting code on meters is the supplier's (the meters' owner's) business; a bad image is
+  // the fleet's biggest risk, so only its admins change anything, and a second one approves.
+  'firmware.read': ['supplier', 'admin'],
+  'firmware.manage': ['supplier_admin'],
 };
 
 /** 403 unless the actor has one of `roles`. For routes a role may never use. */
@@ -254,7 +262,9 @@ export type Scoped =
   | 'collection_runs'
   | 'network_tariffs'
   | 'network_invoices'
-  | 'network_areas';
+  | 'network_areas'
+  | 'firmware_images'
+  | 'firmware_campaigns';
 
 /**
  * Per table and role, the condition that limits rows to what the actor may see, given the
@@ -346,6 +356,17 @@ const SCOPES: Record<Scoped, Record<Exclude<Role, 'admin'>, ((a: string, p: stri
     consumer: null,
     supplier: null,
     operator: (a, p) => `${a}.operator_id = ${p}`,
+  },
+  // #10 a supplier's own images and campaigns (carry supplier_id).
+  firmware_images: {
+    consumer: null,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: null,
+  },
+  firmware_campaigns: {
+    consumer: null,
+    supplier: (a, p) => `${a}.supplier_id = ${p}`,
+    operator: null,
   },
   topups: {
     consumer: (a, p) => `${a}.consumer_id = ${p}`,

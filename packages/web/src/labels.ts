@@ -20,6 +20,8 @@ export const ALERT_LABELS: Record<AlertType, string> = {
   sla_at_risk: 'Restoration target at risk',
   sla_breached: 'Restoration target missed',
   collection_incomplete: 'Daily collection incomplete',
+  campaign_halted: 'Firmware campaign halted',
+  firmware_window: 'Planned firmware activations',
 };
 
 export const CHANNEL_LABELS: Record<Channel, string> = { email: 'Email', sms: 'SMS', web: 'Web' };

@@ -25,6 +25,9 @@ export const SEVERITY: Record<AlertType, Severity> = {
   sla_at_risk: 'warning',
   sla_breached: 'critical',
   collection_incomplete: 'warning',
+  // #10 a halted campaign needs a decision, but no meter is unsafe: the rest never got the image.
+  campaign_halted: 'warning',
+  firmware_window: 'info',
 };
 
 /** Critical alerts ignore quiet hours and are also sent to the supplier's staff. */

@@ -17,6 +17,7 @@ export const PASSWORD = 'correct horse battery staple';
 
 export function testConfig(over: Partial<Config> = {}): Config {
   const kp = generateSigningKeyPair();
+  const fw = generateSigningKeyPair();
   return {
     port: 0,
     host: '127.0.0.1',
@@ -30,6 +31,10 @@ export function testConfig(over: Partial<Config> = {}): Config {
     mqttShareGroup: undefined,
     commandSigningKey: kp.privateKey,
     commandPublicKey: kp.publicKey,
+    firmwarePublicKey: fw.publicKey,
+    firmwareSigningKey: fw.privateKey,
+    firmwareDir: '/nonexistent/firmware',
+    firmwareMaxBytes: 16 * 1024 * 1024,
     services: new Set(['api']),
     sim: { meters: 0, speed: 1, backfillDays: 0 },
     demoSeed: false,

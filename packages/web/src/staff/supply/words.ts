@@ -15,6 +15,7 @@ export const NEED_LABELS: Record<ApprovalNeed, string> = {
   vulnerable: 'vulnerable household',
   protected_hours: 'protected hours',
   bulk: 'many meters at once',
+  firmware: 'firmware campaign start',
 };
 
 export const REQUEST_STATUS: Record<ActionRequestStatus, string> = {
