@@ -140,6 +140,18 @@ export const API_ERROR_CODES = [
   'QUOTA_EXCEEDED',
   /** The user must choose a new password before anything else (403). */
   'PASSWORD_CHANGE_REQUIRED',
+  // #10 B firmware uploads
+  /** A firmware manifest whose signature is not the firmware key's (422); nothing was stored. */
+  'FW_BAD_SIGNATURE',
+  /** A firmware manifest that does not parse or does not add up (422). */
+  'FW_BAD_MANIFEST',
+  /** An image with this SHA-256, or this hardware class and security sequence, is already uploaded (409). */
+  'FW_DUPLICATE',
+  /** An uploaded image whose bytes do not match its manifest's block or image hash (422); the message names the first bad block. */
+  'FW_HASH_MISMATCH',
+  /** An uploaded image shorter or longer than its manifest says (422). */
+  'FW_SIZE_MISMATCH',
+  // #10 B end
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 

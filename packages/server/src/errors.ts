@@ -31,6 +31,12 @@ export const ERROR_STATUS: Record<ApiErrorCode, number> = {
   SELF_APPROVAL: 403,
   QUOTA_EXCEEDED: 429,
   PASSWORD_CHANGE_REQUIRED: 403,
+  // #10 B firmware uploads
+  FW_BAD_SIGNATURE: 422,
+  FW_BAD_MANIFEST: 422,
+  FW_DUPLICATE: 409,
+  FW_HASH_MISMATCH: 422,
+  FW_SIZE_MISMATCH: 422,
 };
 export type AppErrorCode = ApiErrorCode;
 

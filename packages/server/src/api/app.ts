@@ -49,6 +49,8 @@ import { caseRoutes } from './routes/cases.ts';
 import { netbillingRoutes } from './routes/netbilling.ts';
 // #9 outages
 import { outageRoutes } from './routes/outages.ts';
+// #10 B firmware images
+import { firmwareImageRoutes } from './routes/firmware-images.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -231,7 +233,9 @@ export async function buildApi(deps: {
     // over the raw body is its authentication, checked by the route.
     if (!SAFE_METHODS.has(req.method) && req.routeOptions.config.signedWebhook !== true) {
       const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (ct !== 'application/json') {
+      // #10 B an image upload sends raw bytes: as safe against forms and preflight-free fetches as JSON.
+      const raw = req.routeOptions.config.rawUpload === true && ct === 'application/octet-stream';
+      if (ct !== 'application/json' && !raw) {
         throw new AppError(
           'UNSUPPORTED_MEDIA_TYPE',
           'state-changing requests must have content-type: application/json',
@@ -354,6 +358,8 @@ export async function buildApi(deps: {
     // #9 collection end
     // #9 charges
     netbillingRoutes,
+    // #10 B firmware images
+    firmwareImageRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }
