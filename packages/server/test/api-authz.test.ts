@@ -11,6 +11,12 @@ import { collectDay } from '../src/collection/collect.ts';
 // #9 charges
 import { issueMonth } from '../src/netbilling/invoices.ts';
 // #9 charges end
+// #10 B firmware images
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildManifest, generateSigningKeyPair, privateKeyFromB64, signManifest } from '@kilowire/protocol';
+// #10 B end
 
 /**
  * The authorisation matrix. Every registered route must appear in ROUTES (or be under /docs);
@@ -95,6 +101,10 @@ const meterTariffShape = (b: Record<string, unknown>) => {
   expect(b.serial).toBe('KW1A');
   expect(Object.keys(b).sort()).toEqual(['command', 'next', 'serial', 'tariffId', 'tariffName', 'tz']);
 };
+
+// #10 B the body the matrix sends to PUT /api/firmware/uploads/:uploadId (its JSON text is the image).
+const FW_PUT_BODY = { image: 'authz firmware image bytes' };
+// #10 B end
 
 const ROUTES: Record<string, RouteCase> = {
   'GET /healthz': { kind: 'public' },
@@ -683,6 +693,35 @@ const ROUTES: Record<string, RouteCase> = {
     },
   },
   // #9 outages end
+  // #10 B firmware images: supplier staff read their own (admins all); supplier admins upload.
+  // Another supplier's image or upload is 404 (firmware-images.test.ts).
+  'GET /api/firmware/images': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  'GET /api/firmware/images/:id': {
+    kind: 'roles',
+    roles: ['supplier', 'agent', 'admin'],
+    ok: 200,
+    url: () => `/api/firmware/images/${fw.imageOfSup1 || 1}`,
+    fresh: () => fw.ensureImage(),
+  },
+  'POST /api/firmware/uploads': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 201,
+    get body() {
+      return fw.signed(Buffer.from('authz image one')).body;
+    },
+  },
+  'PUT /api/firmware/uploads/:uploadId': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 201,
+    url: () => `/api/firmware/uploads/${fw.upload}`,
+    headers: () => ({ 'content-type': 'application/octet-stream' }),
+    // Sent as its JSON text, which is the image this upload was opened for.
+    body: FW_PUT_BODY,
+    fresh: () => fw.openUpload(),
+  },
+  // #10 B end
 };
 
 /**
@@ -794,6 +833,61 @@ const cases = {
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
 const METER_ROUTES = Object.entries(ROUTES).flatMap(([k, c]) => (c.kind === 'meter' ? [{ key: k, c }] : []));
+// #10 B firmware images: the app's firmware key and folder; an image of supplier 1, and an
+// open upload whose image is the JSON text of FW_PUT_BODY (what the matrix sends).
+const FW_KEY = generateSigningKeyPair();
+const FW_DIR = mkdtempSync(path.join(tmpdir(), 'kw-authz-fw-'));
+const fw = {
+  imageOfSup1: 0,
+  /** A valid id nobody holds until openUpload: refused roles get 403 before it is looked up. */
+  upload: '00000000-0000-4000-8000-000000000000',
+  seq: 1,
+  signed(image: Buffer) {
+    const m = buildManifest(image, {
+      version: `authz-${fw.seq}`,
+      sequence: fw.seq++,
+      hardwareClass: 'KW-AZ',
+      blockSize: 256,
+    });
+    return { m, body: signManifest(m, privateKeyFromB64(FW_KEY.privateKey)) };
+  },
+  async ensureImage(): Promise<void> {
+    if (fw.imageOfSup1) return;
+    const { m, body } = fw.signed(Buffer.from('authz stored image'));
+    const r = await db.pool.query<{ id: string }>(
+      `INSERT INTO firmware_images (supplier_id, version, sequence, hardware_class, size, sha256, block_size,
+                                    block_hashes, manifest, signature, storage_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+      [
+        w.sup1,
+        m.version,
+        m.sequence,
+        m.hardwareClass,
+        m.size,
+        m.sha256,
+        m.blockSize,
+        m.blockHashes,
+        body.manifest,
+        body.signature,
+        `${m.sha256}.bin`,
+      ],
+    );
+    fw.imageOfSup1 = Number(r.rows[0]!.id);
+  },
+  async openUpload(): Promise<void> {
+    const res = await app.inject(
+      as(cookies.sup1, {
+        method: 'POST',
+        url: '/api/firmware/uploads',
+        headers: { 'content-type': 'application/json' },
+        payload: fw.signed(Buffer.from(JSON.stringify(FW_PUT_BODY))).body,
+      }),
+    );
+    fw.upload = (JSON.parse(res.body) as { uploadId: string }).uploadId;
+  },
+};
+// #10 B end
+
 const ROLE_ROUTES = Object.entries(ROUTES).flatMap(([k, c]) => (c.kind === 'roles' ? [{ key: k, c }] : []));
 
 let db: TestDb;
@@ -804,7 +898,14 @@ const cookies: Record<keyof World['login'], string> = {} as Record<keyof World['
 beforeAll(async () => {
   db = await createTestDb();
   w = await buildWorld(db.pool);
-  app = await testApi(db.pool);
+  // #10 B the firmware key and folder the firmware routes check against and write to.
+  app = await testApi(db.pool, {
+    config: {
+      firmwarePublicKey: FW_KEY.publicKey,
+      firmwareSigningKey: FW_KEY.privateKey,
+      firmwareDir: FW_DIR,
+    },
+  });
   for (const [name, id] of Object.entries(w.login) as [keyof World['login'], string][]) {
     cookies[name] = await login(app, id);
   }
