@@ -708,7 +708,7 @@ const ROUTES: Record<string, RouteCase> = {
     roles: ['supplier'],
     ok: 201,
     get body() {
-      return fw.signed(Buffer.from('authz image one')).body;
+      return { ...fw.signed(Buffer.from('authz image one')).body };
     },
   },
   'PUT /api/firmware/uploads/:uploadId': {

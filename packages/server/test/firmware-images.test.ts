@@ -65,7 +65,12 @@ interface Built {
 
 function build(size = 10_000, blockSize = 1024, key = fwKey.privateKey, hardwareClass = 'KW-1'): Built {
   const image = randomBytes(size);
-  const manifest = buildManifest(image, { version: `1.${sequence}.0`, sequence: sequence++, hardwareClass, blockSize });
+  const manifest = buildManifest(image, {
+    version: `1.${sequence}.0`,
+    sequence: sequence++,
+    hardwareClass,
+    blockSize,
+  });
   return { image, manifest, body: signManifest(manifest, privateKeyFromB64(key)) };
 }
 
@@ -111,7 +116,12 @@ describe('a good upload', () => {
     const r1 = await begin(sup1, { ...b.body, notes: 'first build' });
     expect(r1.statusCode, r1.body).toBe(201);
     const up = JSON.parse(r1.body) as { uploadId: string; blocks: number; size: number };
-    expect(up).toMatchObject({ blocks: 10, size: 10_000, version: b.manifest.version, hardwareClass: 'KW-1' });
+    expect(up).toMatchObject({
+      blocks: 10,
+      size: 10_000,
+      version: b.manifest.version,
+      hardwareClass: 'KW-1',
+    });
     const r2 = await put(sup1, up.uploadId, b.image);
     expect(r2.statusCode, r2.body).toBe(201);
     const img = JSON.parse(r2.body) as { id: number; sha256: string; blocks: number; uploadedBy: string };
@@ -234,11 +244,17 @@ describe('refused uploads store nothing', () => {
     const b = build(2_000, 1024);
     // One block hash missing, then signed properly: the signature is good, the manifest is not.
     const broken = JSON.stringify({ ...b.manifest, blockHashes: b.manifest.blockHashes.slice(1) });
-    const r = await begin(sup1, { manifest: broken, signature: signBytes(broken, privateKeyFromB64(fwKey.privateKey)) });
+    const r = await begin(sup1, {
+      manifest: broken,
+      signature: signBytes(broken, privateKeyFromB64(fwKey.privateKey)),
+    });
     expect(r.statusCode).toBe(422);
     expect(code(r)).toBe('FW_BAD_MANIFEST');
     const notJson = 'not json at all';
-    const r2 = await begin(sup1, { manifest: notJson, signature: signBytes(notJson, privateKeyFromB64(fwKey.privateKey)) });
+    const r2 = await begin(sup1, {
+      manifest: notJson,
+      signature: signBytes(notJson, privateKeyFromB64(fwKey.privateKey)),
+    });
     expect(code(r2)).toBe('FW_BAD_MANIFEST');
     await expectNothingStored();
   });
@@ -271,7 +287,7 @@ describe('refused uploads store nothing', () => {
     // Other bytes, same hardware class and sequence: a rollback in disguise.
     const twin = randomBytes(3_000);
     const tm = buildManifest(twin, { ...b.manifest, version: '9.9.9', blockSize: 1024 });
-    const r = await begin(sup1, signManifest(tm, privateKeyFromB64(fwKey.privateKey)));
+    const r = await begin(sup1, { ...signManifest(tm, privateKeyFromB64(fwKey.privateKey)) });
     expect(code(r)).toBe('FW_DUPLICATE');
     expect(message(r)).toContain('sequence');
     // Two uploads of one image opened before either finished: the second PUT is refused.
@@ -322,5 +338,4 @@ describe('refused uploads store nothing', () => {
     expect((await put(sup1, up.uploadId, b.image)).statusCode).toBe(404);
     await expectNothingStored(b.manifest.sha256);
   });
-
 });

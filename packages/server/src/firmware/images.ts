@@ -88,7 +88,16 @@ export async function beginUpload(
     const { rows } = await t.c.query<{ expires_at: Date }>(
       `INSERT INTO firmware_uploads (id, supplier_id, manifest, signature, sha256, notes, created_by, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8)) RETURNING expires_at`,
-      [id, supplierId, body.manifest, body.signature, m.sha256, body.notes ?? null, who.actorId, UPLOAD_TTL_S],
+      [
+        id,
+        supplierId,
+        body.manifest,
+        body.signature,
+        m.sha256,
+        body.notes ?? null,
+        who.actorId,
+        UPLOAD_TTL_S,
+      ],
     );
     await t.audit('firmware.upload_begin', m.sha256, {
       uploadId: id,
@@ -146,7 +155,8 @@ export async function receiveImage(
         uploadId,
         supplierId,
       ]);
-      if (gone.rowCount !== 1) throw new AppError('NOT_FOUND', 'this upload was finished or cancelled meanwhile');
+      if (gone.rowCount !== 1)
+        throw new AppError('NOT_FOUND', 'this upload was finished or cancelled meanwhile');
       await refuseDuplicate(t.c, supplierId, m);
       const ins = await t.c.query<{ id: string }>(
         `INSERT INTO firmware_images (supplier_id, version, sequence, hardware_class, size, sha256, block_size,

@@ -88,7 +88,10 @@ export async function writeVerified(
       total += chunk.length;
     }
     if (total < m.size)
-      throw new AppError('FW_SIZE_MISMATCH', `the image is ${total} bytes, shorter than the ${m.size} its manifest says`);
+      throw new AppError(
+        'FW_SIZE_MISMATCH',
+        `the image is ${total} bytes, shorter than the ${m.size} its manifest says`,
+      );
     if (inBlock > 0 && block.digest('hex') !== m.blockHashes[n]) throw mismatch(n, blocks);
     if (whole.digest('hex') !== m.sha256)
       throw new AppError('FW_HASH_MISMATCH', 'the image does not match the SHA-256 of its manifest');

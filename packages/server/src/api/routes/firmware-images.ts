@@ -121,7 +121,10 @@ export const firmwareImageRoutes: Routes = async (app, deps) => {
         throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the image as application/octet-stream');
       const declared = Number(req.headers['content-length'] ?? NaN);
       if (declared > config.firmwareMaxBytes)
-        throw new AppError('PAYLOAD_TOO_LARGE', `the largest image this head-end takes is ${config.firmwareMaxBytes} bytes`);
+        throw new AppError(
+          'PAYLOAD_TOO_LARGE',
+          `the largest image this head-end takes is ${config.firmwareMaxBytes} bytes`,
+        );
       const img = await receiveImage(pool, config, whoOf(req), actor, req.params.uploadId, req.body);
       reply.code(201);
       return img;
