@@ -172,6 +172,8 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
         maxBufferBytes: config.gateway.maxBufferBytes,
         commands: config.commands,
         databaseUrl,
+        // #10 B firmware blocks are served from here
+        firmwareDir: config.firmwareDir,
       });
       gateway = gw;
       await gw.start();

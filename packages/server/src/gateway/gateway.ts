@@ -22,6 +22,7 @@ import {
 } from '../commands/lifecycle.ts';
 import { Listener } from '../db/listener.ts';
 import { isConnectionError, tx, type Pool } from '../db/pool.ts';
+import { FwTransfer, type FwTransferOptions } from '../firmware/transfer.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';
 import { metrics } from '../metrics.ts';
 import { meterForIngest } from '../meters/lookup.ts';
@@ -75,6 +76,10 @@ export interface GatewayOptions {
   now?: () => number;
   /** Database URL for the LISTEN connection that wakes the command sender (optional: it also ticks every second). */
   databaseUrl?: string;
+  /** #10 where firmware images are (config.firmwareDir); unset, block requests are refused (FW_NOT_OFFERED). */
+  firmwareDir?: string;
+  /** #10 firmware block pacing and caches (see FwTransferOptions). */
+  firmware?: Omit<FwTransferOptions, 'pool' | 'log' | 'dir'>;
 }
 
 type RejectCode = ProtocolErrorCode | GatewayRejectCode;
@@ -115,6 +120,8 @@ export class Gateway {
   /** mqtt.js's callback for the message we have not admitted yet (at most one: the stream waits). */
   private waiting: (() => void) | undefined;
   private readonly timing: CommandTiming;
+  /** #10 serves firmware blocks to meters with a live offer. */
+  private fw: FwTransfer | undefined;
   readonly stats = {
     received: 0,
     rejected: 0,
@@ -148,6 +155,11 @@ export class Gateway {
     return this.lanes[meterId % this.lanes.length]!;
   }
 
+  /** #10 firmware transfer counters (requests, blocks sent, refused, dropped); undefined without a firmware folder. */
+  get firmwareStats(): FwTransfer['stats'] | undefined {
+    return this.fw?.stats;
+  }
+
   get connected(): boolean {
     return this.client?.connected ?? false;
   }
@@ -173,6 +185,18 @@ export class Gateway {
       connectTimeout: 10_000,
     });
     this.client = client;
+    if (o.firmwareDir) {
+      this.fw = new FwTransfer(
+        { pool: o.pool, log: o.log, dir: o.firmwareDir, ...o.firmware },
+        (serial, payload, done) => {
+          if (!client.connected) return false;
+          client.publish(topics.down(serial, 'fw'), payload, { qos: 1 }, () => done());
+          return true;
+        },
+        (serial, detail) => this.reject('FW_NOT_OFFERED', serial, detail),
+      );
+      this.fw.start();
+    }
     // Overriding handleMessage is mqtt.js's backpressure hook: the next packet is read only
     // after the callback, so holding it stops the stream (and the PUBACK) at the TCP level.
     client.handleMessage = (packet: IPublishPacket, callback: (err?: Error) => void) => {
@@ -218,6 +242,7 @@ export class Gateway {
     clearTimeout(this.probeTimer);
     await this.listener?.stop();
     while (this.sending) await this.sending.catch(() => 0);
+    await this.fw?.stop();
     // One last commit of what we hold, bounded: with the database gone, the meters resend.
     await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 5_000).unref())]);
     this.waiting?.();
@@ -326,11 +351,14 @@ export class Gateway {
           this.schedule(lane);
           return;
         }
-        case 'fw':
-          decodeUp('fw', payload);
-          // Firmware distribution arrives with the firmware campaign work; until then a
-          // block request is valid but has nothing to answer.
-          return this.reject('FW_NOT_OFFERED', t.meterId, 'no firmware offered');
+        case 'fw': {
+          const req = decodeUp('fw', payload);
+          // Not batched with the lanes: a block request is answered from the offer and the
+          // image, never written (progress is gathered and flushed on its own, lossily).
+          if (!this.fw) return this.reject('FW_NOT_OFFERED', t.meterId, 'no firmware folder');
+          this.fw.request({ id: cached.id, serial: cached.serial }, req);
+          return;
+        }
       }
     } catch (err) {
       if (err instanceof ProtocolError) return this.reject(err.code, t.meterId, err.message);
