@@ -14,7 +14,7 @@ WHERE m.id = s.id`;
 /**
  * #10 a meter receiving an image says how many blocks it holds: that is the progress of its
  * campaign row (the meter's own count, so it also corrects the gateway's lossy estimate).
- * Only for the image it was offered, and only while it is still downloading.
+ * Only for the image it was offered, while it downloads or holds it verified.
  */
 const UPDATE_FW_PROGRESS = `
 UPDATE firmware_campaign_meters cm
@@ -24,7 +24,7 @@ UPDATE firmware_campaign_meters cm
   FROM unnest($1::int[], $2::text[], $3::int[]) AS p(meter_id, image, blocks), firmware_offers o
  WHERE o.meter_id = p.meter_id AND o.sha256 = p.image
    AND cm.campaign_id = o.campaign_id AND cm.meter_id = p.meter_id
-   AND cm.state IN ('offered', 'downloading')
+   AND cm.state IN ('offered', 'downloading', 'verified')
    AND (cm.blocks_done <> LEAST(p.blocks, cm.blocks_total) OR (cm.state = 'offered' AND p.blocks > 0))`;
 
 /**
@@ -49,7 +49,8 @@ export async function storeStatuses(
   ]);
   const pending = ids.flatMap((id) => {
     const p = statuses.get(id)!.firmware.pending;
-    return p?.state === 'downloading' ? [{ id, p }] : [];
+    // Verified too: its status then says all blocks, the end of the progress bar.
+    return p?.state === 'downloading' || p?.state === 'verified' ? [{ id, p }] : [];
   });
   if (pending.length) {
     await c.query(UPDATE_FW_PROGRESS, [
