@@ -12,6 +12,7 @@
  *   (j) a monthly extract of 100,000 meters      rows/s through the job path, vs COPY out of the same rows
  *   (l) the daily collection of 100,000 meters    meters/s, one local day from the raw intervals (#9)
  *   (k) outage detection (#9)                    first last gasp -> incident + operator alert queued, p95 s
+ *   (m) firmware transfer (#10)                  meters/min completing a 256 KB download+verify; ingest drop meanwhile
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -28,6 +29,9 @@ import { benchCollection, type CollectionResult } from './collection.ts';
 // #9 collection end
 import { benchExtract, type ExtractResult } from './extract.ts';
 import { benchOutage, type OutageResult } from './outage.ts';
+// #10 B firmware
+import { benchFirmware, type FirmwareResult } from './firmware.ts';
+// #10 B end
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchFleetSearch, type FleetSearchResult } from './fleet-search.ts';
@@ -66,6 +70,11 @@ const P = quick
       // #9 collection end
       outageMeters: 1_000,
       outageRounds: 5,
+      // #10 B firmware
+      fwMeters: 500,
+      fwTransferMeters: 150,
+      fwBaselineSeconds: 8,
+      // #10 B end
     }
   : {
       copyRows: 4_000_000,
@@ -89,6 +98,11 @@ const P = quick
       // #9 collection end
       outageMeters: 3_000,
       outageRounds: 10,
+      // #10 B firmware
+      fwMeters: 1_000,
+      fwTransferMeters: 400,
+      fwBaselineSeconds: 15,
+      // #10 B end
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -111,6 +125,11 @@ const TARGETS = {
   // #9 collection end
   /** Issue #9: first last gasp -> incident opened and the operator's alert queued (the SLA allows 180 s). */
   outageDetectS: 30,
+  // #10 B firmware: meters completing a 256 KB download+verify per minute, and the readings
+  // ingest drop meanwhile (%).
+  fwMetersPerMin: 300,
+  fwIngestDropPct: 10,
+  // #10 B end
 };
 /** Staff users working the fleet table at once in part (i). */
 const FLEET_USERS = 50;
@@ -278,6 +297,19 @@ async function main(): Promise<number> {
       `${outage.incidentsPerRound} incidents and ${outage.alertsPerRound} operator alerts per feeder outage (must be 1 and 1)`;
   }
   // #9 outages end
+  // #10 B firmware
+  const firmware: FirmwareResult | undefined = await part('m firmware', errors, () =>
+    benchFirmware(db.url, db.pool, {
+      meters: P.fwMeters,
+      transferMeters: P.fwTransferMeters,
+      baselineSeconds: P.fwBaselineSeconds,
+      passwordHash,
+    }),
+  );
+  if (firmware && firmware.verified !== firmware.transferMeters) {
+    errors['m firmware'] = `${firmware.verified} of ${firmware.transferMeters} meters verified the image`;
+  }
+  // #10 B end
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
   const web = await part('f portal size', errors, () => portalSize());
@@ -552,6 +584,26 @@ async function main(): Promise<number> {
     ],
   );
   // #9 outages end
+  // #10 B firmware
+  rows.push(
+    [
+      `(m) firmware: meters/min completing a 256 KB download+verify (${fmt(firmware?.transferMeters)} meters, ${fmt(firmware?.meters)} reporting)`,
+      fmt(firmware?.metersPerMin),
+      'meters/min',
+      `>= ${TARGETS.fwMetersPerMin}`,
+      ok(firmware ? firmware.metersPerMin >= TARGETS.fwMetersPerMin : null),
+    ],
+    [
+      '(m) firmware: readings ingest drop during the transfer (acked msgs/s without -> with)',
+      firmware
+        ? `${fmt(firmware.ingestDropPct, 1)} (${fmt(firmware.ingestBaselinePerS)} -> ${fmt(firmware.ingestDuringPerS)})`
+        : 'n/a',
+      '%',
+      `<= ${TARGETS.fwIngestDropPct}`,
+      ok(firmware ? firmware.ingestDropPct <= TARGETS.fwIngestDropPct : null),
+    ],
+  );
+  // #10 B end
   const out: string[] = [];
   out.push(
     `Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`,
@@ -561,6 +613,14 @@ async function main(): Promise<number> {
   out.push(`total ${((nowMs() - started) / 1000).toFixed(0)} s`);
 
   const json = {
+    // #10 B firmware
+    fw_transfer_meters_per_min: round(firmware?.metersPerMin),
+    fw_ingest_drop_pct: round(firmware?.ingestDropPct, 1),
+    fw_transfer_meters: firmware?.transferMeters ?? null,
+    fw_transfer_s: round(firmware?.transferSeconds, 1),
+    fw_ingest_baseline_msgs_per_s: round(firmware?.ingestBaselinePerS),
+    fw_ingest_during_msgs_per_s: round(firmware?.ingestDuringPerS),
+    // #10 B end
     // #9 outages
     outage_detect_p95_s: round(outage?.p95S, 2),
     outage_detect_p50_s: round(outage?.p50S, 2),

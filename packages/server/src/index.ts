@@ -35,3 +35,6 @@ export { startBoss } from './jobs/boss.ts';
 export { collectDay, type CollectResult } from './collection/collect.ts';
 export { fileLines } from './collection/queries.ts';
 // #9 collection end
+// #10 B firmware (the firmware benchmark offers an image to its meters as a campaign would).
+export { offerImage } from './firmware/commands.ts';
+// #10 B end

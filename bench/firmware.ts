@@ -1,0 +1,279 @@
+/**
+ * (m) Firmware transfer (#10): how many meters per minute complete a 256 KB image download
+ * and verification through the real broker and gateway while the rest of the fleet reports,
+ * and how much the fleet's readings ingest drops meanwhile.
+ *
+ * Kilowire runs as one process (`--services=gateway`) against a Mosquitto with per-meter
+ * passwords. A Fleet process holds the background meters connected and catching up history
+ * at speed (steady load, several readings a second per hundred meters). The transfer meters
+ * are real meters (packages/meter, with the firmware key) in this process. The ingest rate is
+ * the background fleet's acknowledged messages per second (acks leave the gateway only after
+ * COMMIT): first for a while with no transfer, then while every transfer meter downloads.
+ * `metersPerMin` is the transfer meters over the time from the offers committed to the last
+ * meter holding the image verified.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MemoryStore, Meter, MeterClient, makeSimImage } from '@kilowire/meter';
+import {
+  blockCount,
+  buildManifest,
+  generateSigningKeyPair,
+  privateKeyFromB64,
+  signManifest,
+} from '@kilowire/protocol';
+import {
+  createStaffUser,
+  mosquittoAcl,
+  mosquittoPasswordLine,
+  offerImage,
+  tx,
+  type Pool,
+} from '@kilowire/server';
+import { provision } from './db.ts';
+import { log, nowMs, sleep, spawnChild, startMosquitto, waitFor } from './lib.ts';
+
+const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
+const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
+const IMAGE_BYTES = 256 * 1024;
+const HW = 'KW-1P-A';
+
+export interface FirmwareResult {
+  /** Background meters reporting meanwhile, and their acknowledged messages per second without and with the transfer. */
+  meters: number;
+  ingestBaselinePerS: number;
+  ingestDuringPerS: number;
+  ingestDropPct: number;
+  /** Meters given the image, and how many held it verified in the end. */
+  transferMeters: number;
+  verified: number;
+  transferSeconds: number;
+  metersPerMin: number;
+}
+
+export async function benchFirmware(
+  dbUrl: string,
+  pool: Pool,
+  opts: { meters: number; transferMeters: number; baselineSeconds: number; passwordHash: string },
+): Promise<FirmwareResult> {
+  log(`  provisioning ${opts.meters} background and ${opts.transferMeters} transfer households`);
+  const background = await provision(pool, opts.meters, {
+    prefix: 'FB',
+    passwordHash: opts.passwordHash,
+    concurrency: 12,
+  });
+  const targets = await provision(pool, opts.transferMeters, {
+    prefix: 'FT',
+    passwordHash: opts.passwordHash,
+    concurrency: 12,
+  });
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-bench-fw-'));
+  const fwDir = path.join(dir, 'firmware');
+  mkdirSync(fwDir);
+  const headend = { username: 'headend', password: 'bench-headend-secret' };
+  const passwd = path.join(dir, 'passwd');
+  const acl = path.join(dir, 'acl');
+  writeFileSync(
+    passwd,
+    [
+      mosquittoPasswordLine(headend.username, headend.password),
+      ...[...background, ...targets].map((h) => mosquittoPasswordLine(h.serial, h.credential)),
+    ].join('\n') + '\n',
+    { mode: 0o600 },
+  );
+  writeFileSync(acl, mosquittoAcl([headend.username]));
+  const broker = await startMosquitto(
+    'mosquitto (firmware)',
+    ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],
+    dir,
+  );
+  const cmdKeys = generateSigningKeyPair();
+  const fwKeys = generateSigningKeyPair();
+
+  // The image, as an upload would have stored it: its file named by its hash, its row.
+  const bytes = Buffer.from(makeSimImage({ version: '9.0.0', size: IMAGE_BYTES, seed: 7 }));
+  const m = buildManifest(bytes, { version: '9.0.0', sequence: 9, hardwareClass: HW });
+  const signed = signManifest(m, privateKeyFromB64(fwKeys.privateKey));
+  writeFileSync(path.join(fwDir, `${m.sha256}.bin`), bytes);
+  const { rows: sup } = await pool.query<{ supplier_id: number }>(
+    'SELECT supplier_id FROM meters WHERE id = $1',
+    [targets[0]!.meterId],
+  );
+  const supplierId = sup[0]!.supplier_id;
+  const img = await pool.query<{ id: string }>(
+    `INSERT INTO firmware_images (supplier_id, version, sequence, hardware_class, size, sha256, block_size,
+                                  block_hashes, manifest, signature, storage_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+    [
+      supplierId,
+      m.version,
+      m.sequence,
+      HW,
+      m.size,
+      m.sha256,
+      m.blockSize,
+      m.blockHashes,
+      signed.manifest,
+      signed.signature,
+      `${m.sha256}.bin`,
+    ],
+  );
+  const imageId = Number(img.rows[0]!.id);
+  const adminId = await createStaffUser(pool, {
+    role: 'supplier',
+    email: `fw-bench-${supplierId}@bench.test`,
+    password: 'bench-firmware-admin',
+    orgId: supplierId,
+    name: 'Firmware admin',
+  });
+
+  const kw = spawnChild(
+    'kilowire (gateway)',
+    process.execPath,
+    ['--import', 'tsx', MAIN, '--services=gateway'],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: dbUrl,
+        MQTT_URL: broker.url,
+        MQTT_USERNAME: headend.username,
+        MQTT_PASSWORD: headend.password,
+        DATA_DIR: path.join(dir, 'kw-data'),
+        DEMO_SEED: 'false',
+        LOG_LEVEL: 'info',
+        COMMAND_SIGNING_KEY: cmdKeys.privateKey,
+        FIRMWARE_PUBLIC_KEY: fwKeys.publicKey,
+        FIRMWARE_DIR: fwDir,
+        GATEWAY_CLIENT_ID: `kw-bench-fw-${process.pid}`,
+      },
+    },
+  );
+  const clients: MeterClient[] = [];
+  try {
+    await kw.waitFor('gateway connected to broker', 90_000);
+    const jobFile = path.join(dir, 'fleet.json');
+    writeFileSync(
+      jobFile,
+      JSON.stringify({
+        brokerUrl: broker.url,
+        serverPublicKey: cmdKeys.publicKey,
+        meters: background.map((h) => ({ id: h.serial, password: h.credential })),
+        // Catching up two days at 720x: a reading per meter every 2.5 real seconds, steady
+        // for longer than this part runs.
+        speed: 720,
+        backfillDays: 2,
+        connectsPerSecond: 400,
+      }),
+    );
+    let connected = 0;
+    let acked = 0;
+    const fleetProc = spawnChild(
+      'fleet process (firmware)',
+      'bash',
+      [
+        '-c',
+        `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
+      ],
+      {
+        onLine: (l) => {
+          if (!l.startsWith('STATS ')) return;
+          const st = JSON.parse(l.slice(6)) as { connected: number; acked: number };
+          connected = st.connected;
+          acked = st.acked;
+        },
+      },
+    );
+    try {
+      for (const h of targets) {
+        const meter = new Meter({
+          id: h.serial,
+          tz: 'Europe/London',
+          hardwareClass: HW,
+          serverPublicKey: cmdKeys.publicKey,
+          firmwarePublicKey: fwKeys.publicKey,
+          firmwareVersion: '1.0.0',
+          firmwareSequence: 1,
+          store: new MemoryStore(),
+        });
+        const c = new MeterClient({
+          meter,
+          brokerUrl: broker.url,
+          password: h.credential,
+          reconnectPeriodMs: 1000,
+        });
+        c.start();
+        clients.push(c);
+      }
+      const targetMeters = clients.map((c) => c.meter);
+      await waitFor(
+        () => connected >= opts.meters && clients.every((c) => c.counters.connects > 0),
+        180_000,
+        `${opts.meters + clients.length} meters connected`,
+        250,
+      );
+      await sleep(5_000);
+      const rate = async (seconds: number) => {
+        const a0 = acked;
+        const t0 = nowMs();
+        await sleep(seconds * 1000);
+        return ((acked - a0) * 1000) / (nowMs() - t0);
+      };
+      const ingestBaselinePerS = await rate(opts.baselineSeconds);
+      log(
+        `  ${connected} background meters: ${ingestBaselinePerS.toFixed(0)} msgs/s acknowledged without a transfer`,
+      );
+
+      const campaign = await pool.query<{ id: string }>(
+        `INSERT INTO firmware_campaigns (supplier_id, image_id, name, target, status, canary_count, wave_size,
+                                         failure_threshold_pct, window_from, window_to, created_by, started_at)
+         VALUES ($1, $2, 'bench', '{"serials": []}', 'running', $3, $3, 100, '00:00', '23:59', $4, now()) RETURNING id`,
+        [supplierId, imageId, targets.length, adminId],
+      );
+      const campaignId = Number(campaign.rows[0]!.id);
+      await pool.query(
+        `INSERT INTO firmware_campaign_meters (campaign_id, meter_id, stage, blocks_total)
+         SELECT $1, m, 0, $3 FROM unnest($2::int[]) AS m`,
+        [campaignId, targets.map((h) => h.meterId), blockCount(m.size, m.blockSize)],
+      );
+      const key = privateKeyFromB64(cmdKeys.privateKey);
+      const image = { id: imageId, sha256: m.sha256, manifest: signed.manifest, signature: signed.signature };
+      const a0 = acked;
+      const t0 = nowMs();
+      // All offers in one transaction: the transfer starts for every meter at once.
+      await tx(pool, async (c) => {
+        for (const h of targets)
+          await offerImage(c, key, campaignId, { id: h.meterId, serial: h.serial }, image);
+      });
+      const done = () => targetMeters.filter((x) => x.firmwarePending?.state === 'verified').length;
+      await waitFor(() => done() === targets.length, 120_000, 'every transfer meter verified', 50).catch(
+        (err: unknown) => log(`  ${(err as Error).message}: ${done()} of ${targets.length}`),
+      );
+      const seconds = (nowMs() - t0) / 1000;
+      const ingestDuringPerS = ((acked - a0) * 1000) / (nowMs() - t0);
+      const verified = done();
+      log(
+        `  ${verified} of ${targets.length} meters verified a 256 KB image in ${seconds.toFixed(1)} s; ` +
+          `${ingestDuringPerS.toFixed(0)} msgs/s acknowledged meanwhile`,
+      );
+      return {
+        meters: opts.meters,
+        ingestBaselinePerS,
+        ingestDuringPerS,
+        ingestDropPct: Math.max(0, ((ingestBaselinePerS - ingestDuringPerS) / ingestBaselinePerS) * 100),
+        transferMeters: targets.length,
+        verified,
+        transferSeconds: seconds,
+        metersPerMin: (verified / seconds) * 60,
+      };
+    } finally {
+      await Promise.all(clients.map((c) => c.stop().catch(() => undefined)));
+      await fleetProc.stop();
+    }
+  } finally {
+    await kw.stop();
+    await broker.stop();
+  }
+}
