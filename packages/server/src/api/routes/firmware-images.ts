@@ -110,7 +110,12 @@ export const firmwareImageRoutes: Routes = async (app, deps) => {
           'Upload step 2: the image bytes (application/octet-stream), checked block by block against the manifest of step 1',
         params: fwUploadParams,
         body: z.unknown().describe('The image bytes (application/octet-stream)'),
-        response: { 201: fwImage, ...errorResponses, ...uploadErrorResponses },
+        response: {
+          201: fwImage,
+          ...errorResponses,
+          ...uploadErrorResponses,
+          415: errorBody.describe('Not sent as application/octet-stream (UNSUPPORTED_MEDIA_TYPE)'),
+        },
       },
     },
     async (req, reply) => {
