@@ -58,7 +58,7 @@ beforeAll(async () => {
     rawMeters: true,
     gateway: {
       firmwareDir: dir,
-      firmware: { progressMs: 50, offerTtlMs: 100, blocksPerSecond: 200, maxInFlight: 4 },
+      firmware: { progressMs: 50, offerTtlMs: 100, blocksPerSecond: 100, maxInFlight: 4 },
     },
   });
   for (const m of world.meters) listen(m);
@@ -189,7 +189,7 @@ describe('pacing', () => {
   test('readings are acknowledged while a long queue of blocks is still being sent', async () => {
     const m = world.meters[0]!;
     const r = world.meters[2]!;
-    // 4 blocks in flight at 200/s, and a few hundred asked for: the queue lasts a while.
+    // 4 blocks in flight at 100/s, and a few hundred asked for: the queue lasts a while.
     const big = await storeImage(world.db.pool, dir, supplier, fwKey, { size: 256 * 1024, blockSize: 1024 });
     await world.db.pool.query(
       `UPDATE firmware_campaign_meters SET state = 'confirmed' WHERE campaign_id = $1`,

@@ -193,6 +193,45 @@ describe('a good image', () => {
   });
 });
 
+describe('an image that cannot reconnect', () => {
+  test(
+    'the meter boots it on trial, stays dark, reverts after the confirmation time and reports why',
+    { timeout: 120_000 },
+    async () => {
+      const l = startMeter(household());
+      const version = '2.9.0';
+      const img = await image({
+        version,
+        bytes: Buffer.from(makeSimImage({ version, size: SIZE, behaviour: 'no_reconnect', seed: 99 })),
+      });
+      const { campaign, offerId } = await offered(l, img);
+      await waitFor(async () => (await command(offerId)).status === 'ok', 20_000, 'offer accepted');
+      await waitFor(() => l.meter.firmwarePending?.state === 'verified', 30_000, 'verified');
+      const now = Math.floor(Date.now() / 1000);
+      // 30 s, the shortest confirmation time a command may ask for.
+      await tx(world.db.pool, (c) =>
+        activateImage(c, cmdKey, campaign, { id: l.h.meterId, serial: l.h.meterSerial }, img.sha256, now, 30),
+      );
+      await waitFor(() => l.meter.firmwarePending?.state === 'trial', 20_000, 'trial boot');
+      expect(l.meter.radioWorks).toBe(false);
+      const failed = await waitFor(
+        async () => (await events(l.h.meterId, 'firmware.boot_failed'))[0],
+        90_000,
+        'boot_failed reported after the revert',
+      );
+      expect(failed).toMatchObject({ image: img.sha256 });
+      expect(l.meter.firmwareVersion).toBe('1.0.0');
+      expect(l.meter.firmwareSlot).toBe('A');
+      expect(l.client.counters.fwReverts).toBe(1);
+      const { rows } = await world.db.pool.query<{ firmware_version: string }>(
+        'SELECT firmware_version FROM meters WHERE id = $1',
+        [l.h.meterId],
+      );
+      expect(rows[0]!.firmware_version).toBe('1.0.0');
+    },
+  );
+});
+
 describe('a damaged stored image is caught by the meter and never activated', () => {
   const damage: [string, (b: Buffer) => Buffer][] = [
     ['one changed byte in the first block', (b) => flip(b, 100)],
