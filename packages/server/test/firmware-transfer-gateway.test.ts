@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -182,6 +182,28 @@ describe('serving blocks', () => {
       'refusal after the halt',
     );
     await world.db.pool.query(`UPDATE firmware_campaigns SET status = 'running' WHERE id = $1`, [campaign]);
+  });
+});
+
+describe('a missing image file', () => {
+  test('is no crash: nothing is sent until the file is back, then the same request is served', async () => {
+    const m = world.meters[1]!;
+    const lost = await storeImage(world.db.pool, dir, supplier, fwKey, { size: 5_000, blockSize: 1024 });
+    const bytes = await readFile(lost.file);
+    await unlink(lost.file);
+    const c = await runningCampaign(world.db.pool, supplier, lost, [world.hh[1]!.meterId]);
+    await offer(world.db.pool, cmdKey, c, { id: world.hh[1]!.meterId, serial: m.id }, lost);
+    const asked = world.gw.firmwareStats!.requests;
+    await ask(m, lost.sha256, 0, 5);
+    await waitFor(() => world.gw.firmwareStats!.requests > asked, 10_000, 'the request seen');
+    // The gateway is still serving others: meter 0 gets a block of its own image meanwhile.
+    const sent0 = blocks.get(world.meters[0]!.id)!.length;
+    await ask(world.meters[0]!, img.sha256, 2);
+    await waitFor(() => blocks.get(world.meters[0]!.id)!.length > sent0, 10_000, 'meter 0 served');
+    expect(blocks.get(m.id)).toEqual([]);
+    await writeFile(lost.file, bytes);
+    await ask(m, lost.sha256, 0, 5);
+    await waitFor(() => blocks.get(m.id)!.length === 5, 10_000, 'all 5 blocks once the file is back');
   });
 });
 

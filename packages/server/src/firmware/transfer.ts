@@ -109,8 +109,8 @@ export class FwTransfer {
   /** A block request from a meter (already decoded). Answered asynchronously; never throws. */
   request(meter: FwMeter, req: FwRequestMessage): void {
     this.stats.requests++;
-    this.offerOf(meter.id).then(
-      async (offer) => {
+    this.offerOf(meter.id)
+      .then(async (offer) => {
         if (!offer || offer.sha256 !== req.image) {
           this.stats.notOffered++;
           this.refuse(meter.serial, offer ? 'another image is offered' : 'no firmware offered');
@@ -136,10 +136,12 @@ export class FwTransfer {
           this.queue.push({ serial: meter.serial, offer, block: b });
         }
         this.pump();
-      },
-      (err: unknown) =>
-        this.errLog.error('fw-offer', { err, meter: meter.serial }, 'firmware request failed'),
-    );
+      })
+      // A lookup or a read that failed (database away, image file missing): the meter asks
+      // again after its timeout. Caught here, so nothing can reject unhandled.
+      .catch((err: unknown) =>
+        this.errLog.error('fw-request', { err, meter: meter.serial }, 'firmware request failed'),
+      );
   }
 
   /** The meter's live offer, remembered a few seconds (a transfer asks many times a second). */
