@@ -335,6 +335,7 @@ export class MeterClient {
           if (ack.kind === 'resend') this.counters.resendRequests++;
           this.counters.acked += this.meter.handleAck(ack);
           if (ack.kind === 'resend') this.pump(this.clock.now());
+          else this.pumpFw(this.clock.now());
           return;
         }
         case 'commands': {
@@ -366,6 +367,7 @@ export class MeterClient {
   private afterStateChange(): void {
     const nowMs = this.clock.now();
     this.pump(nowMs);
+    this.pumpFw(nowMs);
     this.maybeStatus(nowMs, true);
   }
 
@@ -383,6 +385,8 @@ export class MeterClient {
       }
       this.counters.published++;
       this.meter.delivered(m.kind, m.key);
+      // A reply off the meter may be what held a block request back (pacing).
+      if (m.kind === 'replies') this.pumpFw(this.clock.now());
     });
   }
 
