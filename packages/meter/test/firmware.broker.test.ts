@@ -1,24 +1,15 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  decodeUp,
-  encodeDown,
-  imageBlock,
-  type Command,
-  type EventsMessage,
-  type ReplyMessage,
-  type StatusMessage,
-} from '@kilowire/protocol';
 import { MeterClient } from '../src/client.ts';
 import { Meter } from '../src/meter.ts';
 import { FileStore, MemoryStore, type MeterStore } from '../src/store.ts';
 import { startOwnMosquitto } from './fault-broker.ts';
-import { BS, HW, flipped, fwKeys, testImage, type TestImage } from './fw-support.ts';
-import { T0, connectHeadend, keys, serverKey, signed, until } from './helpers.ts';
+import { TinyHeadend } from './fw-headend.ts';
+import { BS, HW, flipped, fwKeys, testImage } from './fw-support.ts';
+import { T0, keys, serverKey, until } from './helpers.ts';
 
 /**
  * The meter's side of a firmware transfer over a real broker (a Mosquitto of the test's own),
@@ -38,83 +29,6 @@ const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-class TinyHeadend {
-  readonly requests: { image: string; block: number; count: number }[] = [];
-  readonly replies: ReplyMessage[] = [];
-  readonly statuses: StatusMessage[] = [];
-  readonly events: EventsMessage['events'] = [];
-  /** What is served for each image hash (may differ from what was signed). */
-  readonly images = new Map<string, Uint8Array>();
-  /** Requests answered at most (then the head-end goes quiet, as a link that died). */
-  answerAtMost = Infinity;
-  private counter = 0;
-
-  constructor(
-    readonly id: string,
-    private readonly head: MqttClient,
-  ) {
-    head.on('message', (topic, payload) => {
-      const kind = topic.split('/')[3];
-      if (kind === 'fw') this.onRequest(payload);
-      else if (kind === 'replies') this.replies.push(decodeUp('replies', payload));
-      else if (kind === 'status') this.statuses.push(decodeUp('status', payload));
-      else if (kind === 'events') {
-        const msg = decodeUp('events', payload);
-        this.events.push(...msg.events);
-        void this.head.publishAsync(
-          `meters/${this.id}/down/acks`,
-          encodeDown('acks', { v: 1, kind: 'ack', stream: 'events', upTo: msg.seq }),
-          { qos: 1 },
-        );
-      }
-    });
-  }
-
-  static async start(id: string): Promise<TinyHeadend> {
-    const head = await connectHeadend(broker.url, id);
-    await head.subscribeAsync(`meters/${id}/up/#`, { qos: 1 });
-    return new TinyHeadend(id, head);
-  }
-
-  private onRequest(payload: Buffer): void {
-    const req = decodeUp('fw', payload);
-    const count = req.count ?? 1;
-    this.requests.push({ image: req.image, block: req.block, count });
-    const bytes = this.images.get(req.image);
-    if (!bytes || this.requests.length > this.answerAtMost) return;
-    for (let n = req.block; n < req.block + count; n++) {
-      const data = Buffer.from(imageBlock(bytes, BS, n)).toString('base64');
-      void this.head.publishAsync(
-        `meters/${this.id}/down/fw`,
-        encodeDown('fw', { v: 1, image: req.image, block: n, data }),
-        { qos: 1 },
-      );
-    }
-  }
-
-  /** Sends a signed command; resolves with its reply. */
-  async command(cmd: Command): Promise<ReplyMessage> {
-    const id = randomUUID();
-    const buf = signed(cmd, ++this.counter, { meter: this.id, id });
-    await this.head.publishAsync(`meters/${this.id}/down/commands`, buf, { qos: 1 });
-    await until(`reply to ${cmd.type}`, () => this.replies.some((r) => r.id === id), 10_000);
-    return this.replies.find((r) => r.id === id)!;
-  }
-
-  offer(img: TestImage, served: Uint8Array = img.bytes): Promise<ReplyMessage> {
-    this.images.set(img.sha, served);
-    return this.command(img.offer);
-  }
-
-  codes(): string[] {
-    return this.events.map((e) => e.code);
-  }
-
-  end(): Promise<void> {
-    return this.head.endAsync();
-  }
-}
 
 function newMeter(id: string, store: MeterStore): Meter {
   return new Meter({
@@ -143,7 +57,7 @@ function newClient(meter: Meter): MeterClient {
 
 async function setup(store: MeterStore = new MemoryStore()) {
   const id = `F${randomBytes(5).toString('hex')}`;
-  const he = await TinyHeadend.start(id);
+  const he = await TinyHeadend.start(broker.url, id);
   const meter = newMeter(id, store);
   const client = newClient(meter);
   client.start();
