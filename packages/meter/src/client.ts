@@ -303,8 +303,8 @@ export class MeterClient {
     const nowMs = this.clock.now();
     this.pump(nowMs);
     this.pumpFw(nowMs);
-    // The head-end hears of verified / given up at once; progress rides on the regular status.
-    if (this.meter.firmwarePending?.state !== before) this.maybeStatus(nowMs, true);
+    // The head-end hears of verified / given up at once, of progress at each quarter.
+    this.maybeStatus(nowMs, this.meter.firmwarePending?.state !== before);
   }
 
   private onConnect(client: MqttClient): void {
@@ -335,6 +335,7 @@ export class MeterClient {
           if (ack.kind === 'resend') this.counters.resendRequests++;
           this.counters.acked += this.meter.handleAck(ack);
           if (ack.kind === 'resend') this.pump(this.clock.now());
+          else this.pumpFw(this.clock.now());
           return;
         }
         case 'commands': {
@@ -366,6 +367,7 @@ export class MeterClient {
   private afterStateChange(): void {
     const nowMs = this.clock.now();
     this.pump(nowMs);
+    this.pumpFw(nowMs);
     this.maybeStatus(nowMs, true);
   }
 
@@ -383,6 +385,8 @@ export class MeterClient {
       }
       this.counters.published++;
       this.meter.delivered(m.kind, m.key);
+      // A reply off the meter may be what held a block request back (pacing).
+      if (m.kind === 'replies') this.pumpFw(this.clock.now());
     });
   }
 
@@ -392,7 +396,9 @@ export class MeterClient {
     if (!client?.connected) return;
     const s = this.meter.status(this.nowS());
     const fw = s.firmware.pending;
-    const key = `${s.relay}|${s.mode}|${s.lastCounter}|${s.firmware.version}|${fw?.state}|${this.meter.credit.emergencyInUse}`;
+    // A download reports itself at each quarter (the head-end shows progress), not every block.
+    const quarter = fw ? Math.floor((4 * fw.blocks) / fw.of) : -1;
+    const key = `${s.relay}|${s.mode}|${s.lastCounter}|${s.firmware.version}|${fw?.state}|${quarter}|${this.meter.credit.emergencyInUse}`;
     const creditMoved = s.creditMinor !== this.lastStatusCredit;
     const stale = nowMs - this.lastStatusAtMs >= (this.opts.statusEveryMs ?? 60_000);
     if (!force && key === this.lastStatusKey && !(creditMoved && stale)) return;

@@ -414,6 +414,8 @@ export class Firmware {
   confirm(version: string, nowS: number): boolean {
     const p = this.st.pending;
     if (p?.state !== 'trial' || version !== p.manifest.version || p.previous === undefined) return false;
+    // Too late: the trial is over, and the next tick reverts (a confirmation must come within confirmS).
+    if (p.deadline !== undefined && nowS >= p.deadline) return false;
     const from = this.images[p.previous]?.version ?? this.st.slots[p.previous] ?? 'unknown';
     this.st.pending = null;
     this.resetTransfer();

@@ -479,6 +479,39 @@ describe('firmware power loss', () => {
     expect(m.firmwarePending?.state).toBe('verified');
   });
 
+  it('a block written but not yet recorded (power lost between the two writes) is fetched again; a lost block file too', () => {
+    const store = fileStore();
+    const img = testImage();
+    let m = meterOn(store);
+    command(m, img.offer);
+    // The block reached its file, the state that records it did not.
+    store.blocks().put('B', 0, imageBlock(img.bytes, BS, 0));
+    m = meterOn(store);
+    expect(decodeUp('fw', m.firmwareDue(0)!)).toMatchObject({ block: 0, count: 8 });
+    m.resetSendState();
+    serve(() => m, img.bytes, { nowS: T0 });
+    expect(m.firmwarePending?.state).toBe('verified');
+    // A block file lost after it was recorded: found on boot, fetched again, verified again.
+    rmSync(join(store.blocks().dir, 'B', '000007.bin'));
+    m = meterOn(store);
+    expect(m.firmwarePending).toMatchObject({ state: 'downloading', have: '11111110111' });
+    serve(() => m, img.bytes, { nowS: T0 });
+    expect(m.firmwarePending?.state).toBe('verified');
+  });
+
+  it('a confirmation that comes after the deadline does not count: the meter reverts', () => {
+    const m = meterOn(new MemoryStore());
+    const img = testImage();
+    command(m, img.offer);
+    serve(() => m, img.bytes, { nowS: T0 });
+    command(m, { type: 'firmware.activate', sha256: img.sha, confirmS: 60 });
+    m.firmwareTick(T0 + 60);
+    m.bootFirmware(T0 + 60);
+    expect(m.confirmFirmware('2.0.0', T0 + 120)).toBe(false);
+    expect(m.firmwareTick(T0 + 120)).toBe('reverted');
+    expect(m.firmwareVersion).toBe('1.0.0');
+  });
+
   it('never boots a slot that rotted after verification', () => {
     const store = new MemoryStore();
     const img = testImage();
