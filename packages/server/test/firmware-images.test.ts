@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -15,6 +16,7 @@ import {
 import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
 import { testConfig } from './support/api.ts';
+import { waitFor } from './support/world.ts';
 
 /**
  * #10 firmware uploads through the API: a good image is stored under its SHA-256 and
@@ -337,5 +339,65 @@ describe('refused uploads store nothing', () => {
     expect(expired.rowCount).toBe(1);
     expect((await put(sup1, up.uploadId, b.image)).statusCode).toBe(404);
     await expectNothingStored(b.manifest.sha256);
+  });
+});
+
+describe('over a real socket, the image is streamed, not buffered', () => {
+  let base: string;
+  beforeAll(async () => {
+    base = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+
+  /** A PUT whose body the test writes piece by piece; `res` resolves when the answer arrives. */
+  function streamingPut(uploadId: string, length: number) {
+    const req = http.request(`${base}/api/firmware/uploads/${uploadId}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': length, cookie: sup1 },
+    });
+    const res = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      req.on('response', (r) => {
+        let body = '';
+        r.on('data', (d: Buffer) => (body += d.toString()));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+    });
+    return { req, res };
+  }
+
+  const partFiles = async () => (await files()).filter((f) => f.endsWith('.part'));
+
+  test('the first blocks are on disk before the last ones are sent', async () => {
+    const b = build(40 * 1024, 1024);
+    const up = JSON.parse((await begin(sup1, b.body)).body) as { uploadId: string };
+    const { req, res } = streamingPut(up.uploadId, b.image.length);
+    req.write(b.image.subarray(0, 8 * 1024));
+    // Written through to the part file while the request is still open.
+    await waitFor(async () => {
+      const [part] = await partFiles();
+      return part !== undefined && (await stat(path.join(dir, part))).size >= 8 * 1024;
+    });
+    req.end(b.image.subarray(8 * 1024));
+    const r = await res;
+    expect(r.status, r.body).toBe(201);
+    expect(await partFiles()).toEqual([]);
+    expect(await readFile(path.join(dir, `${b.manifest.sha256}.bin`))).toEqual(b.image);
+  });
+
+  test('a bad block is refused while the rest is still unsent, and its part file is gone', async () => {
+    const b = build(40 * 1024, 1024);
+    const up = JSON.parse((await begin(sup1, b.body)).body) as { uploadId: string };
+    const bad = Buffer.from(b.image);
+    bad[2 * 1024 + 5] = bad[2 * 1024 + 5]! ^ 0x80;
+    const { req, res } = streamingPut(up.uploadId, bad.length);
+    req.write(bad.subarray(0, 4 * 1024));
+    // The answer comes before the body is complete: the server stopped at block 2.
+    const r = await res;
+    expect(r.status).toBe(422);
+    expect(code(r)).toBe('FW_HASH_MISMATCH');
+    expect(message(r)).toContain('block 2 ');
+    req.destroy();
+    expect(await partFiles()).toEqual([]);
+    expect(await files()).not.toContain(`${b.manifest.sha256}.bin`);
   });
 });
