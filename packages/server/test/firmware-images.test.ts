@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -304,6 +304,21 @@ describe('refused uploads store nothing', () => {
     expect(await readFile(path.join(dir, `${c.manifest.sha256}.bin`))).toEqual(c.image);
     expect(await images()).toBe(before.rows);
     expect(await files()).toEqual(before.files);
+  });
+
+  test('a part file a crashed upload left behind is swept by a later upload; a fresh one is not', async () => {
+    const old = path.join(dir, '.upload-crashed-0000.part');
+    const fresh = path.join(dir, '.upload-running-0000.part');
+    await writeFile(old, 'half an image');
+    await writeFile(fresh, 'an upload under way');
+    const longAgo = new Date(Date.now() - 3 * 3600_000);
+    await utimes(old, longAgo, longAgo);
+    const b = build(2_000, 1024);
+    expect((await begin(sup1, b.body)).statusCode).toBe(201);
+    const left = await files();
+    expect(left).not.toContain('.upload-crashed-0000.part');
+    expect(left).toContain('.upload-running-0000.part');
+    await rm(fresh);
   });
 
   test('another supplier cannot finish my upload; an agent cannot upload; JSON is not an image', async () => {

@@ -13,7 +13,7 @@ import type { Config } from '../config.ts';
 import { withTx, type Pool, type Q, type Who } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
 import { scopeSql, type Actor } from '../policies.ts';
-import { discardPart, imageFileName, keepImage, removeImage, writeVerified } from './storage.ts';
+import { discardPart, imageFileName, keepImage, removeImage, sweepParts, writeVerified } from './storage.ts';
 
 /**
  * Firmware images as the supplier uploads them, in two steps: the signed manifest first
@@ -79,10 +79,12 @@ export async function beginUpload(
       'PAYLOAD_TOO_LARGE',
       `the image is ${m.size} bytes; the largest this head-end takes is ${config.firmwareMaxBytes}`,
     );
+  // A part file older than any upload may live is a crashed process's leftover.
+  await sweepParts(config.firmwareDir, 2 * UPLOAD_TTL_S * 1000);
   return withTx(pool, who, async (t) => {
     await refuseDuplicate(t.c, supplierId, m);
     // Uploads nobody finished are forgotten here rather than by a job: they hold no file
-    // (a PUT that fails removes its own), only this row.
+    // (a PUT that fails removes its own; a crashed one's is swept above), only this row.
     await t.c.query('DELETE FROM firmware_uploads WHERE expires_at < now()');
     const id = randomUUID();
     const { rows } = await t.c.query<{ expires_at: Date }>(

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FirmwareManifest } from '@kilowire/protocol';
@@ -135,4 +135,23 @@ export async function keepImage(config: Config, part: string, sha256: string): P
 
 export async function removeImage(config: Config, sha256: string): Promise<void> {
   await unlink(path.join(config.firmwareDir, imageFileName(sha256))).catch(() => undefined);
+}
+
+/**
+ * Part files older than `olderThanMs` (an upload whose process died mid-stream never removed
+ * its own): best effort, never fails the caller.
+ */
+export async function sweepParts(dir: string, olderThanMs: number): Promise<number> {
+  let removed = 0;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!/^\.upload-.*\.part$/.test(name)) continue;
+    const p = path.join(dir, name);
+    const st = await stat(p).catch(() => null);
+    if (st && Date.now() - st.mtimeMs > olderThanMs) {
+      await unlink(p).catch(() => undefined);
+      removed++;
+    }
+  }
+  return removed;
 }
