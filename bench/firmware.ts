@@ -7,8 +7,9 @@
  * passwords. A Fleet process holds the background meters connected and catching up history
  * at speed (steady load, several readings a second per hundred meters). The transfer meters
  * are real meters (packages/meter, with the firmware key) in this process. The ingest rate is
- * the background fleet's acknowledged messages per second (acks leave the gateway only after
- * COMMIT): first for a while with no transfer, then while every transfer meter downloads.
+ * the background fleet's readings stored per second (committed rows), over whole reporting
+ * periods: first with no transfer, then from the offers to the end of the period in which
+ * the last transfer meter verified its image.
  * `metersPerMin` is the transfer meters over the time from the offers committed to the last
  * meter holding the image verified.
  */
@@ -39,9 +40,12 @@ const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
 const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
 const IMAGE_BYTES = 256 * 1024;
 const HW = 'KW-1P-A';
+/** The background fleet's speed, and the real seconds between two readings of one of its meters. */
+const SPEED = 720;
+const PERIOD_S = 1800 / SPEED;
 
 export interface FirmwareResult {
-  /** Background meters reporting meanwhile, and their acknowledged messages per second without and with the transfer. */
+  /** Background meters reporting meanwhile, and their readings stored per second without and with the transfer. */
   meters: number;
   ingestBaselinePerS: number;
   ingestDuringPerS: number;
@@ -163,13 +167,12 @@ export async function benchFirmware(
         meters: background.map((h) => ({ id: h.serial, password: h.credential })),
         // Catching up two days at 720x: a reading per meter every 2.5 real seconds, steady
         // for longer than this part runs.
-        speed: 720,
+        speed: SPEED,
         backfillDays: 2,
         connectsPerSecond: 400,
       }),
     );
     let connected = 0;
-    let acked = 0;
     const fleetProc = spawnChild(
       'fleet process (firmware)',
       'bash',
@@ -180,9 +183,8 @@ export async function benchFirmware(
       {
         onLine: (l) => {
           if (!l.startsWith('STATS ')) return;
-          const st = JSON.parse(l.slice(6)) as { connected: number; acked: number };
+          const st = JSON.parse(l.slice(6)) as { connected: number };
           connected = st.connected;
-          acked = st.acked;
         },
       },
     );
@@ -215,15 +217,27 @@ export async function benchFirmware(
         250,
       );
       await sleep(5_000);
-      const rate = async (seconds: number) => {
-        const a0 = acked;
-        const t0 = nowMs();
-        await sleep(seconds * 1000);
-        return ((acked - a0) * 1000) / (nowMs() - t0);
-      };
-      const ingestBaselinePerS = await rate(opts.baselineSeconds);
+      // The ingest rate is counted where it lands: the background meters' rows in
+      // interval_readings (committed, so acknowledged), over windows of whole reporting
+      // periods — each meter reports once a period, so a window of whole periods holds the
+      // same number of reports whatever the meters' phases, and any shortfall is ingest's.
+      const ids = background.map((h) => h.meterId);
+      const lo = Math.min(...ids);
+      const hi = Math.max(...ids);
+      const stored = async () =>
+        (
+          await pool.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM interval_readings WHERE meter_id BETWEEN $1 AND $2',
+            [lo, hi],
+          )
+        ).rows[0]!.n;
+      const periods = (seconds: number) => Math.max(1, Math.ceil(seconds / PERIOD_S)) * PERIOD_S;
+      const b0 = { at: nowMs(), n: await stored() };
+      await sleep(periods(opts.baselineSeconds) * 1000);
+      const b1 = { at: nowMs(), n: await stored() };
+      const ingestBaselinePerS = ((b1.n - b0.n) * 1000) / (b1.at - b0.at);
       log(
-        `  ${connected} background meters: ${ingestBaselinePerS.toFixed(0)} msgs/s acknowledged without a transfer`,
+        `  ${connected} background meters: ${ingestBaselinePerS.toFixed(0)} readings/s stored without a transfer`,
       );
 
       const campaign = await pool.query<{ id: string }>(
@@ -240,8 +254,8 @@ export async function benchFirmware(
       );
       const key = privateKeyFromB64(cmdKeys.privateKey);
       const image = { id: imageId, sha256: m.sha256, manifest: signed.manifest, signature: signed.signature };
-      const a0 = acked;
-      const t0 = nowMs();
+      const d0 = { at: nowMs(), n: await stored() };
+      const t0 = d0.at;
       // All offers in one transaction: the transfer starts for every meter at once.
       await tx(pool, async (c) => {
         for (const h of targets)
@@ -252,11 +266,14 @@ export async function benchFirmware(
         (err: unknown) => log(`  ${(err as Error).message}: ${done()} of ${targets.length}`),
       );
       const seconds = (nowMs() - t0) / 1000;
-      const ingestDuringPerS = ((acked - a0) * 1000) / (nowMs() - t0);
       const verified = done();
+      // The window closes at the end of the period the transfer ended in.
+      await sleep(Math.max(0, t0 + periods(seconds) * 1000 - nowMs()));
+      const d1 = { at: nowMs(), n: await stored() };
+      const ingestDuringPerS = ((d1.n - d0.n) * 1000) / (d1.at - d0.at);
       log(
         `  ${verified} of ${targets.length} meters verified a 256 KB image in ${seconds.toFixed(1)} s; ` +
-          `${ingestDuringPerS.toFixed(0)} msgs/s acknowledged meanwhile`,
+          `${ingestDuringPerS.toFixed(0)} readings/s stored in the ${periods(seconds)} s around it`,
       );
       return {
         meters: opts.meters,
