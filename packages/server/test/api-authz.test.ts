@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+// #10 B firmware images
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildManifest, generateSigningKeyPair, privateKeyFromB64, signManifest } from '@kilowire/protocol';
+// #10 B end
 import { createTestDb, type TestDb } from './support/db.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
 import { HOUSEHOLD_ALERT_TYPES } from '@kilowire/contract/enums';
@@ -11,12 +17,6 @@ import { collectDay } from '../src/collection/collect.ts';
 // #9 charges
 import { issueMonth } from '../src/netbilling/invoices.ts';
 // #9 charges end
-// #10 B firmware images
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { buildManifest, generateSigningKeyPair, privateKeyFromB64, signManifest } from '@kilowire/protocol';
-// #10 B end
 
 /**
  * The authorisation matrix. Every registered route must appear in ROUTES (or be under /docs);
@@ -537,6 +537,35 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/fleet': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/fleet/export.csv': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
   'GET /api/meters/:serial/overview': { kind: 'meter', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  // #10 B firmware images: supplier staff read their own (admins all); supplier admins upload.
+  // Another supplier's image or upload is 404 (firmware-images.test.ts).
+  'GET /api/firmware/images': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  'GET /api/firmware/images/:id': {
+    kind: 'roles',
+    roles: ['supplier', 'agent', 'admin'],
+    ok: 200,
+    url: () => `/api/firmware/images/${fw.imageOfSup1 || 1}`,
+    fresh: () => fw.ensureImage(),
+  },
+  'POST /api/firmware/uploads': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 201,
+    get body() {
+      return { ...fw.signed(Buffer.from('authz image one')).body };
+    },
+  },
+  'PUT /api/firmware/uploads/:uploadId': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 201,
+    url: () => `/api/firmware/uploads/${fw.upload}`,
+    headers: () => ({ 'content-type': 'application/octet-stream' }),
+    // Sent as its JSON text, which is the image this upload was opened for.
+    body: FW_PUT_BODY,
+    fresh: () => fw.openUpload(),
+  },
+  // #10 B end
   // #9 collection
   'GET /api/collection/areas': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
   'GET /api/collection/areas/:areaId/days/:day': {
@@ -693,35 +722,6 @@ const ROUTES: Record<string, RouteCase> = {
     },
   },
   // #9 outages end
-  // #10 B firmware images: supplier staff read their own (admins all); supplier admins upload.
-  // Another supplier's image or upload is 404 (firmware-images.test.ts).
-  'GET /api/firmware/images': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
-  'GET /api/firmware/images/:id': {
-    kind: 'roles',
-    roles: ['supplier', 'agent', 'admin'],
-    ok: 200,
-    url: () => `/api/firmware/images/${fw.imageOfSup1 || 1}`,
-    fresh: () => fw.ensureImage(),
-  },
-  'POST /api/firmware/uploads': {
-    kind: 'roles',
-    roles: ['supplier'],
-    ok: 201,
-    get body() {
-      return { ...fw.signed(Buffer.from('authz image one')).body };
-    },
-  },
-  'PUT /api/firmware/uploads/:uploadId': {
-    kind: 'roles',
-    roles: ['supplier'],
-    ok: 201,
-    url: () => `/api/firmware/uploads/${fw.upload}`,
-    headers: () => ({ 'content-type': 'application/octet-stream' }),
-    // Sent as its JSON text, which is the image this upload was opened for.
-    body: FW_PUT_BODY,
-    fresh: () => fw.openUpload(),
-  },
-  // #10 B end
 };
 
 /**

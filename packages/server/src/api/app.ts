@@ -43,14 +43,14 @@ import { meterRoutes } from './routes/meters.ts';
 import { readingRoutes } from './routes/readings.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { tariffRoutes } from './routes/tariffs.ts';
+// #10 B firmware images
+import { firmwareImageRoutes } from './routes/firmware-images.ts';
 import { supplyRoutes } from './routes/supply.ts';
 import { MAX_PARAM_LENGTH, webRoutes } from './web.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { netbillingRoutes } from './routes/netbilling.ts';
 // #9 outages
 import { outageRoutes } from './routes/outages.ts';
-// #10 B firmware images
-import { firmwareImageRoutes } from './routes/firmware-images.ts';
 
 export type { ApiDeps } from './http.ts';
 
@@ -348,6 +348,8 @@ export async function buildApi(deps: {
     billRoutes,
     tariffRoutes,
     adminRoutes,
+    // #10 B firmware images
+    firmwareImageRoutes,
     supplyRoutes,
     caseRoutes,
     // #9 outages
@@ -358,8 +360,6 @@ export async function buildApi(deps: {
     // #9 collection end
     // #9 charges
     netbillingRoutes,
-    // #10 B firmware images
-    firmwareImageRoutes,
   ]) {
     await app.register(plugin, routeDeps);
   }
