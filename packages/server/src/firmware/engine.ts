@@ -96,7 +96,7 @@ const WHY_NOT_SQL = `
                  AND oi.status IN ('detected', 'acknowledged', 'dispatched')) THEN 'outage'
        WHEN m.relay = 'disconnected' THEN 'disconnected'
        WHEN coalesce(greatest(m.last_seen_at, st.last_data_at), '-infinity'::timestamptz)
-              < $NOW::timestamptz - make_interval(secs => $OFFLINE) THEN 'offline'
+              < $NOW::timestamptz - make_interval(secs => $OFFLINE::int) THEN 'offline'
   END`;
 
 function whyNot(nowParam: number, offlineParam: number): string {
@@ -176,7 +176,7 @@ async function tickOne(
   const late = await t.c.query<{ meter_id: number }>(
     `UPDATE firmware_campaign_meters SET state = 'not_returned', finished_at = $2, updated_at = $2, reason = $5
       WHERE campaign_id = $1 AND state = 'activating'
-        AND activate_at + make_interval(secs => $3 + $4) < $2
+        AND activate_at + make_interval(secs => $3::int + $4::int) < $2
       RETURNING meter_id`,
     [c.id, now, c.confirm_s, ACTIVATION_GRACE_S, `no confirmation within ${c.confirm_s} s of activation`],
   );

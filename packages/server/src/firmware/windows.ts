@@ -85,7 +85,7 @@ export async function meterIdsInActivationWindow(
        JOIN firmware_campaigns c ON c.id = cm.campaign_id
       WHERE cm.meter_id = ANY($1::int[]) AND cm.activate_at IS NOT NULL
         AND now() >= cm.activate_at - make_interval(secs => $2)
-        AND now() <= cm.activate_at + make_interval(secs => c.confirm_s + $3)
+        AND now() <= cm.activate_at + make_interval(secs => c.confirm_s + $3::int)
         AND (cm.state <> 'cancelled' OR cm.finished_at >= cm.activate_at)`,
     [meterIds, ACTIVATION_EARLY_S, ACTIVATION_GRACE_S],
   );
@@ -124,8 +124,8 @@ export async function activationWindows(
        LEFT JOIN feeders fd ON fd.id = m.feeder_id
       WHERE cm.activate_at IS NOT NULL
         AND (cm.state <> 'cancelled' OR cm.finished_at >= cm.activate_at)
-        AND cm.activate_at + make_interval(secs => c.confirm_s + $1) >= now()
-        AND cm.activate_at <= now() + make_interval(days => $2)
+        AND cm.activate_at + make_interval(secs => c.confirm_s + $1::int) >= now()
+        AND cm.activate_at <= now() + make_interval(days => $2::int)
         AND ($3::text IS NULL OR m.area_id = $3)
         AND (${scope.sql})
       GROUP BY c.id, o.name, m.feeder_id, fd.name, m.area_id
