@@ -127,10 +127,14 @@ describe('campaigns over HTTP', () => {
     expect(a).toMatchObject({ kind: 'firmware.campaign', needs: ['firmware'], meterCount: 8, mine: false });
     expect(a.reasonText).toContain('fixes the clock drift');
 
-    const self = await json(c.sup1!, 'POST', `/api/approvals/${requestId}/approve`, { reason: 'mine, approved' });
+    const self = await json(c.sup1!, 'POST', `/api/approvals/${requestId}/approve`, {
+      reason: 'mine, approved',
+    });
     expect(self.statusCode).toBe(403);
     expect(parse<{ error: { code: string } }>(self).error.code).toBe('SELF_APPROVAL');
-    const agent = await json(c.agent1!, 'POST', `/api/approvals/${requestId}/approve`, { reason: 'mine, approved' });
+    const agent = await json(c.agent1!, 'POST', `/api/approvals/${requestId}/approve`, {
+      reason: 'mine, approved',
+    });
     expect(agent.statusCode).toBe(403);
     expect(parse<FwCampaignDetail>(await json(c.sup1!, 'GET', `/api/firmware/campaigns/${id}`)).status).toBe(
       'awaiting_approval',

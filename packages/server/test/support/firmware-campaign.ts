@@ -4,6 +4,7 @@ import {
   generateSigningKeyPair,
   privateKeyFromB64,
   signManifest,
+  type EventCode,
   type ReplyMessage,
 } from '@kilowire/protocol';
 import { applyReplies, expireCommands } from '../../src/commands/lifecycle.ts';
@@ -172,7 +173,7 @@ export class MeterAnswers {
 
   async event(
     meter: { id: number; serial: string },
-    code: string,
+    code: EventCode,
     data: Record<string, string | number | boolean> = {},
   ): Promise<void> {
     const seq = (this.seqs.get(meter.id) ?? 0) + 1;
