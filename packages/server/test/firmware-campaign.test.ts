@@ -592,4 +592,26 @@ describe('pause, resume, cancel; rejection and expiry of the approval', () => {
     });
     expect(p.meters).toBe(3);
   });
+
+  it('does not offer meters that changed since creation (replaced, or already updated): cancelled, not failures', async () => {
+    const s = await create(
+      admin1,
+      body({ imageId: image.id, target: { serials: [fleet[6]!.serial, fleet[7]!.serial] }, canaryCount: 2 }),
+    );
+    await db.pool.query(`UPDATE meters SET firmware_sequence = 4 WHERE id = $1`, [fleet[6]!.id]);
+    await db.pool.query(
+      `UPDATE meters SET status = 'decommissioned', decommissioned_at = now() WHERE id = $1`,
+      [fleet[7]!.id],
+    );
+    await approve(admin2, s.requestId!);
+    const r = await tick();
+    expect(r.offered).toBe(0);
+    expect((await campaignRows(db.pool, s.id)).map((x) => [x.meter_id, x.state, x.reason])).toEqual([
+      [fleet[6]!.id, 'cancelled', "already at or above the image's security sequence"],
+      [fleet[7]!.id, 'cancelled', 'meter decommissioned'],
+    ]);
+    expect(await commandsOf(db.pool, 'firmware.offer', [fleet[6]!.id, fleet[7]!.id])).toEqual([]);
+    expect((await tick()).completed).toBe(1);
+    expect((await status(s.id)).status).toBe('completed');
+  });
 });

@@ -375,9 +375,13 @@ async function makeOffers(
     state: string;
     skip_reason: string | null;
     why: 'offline' | 'disconnected' | 'outage' | null;
+    gone: string | null;
     busy: boolean;
   }>(
     `SELECT cm.meter_id, m.serial, cm.state, cm.skip_reason, ${whyNot(3, 4)} AS why,
+            CASE WHEN m.status <> 'active' THEN 'meter decommissioned'
+                 WHEN coalesce(m.firmware_sequence, 0) >= $5 THEN 'already at or above the image''s security sequence'
+            END AS gone,
             EXISTS (SELECT 1 FROM firmware_campaign_meters x WHERE x.meter_id = cm.meter_id
                       AND x.campaign_id <> cm.campaign_id AND x.state IN ${LIVE_SQL}) AS busy
        FROM firmware_campaign_meters cm
@@ -386,12 +390,22 @@ async function makeOffers(
        LEFT JOIN meter_power_state ps ON ps.meter_id = m.id
       WHERE cm.campaign_id = $1 AND cm.stage = $2 AND cm.state IN ${WAITING_SQL}
       ORDER BY cm.state DESC, cm.meter_id`,
-    [cam.id, cam.stage, now, o.offlineAfterS],
+    [cam.id, cam.stage, now, o.offlineAfterS, cam.sequence],
   );
   let offered = 0;
   let skipped = 0;
   const skip = new Map<string, number[]>();
   for (const r of rows) {
+    // Changed since the campaign was created (replaced, or updated some other way): an offer
+    // would only be refused and counted as a failure of the image. Not a failure: done with it.
+    if (r.gone) {
+      await c.query(
+        `UPDATE firmware_campaign_meters SET state = 'cancelled', reason = $3, finished_at = $4, updated_at = $4
+          WHERE campaign_id = $1 AND meter_id = $2`,
+        [cam.id, r.meter_id, r.gone, now],
+      );
+      continue;
+    }
     if (r.why) {
       if (r.state !== 'skipped' || r.skip_reason !== r.why) {
         skip.set(r.why, [...(skip.get(r.why) ?? []), r.meter_id]);
@@ -399,7 +413,7 @@ async function makeOffers(
       skipped++;
       continue;
     }
-    // In another campaign's transfer (one that was created over it before this one ran): wait.
+    // Still finishing another campaign's transfer (a halted or cancelled one's reboot under way): wait.
     if (r.busy || budget <= 0) continue;
     await offerImage(
       c,
