@@ -143,9 +143,17 @@ export async function tickCampaigns(
                SELECT 1 FROM firmware_campaign_meters cm WHERE cm.campaign_id = c.id AND cm.state = 'activating'))
       ORDER BY c.id`,
   );
+  // One campaign's trouble (a deadlock victim, a bad row) must not hold the others back: each
+  // is tried, and the first error is raised afterwards so the job is retried and logged.
+  let failed: unknown = null;
   for (const { id } of rows) {
-    await withTx(pool, { actorId: null }, (t) => tickOne(t, key, id, now, opts, res));
+    try {
+      await withTx(pool, { actorId: null }, (t) => tickOne(t, key, id, now, opts, res));
+    } catch (err) {
+      failed ??= err;
+    }
   }
+  if (failed) throw failed instanceof Error ? failed : new Error('firmware tick failed', { cause: failed });
   return res;
 }
 
