@@ -476,6 +476,56 @@ describe('answers that do not come, and answers that come late', () => {
   });
 });
 
+describe('meters that do not come back halt a campaign from the tick', () => {
+  it('a 0% threshold halts on the first meter not returned, and the wave is never offered', async () => {
+    const image = await insertImage(db.pool, w.sup1, { version: '3.5.0', sequence: 35 });
+    const fleet = await seedFleet(db.pool, {
+      supplierId: w.sup1,
+      areaId: 'A',
+      feeders: ['A-F5'],
+      n: 3,
+      prefix: 'FWT',
+    });
+    const s = await create(
+      admin1,
+      body({
+        imageId: image.id,
+        target: { serials: fleet.map((m) => m.serial) },
+        canaryCount: 1,
+        failureThresholdPct: 0,
+        windowFrom: '00:00',
+        windowTo: '23:59',
+      }),
+    );
+    await approve(admin2, s.requestId!);
+    await tick();
+    const [canary] = (await campaignRows(db.pool, s.id)).filter((x) => x.stage === 0);
+    await answers.reply(canary!.meter_id, canary!.offer_command_id!);
+    await answers.event(
+      fleet.find((m) => m.id === canary!.meter_id)!,
+      'firmware.verified',
+      { image: image.sha256 },
+    );
+    await answers.pump();
+    await tick();
+    const act = (await campaignRows(db.pool, s.id)).find((x) => x.meter_id === canary!.meter_id)!;
+    expect(act.state).toBe('activating');
+    const r = await tick({ now: new Date(act.activate_at!.getTime() + 1_000_000) });
+    expect(r).toMatchObject({ notReturned: 1, halted: 1 });
+    const d = await campaignDetail(db.pool, admin1, s.id);
+    expect(d).toMatchObject({ status: 'halted', stage: 0 });
+    expect(d.haltedReason).toContain('1 of 1 meters of the canary stage failed');
+    expect(d.counts).toMatchObject({ not_returned: 1, cancelled: 2 });
+    const others = fleet.filter((m) => m.id !== canary!.meter_id).map((m) => m.id);
+    expect(await commandsOf(db.pool, 'firmware.offer', others)).toEqual([]);
+    const alert = await db.pool.query<{ meter_id: number }>(
+      `SELECT meter_id FROM alerts WHERE type = 'campaign_halted' AND dedupe_key = $1`,
+      [`campaign:${s.id}`],
+    );
+    expect(alert.rows).toEqual([{ meter_id: canary!.meter_id }]);
+  });
+});
+
 describe('pause, resume, cancel; rejection and expiry of the approval', () => {
   let image: TestImage;
   let fleet: { id: number; serial: string; feeder: string }[];
