@@ -423,7 +423,12 @@ export class Firmware {
     return true;
   }
 
-  /** Back to the slot the trial came from; the failed image is forgotten. */
+  /**
+   * Back to the slot the trial came from; the failed image is forgotten. Its blocks stay where
+   * they are until the next offer clears the slot: clearing them now, before the state that
+   * makes the old slot active is saved, would leave a meter that loses power in between
+   * "on trial" with an empty active slot.
+   */
   private revert(nowS: number, reason: string): void {
     const p = this.st.pending!;
     const bad = p.slot;
@@ -431,7 +436,6 @@ export class Firmware {
     this.st.slots[bad] = null;
     this.images[bad] = null;
     this.st.pending = null;
-    this.deps.blocks.clear(bad);
     this.resetTransfer();
     this.deps.emit('firmware.boot_failed', nowS, {
       image: p.manifest.sha256,

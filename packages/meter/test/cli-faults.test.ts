@@ -53,6 +53,10 @@ describe('simulator CLI fault options', () => {
       '--faults-when-caught-up',
       '--first-faults-after-s',
       '--feeders',
+      '--firmware-public-key',
+      '--fw-power-loss-share',
+      '--slow-link-share',
+      '--slow-link-block-delay-ms',
     ]) {
       expect(out).toContain(opt);
     }
@@ -68,6 +72,10 @@ describe('simulator CLI fault options', () => {
     [['--household-outage-every-hours', '-2'], /household-outage-every-hours/],
     [['--feeder-outage-every-hours', '1'], /no meter has a feeder/],
     [['--feeders', '0'], /feeders/],
+    [['--firmware-public-key', 'c2hvcnQ='], /firmware public key must be base64 of 32 raw Ed25519 bytes/],
+    [['--fw-power-loss-share', '2'], /fw-power-loss-share/],
+    [['--slow-link-share', '-0.1'], /slow-link-share/],
+    [['--slow-link-block-delay-ms', '0'], /slow-link-block-delay-ms/],
   ])('refuses %j with a message and exit code 2', async (extra, message) => {
     const { code, out } = await cli([...gen, '--broker', 'mqtt://127.0.0.1:1', ...extra]);
     expect(out).toMatch(message);

@@ -447,6 +447,79 @@ describe('firmware power loss', () => {
     }
   });
 
+  it('before any single durable write of the whole story (each block, each state save, each slot clear): always a bootable image, and the story completes', () => {
+    class PowerLoss extends Error {}
+    /** The writes a run makes before the power goes (Infinity: none lost). */
+    const run = (img: TestImage, budget: number): { writes: number; losses: number } => {
+      const inner = new MemoryStore();
+      let left = Infinity;
+      let writes = 0;
+      const spend = () => {
+        if (left-- <= 0) throw new PowerLoss();
+        writes++;
+      };
+      const crashing: MeterStore = {
+        load: () => inner.load(),
+        save: (st) => {
+          spend();
+          inner.save(st);
+        },
+        blocks: () => ({
+          put: (slot, n, data) => {
+            spend();
+            inner.imageBlocks.put(slot, n, data);
+          },
+          get: (slot, n) => inner.imageBlocks.get(slot, n),
+          clear: (slot) => {
+            spend();
+            inner.imageBlocks.clear(slot);
+          },
+        }),
+      };
+      let m = meterOn(crashing); // a meter that has run before the story starts
+      left = budget;
+      writes = 0;
+      let losses = 0;
+      let t = T0 + 100;
+      for (let step = 0; step < 200; step++) {
+        t += 10;
+        try {
+          const p = m.firmwarePending;
+          if (!p && (m.firmwareVersion === '2.0.0' || eventCodes(m).includes('firmware.boot_failed')))
+            return { writes, losses };
+          if (!p) command(m, img.offer, t);
+          else if (p.state === 'downloading')
+            serve(() => m, img.bytes, { nowS: t, nowMs: t * 1000, maxRequests: 1 });
+          else if (p.state === 'verified')
+            command(m, { type: 'firmware.activate', sha256: img.sha, confirmS: 600 }, t);
+          else if (p.state === 'scheduled') {
+            if (m.firmwareTick(t) === 'reboot') m.bootFirmware(t);
+          } else if (p.state === 'trial') {
+            // A good image comes online and confirms; one whose radio never comes up waits out its deadline.
+            if (m.radioWorks) m.confirmFirmware('2.0.0', t);
+            else m.firmwareTick((t += 600));
+          }
+        } catch (err) {
+          if (!(err instanceof PowerLoss)) throw err;
+          losses++;
+          left = Infinity; // one loss per run
+          m = meterOn(crashing);
+          bootable(m, inner, img);
+        }
+        bootable(m, inner, img);
+      }
+      throw new Error(`the story did not complete (budget ${budget})`);
+    };
+    for (const behaviour of ['good', 'no_reconnect'] as const) {
+      const img = testImage({ size: 4 * BS + 10, behaviour });
+      const clean = run(img, Infinity);
+      expect(clean.losses).toBe(0);
+      // At least: 5 blocks and their records, the offer, activation, boot, confirmation or revert.
+      expect(clean.writes).toBeGreaterThanOrEqual(2 * 5 + 4);
+      for (let k = 0; k < clean.writes; k++) expect(run(img, k).losses).toBe(1);
+    }
+  });
+
   it('power lost on trial and back before the deadline: still on trial, confirms once online', () => {
     const store = fileStore();
     const img = testImage();

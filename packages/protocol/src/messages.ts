@@ -26,7 +26,7 @@ export const SIZE_LIMITS = {
   replies: 4 * 1024,
   'up.fw': 1024,
   acks: 4 * 1024,
-  commands: 32 * 1024,
+  commands: 96 * 1024,
   'down.fw': 96 * 1024,
 } as const;
 
@@ -319,7 +319,7 @@ export type CommandBody = z.infer<typeof commandBody>;
 /** `meters/{id}/down/commands`: body is the exact JSON text that was signed (no re-serialising). */
 export const commandEnvelope = z.object({
   v,
-  body: z.string().max(30_000),
+  body: z.string().max(90_000),
   sig: z.string().regex(/^[A-Za-z0-9+/]{86}==$/),
 });
 export type CommandEnvelope = z.infer<typeof commandEnvelope>;

@@ -17,6 +17,7 @@ import { collectDay } from '../src/collection/collect.ts';
 // #9 charges
 import { issueMonth } from '../src/netbilling/invoices.ts';
 // #9 charges end
+import { insertImage } from './support/firmware-campaign.ts'; // #10 C
 
 /**
  * The authorisation matrix. Every registered route must appear in ROUTES (or be under /docs);
@@ -722,6 +723,119 @@ const ROUTES: Record<string, RouteCase> = {
     },
   },
   // #9 outages end
+  // #10 C firmware campaigns: supplier staff read, supplier admins act; the operator reads
+  // the planned activations of its feeders. Another supplier gets 404 (below).
+  'POST /api/firmware/campaigns/preview': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 200,
+    get body() {
+      return { imageId: fwc.image || 1, target: { filter: {} } };
+    },
+    fresh: () => fwc.ensure(),
+  },
+  'GET /api/firmware/campaigns': { kind: 'roles', roles: ['supplier', 'agent', 'admin'], ok: 200 },
+  'POST /api/firmware/campaigns': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 201,
+    get body() {
+      return {
+        name: 'Authz',
+        imageId: fwc.image || 1,
+        target: { serials: ['KW1A'] },
+        canaryCount: 1,
+        waveSize: 1,
+        failureThresholdPct: 10,
+        windowFrom: '01:00',
+        windowTo: '03:00',
+        reason: 'authz',
+      };
+    },
+    fresh: () => fwc.ensure(),
+  },
+  'GET /api/firmware/campaigns/:id': {
+    kind: 'roles',
+    roles: ['supplier', 'agent', 'admin'],
+    ok: 200,
+    url: () => `/api/firmware/campaigns/${fwc.campaign || 1}`,
+    fresh: () => fwc.ensure(),
+  },
+  'GET /api/firmware/campaigns/:id/meters': {
+    kind: 'roles',
+    roles: ['supplier', 'agent', 'admin'],
+    ok: 200,
+    url: () => `/api/firmware/campaigns/${fwc.campaign || 1}/meters`,
+    fresh: () => fwc.ensure(),
+  },
+  'POST /api/firmware/campaigns/:id/pause': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 200,
+    url: () => `/api/firmware/campaigns/${fwc.campaign || 1}/pause`,
+    body: {},
+    fresh: () => fwc.ensure('running'),
+  },
+  'POST /api/firmware/campaigns/:id/resume': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 200,
+    url: () => `/api/firmware/campaigns/${fwc.campaign || 1}/resume`,
+    body: {},
+    fresh: () => fwc.ensure('paused'),
+  },
+  'POST /api/firmware/campaigns/:id/cancel': {
+    kind: 'roles',
+    roles: ['supplier'],
+    ok: 200,
+    url: () => `/api/firmware/campaigns/${fwc.campaign || 1}/cancel`,
+    body: { reason: 'authz' },
+    fresh: () => fwc.ensure('running'),
+  },
+  'GET /api/network/activation-windows': { kind: 'roles', roles: ['operator', 'admin'], ok: 200 },
+  // #10 C end
+};
+
+/**
+ * #10 C a firmware image of supplier 1 and a campaign of it over KW1B, made on first use;
+ * `ensure(status)` puts the campaign back in that status with its meter waiting, and frees
+ * KW1A from campaigns created through the API so that creating one can succeed again.
+ */
+const fwc = {
+  image: 0,
+  campaign: 0,
+  async ensure(status: 'running' | 'paused' = 'running'): Promise<void> {
+    if (!fwc.image) {
+      fwc.image = (await insertImage(db.pool, w.sup1, { version: '9.0.0', sequence: 9 })).id;
+      const staff = await db.pool.query<{ id: number }>(`SELECT id FROM users WHERE email = $1`, [
+        w.login.sup1,
+      ]);
+      const c = await db.pool.query<{ id: number }>(
+        `INSERT INTO firmware_campaigns (supplier_id, image_id, name, target, status, canary_count, wave_size,
+                failure_threshold_pct, window_from, window_to, created_by, started_at)
+         VALUES ($1, $2, 'Authz fixture', '{"serials": ["KW1B"]}', 'running', 1, 1, 10, '01:00', '03:00', $3, now())
+         RETURNING id::int`,
+        [w.sup1, fwc.image, staff.rows[0]!.id],
+      );
+      fwc.campaign = c.rows[0]!.id;
+      await db.pool.query(
+        `INSERT INTO firmware_campaign_meters (campaign_id, meter_id, stage, blocks_total) VALUES ($1, $2, 0, 10)`,
+        [fwc.campaign, w.h1B.meterId],
+      );
+    }
+    await db.pool.query(`UPDATE firmware_campaigns SET status = $2, finished_at = NULL WHERE id = $1`, [
+      fwc.campaign,
+      status,
+    ]);
+    await db.pool.query(
+      `UPDATE firmware_campaign_meters SET state = 'pending', reason = NULL, finished_at = NULL WHERE campaign_id = $1`,
+      [fwc.campaign],
+    );
+    await db.pool.query(
+      `UPDATE firmware_campaigns SET status = 'rejected' WHERE id <> $1 AND status = 'awaiting_approval'`,
+      [fwc.campaign],
+    );
+  },
 };
 
 /**
@@ -1601,3 +1715,58 @@ describe("network charges reach only the operator's and the supplier's own", () 
   });
 });
 // #9 charges end
+// #10 C
+describe("#10 C firmware campaigns reach only the supplier's own", () => {
+  test("supplier 2 on supplier 1's campaign and image -> 404, and nothing changes", async () => {
+    await fwc.ensure('running');
+    const json = { 'content-type': 'application/json' };
+    for (const url of [
+      `/api/firmware/campaigns/${fwc.campaign}`,
+      `/api/firmware/campaigns/${fwc.campaign}/meters`,
+    ]) {
+      const res = await app.inject(as(cookies.sup2, { method: 'GET', url }));
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1B.meterSerial);
+    }
+    for (const action of ['pause', 'resume', 'cancel']) {
+      const res = await app.inject(
+        as(cookies.sup2, {
+          method: 'POST',
+          url: `/api/firmware/campaigns/${fwc.campaign}/${action}`,
+          headers: json,
+          payload: {},
+        }),
+      );
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1B.meterSerial);
+    }
+    const target = { serials: ['KW2A'] };
+    const create = {
+      name: 'Not mine',
+      imageId: fwc.image,
+      target,
+      canaryCount: 1,
+      waveSize: 1,
+      failureThresholdPct: 10,
+      windowFrom: '01:00',
+      windowTo: '03:00',
+      reason: 'x',
+    };
+    for (const [url, payload] of [
+      ['/api/firmware/campaigns/preview', { imageId: fwc.image, target }],
+      ['/api/firmware/campaigns', create],
+    ] as const) {
+      const res = await app.inject(as(cookies.sup2, { method: 'POST', url, headers: json, payload }));
+      expectOnlyError(res, 404, 'NOT_FOUND', w.h1B.meterSerial);
+    }
+    const list = await app.inject(as(cookies.sup2, { method: 'GET', url: '/api/firmware/campaigns' }));
+    expect((JSON.parse(list.body) as { items: unknown[] }).items).toEqual([]);
+    const st = await db.pool.query<{ status: string }>(
+      'SELECT status FROM firmware_campaigns WHERE id = $1',
+      [fwc.campaign],
+    );
+    expect(st.rows[0]!.status).toBe('running');
+    expect(
+      (await db.pool.query(`SELECT 1 FROM firmware_campaigns WHERE supplier_id = $1`, [w.sup2])).rowCount,
+    ).toBe(0);
+  });
+});
+// #10 C end

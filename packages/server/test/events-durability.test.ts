@@ -104,9 +104,9 @@ describe('durable domain events', () => {
         events: [{ code: 'relay.disconnected', t: nowS() - 200, data: { reason: 'credit' } }],
       }),
     );
-    await m0.waitAck((a) => a.stream === 'readings' && a.kind === 'ack' && a.upTo === 1);
-    await m1.waitAck((a) => a.stream === 'events' && a.kind === 'ack' && a.upTo === 1);
-    await m2.waitAck((a) => a.stream === 'events' && a.kind === 'ack' && a.upTo === 1);
+    await m0.waitAck((a) => a.stream === 'readings' && a.kind === 'ack' && a.upTo === 1, 30_000);
+    await m1.waitAck((a) => a.stream === 'events' && a.kind === 'ack' && a.upTo === 1, 30_000);
+    await m2.waitAck((a) => a.stream === 'events' && a.kind === 'ack' && a.upTo === 1, 30_000);
     await kw.kill9();
     // Acknowledged, so the meters will never send these again; only the stored events remain.
     expect(await alertRows()).toEqual([]);
@@ -127,8 +127,8 @@ describe('durable domain events', () => {
       'events',
       encodeUp('events', { v: 1, seq: 2, events: [{ code: 'tamper.magnetic', t: nowS() - 100 }] }),
     );
-    await m0.waitAck((a) => a.stream === 'readings' && a.kind === 'ack' && a.upTo === 2, 20_000);
-    await m1.waitAck((a) => a.stream === 'events' && a.kind === 'ack' && a.upTo === 2, 20_000);
+    await m0.waitAck((a) => a.stream === 'readings' && a.kind === 'ack' && a.upTo === 2, 30_000);
+    await m1.waitAck((a) => a.stream === 'events' && a.kind === 'ack' && a.upTo === 2, 30_000);
     await kw.kill9();
 
     // 3. Restart: what was committed is judged now.

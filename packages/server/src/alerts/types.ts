@@ -25,8 +25,9 @@ export const SEVERITY: Record<AlertType, Severity> = {
   sla_at_risk: 'warning',
   sla_breached: 'critical',
   collection_incomplete: 'warning',
-  // #10 a halted campaign needs a decision, but no meter is unsafe: the rest never got the image.
-  campaign_halted: 'warning',
+  // #10 a halted campaign is the fleet's biggest risk caught in time: critical, so every staff
+  // user of the supplier is emailed at once, not only shown it in the portal.
+  campaign_halted: 'critical',
   firmware_window: 'info',
 };
 

@@ -51,6 +51,7 @@ import { caseRoutes } from './routes/cases.ts';
 import { netbillingRoutes } from './routes/netbilling.ts';
 // #9 outages
 import { outageRoutes } from './routes/outages.ts';
+import { firmwareCampaignRoutes } from './routes/firmware-campaigns.ts'; // #10 C
 
 export type { ApiDeps } from './http.ts';
 
@@ -360,6 +361,7 @@ export async function buildApi(deps: {
     // #9 collection end
     // #9 charges
     netbillingRoutes,
+    firmwareCampaignRoutes, // #10 C
   ]) {
     await app.register(plugin, routeDeps);
   }

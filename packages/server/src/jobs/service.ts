@@ -23,6 +23,8 @@ import { startCollectionJobs } from '../collection/schedule.ts';
 // #9 collection end
 import { startNetworkInvoiceJobs } from '../netbilling/jobs.ts';
 import { startOutageJobs } from '../outages/jobs.ts';
+// #10 C
+import { startFirmwareJobs } from '../firmware/jobs.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
@@ -125,6 +127,14 @@ export async function startJobs(deps: {
   // #9 outages: power events group into incidents; a sweep every 15 s for what time decides.
   const outages = await startOutageJobs(boss, pool, log.child({ sub: 'outages' }), { pollS: n.pollS });
   // #9 outages end
+  // #10 C firmware campaigns: the engine's tick every 10 s, and the meters' answers.
+  const firmware = await startFirmwareJobs(
+    boss,
+    pool,
+    privateKeyFromB64(config.commandSigningKey),
+    log.child({ sub: 'firmware' }),
+    { pollS: n.pollS },
+  );
   const p = config.payments;
   const { provider, sandboxSecret } = createProvider(p, pool);
   const subscribers: Subscriber[] = [
@@ -151,6 +161,8 @@ export async function startJobs(deps: {
     // #9 collection end
     // #9 outages
     ...outages.subscribers,
+    // #10 C
+    ...firmware.subscribers,
   ];
   const wake = await startEventWorkers(boss, pool, subscribers, log, {
     pollS: n.pollS,
@@ -221,6 +233,7 @@ export async function startJobs(deps: {
     events,
     async stop() {
       outages.stop();
+      firmware.stop(); // #10 C
       await events.stop();
       await dispatcher.stop();
       await started.stop(10_000);

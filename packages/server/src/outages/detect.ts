@@ -3,6 +3,7 @@ import { emitEvent } from '../events/emit.ts';
 import type { DomainEvent, Subscriber } from '../events/types.ts';
 import { raiseAlertsIn, raiseOperatorAlerts, type NewAlert } from '../alerts/raise.ts';
 import type { Logger } from '../log.ts';
+import { meterIdsInActivationWindow } from '../firmware/windows.ts';
 
 /**
  * Outage detection (#9 N2). Power-fail (last gasp) and power-restored events of meters move
@@ -39,10 +40,11 @@ export interface PowerEvent {
 
 /**
  * Meters in a firmware activation window reboot on purpose: their power events are not
- * outages. #10 firmware campaigns fill this; until then no meter is in such a window.
+ * outages (#10: a planned activation from a minute before its instant until its confirmation
+ * time and a grace are over, see firmware/windows.ts).
  */
-export function inActivationWindow(_c: PoolClient, _meterIds: readonly number[]): Promise<Set<number>> {
-  return Promise.resolve(new Set());
+export function inActivationWindow(c: PoolClient, meterIds: readonly number[]): Promise<Set<number>> {
+  return meterIdsInActivationWindow(c, meterIds);
 }
 
 interface Rules {

@@ -13,6 +13,7 @@ import type {
 } from '@kilowire/contract';
 import { approveCommand, cancelCommand, requestCommand, type CommandTiming } from '../commands/lifecycle.ts';
 import { noteSupplyAction } from '../cases/cases.ts';
+import { onCampaignApproved, onCampaignRefused } from '../firmware/campaigns.ts';
 import { withTx, type Pool, type Q, type Tx } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
 import { scopeSql, type Actor } from '../policies.ts';
@@ -306,7 +307,10 @@ const SELECT_REQUEST = `
          CASE WHEN r.status = 'awaiting_approval' AND r.expires_at <= now() THEN 'expired' ELSE r.status END AS status,
          r.requested_by::int, u.display_name AS requested_by_name, r.decided_by::int,
          d.display_name AS decided_by_name, r.decided_at, r.decision_reason, r.expires_at, r.created_at,
-         (SELECT count(*)::int FROM commands c WHERE c.request_id = r.id) AS meter_count
+         (SELECT count(*)::int FROM commands c WHERE c.request_id = r.id)
+           -- #10 C a firmware campaign's meters (it holds no commands while it waits)
+           + (SELECT count(*)::int FROM firmware_campaign_meters cm JOIN firmware_campaigns fc ON fc.id = cm.campaign_id
+               WHERE fc.request_id = r.id) AS meter_count
     FROM action_requests r
     JOIN users u ON u.id = r.requested_by
     LEFT JOIN users d ON d.id = r.decided_by`;
@@ -444,6 +448,8 @@ export async function approveRequest(
   if (r.requested_by === actor.userId) {
     throw new AppError('SELF_APPROVAL', 'you asked for this action: a second supplier admin must approve it');
   }
+  // #10 C a firmware campaign waits for its approval itself (no commands held): it starts now.
+  if (r.kind === 'firmware.campaign') await onCampaignApproved(t.c, id, actor.userId);
   const queued: { serial: string; commandId: string; counter: number | null }[] = [];
   for (const c of await waitingCommands(t, id)) {
     const q = await approveCommand(t.c, key, c.id, actor.userId, o.timing ? { timing: o.timing } : {});
@@ -474,6 +480,10 @@ export async function rejectRequest(
   for (const c of await waitingCommands(t, id)) {
     await cancelCommand(t.c, c.id, actor.userId, own ? 'withdrawn by the requester' : 'approval rejected');
     cancelled.push(c.id);
+  }
+  // #10 C the campaign never starts.
+  if (r.kind === 'firmware.campaign') {
+    await onCampaignRefused(t.c, id, actor.userId, own ? 'withdrawn' : 'rejected');
   }
   await t.c.query(
     `UPDATE action_requests SET status = $4, decided_by = $2, decided_at = now(), decision_reason = $3
@@ -506,6 +516,8 @@ export async function expireRequests(pool: Pool, nowS = Math.floor(Date.now() / 
       [nowS],
     );
     for (const r of rows) {
+      // #10 C a campaign nobody approved in time never starts.
+      if (r.kind === 'firmware.campaign') await onCampaignRefused(t.c, r.id, null, 'expired');
       const cmds = await t.c.query<{ id: string }>(
         `WITH c AS (
            SELECT id FROM commands WHERE request_id = $1 AND status = 'awaiting_approval' FOR UPDATE
