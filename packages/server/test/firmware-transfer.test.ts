@@ -196,6 +196,28 @@ describe('a good image', () => {
   });
 });
 
+describe('the largest manifest', () => {
+  test('an image of 1,024 blocks (every hash in the offer) is offered, downloaded and verified', async () => {
+    const l = startMeter(household());
+    const version = '2.4.0';
+    const size = 1024 * 256 - 100;
+    const img = await image({
+      version,
+      blockSize: 256,
+      bytes: Buffer.from(makeSimImage({ version, size, seed: 1024 })),
+    });
+    expect(img.m.blockHashes).toHaveLength(1024);
+    const { campaign, offerId } = await offered(l, img);
+    await waitFor(async () => (await command(offerId)).status === 'ok', 20_000, 'offer accepted');
+    await waitFor(() => l.meter.firmwarePending?.state === 'verified', 60_000, 'verified');
+    await waitFor(
+      async () => (await campaignMeter(world.db.pool, campaign, l.h.meterId)).blocks_done === 1024,
+      10_000,
+      'progress 1,024 of 1,024',
+    );
+  });
+});
+
 describe('an image that cannot reconnect', () => {
   test(
     'the meter boots it on trial, stays dark, reverts after the confirmation time and reports why',
