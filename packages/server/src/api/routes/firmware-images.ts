@@ -109,6 +109,7 @@ export const firmwareImageRoutes: Routes = async (app, deps) => {
         summary:
           'Upload step 2: the image bytes (application/octet-stream), checked block by block against the manifest of step 1',
         params: fwUploadParams,
+        consumes: ['application/octet-stream'],
         body: z.unknown().describe('The image bytes (application/octet-stream)'),
         response: {
           201: fwImage,
