@@ -21,6 +21,9 @@ import { readImage } from './storage.ts';
  * A request that finds the queue full is dropped: the meter asks again.
  */
 
+/** The longest a published block counts against the in-flight cap without its PUBACK. */
+const IN_FLIGHT_LIMIT_MS = 10_000;
+
 export interface FwTransferOptions {
   pool: Pool;
   log: Logger;
@@ -254,12 +257,23 @@ export class FwTransfer {
       };
       this.tokens--;
       this.inFlight++;
-      const sent = this.publish(t.serial, encodeDown('fw', msg), () => {
+      // Counted as in flight until the broker acknowledges it, or for IN_FLIGHT_LIMIT_MS at
+      // most: a PUBACK lost with a connection must not keep the slot (and the pump) forever.
+      let settled = false;
+      const settle = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(limit);
         this.inFlight--;
         this.pump();
-      });
+      };
+      const limit = setTimeout(settle, IN_FLIGHT_LIMIT_MS);
+      limit.unref();
+      const sent = this.publish(t.serial, encodeDown('fw', msg), settle);
       if (!sent) {
         // Not connected: the meter asks again once we are back.
+        settled = true;
+        clearTimeout(limit);
         this.inFlight--;
         this.stats.dropped++;
         continue;
