@@ -17,7 +17,7 @@ import { tx } from '../src/db/pool.ts';
 import { activateImage } from '../src/firmware/commands.ts';
 import { startGatewayWorld, type GatewayWorld } from './support/gateway-world.ts';
 import { HEADEND } from './support/brokers.ts';
-import { waitFor } from './support/world.ts';
+import { sleep, waitFor } from './support/world.ts';
 import {
   campaignMeter,
   offer,
@@ -88,7 +88,7 @@ function startMeter(
   return { h, client, meter, stateFile };
 }
 
-/** A meter of its own for each case (the world has 20). */
+/** A meter of its own for each case (the world has 22). */
 function household(): CreatedHousehold {
   const h = world.hh[next++];
   if (!h) throw new Error('out of households: raise the count in startGatewayWorld');
@@ -140,7 +140,7 @@ async function offered(l: Live, img: StoredImage): Promise<{ campaign: number; o
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'kw-fw-e2e-'));
   stateDir = await mkdtemp(path.join(tmpdir(), 'kw-fw-meters-'));
-  world = await startGatewayWorld(20, {
+  world = await startGatewayWorld(22, {
     gateway: {
       firmwareDir: dir,
       commands: { retryS: 1, maxRetryS: 2 },
@@ -373,6 +373,33 @@ describe('power loss', () => {
     } finally {
       await observer.endAsync();
     }
+  });
+});
+
+describe('network drop', () => {
+  test('the broker goes away mid-download and comes back: the meter resumes and verifies', async () => {
+    const h = household();
+    const l = startMeter(h, { delayMs: 40 });
+    // 40 blocks of 1 KiB: more than one request's worth is still missing when the link goes.
+    const img = await image({ version: '2.3.0', blockSize: 1024 });
+    expect(img.m.blockHashes).toHaveLength(40);
+    const { offerId } = await offered(l, img);
+    await waitFor(async () => (await command(offerId)).status === 'ok', 20_000, 'offer accepted');
+    const held = () => (l.meter.firmwarePending?.have ?? '').split('').filter((c) => c === '1').length;
+    await waitFor(() => held() >= 3, 30_000, '3 blocks held');
+    const connects = l.client.counters.connects;
+    await world.broker.kill();
+    // What was already on its way still lands; then nothing more without a link.
+    await sleep(1_000);
+    expect(held()).toBeLessThan(40);
+    const sentBefore = world.gw.firmwareStats!.blocksSent;
+    await world.broker.restart();
+    await waitFor(() => l.meter.firmwarePending?.state === 'verified', 60_000, 'verified after the drop');
+    // It came back through a new connection and the gateway served the rest after the restart.
+    expect(l.client.counters.connects).toBeGreaterThan(connects);
+    expect(world.gw.firmwareStats!.blocksSent).toBeGreaterThan(sentBefore);
+    const verified = await waitFor(async () => (await events(h.meterId, 'firmware.verified'))[0], 20_000);
+    expect(verified).toMatchObject({ image: img.sha256 });
   });
 });
 
