@@ -165,23 +165,21 @@ describe('serving blocks', () => {
     expect(rows[0]!.firmware_sequence).toBe(42);
   });
 
-  test('a halted campaign serves nothing more', async () => {
+  test('a halted campaign serves nothing more, and serves again once it runs', async () => {
     const m = world.meters[0]!;
+    /** Ask once; whether the gateway refused or sent the block. */
+    const outcome = async (): Promise<'refused' | 'served'> => {
+      const before = rejected();
+      const sent = blocks.get(m.id)!.length;
+      await ask(m, img.sha256, 0);
+      await waitFor(() => rejected() > before || blocks.get(m.id)!.length > sent, 5_000, 'an answer');
+      return rejected() > before ? 'refused' : 'served';
+    };
     await world.db.pool.query(`UPDATE firmware_campaigns SET status = 'halted' WHERE id = $1`, [campaign]);
-    const sent = blocks.get(m.id)!.length;
-    // The offer is remembered for offerTtlMs (100 ms here): ask until the refusal shows.
-    await waitFor(
-      async () => {
-        const before = rejected();
-        await ask(m, img.sha256, 0);
-        return waitFor(() => rejected() > before || blocks.get(m.id)!.length > sent, 5_000).then(
-          () => rejected() > before,
-        );
-      },
-      10_000,
-      'refusal after the halt',
-    );
+    // The offer (or its absence) is remembered for offerTtlMs (100 ms here): ask until it shows.
+    await waitFor(async () => (await outcome()) === 'refused', 10_000, 'refusal after the halt');
     await world.db.pool.query(`UPDATE firmware_campaigns SET status = 'running' WHERE id = $1`, [campaign]);
+    await waitFor(async () => (await outcome()) === 'served', 10_000, 'served again');
   });
 });
 
