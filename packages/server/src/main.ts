@@ -17,6 +17,7 @@ import { demoTariffs } from './demo/tariffs.ts';
 import { seedDemo, type DemoLogins, type FleetFile } from './demo/seed.ts';
 import { issueDemoBills } from './demo/bills.ts';
 import { demoNetworkCharges } from './demo/network.ts';
+import { demoFirmware } from './demo/firmware.ts'; // #10 D
 import { reconcileAll } from './money/reconcile.ts';
 import type { FleetFaults } from '@kilowire/meter';
 
@@ -229,6 +230,7 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
           log,
           config.bills.driftMinor,
           config.demoNetworkCharges,
+          config.demoFirmware ? config : null, // #10 D
         );
         stops.push(() => demoMoney.stop());
       }
@@ -361,6 +363,8 @@ function demoMoneyWhenCaughtUp(
   log: Logger,
   driftMinor: number,
   networkCharges: boolean,
+  /** #10 D: seed the demo's firmware image and campaign (null: DEMO_FIRMWARE=false). */
+  firmware: Pick<Config, 'firmwareSigningKey' | 'firmwareDir'> | null,
 ): { stop(): Promise<void> } {
   let stopped = false;
   let wake: (() => void) | undefined;
@@ -400,6 +404,20 @@ function demoMoneyWhenCaughtUp(
       );
     } catch (err) {
       log.error({ err }, "demo: last month's bills could not be issued (the daily bill run will try again)");
+    }
+    if (!stopped && firmware) {
+      // #10 D: after the catch-up, so the simulated meters run on real time and are online
+      // when the campaign engine offers them the image.
+      try {
+        const fw = await demoFirmware(pool, firmware, log);
+        if (fw?.created)
+          log.info(
+            { imageId: fw.imageId, campaignId: fw.campaignId },
+            'demo: firmware image and campaign seeded',
+          );
+      } catch (err) {
+        log.error({ err }, 'demo: the firmware image and campaign could not be seeded');
+      }
     }
     if (stopped || !networkCharges) return;
     try {
