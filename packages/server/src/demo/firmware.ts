@@ -141,13 +141,14 @@ export async function demoFirmware(
     });
 
     // Asked for by the first supplier admin, approved by the second (never the same person).
-    const reason = 'Demo roll-out: one canary meter, then the rest.';
+    const name = `Demo ${DEMO_FW_VERSION} roll-out`;
+    const reason = 'One canary meter, then the rest.';
     const req = await t.c.query<{ id: string }>(
       `INSERT INTO action_requests (supplier_id, kind, requested_by, reason, reason_text, needs, status,
                                     decided_by, decided_at, decision_reason, expires_at)
-       VALUES ($1, 'firmware.campaign', $2, 'firmware', $3, ARRAY['firmware'], 'approved', $4, now(),
+       VALUES ($1, 'firmware.campaign', $2, 'firmware_campaign', $3, ARRAY['firmware'], 'approved', $4, now(),
                'Canary plan checked', now() + interval '1 day') RETURNING id`,
-      [supplierId, askerId, reason, approverId],
+      [supplierId, askerId, `${name}: ${reason}`, approverId],
     );
     // A window over the whole day: the demo runs to the end whenever it is started.
     const stages = sameClass.length > 1 ? 2 : 1;
@@ -161,7 +162,7 @@ export async function demoFirmware(
       [
         supplierId,
         imageId,
-        `Demo ${DEMO_FW_VERSION} roll-out`,
+        name,
         JSON.stringify({ filter: { hardwareClass, version: '1.0.0' } }),
         Math.max(1, sameClass.length - 1),
         stages,
@@ -178,10 +179,15 @@ export async function demoFirmware(
     );
     await t.c.query(
       `INSERT INTO firmware_campaign_events (campaign_id, kind, actor_id, detail) VALUES
-         ($1, 'created', $2, $4), ($1, 'approved', $3, 'Canary plan checked'), ($1, 'started', NULL, NULL)`,
-      [campaignId, askerId, approverId, reason],
+         ($1, 'created', $2, $4), ($1, 'started', $3, 'approved'), ($1, 'stage_started', NULL, 'stage 0 (canary)')`,
+      [
+        campaignId,
+        askerId,
+        approverId,
+        `${sameClass.length} meters in ${stages} stages (canary 1); ${reason}`,
+      ],
     );
-    await t.audit('firmware.campaign_create', String(campaignId), {
+    await t.audit('firmware.campaign.created', String(campaignId), {
       imageId,
       meters: sameClass.length,
       demo: true,

@@ -65,10 +65,10 @@ const ACTION: Record<Action, { label: string; title: string; body: string; done:
   },
 };
 
+/** What a supplier admin can do from each status (the API refuses the rest with 409). */
 function actionsFor(s: FwCampaignStatus): Action[] {
   if (s === 'running') return ['pause', 'cancel'];
   if (s === 'paused') return ['resume', 'cancel'];
-  if (s === 'awaiting_approval' || s === 'halted') return ['cancel'];
   return [];
 }
 
@@ -231,8 +231,8 @@ export default function CampaignPage({ param }: { param?: string }) {
       {d.status === 'awaiting_approval' && (
         <div className="notice notice-warn" role="status">
           <p>
-            Waiting for a second supplier admin&rsquo;s approval: nothing reaches a meter before. Decide on
-            the <Link href="/approvals">Approvals</Link> page.
+            Waiting for a second supplier admin&rsquo;s approval: nothing reaches a meter before. Approve,
+            reject or withdraw it on the <Link href="/approvals">Approvals</Link> page.
           </p>
         </div>
       )}

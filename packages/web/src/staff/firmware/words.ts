@@ -112,18 +112,17 @@ export function formatSeconds(s: number): string {
 /** A timeline entry's kind in words (unknown kinds are shown readably, not hidden). */
 const EVENT_LABEL: Record<string, string> = {
   created: 'Created, waiting for approval',
-  approved: 'Approved',
-  rejected: 'Rejected',
-  expired: 'Approval lapsed',
-  started: 'Started',
+  started: 'Approved and started',
   stage_started: 'Stage started',
-  stage_advanced: 'Next stage',
+  carried_over: 'Skipped meters carried over',
   paused: 'Paused',
   resumed: 'Resumed',
   halted: 'Halted itself',
   cancelled: 'Cancelled',
   completed: 'Completed',
-  activation_window: 'Network operator told of activations',
+  rejected: 'Rejected',
+  withdrawn: 'Request withdrawn',
+  expired: 'Approval lapsed',
 };
 export function eventLabel(kind: string): string {
   const s = EVENT_LABEL[kind];

@@ -44,6 +44,7 @@ export function needsText(needs: readonly ApprovalNeed[]): string {
 }
 
 export function reasonLabel(r: string): string {
+  if (r === 'firmware_campaign') return 'Firmware campaign'; // #10 D: the campaign's own reason follows
   return (REASON_LABELS as Record<string, string>)[r] ?? r;
 }
 
