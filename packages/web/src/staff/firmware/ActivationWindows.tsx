@@ -27,7 +27,16 @@ export function ActivationWindows({ tz }: { tz: string }) {
         cell: ({ row }) => (
           <>
             {row.original.feederName ?? row.original.feederId ?? 'No feeder recorded'}
-            {row.original.areaId && <div className="muted">{row.original.areaId}</div>}
+            <div className="muted">
+              {[
+                row.original.feederId && !(row.original.feederName ?? '').includes(row.original.feederId)
+                  ? row.original.feederId
+                  : null,
+                row.original.areaId,
+              ]
+                .filter(Boolean)
+                .join(' · ')}
+            </div>
           </>
         ),
       },

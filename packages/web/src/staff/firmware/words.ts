@@ -52,13 +52,14 @@ export const SKIP_REASON: Record<FwSkipReason, string> = {
 };
 
 /**
- * The states grouped as the compact progress bar shows them, in the order a meter moves
+ * The states grouped as the compact progress bar shows them (the five failures as one), in the order a meter moves
  * through them. Each group has its own fill pattern as well as a colour (never colour alone).
  */
 export const STATE_GROUPS = [
   { key: 'waiting', label: 'Waiting', states: ['pending', 'skipped'] },
   { key: 'transfer', label: 'Downloading', states: ['offered', 'downloading'] },
-  { key: 'verified', label: 'Verified', states: ['verified', 'activating'] },
+  { key: 'verified', label: 'Verified', states: ['verified'] },
+  { key: 'activating', label: 'Activating', states: ['activating'] },
   { key: 'confirmed', label: 'Confirmed', states: ['confirmed'] },
   {
     key: 'failed',
