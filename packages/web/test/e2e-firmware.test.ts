@@ -81,6 +81,8 @@ async function check(page: Page, name: string, source: string): Promise<string[]
   for (const width of [390, 1280]) {
     await page.setViewportSize({ width, height: width < 600 ? 720 : 900 });
     await settle(page);
+    // From the top: a page scrolled to a focused field would show the sticky header mid-page.
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
     const v = await runAxe(page, source);
     out.push(...v.filter(isBlocking).map((x) => `${name}@${width}: ${x.id} ${x.help} ${x.nodes.join(' ')}`));
@@ -196,16 +198,22 @@ async function seedCampaigns(): Promise<Seeded> {
     ): Promise<void> => {
       await c.query(
         `INSERT INTO firmware_campaign_meters (campaign_id, meter_id, stage, state, blocks_done, blocks_total,
-                                               reason, skip_reason, activate_at, updated_at)
+                                               reason, skip_reason, activate_at, updated_at, offered_at,
+                                               verified_at, finished_at)
          SELECT $1, m, $2, $3, $4, 16, $5, $6,
                 CASE WHEN $7::int IS NULL THEN NULL ELSE now() + make_interval(secs => $7::int) END,
-                now() - interval '10 minutes'
+                now() - interval '10 minutes',
+                CASE WHEN $3 NOT IN ('pending', 'skipped', 'cancelled') THEN now() - interval '1 day' END,
+                CASE WHEN $3 IN ('verified', 'activating', 'confirmed', 'reverted') THEN now() - interval '22 hours' END,
+                CASE WHEN $3 IN ('confirmed', 'refused', 'verify_failed', 'reverted', 'cancelled')
+                     THEN now() - interval '20 hours' END
            FROM unnest($8::int[]) AS m`,
         [
           campaignId,
           stage,
           state,
-          extra.blocks ?? (['verified', 'activating', 'confirmed', 'reverted'].includes(state) ? 16 : 0),
+          extra.blocks ??
+            (['verified', 'activating', 'confirmed', 'reverted', 'verify_failed'].includes(state) ? 16 : 0),
           extra.reason ?? null,
           extra.skip ?? null,
           extra.activateInS ?? null,
@@ -289,6 +297,8 @@ describe('the firmware console', () => {
     await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('No firmware images yet');
     problems.push(...(await check(a, 'firmware-empty', source)));
 
+    // With no image yet the upload panel is open; it folds behind its button afterwards.
+    expect(await a.getByRole('button', { name: 'Hide upload' }).getAttribute('aria-expanded')).toBe('true');
     const good = signedImage(dir, 'kw-1.2.0', { version: '1.2.0', sequence: 3, size: 40_000 });
     await a.getByLabel('Signed manifest (.manifest.json)').setInputFiles(good.manifestFile);
     await a.getByLabel('Image file').setInputFiles(good.image);
@@ -321,6 +331,10 @@ describe('the firmware console', () => {
     tampered[5 * BLOCK + 17] = tampered[5 * BLOCK + 17]! ^ 0x01;
     const bad = path.join(dir, 'kw-1.3.0-tampered.bin');
     writeFileSync(bad, tampered);
+    await a
+      .getByRole('button', { name: 'Upload an image' })
+      .click()
+      .catch(() => undefined);
     await a.getByLabel('Signed manifest (.manifest.json)').setInputFiles(next.manifestFile);
     await a.getByLabel('Image file').setInputFiles(bad);
     await a.getByRole('button', { name: 'Upload image' }).click();
@@ -343,6 +357,10 @@ describe('the firmware console', () => {
     const ids = await seedCampaigns();
     await a.goto(`${e2e.baseUrl}/firmware`);
     await settle(a);
+    // With images, the upload panel waits behind its button.
+    const toggle = a.getByRole('button', { name: 'Upload an image' });
+    expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+    expect(await a.getByRole('heading', { name: 'Upload a signed image' }).count()).toBe(0);
     await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('1.0.5');
     problems.push(...(await check(a, 'firmware-images', source)));
 
@@ -377,6 +395,10 @@ describe('the firmware console', () => {
     const tiles = a.getByRole('list', { name: 'Meters in each state' });
     expect(await tiles.getByRole('listitem').filter({ hasText: 'Activating' }).innerText()).toContain('2');
     expect(await tiles.getByRole('listitem').filter({ hasText: 'Reverted' }).innerText()).toContain('1');
+    // Downloading, with how far: 10 of its 16 blocks.
+    await expect
+      .poll(() => tiles.getByRole('listitem').filter({ hasText: 'Downloading' }).innerText())
+      .toContain('62 % of blocks');
     const stages = a.getByRole('region', { name: 'Each stage against its halt limit' });
     expect(await stages.innerText()).toMatch(/Canary[\s\S]*1 of at most 1/);
     expect(await main.innerText()).toContain('did not reconnect on the new image within 600 s');

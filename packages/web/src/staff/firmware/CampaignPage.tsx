@@ -39,8 +39,13 @@ import './firmware.css';
 
 const LIVE: readonly FwCampaignStatus[] = ['awaiting_approval', 'running', 'paused'];
 const FAILURES: readonly FwMeterState[] = FW_FAILURE_STATES;
-const IN_TRANSFER: readonly FwMeterState[] = ['offered', 'downloading', 'verified', 'activating'];
 const PAGE = 50;
+
+/** Blocks held over blocks needed, whole per cent, or null without meters. */
+function downloadPct(ms: readonly FwCampaignMeter[]): number | null {
+  const total = ms.reduce((n, m) => n + m.blocksTotal, 0);
+  return total > 0 ? Math.floor((ms.reduce((n, m) => n + m.blocksDone, 0) * 100) / total) : null;
+}
 const BROWSER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 type Action = 'pause' | 'resume' | 'cancel';
@@ -87,18 +92,6 @@ function targetText(t: FwTarget): string {
   return parts.length ? `Fleet filter: ${parts.join(', ')}` : 'The whole fleet';
 }
 
-/** Share of blocks held over blocks needed, across stages, weighted by the meters past the offer. */
-function overallDownloadPct(stages: FwStage[]): number | null {
-  let w = 0;
-  let sum = 0;
-  for (const s of stages) {
-    const past = IN_TRANSFER.reduce((n, st) => n + (s.counts[st] ?? 0), 0);
-    w += past;
-    sum += past * s.downloadPct;
-  }
-  return w > 0 ? Math.round(sum / w) : null;
-}
-
 /**
  * One campaign: where it stands (status, stage, a banner when it halted itself, with why), the
  * meters per state, each stage against its halt limit, why meters failed, every meter (filtered
@@ -117,6 +110,18 @@ export default function CampaignPage({ param }: { param?: string }) {
   const reload = loaded.reload;
   const live = d ? LIVE.includes(d.status) : false;
   const [tick, setTick] = useState(0);
+  // "Downloading, 62 %": the blocks the downloading meters hold of those they need (in-flight
+  // transfers are few: the engine caps them, so one page holds them all).
+  const nDownloading = d?.counts.downloading ?? 0;
+  const downloading = useApi<FwCampaignMetersResponse>(
+    valid && nDownloading > 0
+      ? `/api/firmware/campaigns/${id}/meters${qs({ state: 'downloading', limit: 500 })}`
+      : null,
+  );
+  const reloadDownloading = downloading.reload;
+  useEffect(() => {
+    if (tick > 0) reloadDownloading();
+  }, [tick, reloadDownloading]);
   useEffect(() => {
     if (!live) return;
     const t = setInterval(() => {
@@ -179,7 +184,7 @@ export default function CampaignPage({ param }: { param?: string }) {
   if (!d) return <Loading what="the campaign" />;
 
   const status = CAMPAIGN_STATUS[d.status];
-  const dl = overallDownloadPct(d.stagesDetail);
+  const dl = downloading.data ? downloadPct(downloading.data.items) : null;
   const actions = canManage ? actionsFor(d.status) : [];
   return (
     <div className="fw-page">
@@ -223,8 +228,8 @@ export default function CampaignPage({ param }: { param?: string }) {
           <p>{d.haltedReason ?? 'Failures passed the threshold in a stage.'}</p>
           <p>
             Meters not yet activated were told to drop the image; nothing beyond{' '}
-            {stageLabel(d.stage).toLowerCase()} was offered. Read the failure reasons below before you plan
-            another campaign.
+            {d.stage === 0 ? 'the canary' : stageLabel(d.stage).toLowerCase()} was offered. Read the failure
+            reasons below before you plan another campaign.
           </p>
         </div>
       )}
@@ -272,10 +277,25 @@ export default function CampaignPage({ param }: { param?: string }) {
         </div>
       </section>
 
+      <section aria-labelledby={`${uid}-stages`}>
+        <h2 id={`${uid}-stages`}>Stages</h2>
+        <StagesTable stages={d.stagesDetail} current={d.stage} status={d.status} />
+      </section>
+
       <div className="fw-two">
-        <section aria-labelledby={`${uid}-stages`}>
-          <h2 id={`${uid}-stages`}>Stages</h2>
-          <StagesTable stages={d.stagesDetail} current={d.stage} status={d.status} />
+        <section aria-labelledby={`${uid}-reasons`}>
+          <h2 id={`${uid}-reasons`}>Failure reasons</h2>
+          {d.failureReasons.length === 0 ? (
+            <p className="muted">No meter has failed.</p>
+          ) : (
+            <ul className="fw-reasons">
+              {d.failureReasons.map((r) => (
+                <li key={r.reason}>
+                  {r.reason}: <strong>{r.meters}</strong> meter{r.meters === 1 ? '' : 's'}
+                </li>
+              ))}
+            </ul>
+          )}
         </section>
         <section aria-labelledby={`${uid}-plan`}>
           <h2 id={`${uid}-plan`}>Plan</h2>
@@ -320,21 +340,6 @@ export default function CampaignPage({ param }: { param?: string }) {
           </dl>
         </section>
       </div>
-
-      <section aria-labelledby={`${uid}-reasons`}>
-        <h2 id={`${uid}-reasons`}>Failure reasons</h2>
-        {d.failureReasons.length === 0 ? (
-          <p className="muted">No meter has failed.</p>
-        ) : (
-          <ul className="fw-reasons">
-            {d.failureReasons.map((r) => (
-              <li key={r.reason}>
-                {r.reason}: <strong>{r.meters}</strong> meter{r.meters === 1 ? '' : 's'}
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
 
       <MetersSection campaignId={id} stages={d.stagesDetail.length} refresh={tick} />
 
@@ -438,7 +443,7 @@ function StagesTable({
       },
       {
         id: 'download',
-        header: 'Downloaded',
+        header: 'Blocks held',
         accessorKey: 'downloadPct',
         cell: ({ row }) => `${Math.round(row.original.downloadPct)} %`,
       },

@@ -58,8 +58,11 @@ export default function CampaignsPage() {
               <Badge tone={CAMPAIGN_STATUS[c.status].tone}>{CAMPAIGN_STATUS[c.status].label}</Badge>
               {(c.status === 'running' || c.status === 'paused' || c.status === 'halted') && (
                 <div className="muted">
-                  {stageLabel(c.stage)} of {c.stages} stage{c.stages === 1 ? '' : 's'}
+                  {stageLabel(c.stage)}, stage {c.stage + 1} of {c.stages}
                 </div>
+              )}
+              {c.status === 'halted' && c.haltedReason && (
+                <div className="fw-wrap fw-over">{c.haltedReason}</div>
               )}
             </>
           );

@@ -18,6 +18,9 @@ export default function FirmwarePage() {
   const { me } = useSession();
   const canManage = me.capabilities.includes('firmware.manage');
   const list = useApi<FwImagesResponse>('/api/firmware/images');
+  // The upload is an occasional task: folded behind a button, open while there is no image yet.
+  const [uploadOpen, setUploadOpen] = useState<boolean | null>(null);
+  const showUpload = canManage && (uploadOpen ?? list.data?.items.length === 0);
   const columns = useMemo<ColumnDef<FwImage, unknown>[]>(
     () => [
       {
@@ -88,6 +91,17 @@ export default function FirmwarePage() {
         description="Signed firmware images for your meters. A campaign takes one to the fleet in stages, starting with a canary."
         actions={
           <>
+            {canManage && (
+              <button
+                type="button"
+                className="btn btn-secondary"
+                aria-expanded={showUpload}
+                aria-controls="fw-upload"
+                onClick={() => setUploadOpen(!showUpload)}
+              >
+                {showUpload ? 'Hide upload' : 'Upload an image'}
+              </button>
+            )}
             <Link className="btn btn-secondary" href="/firmware/campaigns">
               Campaigns
             </Link>
@@ -99,7 +113,15 @@ export default function FirmwarePage() {
           </>
         }
       />
-      {canManage && <UploadPanel onUploaded={list.reload} />}
+      {showUpload && (
+        <UploadPanel
+          onUploaded={() => {
+            // Stay open: the panel says what was uploaded and offers the next step.
+            setUploadOpen(true);
+            list.reload();
+          }}
+        />
+      )}
       <section aria-labelledby="fw-images-h">
         <h2 id="fw-images-h">Images</h2>
         {list.error ? (
@@ -118,7 +140,7 @@ export default function FirmwarePage() {
                 {canManage ? (
                   <p>
                     Sign a build with <code>npm run firmware -- sign</code> and upload the image and its{' '}
-                    <code>.manifest.json</code> above.
+                    <code>.manifest.json</code> with the panel above.
                   </p>
                 ) : (
                   <p>A supplier admin uploads signed images; they appear here.</p>
@@ -210,7 +232,7 @@ function UploadPanel({ onUploaded }: { onUploaded: () => void }) {
   };
 
   return (
-    <section className="card fw-upload" aria-labelledby={`${id}-h`}>
+    <section id="fw-upload" className="card fw-upload" aria-labelledby={`${id}-h`}>
       <h2 id={`${id}-h`}>Upload a signed image</h2>
       <p className="muted">
         Pick the image and the <code>.manifest.json</code> that <code>npm run firmware -- sign</code> wrote

@@ -231,6 +231,9 @@ export default function NetworkOverviewPage() {
         )}
       </section>
 
+      {/* #10 D: suppliers' planned reboots onto new firmware, so they are not taken for outages. */}
+      <ActivationWindows tz={NETWORK_TZ} />
+
       <section aria-labelledby="feeders-h">
         <h2 id="feeders-h">Feeders</h2>
         {feeders.error && <ErrorMessage error={feeders.error} retry={reloadF} />}
@@ -248,9 +251,6 @@ export default function NetworkOverviewPage() {
           />
         )}
       </section>
-
-      {/* #10 D: suppliers' planned reboots onto new firmware, so they are not taken for outages. */}
-      <ActivationWindows tz={NETWORK_TZ} />
     </div>
   );
 }

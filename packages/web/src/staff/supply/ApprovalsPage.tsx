@@ -167,8 +167,9 @@ function ApprovalCard({
         <dd>{needsText(a.needs)}</dd>
         <dt>Reason</dt>
         <dd>
-          {reasonLabel(a.reason)}
-          {a.reasonText ? `: ${a.reasonText}` : ''}
+          {firmware && a.reasonText
+            ? a.reasonText
+            : `${reasonLabel(a.reason)}${a.reasonText ? `: ${a.reasonText}` : ''}`}
         </dd>
         <dt>Asked by</dt>
         <dd>
