@@ -16,6 +16,9 @@ Meters:
   --count N --prefix P         generate ids P000001..; all share --password (load tests)
   --password PW                shared broker password for generated meters
   --server-public-key KEY      head-end command key, base64 raw Ed25519 (env KILOWIRE_SERVER_PUBLIC_KEY)
+  --firmware-public-key KEY    firmware key image manifests must be signed with, base64 raw Ed25519
+                               (env KILOWIRE_FIRMWARE_PUBLIC_KEY, or the fleet file's firmwarePublicKey);
+                               without it the meters refuse every firmware offer
   --tz ZONE                    time zone of generated meters (default Europe/London)
   --prepay-share F             fraction of generated meters in prepayment mode (default 0.3)
   --feeders N                  spread generated meters over N feeders P-F1..P-FN (default: none)
@@ -49,6 +52,10 @@ Faults (simulated hours/minutes run at --speed while catching up, then at real t
                                not in the backfilled history
   --first-faults-after-s N     once caught up, N real seconds later: one tamper, and 30 s after it one
                                feeder outage (with --feeder-outage-every-hours) — a demo that shows both at once
+  --fw-power-loss-share F      share of meters (0-1) that lose power once per firmware image at a random point
+                               of its transfer or activation, and boot again from their durable state
+  --slow-link-share F          share of meters (0-1) on a slow link: each firmware block arrives late
+  --slow-link-block-delay-ms N added delay per firmware block on a slow link (default 500)
 
   -h, --help                   this text
 `;
@@ -64,6 +71,7 @@ const cliSchema = z
       .default('SIM'),
     password: z.string().min(1).optional(),
     'server-public-key': z.string().optional(),
+    'firmware-public-key': z.string().optional(),
     tz: z.string().default('Europe/London'),
     'prepay-share': z.coerce.number().min(0).max(1).default(0.3),
     broker: z
@@ -90,6 +98,9 @@ const cliSchema = z
     'household-outage-minutes': posNum.max(7 * 24 * 60).optional(),
     'faults-when-caught-up': z.boolean().optional(),
     'first-faults-after-s': z.coerce.number().min(0).max(86_400).optional(),
+    'fw-power-loss-share': z.coerce.number().min(0).max(1).optional(),
+    'slow-link-share': z.coerce.number().min(0).max(1).optional(),
+    'slow-link-block-delay-ms': z.coerce.number().int().min(1).max(600_000).optional(),
   })
   .refine((o) => (o.fleet === undefined) !== (o.count === undefined), {
     message: 'give exactly one of --fleet FILE or --count N',
@@ -118,6 +129,7 @@ const cliSchema = z
 const fleetFileSchema = z.object({
   brokerUrl: z.string().optional(),
   serverPublicKey: z.string(),
+  firmwarePublicKey: z.string().optional(),
   meters: z
     .array(
       z.object({
@@ -130,6 +142,8 @@ const fleetFileSchema = z.object({
         initialCreditMinor: z.int().min(0).max(1_000_000).optional(),
         seed: z.int().optional(),
         feederId: z.string().min(1).max(64).optional(),
+        firmwareVersion: z.string().min(1).max(32).optional(),
+        firmwareSequence: z.int().min(0).optional(),
         profile: z
           .object({
             baseLoadW: z.number().min(0).max(20_000).optional(),
@@ -148,6 +162,12 @@ const keySchema = z
   .refine(
     (k) => Buffer.from(k, 'base64').length === 32,
     'server public key must be base64 of 32 raw Ed25519 bytes',
+  );
+const firmwareKeySchema = z
+  .string()
+  .refine(
+    (k) => Buffer.from(k, 'base64').length === 32,
+    'firmware public key must be base64 of 32 raw Ed25519 bytes',
   );
 
 function fail(message: string): never {
@@ -198,6 +218,7 @@ function main(): void {
 
   let meters: MeterDescriptor[];
   let serverPublicKey = o['server-public-key'] ?? process.env.KILOWIRE_SERVER_PUBLIC_KEY;
+  let firmwarePublicKey = o['firmware-public-key'] ?? process.env.KILOWIRE_FIRMWARE_PUBLIC_KEY;
   let brokerUrl = o.broker;
   if (o.fleet !== undefined) {
     let raw: unknown;
@@ -210,6 +231,7 @@ function main(): void {
     if (!f.success) fail(`fleet file ${o.fleet}:\n  ${issues(f.error)}`);
     meters = f.data.meters;
     serverPublicKey ??= f.data.serverPublicKey;
+    firmwarePublicKey ??= f.data.firmwarePublicKey;
     brokerUrl ??= f.data.brokerUrl;
     const ids = new Set<string>();
     for (const m of meters) {
@@ -236,6 +258,8 @@ function main(): void {
   const key = keySchema.safeParse(serverPublicKey ?? '');
   if (!key.success)
     fail(serverPublicKey ? issues(key.error) : '--server-public-key (or a fleet file) is required');
+  const fwKey = firmwarePublicKey === undefined ? undefined : firmwareKeySchema.safeParse(firmwarePublicKey);
+  if (fwKey && !fwKey.success) fail(issues(fwKey.error));
   brokerUrl ??= process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
   if (o['feeder-outage-every-hours'] !== undefined && !meters.some((m) => m.feederId !== undefined))
     fail(
@@ -246,6 +270,7 @@ function main(): void {
   const fleet = new Fleet({
     brokerUrl,
     serverPublicKey: key.data,
+    firmwarePublicKey: fwKey?.data,
     meters,
     stateDir: o['state-dir'],
     speed: o.speed,
@@ -266,6 +291,9 @@ function main(): void {
       householdOutageSimMinutes: o['household-outage-minutes'],
       onlyWhenCaughtUp: o['faults-when-caught-up'],
       firstFaultsAfterS: o['first-faults-after-s'],
+      fwPowerLossShare: o['fw-power-loss-share'],
+      slowLinkShare: o['slow-link-share'],
+      slowLinkBlockDelayMs: o['slow-link-block-delay-ms'],
     },
     log,
   });

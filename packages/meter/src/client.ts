@@ -36,6 +36,11 @@ export interface MeterClientOptions {
   reconnectPeriodMs?: number;
   connectTimeoutMs?: number;
   mqtt?: Partial<IClientOptions>;
+  /**
+   * A slow link (simulator): each firmware block is taken in only this many ms after it
+   * arrived, as if it had trickled in over a narrow radio channel. Default 0.
+   */
+  fwBlockDelayMs?: number;
   log?: (line: string) => void;
 }
 
@@ -55,6 +60,13 @@ export interface MeterClientCounters {
   malformed: number;
   ignored: number;
   errors: number;
+  /** Firmware block requests published, blocks stored, blocks that failed their check. */
+  fwRequests: number;
+  fwBlocks: number;
+  fwBadBlocks: number;
+  /** Reboots into a new image (activations), and reverts after a trial that did not confirm. */
+  fwReboots: number;
+  fwReverts: number;
 }
 
 /**
@@ -77,6 +89,11 @@ export class MeterClient {
     malformed: 0,
     ignored: 0,
     errors: 0,
+    fwRequests: 0,
+    fwBlocks: 0,
+    fwBadBlocks: 0,
+    fwReboots: 0,
+    fwReverts: 0,
   };
   private readonly opts: MeterClientOptions;
   private readonly clock: Clock;
@@ -88,6 +105,9 @@ export class MeterClient {
   private lastStatusAtMs = 0;
   /** Whether the meter had produced up to wall time at the last tick. */
   private live = true;
+  /** Started and not stopped/dropped: the client connects whenever the running image's radio works. */
+  private wantOnline = false;
+  private readonly delayed = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(opts: MeterClientOptions) {
     this.opts = opts;
@@ -102,7 +122,19 @@ export class MeterClient {
 
   /** Connect (and reconnect automatically until `stop` or `dropConnection`). */
   start(): void {
-    if (this.mqtt) return;
+    this.wantOnline = true;
+    if ((this.opts.autoTick ?? true) && !this.cancelTimer) {
+      this.cancelTimer = this.clock.every(this.opts.tickMs ?? 1000, () => this.tick());
+    }
+    this.connectMqtt();
+  }
+
+  /**
+   * Open the MQTT connection, unless one is open or the running image cannot bring the radio
+   * up (a `no_reconnect` image on trial): then the meter stays dark until it reverts.
+   */
+  private connectMqtt(): void {
+    if (this.mqtt || !this.meter.radioWorks) return;
     const id = this.meter.id;
     const client = connect(this.opts.brokerUrl, {
       protocolVersion: 4,
@@ -123,13 +155,12 @@ export class MeterClient {
       this.counters.errors++;
       this.opts.log?.(`${id}: mqtt error: ${err.message}`);
     });
-    if (this.opts.autoTick ?? true) {
-      this.cancelTimer = this.clock.every(this.opts.tickMs ?? 1000, () => this.tick());
-    }
   }
 
   /** Close cleanly (DISCONNECT sent, in-flight QoS 1 given a chance to complete). */
   async stop(): Promise<void> {
+    this.wantOnline = false;
+    this.clearDelayed();
     this.cancelTimer?.();
     this.cancelTimer = null;
     const client = this.mqtt;
@@ -140,6 +171,8 @@ export class MeterClient {
 
   /** Lose the network abruptly (no DISCONNECT), and stay offline until `start` is called again. */
   dropConnection(): void {
+    this.wantOnline = false;
+    this.clearDelayed();
     this.cancelTimer?.();
     this.cancelTimer = null;
     const client = this.mqtt;
@@ -152,7 +185,9 @@ export class MeterClient {
     this.simNowS = simNowS ?? Math.floor(nowMs / 1000);
     if (!this.meter.powerOn) return;
     this.meter.advanceTo(this.simNowS);
+    this.firmwareStep();
     this.pump(nowMs);
+    this.pumpFw(nowMs);
     // A meter that has just caught up a backlog says where it stands at once: its last status
     // may be from the middle of the history (credit-only changes are sent at most once a minute).
     const wasLive = this.live;
@@ -211,6 +246,67 @@ export class MeterClient {
 
   // ------------------------------------------------------------------ internals
 
+  /**
+   * Activation and trial, driven by meter time. A due activation is a reboot: the connection
+   * drops (no DISCONNECT, as a reset would), the meter switches to the new slot on trial, and
+   * connects again if that image's radio works. A trial past its deadline reverts; the old
+   * image's radio works, so the meter comes back online.
+   */
+  private firmwareStep(): void {
+    const nowS = this.nowS();
+    const action = this.meter.firmwareTick(nowS);
+    if (action === 'reverted') {
+      this.counters.fwReverts++;
+      this.lastStatusKey = '';
+      if (this.wantOnline) this.connectMqtt();
+      return;
+    }
+    if (action !== 'reboot') return;
+    const old = this.mqtt;
+    this.mqtt = null;
+    this.clearDelayed();
+    old?.end(true);
+    if (this.meter.bootFirmware(nowS)) this.counters.fwReboots++;
+    this.lastStatusKey = '';
+    if (this.wantOnline) this.connectMqtt();
+  }
+
+  private clearDelayed(): void {
+    for (const t of this.delayed) clearTimeout(t);
+    this.delayed.clear();
+  }
+
+  private pumpFw(nowMs: number): void {
+    const client = this.mqtt;
+    if (!client?.connected) return;
+    const req = this.meter.firmwareDue(nowMs);
+    if (!req) return;
+    this.counters.fwRequests++;
+    client.publish(topics.up(this.meter.id, 'fw'), req, { qos: 1 }, (err) => {
+      if (err) this.counters.publishErrors++;
+      else this.counters.published++;
+    });
+  }
+
+  private onBlock(payload: Buffer): void {
+    const before = this.meter.firmwarePending?.state;
+    let r: { changed: boolean; bad: boolean };
+    try {
+      r = this.meter.handleBlock(payload, this.nowS());
+    } catch (err) {
+      this.counters.malformed++;
+      this.opts.log?.(`${this.meter.id}: ignored firmware block: ${(err as Error).message}`);
+      return;
+    }
+    if (r.bad) this.counters.fwBadBlocks++;
+    else if (r.changed) this.counters.fwBlocks++;
+    const nowMs = this.clock.now();
+    this.pump(nowMs);
+    this.pumpFw(nowMs);
+    // The head-end hears of verified / given up at once; progress rides on the regular status.
+    if (this.meter.firmwarePending?.state !== before) this.maybeStatus(nowMs, true);
+  }
+
   private onConnect(client: MqttClient): void {
     if (client !== this.mqtt) return;
     this.counters.connects++;
@@ -223,6 +319,7 @@ export class MeterClient {
     this.meter.resetSendState();
     this.maybeStatus(this.clock.now(), true);
     this.pump(this.clock.now());
+    this.pumpFw(this.clock.now());
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -238,6 +335,7 @@ export class MeterClient {
           if (ack.kind === 'resend') this.counters.resendRequests++;
           this.counters.acked += this.meter.handleAck(ack);
           if (ack.kind === 'resend') this.pump(this.clock.now());
+          else this.pumpFw(this.clock.now());
           return;
         }
         case 'commands': {
@@ -249,10 +347,16 @@ export class MeterClient {
           this.afterStateChange();
           return;
         }
-        case 'fw':
-          // Firmware transfer arrives in a later issue; until then blocks are dropped.
-          this.counters.ignored++;
+        case 'fw': {
+          const delay = this.opts.fwBlockDelayMs ?? 0;
+          if (delay <= 0) return this.onBlock(payload);
+          const t = setTimeout(() => {
+            this.delayed.delete(t);
+            this.onBlock(payload);
+          }, delay);
+          this.delayed.add(t);
           return;
+        }
       }
     } catch (err) {
       this.counters.malformed++;
@@ -263,6 +367,7 @@ export class MeterClient {
   private afterStateChange(): void {
     const nowMs = this.clock.now();
     this.pump(nowMs);
+    this.pumpFw(nowMs);
     this.maybeStatus(nowMs, true);
   }
 
@@ -280,6 +385,8 @@ export class MeterClient {
       }
       this.counters.published++;
       this.meter.delivered(m.kind, m.key);
+      // A reply off the meter may be what held a block request back (pacing).
+      if (m.kind === 'replies') this.pumpFw(this.clock.now());
     });
   }
 
@@ -288,7 +395,8 @@ export class MeterClient {
     const client = this.mqtt;
     if (!client?.connected) return;
     const s = this.meter.status(this.nowS());
-    const key = `${s.relay}|${s.mode}|${s.lastCounter}|${s.firmware.version}|${this.meter.credit.emergencyInUse}`;
+    const fw = s.firmware.pending;
+    const key = `${s.relay}|${s.mode}|${s.lastCounter}|${s.firmware.version}|${fw?.state}|${this.meter.credit.emergencyInUse}`;
     const creditMoved = s.creditMinor !== this.lastStatusCredit;
     const stale = nowMs - this.lastStatusAtMs >= (this.opts.statusEveryMs ?? 60_000);
     if (!force && key === this.lastStatusKey && !(creditMoved && stale)) return;
@@ -296,8 +404,19 @@ export class MeterClient {
     this.lastStatusCredit = s.creditMinor;
     this.lastStatusAtMs = nowMs;
     client.publish(topics.up(this.meter.id, 'status'), this.meter.statusPayload(s.t), { qos: 1 }, (err) => {
-      if (err) this.counters.publishErrors++;
-      else this.counters.published++;
+      if (err) {
+        this.counters.publishErrors++;
+        return;
+      }
+      this.counters.published++;
+      // The confirmation of a trial boot: the new image came online and the broker took its
+      // status (PUBACK) — the head-end can see the new version. Only then is the image kept.
+      if (
+        fw?.state === 'trial' &&
+        client === this.mqtt &&
+        this.meter.confirmFirmware(s.firmware.version, this.nowS())
+      )
+        this.afterStateChange();
     });
   }
 }

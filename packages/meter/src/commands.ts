@@ -143,7 +143,7 @@ export class CommandHandler {
       case 'firmware.offer':
         return firmware.offer(cmd);
       case 'firmware.activate':
-        return firmware.activate(cmd);
+        return firmware.activate(cmd, nowS);
       case 'firmware.cancel':
         return firmware.cancel(cmd);
     }

@@ -21,6 +21,9 @@ export interface MeterDescriptor {
   startS?: number;
   /** The feeder (low-voltage circuit) the meter hangs on: a feeder outage takes all of them at once. */
   feederId?: string;
+  /** Factory image of a meter without saved state: version (default 1.0.0) and security sequence (default 0). */
+  firmwareVersion?: string;
+  firmwareSequence?: number;
 }
 
 export type TamperKind = 'cover' | 'terminal' | 'magnetic';
@@ -85,11 +88,23 @@ export interface FleetFaults {
   dropEveryMinutes?: number;
   /** A random meter's process restarts from its store every N real minutes. */
   restartEveryMinutes?: number;
+  /**
+   * Share of meters (0-1) that lose power once per firmware image at a random point of its
+   * transfer or activation (a block received, verified, scheduled, on trial): the meter is
+   * dropped without a clean shutdown and boots again from its durable state.
+   */
+  fwPowerLossShare?: number;
+  /** Share of meters (0-1) on a slow link: each firmware block reaches them `slowLinkBlockDelayMs` late. */
+  slowLinkShare?: number;
+  /** Added delay per firmware block on a slow link, real ms (default 500). */
+  slowLinkBlockDelayMs?: number;
 }
 
 export interface FleetOptions {
   brokerUrl: string;
   serverPublicKey: string;
+  /** The firmware key (base64 raw Ed25519) every meter checks image manifests with; without it they refuse offers. */
+  firmwarePublicKey?: string;
   meters: MeterDescriptor[];
   /** One FileStore per meter under this directory; without it, state lives in memory. */
   stateDir?: string;
@@ -138,6 +153,7 @@ export interface FleetStats {
     restarts: number;
     feederOutages: number;
     householdOutages: number;
+    fwPowerLoss: number;
   };
   /** The simulated time of the meter furthest behind, epoch seconds. */
   simMinS: number;
@@ -162,6 +178,10 @@ interface Entry {
   offline: boolean;
   /** The outage that holds the meter's mains off: only its own restore may switch it back on. */
   outage: number;
+  /** On a slow link (faults.slowLinkShare): firmware blocks reach it late. */
+  slowLink: boolean;
+  /** Firmware power loss (faults.fwPowerLossShare): the image it was drawn for, and the point of its progress (0-1) it strikes at, null for none. */
+  fwLoss: { image: string; at: number | null } | null;
 }
 
 /**
@@ -205,6 +225,7 @@ export class Fleet {
     restarts: 0,
     feederOutages: 0,
     householdOutages: 0,
+    fwPowerLoss: 0,
   };
 
   constructor(opts: FleetOptions) {
@@ -235,15 +256,20 @@ export class Fleet {
       const store = this.opts.stateDir
         ? new FileStore(join(this.opts.stateDir, `${desc.id}.json`), { fsync: this.opts.fsync ?? true })
         : new MemoryStore();
+      // Drawn only when asked for, so a seeded fleet without firmware faults repeats its old draws.
+      const slowLink =
+        (this.opts.faults?.slowLinkShare ?? 0) > 0 && this.random() < this.opts.faults!.slowLinkShare!;
       const entry: Entry = {
         desc,
         store,
-        client: this.makeClient(desc, store),
+        client: this.makeClient(desc, store, slowLink),
         simStartS: 0,
         realStartMs: now,
         retired: { published: 0, acked: 0, commandsOk: 0, commandsRejected: 0, malformed: 0, errors: 0 },
         offline: false,
         outage: 0,
+        slowLink,
+        fwLoss: null,
       };
       entry.simStartS = entry.client.meter.cursor;
       this.entries.set(desc.id, entry);
@@ -265,7 +291,7 @@ export class Fleet {
     }
   }
 
-  private makeClient(desc: MeterDescriptor, store: MeterStore): MeterClient {
+  private makeClient(desc: MeterDescriptor, store: MeterStore, slowLink: boolean): MeterClient {
     const startS =
       desc.startS ?? Math.floor(this.clock.now() / 1000) - Math.round((this.opts.backfillDays ?? 0) * 86_400);
     const meter = new Meter({
@@ -274,6 +300,9 @@ export class Fleet {
       intervalS: desc.intervalS ?? 1800,
       hardwareClass: desc.hardwareClass,
       serverPublicKey: this.opts.serverPublicKey,
+      firmwarePublicKey: this.opts.firmwarePublicKey,
+      firmwareVersion: desc.firmwareVersion,
+      firmwareSequence: desc.firmwareSequence,
       store,
       seed: desc.seed,
       profile: desc.profile,
@@ -290,6 +319,7 @@ export class Fleet {
       password: desc.password,
       clock: this.clock,
       autoTick: false,
+      fwBlockDelayMs: slowLink ? (this.opts.faults?.slowLinkBlockDelayMs ?? 500) : 0,
       log: this.opts.log,
     });
   }
@@ -337,6 +367,7 @@ export class Fleet {
       try {
         const simNow = this.paced(e.client.meter, this.simNow(e, nowMs));
         e.client.tick(simNow, nowMs);
+        this.maybeFirmwarePowerLoss(e);
         const m = e.client.meter;
         if (m.cursor + m.intervalS <= Math.floor(nowMs / 1000) || m.outbox.length > 0) behind = true;
         if (
@@ -610,6 +641,31 @@ export class Fleet {
     });
   }
 
+  /**
+   * faults.fwPowerLossShare: once per image, a drawn share of the meters lose power when the
+   * image's progress reaches a drawn point — downloading counts 0-0.7 by blocks held, verified
+   * 0.75, scheduled 0.8, on trial 0.9 — and boot again from their durable state.
+   */
+  private maybeFirmwarePowerLoss(e: Entry): void {
+    const share = this.opts.faults?.fwPowerLossShare ?? 0;
+    const p = e.client.meter.firmwarePending;
+    if (share <= 0 || !p) return;
+    if (e.fwLoss?.image !== p.manifest.sha256) {
+      e.fwLoss = { image: p.manifest.sha256, at: this.random() < share ? this.random() * 0.95 : null };
+    }
+    if (e.fwLoss.at === null) return;
+    const of = p.have.length;
+    const progress =
+      p.state === 'downloading'
+        ? (0.7 * [...p.have].filter((c) => c === '1').length) / of
+        : { verified: 0.75, scheduled: 0.8, trial: 0.9 }[p.state];
+    if (progress < e.fwLoss.at) return;
+    e.fwLoss.at = null;
+    this.faultCounts.fwPowerLoss++;
+    this.opts.log?.(`fault: power loss on ${e.desc.id} during firmware ${p.state} (${p.manifest.version})`);
+    this.restartMeter(e.desc.id);
+  }
+
   /** Kill the meter "process" and boot a new one from its store, as after a watchdog reset. */
   restartMeter(id: string): void {
     const e = this.entry(id);
@@ -625,7 +681,7 @@ export class Fleet {
     ] as const) {
       e.retired[k] += old.counters[k];
     }
-    e.client = this.makeClient(e.desc, e.store);
+    e.client = this.makeClient(e.desc, e.store, e.slowLink);
     e.simStartS = Math.max(this.simNow(e, this.clock.now()), e.client.meter.cursor);
     e.realStartMs = this.clock.now();
     this.faultCounts.restarts++;

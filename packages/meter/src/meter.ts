@@ -1,5 +1,6 @@
 import {
   METER_ID_RE,
+  decodeDown,
   encodeUp,
   publicKeyFromB64,
   type AckMessage,
@@ -11,14 +12,20 @@ import {
   type TariffSpec,
 } from '@kilowire/protocol';
 import { CommandHandler, type CommandOutcome } from './commands.ts';
-import { Firmware } from './firmware.ts';
+import { FW_PACE_MAX_UNACKED, Firmware, type FirmwarePacing, type FirmwareTickAction } from './firmware.ts';
 import { defaultProfile, hashString, type HouseholdProfile } from './load.ts';
 import { Outbox, type OutgoingKind, type OutgoingMessage } from './outbox.ts';
 import { Prepayment, type CreditView } from './prepayment.ts';
 import { Production } from './production.ts';
 import { Relay } from './relay.ts';
-import { upgradeState, type MeterState, type OutboxEntry, type RelaySlice } from './state.ts';
-import type { MeterStore } from './store.ts';
+import {
+  upgradeState,
+  type MeterState,
+  type OutboxEntry,
+  type PendingImage,
+  type RelaySlice,
+} from './state.ts';
+import { MemoryImageBlocks, type MeterStore } from './store.ts';
 import type { Emit } from './shared.ts';
 
 export { ANSWERED_MEMORY, type CommandOutcome } from './commands.ts';
@@ -33,6 +40,13 @@ export interface MeterOptions {
   intervalS?: 900 | 1800;
   /** The head-end's command key, base64 raw Ed25519. */
   serverPublicKey: string;
+  /**
+   * The firmware key, base64 raw Ed25519: the only key a firmware manifest may be signed
+   * with (never the command key). Without it the meter refuses every firmware offer.
+   */
+  firmwarePublicKey?: string;
+  /** Block request timeouts and bad-copy limit (tests shorten them). */
+  firmwarePacing?: Partial<FirmwarePacing>;
   store: MeterStore;
   /** Seed of the consumption noise; defaults to a hash of the id, so each meter differs yet repeats. */
   seed?: number;
@@ -44,6 +58,8 @@ export interface MeterOptions {
   /** For a meter with no saved state: the tariff it is made with (default DEFAULT_TARIFF). */
   tariff?: TariffSpec;
   firmwareVersion?: string;
+  /** Security sequence of the factory image of a meter with no saved state (default 0). */
+  firmwareSequence?: number;
   /** Intervals per readings message in steady state. */
   batchIntervals?: number;
   /** Close a partly filled batch at the end of every advanceTo call. */
@@ -120,7 +136,14 @@ export class Meter {
       this.emit,
       { relay: this.relayPart, prepayment: this.prepayment, readings: this.outboxPart },
     );
-    this.firmware = new Firmware(st.firmware);
+    this.firmware = new Firmware(st.firmware, {
+      hardwareClass: st.hardwareClass,
+      tz: st.tz,
+      firmwarePublicKey: opts.firmwarePublicKey ? publicKeyFromB64(opts.firmwarePublicKey) : null,
+      blocks: this.store.blocks?.() ?? new MemoryImageBlocks(),
+      emit: this.emit,
+      pacing: opts.firmwarePacing,
+    });
     this.commands = new CommandHandler(st.commands, {
       meterId: this.id,
       serverKey,
@@ -176,6 +199,20 @@ export class Meter {
   }
   get pendingReplies(): readonly ReplyMessage[] {
     return this.outboxPart.replies;
+  }
+  get firmwareVersion(): string {
+    return this.firmware.activeVersion;
+  }
+  get firmwareSlot(): 'A' | 'B' {
+    return this.firmware.activeSlot;
+  }
+  /** The image being received, verified, scheduled or tried; null when none. */
+  get firmwarePending(): Readonly<PendingImage> | null {
+    return this.firmware.pending;
+  }
+  /** Whether the running image can bring the radio up (the transport stays offline while it cannot). */
+  get radioWorks(): boolean {
+    return this.firmware.radioWorks;
   }
   /** A deep copy of the persistent state, for tests and diagnostics. */
   snapshot(): MeterState {
@@ -292,6 +329,58 @@ export class Meter {
   /** After a reconnect nothing can be assumed in flight: make everything due again. */
   resetSendState(): void {
     this.outboxPart.resetSendState();
+    this.firmware.resetSendState();
+  }
+
+  // ------------------------------------------------------------------ firmware
+
+  /**
+   * The next firmware block request to publish on up/fw, if one may go now. Pacing rule:
+   * at most one request (of up to FW_MAX_BLOCKS_PER_REQUEST blocks) in flight, and none while
+   * the meter has no mains, a command reply waits for the broker, or more than
+   * FW_PACE_MAX_UNACKED readings/events messages wait for their ack — a transfer never holds
+   * up metering data, it only uses a link that keeps up.
+   */
+  firmwareDue(nowMs: number): Buffer | null {
+    const backedUp =
+      !this.production.powerOn ||
+      this.outboxPart.replies.length > 0 ||
+      this.outboxPart.entries.length > FW_PACE_MAX_UNACKED;
+    const req = this.firmware.due(nowMs, backedUp);
+    return req ? encodeUp('fw', req) : null;
+  }
+
+  /**
+   * A block from down/fw. A good block is durable in its slot before the state that records
+   * it is saved (one write, with any event it completes: firmware.verified or verify_failed).
+   * Throws ProtocolError on a payload that does not decode. `bad`: the block failed its check.
+   */
+  handleBlock(payload: Uint8Array | string, nowS: number): { changed: boolean; bad: boolean } {
+    const msg = decodeDown('fw', payload);
+    const r = this.firmware.receive(msg, nowS);
+    if (r.changed || this.pendingEvents.length > 0) this.commit();
+    return r;
+  }
+
+  /** Time-driven firmware steps at meter time `nowS` (see `Firmware.tick`); a revert is saved at once. */
+  firmwareTick(nowS: number): FirmwareTickAction {
+    const action = this.firmware.tick(nowS);
+    if (action === 'reverted') this.commit();
+    return action;
+  }
+
+  /** The reboot of a due activation: the new slot becomes active on trial, in one write. */
+  bootFirmware(nowS: number): boolean {
+    const ok = this.firmware.bootTrial(nowS);
+    this.commit();
+    return ok;
+  }
+
+  /** The broker accepted a status showing `version`: a trial image is kept. */
+  confirmFirmware(version: string, nowS: number): boolean {
+    const ok = this.firmware.confirm(version, nowS);
+    if (ok) this.commit();
+    return ok;
   }
 
   // ------------------------------------------------------------------ commands
@@ -339,7 +428,7 @@ function newState(opts: MeterOptions): MeterState {
     prepayment: Prepayment.initial(mode, opts.initialCreditMinor),
     relay: Relay.initial(),
     commands: CommandHandler.initial(),
-    firmware: Firmware.initial(opts.firmwareVersion ?? '1.0.0'),
+    firmware: Firmware.initial(opts.firmwareVersion ?? '1.0.0', opts.firmwareSequence ?? 0),
     outbox: Outbox.initial(),
   };
 }

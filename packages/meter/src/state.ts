@@ -1,5 +1,7 @@
 import type {
   EventsMessage,
+  FirmwareManifest,
+  FwPendingState,
   MeterMode,
   ReadingsMessage,
   Registers,
@@ -85,11 +87,52 @@ export interface CommandState {
   answered: ReplyMessage[];
 }
 
+/** What is known of the image in one slot. */
+export interface SlotImage {
+  version: string;
+  /** Monotonic security sequence; an offer must be above the running image's (no rollback). */
+  sequence: number;
+  /** SHA-256 of the image; null for the factory image, which came with the meter and not over the air. */
+  sha256: string | null;
+}
+
+/**
+ * An image on its way in, written to the idle slot: nothing here ever touches the active
+ * slot, so a power loss at any instant leaves a bootable image.
+ */
+export interface PendingImage {
+  /** The manifest exactly as signed (kept for a re-check and for the record) and as parsed. */
+  manifestText: string;
+  manifest: FirmwareManifest;
+  /** The idle slot when the offer was accepted: where the blocks go. */
+  slot: FirmwareSlot;
+  state: FwPendingState;
+  /**
+   * Blocks held and checked against their hash, one character per block ('1' held, '0' not).
+   * Written only after the block itself is durable, so a set bit never points at nothing.
+   */
+  have: string;
+  /** scheduled: when to boot it (epoch s) and how long the trial may take to confirm. */
+  at?: number;
+  confirmS?: number;
+  /** trial: the instant by which the new image must have confirmed (meter time), and the slot to go back to. */
+  deadline?: number;
+  previous?: FirmwareSlot;
+}
+
 /** Owned by `Firmware` (firmware.ts): an A/B image store; the meter boots from `active`. */
 export interface FirmwareState {
   active: FirmwareSlot;
   /** Version of the image in each slot; null while a slot holds none. The active slot always holds one. */
   slots: Record<FirmwareSlot, string | null>;
+  /**
+   * Version, sequence and hash per slot, and the image being received or tried. Optional
+   * additions within format 2: a file written before firmware transfer existed loads as it
+   * is (a slot without `images` counts as a factory image of sequence 0, no pending image),
+   * so they need no migration.
+   */
+  images?: Record<FirmwareSlot, SlotImage | null>;
+  pending?: PendingImage | null;
 }
 
 /** Owned by `Outbox` (outbox.ts): everything promised to the head-end and not yet confirmed. */

@@ -6,6 +6,7 @@ import { Outbox } from '../src/outbox.ts';
 import { Prepayment } from '../src/prepayment.ts';
 import { DEFAULT_TARIFF } from '../src/production.ts';
 import { Relay } from '../src/relay.ts';
+import { MemoryImageBlocks } from '../src/store.ts';
 import type { CommandResult } from '../src/shared.ts';
 import { T0, keys, signed } from './helpers.ts';
 
@@ -226,24 +227,49 @@ describe('Prepayment', () => {
 });
 
 describe('Firmware', () => {
-  it('models two slots, reports the active one, and does not take images yet', () => {
-    const st = Firmware.initial('1.0.0');
-    const fw = new Firmware(st);
+  const deps = (raised: string[] = []) => ({
+    hardwareClass: 'KW-1P-A',
+    tz: 'Europe/London',
+    firmwarePublicKey: null,
+    blocks: new MemoryImageBlocks(),
+    emit: (code: string) => void raised.push(code),
+  });
+
+  it('models two slots with version and sequence, and answers firmware commands itself', () => {
+    const st = Firmware.initial('1.0.0', 4);
+    const raised: string[] = [];
+    const fw = new Firmware(st, deps(raised));
     expect([fw.activeSlot, fw.activeVersion, fw.idleSlot, fw.idleVersion]).toEqual(['A', '1.0.0', 'B', null]);
-    expect(fw.status()).toEqual({ slot: 'A', version: '1.0.0' });
-    const failed = {
-      result: 'failed',
-      code: 'NOT_SUPPORTED_YET',
-      detail: 'firmware transfer not implemented',
-    };
-    expect(fw.offer({ type: 'firmware.offer', manifest: '{}', signature: 'x' })).toEqual(failed);
-    expect(fw.activate({ type: 'firmware.activate', sha256: 'a'.repeat(64) })).toEqual(failed);
-    expect(st).toEqual({ active: 'A', slots: { A: '1.0.0', B: null } });
-    expect(new Firmware({ active: 'B', slots: { A: '1.0.0', B: '1.1.0' } }).idleVersion).toBe('1.0.0');
+    expect(fw.status()).toEqual({ slot: 'A', version: '1.0.0', sequence: 4 });
+    // Without a firmware key every offer is refused; nothing to activate or cancel.
+    expect(fw.offer({ type: 'firmware.offer', manifest: '{}', signature: 'x' })).toMatchObject({
+      result: 'rejected',
+      code: 'FW_BAD_SIGNATURE',
+    });
+    expect(fw.activate({ type: 'firmware.activate', sha256: 'a'.repeat(64) }, T0)).toEqual({
+      result: 'rejected',
+      code: 'FW_UNKNOWN_IMAGE',
+    });
+    expect(fw.cancel({ type: 'firmware.cancel', sha256: 'a'.repeat(64) })).toEqual({
+      result: 'rejected',
+      code: 'FW_UNKNOWN_IMAGE',
+    });
+    expect(st).toEqual({
+      active: 'A',
+      slots: { A: '1.0.0', B: null },
+      images: { A: { version: '1.0.0', sequence: 4, sha256: null }, B: null },
+      pending: null,
+    });
+    expect(raised).toEqual([]);
+    expect(new Firmware({ active: 'B', slots: { A: '1.0.0', B: '1.1.0' } }, deps()).idleVersion).toBe(
+      '1.0.0',
+    );
   });
 
   it('refuses a state whose active slot holds no image', () => {
-    expect(() => new Firmware({ active: 'B', slots: { A: '1.0.0', B: null } })).toThrow(/slot B is active/);
+    expect(() => new Firmware({ active: 'B', slots: { A: '1.0.0', B: null } }, deps())).toThrow(
+      /slot B is active/,
+    );
   });
 });
 

@@ -167,7 +167,7 @@ describe('signed commands', () => {
     );
   });
 
-  it('consumes the counter but refuses a duplicate top-up; firmware is not supported yet', () => {
+  it('consumes the counter but refuses a duplicate top-up, or activating an image it does not hold', () => {
     const m = makeMeter({ mode: 'prepayment', initialCreditMinor: 1000 });
     expect(
       m.handleCommand(signed({ type: 'credit.add', topupId: 'TU-1', amountMinor: 500 }, 1), T0).result,
@@ -179,7 +179,7 @@ describe('signed commands', () => {
     expect(m.lastCounter).toBe(2);
     expect(eventCodes(m)).toEqual(['credit.topup_applied', 'credit.topup_duplicate']);
     const fw = m.handleCommand(signed({ type: 'firmware.activate', sha256: 'a'.repeat(64) }, 3), T0);
-    expect(fw).toMatchObject({ result: 'failed', code: 'NOT_SUPPORTED_YET' });
+    expect(fw).toMatchObject({ result: 'rejected', code: 'FW_UNKNOWN_IMAGE' });
     expect(m.lastCounter).toBe(3);
   });
 

@@ -60,7 +60,13 @@ describe('meter state format 1', () => {
       appliedTopups: ['TU-1'],
     });
     expect(s.relay).toEqual({ state: 'connected', reason: null });
-    expect(s.firmware).toEqual({ active: 'A', slots: { A: '1.0.0', B: null } });
+    // Format 1 knew no sequence: the running image counts as a factory image of sequence 0.
+    expect(s.firmware).toEqual({
+      active: 'A',
+      slots: { A: '1.0.0', B: null },
+      images: { A: { version: '1.0.0', sequence: 0, sha256: null }, B: null },
+      pending: null,
+    });
     expect(s.outbox).toMatchObject({ nextReadingsSeq: 5, nextEventsSeq: 8 });
     expect(s.outbox.entries.map((e) => `${e.stream}:${e.seq}`)).toEqual([
       'events:1',
@@ -138,8 +144,8 @@ describe('meter state format 1', () => {
         s.firmware = { slot: 'B', version: '1.2.0' };
       }),
     );
-    expect(m.snapshot().firmware).toEqual({ active: 'B', slots: { A: null, B: '1.2.0' } });
-    expect(m.status().firmware).toEqual({ slot: 'B', version: '1.2.0' });
+    expect(m.snapshot().firmware).toMatchObject({ active: 'B', slots: { A: null, B: '1.2.0' } });
+    expect(m.status().firmware).toEqual({ slot: 'B', version: '1.2.0', sequence: 0 });
   });
 
   it('refuses a format it does not know rather than overwrite it', () => {
