@@ -209,6 +209,9 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       const fleet = new Fleet({
         brokerUrl: mqttUrl,
         serverPublicKey: file.serverPublicKey,
+        // #10 D the simulated meters check image manifests with the head-end's firmware key
+        // (without it they refuse every offer, as a meter with no firmware key would).
+        firmwarePublicKey: config.firmwarePublicKey,
         meters,
         stateDir: path.join(config.dataDir, 'meters'),
         speed: config.sim.speed,

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { blockCount, buildManifest, privateKeyFromB64, signManifest } from '@kilowire/protocol';
@@ -27,12 +26,13 @@ const DEMO_FW_SIZE = 64 * 1024;
 const DEMO_CAMPAIGN_METERS = 4;
 
 /**
- * The demo image's bytes. Plain random bytes today; the simulated meter's own image builder
- * (makeSimImage from @kilowire/meter, a "good" image) replaces this once the meter has it —
- * one function to swap.
+ * The demo image's bytes: a simulated meter's "good" image (a small header the simulated
+ * meter boots by, then filler), signed and transferred like any real image.
  */
-export function demoImageBytes(size = DEMO_FW_SIZE): Uint8Array {
-  return randomBytes(size);
+export async function demoImageBytes(size = DEMO_FW_SIZE): Promise<Uint8Array> {
+  // Loaded here only, as the demo seed does: the meter model is the simulator's.
+  const { makeSimImage } = await import('@kilowire/meter');
+  return makeSimImage({ version: DEMO_FW_VERSION, size, behaviour: 'good' });
 }
 
 export interface DemoFirmwareResult {
@@ -50,7 +50,7 @@ export async function demoFirmware(
   pool: Pool,
   config: Pick<Config, 'firmwareSigningKey' | 'firmwareDir'>,
   log: Pick<Logger, 'info'>,
-  image: () => Uint8Array = demoImageBytes,
+  image: () => Uint8Array | Promise<Uint8Array> = demoImageBytes,
 ): Promise<DemoFirmwareResult | null> {
   if (!config.firmwareSigningKey) {
     log.info('demo: no firmware signing key here (kept offline), so no demo firmware image or campaign');
@@ -94,7 +94,7 @@ export async function demoFirmware(
   }
   const sameClass = meters.filter((m) => m.hardware_class === hardwareClass);
 
-  const bytes = image();
+  const bytes = await image();
   const manifest = buildManifest(bytes, {
     version: DEMO_FW_VERSION,
     sequence: DEMO_FW_SEQUENCE,
