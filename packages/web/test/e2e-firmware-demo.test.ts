@@ -18,7 +18,7 @@ const e2e = withBrowserSystem(
   {
     // Every demo household simulated: the demo waits for all of them to catch up.
     SIM_METERS: '25',
-    SIM_SPEED: '60',
+    // The default speed: the day of history is in within seconds, then the meters run on real time.
     SIM_BACKFILL_DAYS: '1',
     DEMO_TZ: 'Europe/London',
     DEMO_FIRMWARE: 'true',

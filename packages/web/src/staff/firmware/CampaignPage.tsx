@@ -198,9 +198,9 @@ export default function CampaignPage({ param }: { param?: string }) {
         description={
           <>
             Image {d.image.version} ({d.image.hardwareClass}) to {d.meters} meter{d.meters === 1 ? '' : 's'} ·{' '}
-            {d.status === 'awaiting_approval' || d.status === 'rejected' || d.status === 'draft'
-              ? `${d.stages} stage${d.stages === 1 ? '' : 's'}`
-              : `${stageLabel(d.stage)}, stage ${d.stage + 1} of ${d.stages}`}{' '}
+            {d.status === 'running' || d.status === 'paused' || d.status === 'halted'
+              ? `${stageLabel(d.stage)}, stage ${d.stage + 1} of ${d.stages}`
+              : `${d.stages} stage${d.stages === 1 ? '' : 's'}`}{' '}
             · <Link href="/firmware/campaigns">All campaigns</Link>
           </>
         }
@@ -304,10 +304,14 @@ export default function CampaignPage({ param }: { param?: string }) {
             <dd>{targetText(d.target)}</dd>
             <dt>Canary</dt>
             <dd>
-              {d.canaryCount !== null ? `${d.canaryCount} meters` : `${d.canaryPct ?? 0} % of the meters`}
+              {d.canaryCount !== null
+                ? `${d.canaryCount} meter${d.canaryCount === 1 ? '' : 's'}`
+                : `${d.canaryPct ?? 0} % of the meters`}
             </dd>
             <dt>Waves</dt>
-            <dd>{d.waveSize} meters each</dd>
+            <dd>
+              {d.waveSize} meter{d.waveSize === 1 ? '' : 's'} each
+            </dd>
             <dt>Halts when</dt>
             <dd>failures in a stage pass {d.failureThresholdPct} %</dd>
             <dt>Activation</dt>
