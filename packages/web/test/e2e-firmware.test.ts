@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import type { FwCampaignDetail, FwImagesResponse } from '@kilowire/contract';
+import type { FwCampaignDetail, FwCampaignsResponse, FwImagesResponse } from '@kilowire/contract';
 import {
   buildManifest,
   generateSigningKeyPair,
@@ -32,7 +32,7 @@ import {
  *   by its canary's failures, awaiting approval, completed), written as the campaign engine
  *   writes them, are shown on the list and on their own pages;
  * - a new campaign is asked for through the form (with its live count of meters) and waits
- *   for a second admin, who finds it on Approvals, linked to the campaign;
+ *   for a second admin, who finds it on Approvals, linked to the campaign, and approves it;
  * - the network operator sees the planned activations on its home page.
  * Every page at 390 and 1280 px: screenshots in test-results/e2e/, axe clean, no sideways scroll.
  */
@@ -482,6 +482,24 @@ describe('the firmware console', () => {
       .toBe(1);
     expect(await card.getByRole('button', { name: /^Approve/ }).count()).toBe(1);
     problems.push(...(await check(b, 'firmware-approvals', source)));
+    // B approves: the dialog says what starts, and the campaign runs.
+    await card.getByRole('button', { name: /^Approve/ }).click();
+    const approve = b.getByRole('dialog');
+    expect(await approve.innerText()).toContain('The campaign starts as soon as you approve');
+    await approve.getByLabel('Your reason (kept in the audit log)').fill('Two meters, display fix checked');
+    await approve.getByRole('button', { name: 'Approve', exact: true }).click();
+    await expect
+      .poll(() => b.getByRole('status').allInnerTexts(), { timeout: 10_000 })
+      .toEqual(
+        expect.arrayContaining([
+          expect.stringContaining('Approved: the campaign starts with its canary stage.'),
+        ]),
+      );
+    const started = (await apiGet<FwCampaignsResponse>(b, e2e.baseUrl, '/api/firmware/campaigns')).items.find(
+      (c) => c.name === 'Meter display 1.2.0',
+    );
+    expect(started?.status).not.toBe('awaiting_approval');
+    expect(['running', 'completed', 'halted']).toContain(started?.status);
     await ctxB.close();
 
     // --- An agent reads, without the upload panel or the new-campaign button.
