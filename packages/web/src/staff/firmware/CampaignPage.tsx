@@ -561,6 +561,8 @@ function MetersSection({
     ],
     [],
   );
+  // A page of the meters in the server's order: sorting one page would look like sorting them all.
+  const pageColumns = useMemo(() => columns.map((c) => ({ ...c, enableSorting: false })), [columns]);
 
   return (
     <section aria-labelledby={`${uid}-h`}>
@@ -613,7 +615,7 @@ function MetersSection({
         <>
           <DataTable
             caption={`Meters of the campaign${state ? `: ${METER_STATE[state].label.toLowerCase()}` : ''}`}
-            columns={columns}
+            columns={pageColumns}
             rows={list.data.items}
             rowKey={(m) => m.serial}
             busy={list.loading}
