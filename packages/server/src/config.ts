@@ -76,6 +76,8 @@ export const envSchema = z.object({
   DEMO_SEED: bool.optional(),
   /** Once the demo's history is in: a network tariff on its area, last month collected and invoiced to the supplier. */
   DEMO_NETWORK_CHARGES: bool.default(true),
+  /** #10 D: once the demo's history is in, one signed image and a small campaign the simulated meters run to the end. */
+  DEMO_FIRMWARE: bool.default(true),
   /** Time zone of the demo households' meters (their calendar days, time-of-use bands). */
   DEMO_TZ: z
     .string()
@@ -282,6 +284,8 @@ export interface Config {
   demoSeed: boolean;
   /** The demo's network tariff, last month's collection and its network-use invoice (#9). */
   demoNetworkCharges: boolean;
+  /** #10 D: the demo's firmware image and its small finished campaign. */
+  demoFirmware: boolean;
   demoTz: string;
   cookieSecure: boolean;
   sessionTtlHours: number;
@@ -564,6 +568,7 @@ export function loadConfig(
     },
     demoSeed: e.DEMO_SEED ?? !e.DATABASE_URL,
     demoNetworkCharges: e.DEMO_NETWORK_CHARGES,
+    demoFirmware: e.DEMO_FIRMWARE, // #10 D
     demoTz: e.DEMO_TZ,
     cookieSecure: e.COOKIE_SECURE,
     sessionTtlHours: e.SESSION_TTL_HOURS,

@@ -17,6 +17,7 @@ import { demoTariffs } from './demo/tariffs.ts';
 import { seedDemo, type DemoLogins, type FleetFile } from './demo/seed.ts';
 import { issueDemoBills } from './demo/bills.ts';
 import { demoNetworkCharges } from './demo/network.ts';
+import { demoFirmware } from './demo/firmware.ts'; // #10 D
 import { reconcileAll } from './money/reconcile.ts';
 import type { FleetFaults } from '@kilowire/meter';
 
@@ -210,6 +211,9 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       const fleet = new Fleet({
         brokerUrl: mqttUrl,
         serverPublicKey: file.serverPublicKey,
+        // #10 D the simulated meters check image manifests with the head-end's firmware key
+        // (without it they refuse every offer, as a meter with no firmware key would).
+        firmwarePublicKey: config.firmwarePublicKey,
         meters,
         stateDir: path.join(config.dataDir, 'meters'),
         speed: config.sim.speed,
@@ -231,6 +235,7 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
           log,
           config.bills.driftMinor,
           config.demoNetworkCharges,
+          config.demoFirmware ? config : null, // #10 D
         );
         stops.push(() => demoMoney.stop());
       }
@@ -363,6 +368,8 @@ function demoMoneyWhenCaughtUp(
   log: Logger,
   driftMinor: number,
   networkCharges: boolean,
+  /** #10 D: seed the demo's firmware image and campaign (null: DEMO_FIRMWARE=false). */
+  firmware: Pick<Config, 'firmwareSigningKey' | 'firmwareDir'> | null,
 ): { stop(): Promise<void> } {
   let stopped = false;
   let wake: (() => void) | undefined;
@@ -402,6 +409,20 @@ function demoMoneyWhenCaughtUp(
       );
     } catch (err) {
       log.error({ err }, "demo: last month's bills could not be issued (the daily bill run will try again)");
+    }
+    if (!stopped && firmware) {
+      // #10 D: after the catch-up, so the simulated meters run on real time and are online
+      // when the campaign engine offers them the image.
+      try {
+        const fw = await demoFirmware(pool, firmware, log);
+        if (fw?.created)
+          log.info(
+            { imageId: fw.imageId, campaignId: fw.campaignId },
+            'demo: firmware image and campaign seeded',
+          );
+      } catch (err) {
+        log.error({ err }, 'demo: the firmware image and campaign could not be seeded');
+      }
     }
     if (stopped || !networkCharges) return;
     try {

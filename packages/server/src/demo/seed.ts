@@ -38,7 +38,12 @@ export interface FleetMeter {
   initialCreditMinor?: number;
   /** The feeder it hangs on, as in the database: the simulator's feeder outages take a whole feeder. */
   feederId?: string;
+  /** #10 D: the hardware class it reports, as in the database (a firmware image names one). */
+  hardwareClass?: string;
 }
+
+/** #10 D: the class the meters table gives a meter by default (001_init.sql); the simulated meters report it too. */
+export const DEMO_HARDWARE_CLASS = 'KW-1P-100A';
 
 export interface FleetFile {
   serverPublicKey: string;
@@ -214,7 +219,15 @@ export async function seedDemo(
         billingCycleDay: 1 + (i % 28),
         meter: { serial, areaId: 'EAST-1', feederId, tz },
       });
-      fleet.meters.push({ id: serial, password: h.meterCredential, tz, mode, startS, feederId });
+      fleet.meters.push({
+        id: serial,
+        password: h.meterCredential,
+        tz,
+        mode,
+        startS,
+        feederId,
+        hardwareClass: DEMO_HARDWARE_CLASS, // #10 D
+      });
       demoMeters.push({ index: i, serial, meterId: h.meterId, mode, tz });
     }
     const tariffs: ReadonlyMap<string, TariffSpec> = opts.tariffs

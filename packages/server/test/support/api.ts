@@ -39,6 +39,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     sim: { meters: 0, speed: 1, backfillDays: 0 },
     demoSeed: false,
     demoNetworkCharges: false,
+    demoFirmware: false, // #10 D
     demoTz: 'Europe/London',
     cookieSecure: false,
     sessionTtlHours: 12,

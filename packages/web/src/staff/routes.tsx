@@ -109,6 +109,31 @@ export const STAFF_PAGES: StaffPage[] = [
       import('./supply/SupplySettingsPage.tsx').then((m) => ({ default: m.SupplySettingsPage })),
     ),
   },
+  // #10 D firmware: images, campaigns (the new-campaign page before the numbered pattern).
+  {
+    path: '/firmware',
+    nav: { section: 'Operations', label: 'Firmware' },
+    cap: 'firmware.read',
+    component: page(() => import('./firmware/FirmwarePage.tsx')),
+  },
+  {
+    path: '/firmware/campaigns',
+    nav: { section: 'Operations', label: 'Firmware campaigns' },
+    cap: 'firmware.read',
+    component: page(() => import('./firmware/CampaignsPage.tsx')),
+  },
+  {
+    path: '/firmware/campaigns/new',
+    cap: 'firmware.manage',
+    component: page(() => import('./firmware/NewCampaignPage.tsx')),
+  },
+  {
+    path: /^\/firmware\/campaigns\/(\d+)$/,
+    cap: 'firmware.read',
+    example: '/firmware/campaigns/1',
+    component: page(() => import('./firmware/CampaignPage.tsx')),
+  },
+  // #10 D firmware end
   // #8 admin
   {
     path: '/organisations',

@@ -59,6 +59,8 @@ export async function startDemoSystem(
     SIM_FEEDER_OUTAGE_EVERY_HOURS: '0',
     // Tests that price the network do it themselves, from a tariff they create.
     DEMO_NETWORK_CHARGES: 'false',
+    // #10 D: the demo's firmware campaign would move meters under a test's feet; a test that wants it says so.
+    DEMO_FIRMWARE: 'false',
     ...env,
   };
   delete full.DATABASE_URL;

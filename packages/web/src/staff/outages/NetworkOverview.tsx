@@ -7,6 +7,7 @@ import { Link } from '../../router.tsx';
 import { Badge, DataTable, EmptyState, PageHeader, type ColumnDef } from '../../ui/index.ts';
 import { duration, IncidentStatusBadge, isOpen, KIND_LABEL, NETWORK_TZ, SlaBadge } from './words.tsx';
 import './outages.css';
+import { ActivationWindows } from '../firmware/ActivationWindows.tsx'; // #10 D
 
 type Show = 'open' | 'closed' | 'all';
 const SHOW_LABEL: Record<Show, string> = { open: 'Open', closed: 'Past', all: 'All' };
@@ -229,6 +230,9 @@ export default function NetworkOverviewPage() {
           </div>
         )}
       </section>
+
+      {/* #10 D: suppliers' planned reboots onto new firmware, so they are not taken for outages. */}
+      <ActivationWindows tz={NETWORK_TZ} />
 
       <section aria-labelledby="feeders-h">
         <h2 id="feeders-h">Feeders</h2>

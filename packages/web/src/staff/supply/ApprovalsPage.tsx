@@ -1,9 +1,24 @@
 import { useId, useState } from 'react';
-import type { Approval, ApprovalDetail, ApprovalList } from '@kilowire/contract';
+import type {
+  Approval,
+  ApprovalDetail,
+  ApprovalList,
+  FwCampaignsResponse,
+  FwCampaignSummary,
+} from '@kilowire/contract';
 import { api, ApiError, qs } from '../../api.ts';
 import { ErrorMessage, Loading, PageHeading, useApi, useSession } from '../../common.tsx';
+import { Link } from '../../router.tsx';
 import { Badge, ConfirmDialog, EmptyState, useToast, type Tone } from '../../ui/index.ts';
-import { kindLabel, needsText, reasonLabel, REQUEST_STATUS, shortTime, supplyErrorText } from './words.ts';
+import {
+  FIRMWARE_CAMPAIGN_KIND,
+  kindLabel,
+  needsText,
+  reasonLabel,
+  REQUEST_STATUS,
+  shortTime,
+  supplyErrorText,
+} from './words.ts';
 import './supply.css';
 
 const TONE: Record<Approval['status'], Tone> = {
@@ -25,12 +40,20 @@ export function ApprovalsPage() {
     `/api/approvals${qs(show === 'waiting' ? { status: 'awaiting_approval' } : { limit: 100 })}`,
   );
   const items = list.data?.items ?? [];
+  // #10 D: a firmware campaign's request links to its campaign (the campaign names its request).
+  const { me } = useSession();
+  const hasFirmware =
+    items.some((a) => a.kind === FIRMWARE_CAMPAIGN_KIND) && me.capabilities.includes('firmware.read');
+  const campaigns = useApi<FwCampaignsResponse>(hasFirmware ? '/api/firmware/campaigns?limit=200' : null);
+  const byRequest = new Map<number, FwCampaignSummary>();
+  for (const c of campaigns.data?.items ?? []) if (c.requestId !== null) byRequest.set(c.requestId, c);
   return (
     <>
       <PageHeading title="Approvals">Approvals</PageHeading>
       <p>
-        Disconnections of vulnerable households or in protected hours for non-payment, and actions on more
-        meters than your threshold, reach no meter until a second supplier admin approves them.
+        Disconnections of vulnerable households or in protected hours for non-payment, actions on more meters
+        than your threshold, and the start of a firmware campaign reach no meter until a second supplier admin
+        approves them.
       </p>
       <div className="segmented" role="group" aria-label="Show">
         <button type="button" aria-pressed={show === 'waiting'} onClick={() => setShow('waiting')}>
@@ -55,7 +78,7 @@ export function ApprovalsPage() {
           <ul className="approval-list">
             {items.map((a) => (
               <li key={a.id}>
-                <ApprovalCard a={a} onDecided={list.reload} />
+                <ApprovalCard a={a} onDecided={list.reload} campaign={byRequest.get(a.id) ?? null} />
               </li>
             ))}
           </ul>
@@ -65,7 +88,17 @@ export function ApprovalsPage() {
   );
 }
 
-function ApprovalCard({ a, onDecided }: { a: Approval; onDecided: () => void }) {
+function ApprovalCard({
+  a,
+  onDecided,
+  campaign,
+}: {
+  a: Approval;
+  onDecided: () => void;
+  /** #10 D: the firmware campaign this request would start, when it is one. */
+  campaign: FwCampaignSummary | null;
+}) {
+  const firmware = a.kind === FIRMWARE_CAMPAIGN_KIND;
   const { me } = useSession();
   const toast = useToast();
   const id = useId();
@@ -89,11 +122,13 @@ function ApprovalCard({ a, onDecided }: { a: Approval; onDecided: () => void }) 
         setMode(null);
         setReason('');
         toast.show(
-          r.status === 'approved'
-            ? `Approved: ${a.meterCount} command${a.meterCount === 1 ? '' : 's'} on the way to the meters.`
-            : r.status === 'cancelled'
-              ? 'Your request is withdrawn; nothing was sent.'
-              : 'Rejected; nothing was sent.',
+          r.status === 'approved' && firmware
+            ? 'Approved: the campaign starts with its canary stage.'
+            : r.status === 'approved'
+              ? `Approved: ${a.meterCount} command${a.meterCount === 1 ? '' : 's'} on the way to the meters.`
+              : r.status === 'cancelled'
+                ? 'Your request is withdrawn; nothing was sent.'
+                : 'Rejected; nothing was sent.',
           r.status === 'approved' ? 'good' : 'info',
         );
         onDecided();
@@ -114,12 +149,27 @@ function ApprovalCard({ a, onDecided }: { a: Approval; onDecided: () => void }) 
         <Badge tone={TONE[a.status]}>{REQUEST_STATUS[a.status]}</Badge>
       </div>
       <dl className="approval-facts">
+        {firmware && (
+          <>
+            <dt>Campaign</dt>
+            <dd>
+              {campaign ? (
+                <Link href={`/firmware/campaigns/${campaign.id}`}>
+                  {campaign.name} ({campaign.image.version})
+                </Link>
+              ) : (
+                <Link href="/firmware/campaigns">Firmware campaigns</Link>
+              )}
+            </dd>
+          </>
+        )}
         <dt>Why it waits</dt>
         <dd>{needsText(a.needs)}</dd>
         <dt>Reason</dt>
         <dd>
-          {reasonLabel(a.reason)}
-          {a.reasonText ? `: ${a.reasonText}` : ''}
+          {firmware && a.reasonText
+            ? a.reasonText
+            : `${reasonLabel(a.reason)}${a.reasonText ? `: ${a.reasonText}` : ''}`}
         </dd>
         <dt>Asked by</dt>
         <dd>
@@ -160,16 +210,18 @@ function ApprovalCard({ a, onDecided }: { a: Approval; onDecided: () => void }) 
             <span className="visually-hidden"> request {a.id}</span>
           </button>
         )}
-        <button
-          type="button"
-          className="btn btn-secondary btn-small"
-          aria-expanded={showMeters}
-          onClick={() => setShowMeters((s) => !s)}
-        >
-          {showMeters
-            ? 'Hide meters'
-            : `Show ${a.meterCount === 1 ? 'the meter' : `the ${a.meterCount} meters`}`}
-        </button>
+        {!firmware && (
+          <button
+            type="button"
+            className="btn btn-secondary btn-small"
+            aria-expanded={showMeters}
+            onClick={() => setShowMeters((s) => !s)}
+          >
+            {showMeters
+              ? 'Hide meters'
+              : `Show ${a.meterCount === 1 ? 'the meter' : `the ${a.meterCount} meters`}`}
+          </button>
+        )}
       </div>
       {showMeters &&
         (detail.error ? (
@@ -207,9 +259,13 @@ function ApprovalCard({ a, onDecided }: { a: Approval; onDecided: () => void }) 
         }}
       >
         <p>
-          {mode === 'approve'
-            ? `The commands go to ${a.meterCount === 1 ? 'the meter' : `${a.meterCount} meters`} as soon as you approve.`
-            : 'Nothing is sent to any meter; the commands are cancelled.'}
+          {mode === 'approve' && firmware
+            ? 'The campaign starts as soon as you approve: its canary meters are offered the image, and activate only in its window.'
+            : mode === 'reject' && firmware
+              ? 'The campaign does not start; no meter is offered anything.'
+              : mode === 'approve'
+                ? `The commands go to ${a.meterCount === 1 ? 'the meter' : `${a.meterCount} meters`} as soon as you approve.`
+                : 'Nothing is sent to any meter; the commands are cancelled.'}
         </p>
         <div className="field">
           <label htmlFor={`${id}-reason`}>Your reason (kept in the audit log)</label>

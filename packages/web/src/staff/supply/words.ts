@@ -26,11 +26,16 @@ export const REQUEST_STATUS: Record<ActionRequestStatus, string> = {
   cancelled: 'Withdrawn',
 };
 
+/** #10 D: the approval kind of a firmware campaign's start (a second supplier admin approves it). */
+export const FIRMWARE_CAMPAIGN_KIND = 'firmware.campaign';
+
 /** "supply.disconnect" with 12 meters -> "Disconnect 12 meters". */
 export function kindLabel(kind: string, meters: number): string {
   const n = meters === 1 ? '1 meter' : `${meters} meters`;
   if (kind === 'supply.disconnect') return `Disconnect ${n}`;
   if (kind === 'supply.reconnect') return `Reconnect ${n}`;
+  // #10 D
+  if (kind === FIRMWARE_CAMPAIGN_KIND) return `Start a firmware campaign on ${n}`;
   return `${kind} (${n})`;
 }
 
@@ -39,6 +44,7 @@ export function needsText(needs: readonly ApprovalNeed[]): string {
 }
 
 export function reasonLabel(r: string): string {
+  if (r === 'firmware_campaign') return 'Firmware campaign'; // #10 D: the campaign's own reason follows
   return (REASON_LABELS as Record<string, string>)[r] ?? r;
 }
 
