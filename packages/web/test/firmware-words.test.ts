@@ -90,9 +90,7 @@ describe('words', () => {
 
   it('turns the API refusals into plain words, keeping the specifics', () => {
     expect(
-      firmwareErrorText(
-        new ApiError(422, 'FW_HASH_MISMATCH', 'block 5 (of 10) does not match its hash'),
-      ),
+      firmwareErrorText(new ApiError(422, 'FW_HASH_MISMATCH', 'block 5 (of 10) does not match its hash')),
     ).toBe(
       'The image file does not match its manifest: it is not the file that was signed, or it was damaged on the way. Nothing was stored. (block 5 (of 10) does not match its hash)',
     );
