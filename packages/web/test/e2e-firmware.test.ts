@@ -276,6 +276,14 @@ async function seedCampaigns(): Promise<Seeded> {
       request: 'awaiting_approval',
     });
     await put(awaiting, m.slice(12, 15), 0, 'pending');
+    // The plan the pages show (canary and wave sizes) is the one the seeded stages really have.
+    await c.query(
+      `UPDATE firmware_campaigns f
+          SET canary_count = (SELECT count(*) FROM firmware_campaign_meters WHERE campaign_id = f.id AND stage = 0),
+              wave_size = greatest(1, (SELECT count(*) FROM firmware_campaign_meters WHERE campaign_id = f.id AND stage = 1))
+        WHERE f.id = ANY($1::bigint[])`,
+      [[running, halted, awaiting, completed]],
+    );
     return { running, halted, awaiting, completed };
   });
 }

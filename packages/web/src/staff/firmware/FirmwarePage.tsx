@@ -34,13 +34,19 @@ export default function FirmwarePage() {
           </>
         ),
       },
-      { id: 'sequence', header: 'Security sequence', accessorKey: 'sequence' },
-      { id: 'class', header: 'Hardware class', accessorKey: 'hardwareClass' },
+      // Short headers: the table fits a 1280 px console beside the navigation.
+      { id: 'sequence', header: 'Sequence', accessorKey: 'sequence' },
+      { id: 'class', header: 'Hardware', accessorKey: 'hardwareClass' },
       {
         id: 'size',
         header: 'Size',
         accessorKey: 'size',
-        cell: ({ row }) => `${formatBytes(row.original.size)} · ${row.original.blocks} blocks`,
+        cell: ({ row }) => (
+          <>
+            {formatBytes(row.original.size)}
+            <div className="muted">{row.original.blocks} blocks</div>
+          </>
+        ),
       },
       {
         id: 'sha',
