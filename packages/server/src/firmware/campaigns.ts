@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { FW_FAILURE_STATES } from '@kilowire/contract';
 import type { FwCampaignBody, FwCampaignSummary, FwTarget, FwTargetPreview } from '@kilowire/contract';
 import type { PoolClient, Q, Tx } from '../db/pool.ts';
 import { AppError } from '../errors.ts';
@@ -19,20 +20,14 @@ export const LIVE_STATES = ['offered', 'downloading', 'verified', 'activating'] 
 /** Not started yet: waiting for its turn, or passed over for now (retried). */
 export const WAITING_STATES = ['pending', 'skipped'] as const;
 /** A meter in one of these is done with the campaign. */
-export const END_STATES = [
-  'confirmed',
-  'refused',
-  'verify_failed',
-  'reverted',
-  'not_returned',
-  'failed',
-  'cancelled',
-] as const;
+export const END_STATES = ['confirmed', ...FW_FAILURE_STATES, 'cancelled'] as const;
 /** Campaigns that still hold their meters (a meter is in at most one of them, unfinished). */
 export const HOLDING_STATUSES = ['awaiting_approval', 'running', 'paused'] as const;
 
 const sqlList = (xs: readonly string[]) => `(${xs.map((x) => `'${x}'`).join(', ')})`;
 export const LIVE_SQL = sqlList(LIVE_STATES);
+/** The states that count against a stage's threshold, as an SQL list. */
+export const FAILURES_SQL = sqlList(FW_FAILURE_STATES);
 export const WAITING_SQL = sqlList(WAITING_STATES);
 export const HOLDING_SQL = sqlList(HOLDING_STATUSES);
 

@@ -1,10 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import { FW_FAILURE_STATES } from '@kilowire/contract';
 import { raiseAlertsIn, raiseOperatorAlerts } from '../alerts/raise.ts';
 import { withTx, type Pool, type PoolClient, type Tx } from '../db/pool.ts';
 import type { DomainEvent, Subscriber } from '../events/types.ts';
 import type { Logger } from '../log.ts';
-import { cancelUnfinished, LIVE_SQL, maxFailures, timeline, WAITING_SQL } from './campaigns.ts';
+import { cancelUnfinished, FAILURES_SQL, LIVE_SQL, maxFailures, timeline, WAITING_SQL } from './campaigns.ts';
 import { activateImage, offerImage } from './commands.ts';
 import { ACTIVATION_GRACE_S, ACTIVATION_LEAD_S, planActivation } from './windows.ts';
 
@@ -56,8 +55,6 @@ const DEFAULTS: Required<EngineOptions> = {
   offerTtlS: 6 * 3600,
   activationBatch: 500,
 };
-
-const FAILURES_SQL = `(${FW_FAILURE_STATES.map((s) => `'${s}'`).join(', ')})`;
 
 interface CampaignRow {
   id: number;

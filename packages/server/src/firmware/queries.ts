@@ -1,5 +1,4 @@
 import {
-  FW_FAILURE_STATES,
   FW_METER_STATES,
   type FwCampaignDetail,
   type FwCampaignMeter,
@@ -11,6 +10,7 @@ import {
   type FwTarget,
 } from '@kilowire/contract';
 import type { Q } from '../db/pool.ts';
+import { FAILURES_SQL } from './campaigns.ts';
 import { AppError } from '../errors.ts';
 import { scopeSql, type Actor } from '../policies.ts';
 
@@ -27,8 +27,6 @@ function counts(raw: Record<string, number> | null): Counts {
   for (const [k, v] of Object.entries(raw ?? {})) if (k in out) out[k as FwMeterState] = v;
   return out;
 }
-
-const FAILURES_SQL = `(${FW_FAILURE_STATES.map((s) => `'${s}'`).join(', ')})`;
 
 interface SummaryRow {
   id: number;

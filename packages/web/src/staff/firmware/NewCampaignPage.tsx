@@ -284,6 +284,29 @@ export default function NewCampaignPage() {
     );
   };
 
+  /** A short number box bound to one form value (canary, waves, threshold, feeder limits, confirmation). */
+  const numberField = (
+    key: string,
+    label: string,
+    value: 'canary' | 'waveSize' | 'threshold' | 'feederMax' | 'feederSpacingMin' | 'confirmMin',
+    hint?: string,
+    decimal = false,
+  ) =>
+    field(
+      key,
+      label,
+      (a) => (
+        <input
+          {...a}
+          className="input-short"
+          inputMode={decimal ? 'decimal' : 'numeric'}
+          value={f[value]}
+          onChange={(e) => set(value, e.target.value)}
+        />
+      ),
+      hint,
+    );
+
   const image = images.data?.items.find((i) => i.id === imageId);
   const c = fleet.data?.counts;
   const p = preview.data;
@@ -494,47 +517,20 @@ export default function NewCampaignPage() {
               </label>
             </div>
             <div className="fw-form-grid">
-              {field(
+              {numberField(
                 'canaryCount',
                 f.canaryKind === 'count' ? 'Canary (meters)' : 'Canary (%)',
-                (a) => (
-                  <input
-                    {...a}
-                    className="input-short"
-                    inputMode={f.canaryKind === 'count' ? 'numeric' : 'decimal'}
-                    value={f.canary}
-                    onChange={(e) => set('canary', e.target.value)}
-                  />
-                ),
+                'canary',
                 'The first stage: the rest waits until it ends well.',
+                f.canaryKind !== 'count',
               )}
-              {field(
-                'waveSize',
-                'Wave size (meters)',
-                (a) => (
-                  <input
-                    {...a}
-                    className="input-short"
-                    inputMode="numeric"
-                    value={f.waveSize}
-                    onChange={(e) => set('waveSize', e.target.value)}
-                  />
-                ),
-                'Each later stage takes this many.',
-              )}
-              {field(
+              {numberField('waveSize', 'Wave size (meters)', 'waveSize', 'Each later stage takes this many.')}
+              {numberField(
                 'failureThresholdPct',
                 'Halt when failures pass (%)',
-                (a) => (
-                  <input
-                    {...a}
-                    className="input-short"
-                    inputMode="decimal"
-                    value={f.threshold}
-                    onChange={(e) => set('threshold', e.target.value)}
-                  />
-                ),
+                'threshold',
                 'Of a stage’s meters: refusals, failed checks, reverts and meters not returning.',
+                true,
               )}
             </div>
           </fieldset>
@@ -568,41 +564,17 @@ export default function NewCampaignPage() {
                 ),
                 'Earlier than “from” runs past midnight.',
               )}
-              {field('feederMax', 'Reboots per feeder at a time', (a) => (
-                <input
-                  {...a}
-                  className="input-short"
-                  inputMode="numeric"
-                  value={f.feederMax}
-                  onChange={(e) => set('feederMax', e.target.value)}
-                />
-              ))}
-              {field(
+              {numberField('feederMax', 'Reboots per feeder at a time', 'feederMax')}
+              {numberField(
                 'feederSpacingS',
                 'Feeder spacing (minutes)',
-                (a) => (
-                  <input
-                    {...a}
-                    className="input-short"
-                    inputMode="numeric"
-                    value={f.feederSpacingMin}
-                    onChange={(e) => set('feederSpacingMin', e.target.value)}
-                  />
-                ),
+                'feederSpacingMin',
                 'Between groups of reboots on one feeder.',
               )}
-              {field(
+              {numberField(
                 'confirmS',
                 'Confirmation time (minutes)',
-                (a) => (
-                  <input
-                    {...a}
-                    className="input-short"
-                    inputMode="numeric"
-                    value={f.confirmMin}
-                    onChange={(e) => set('confirmMin', e.target.value)}
-                  />
-                ),
+                'confirmMin',
                 'A meter that has not reconnected on the new image by then goes back to its old one.',
               )}
             </div>
