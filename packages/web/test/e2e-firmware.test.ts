@@ -418,8 +418,9 @@ describe('the firmware console', () => {
     await a.getByLabel('State', { exact: true }).selectOption('activating');
     await settle(a);
     const meterTable = a.getByRole('region', { name: /^Meters of the campaign/ });
-    await expect.poll(() => meterTable.innerText()).toContain('Activating');
-    expect(await meterTable.locator('tbody tr').count()).toBe(2);
+    // The unfiltered table has activating rows too: wait for the filtered page itself (2 rows).
+    await expect.poll(() => meterTable.locator('tbody tr').count()).toBe(2);
+    expect(await meterTable.innerText()).toContain('Activating');
 
     // Pause it (the confirmation says what pausing does), then resume.
     await a.getByRole('button', { name: 'Pause' }).click();
