@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SlowFirstSequencer } from './vitest.sequencer.ts';
 
 // One config for every package. Server tests share one embedded PostgreSQL (started in
 // globalSetup when DATABASE_URL is unset); each test file gets its own database.
@@ -11,6 +12,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     fileParallelism: true,
+    sequence: { sequencer: SlowFirstSequencer },
     // Logs would drown the report; LOG_LEVEL=debug npm test shows them.
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' },
     // `npm test -- --coverage` (CI's first leg): the wire contract and the head-end, measured in
