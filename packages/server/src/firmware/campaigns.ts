@@ -384,31 +384,39 @@ export async function cancelUnfinished(
 }
 
 /** Pause: no new offers or activations; transfers under way go on, and so do activations already sent. */
-export async function pauseCampaign(
+export function pauseCampaign(
   t: Tx,
   actor: Actor,
   id: number,
   reason: string | undefined,
 ): Promise<FwCampaignSummary> {
-  const c = await lockCampaign(t.c, actor, id);
-  if (c.status !== 'running') throw new AppError('CONFLICT', `the campaign is ${c.status}, not running`);
-  await t.c.query(`UPDATE firmware_campaigns SET status = 'paused' WHERE id = $1`, [id]);
-  await timeline(t.c, id, 'paused', actor.userId, reason ?? null);
-  await t.audit('firmware.campaign.paused', `campaign:${id}`, { reason: reason ?? null });
-  return campaignSummary(t.c, actor, id);
+  return moveByHand(t, actor, id, 'running', 'paused', reason);
 }
 
-export async function resumeCampaign(
+export function resumeCampaign(
   t: Tx,
   actor: Actor,
   id: number,
   reason: string | undefined,
 ): Promise<FwCampaignSummary> {
+  return moveByHand(t, actor, id, 'paused', 'running', reason);
+}
+
+/** Pause and resume: one status to the other, on the timeline and in the audit log, in one transaction. */
+async function moveByHand(
+  t: Tx,
+  actor: Actor,
+  id: number,
+  from: 'running' | 'paused',
+  to: 'running' | 'paused',
+  reason: string | undefined,
+): Promise<FwCampaignSummary> {
   const c = await lockCampaign(t.c, actor, id);
-  if (c.status !== 'paused') throw new AppError('CONFLICT', `the campaign is ${c.status}, not paused`);
-  await t.c.query(`UPDATE firmware_campaigns SET status = 'running' WHERE id = $1`, [id]);
-  await timeline(t.c, id, 'resumed', actor.userId, reason ?? null);
-  await t.audit('firmware.campaign.resumed', `campaign:${id}`, { reason: reason ?? null });
+  if (c.status !== from) throw new AppError('CONFLICT', `the campaign is ${c.status}, not ${from}`);
+  await t.c.query(`UPDATE firmware_campaigns SET status = $2 WHERE id = $1`, [id, to]);
+  const kind = to === 'paused' ? 'paused' : 'resumed';
+  await timeline(t.c, id, kind, actor.userId, reason ?? null);
+  await t.audit(`firmware.campaign.${kind}`, `campaign:${id}`, { reason: reason ?? null });
   return campaignSummary(t.c, actor, id);
 }
 
