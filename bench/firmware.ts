@@ -25,16 +25,9 @@ import {
   privateKeyFromB64,
   signManifest,
 } from '@kilowire/protocol';
-import {
-  createStaffUser,
-  mosquittoAcl,
-  mosquittoPasswordLine,
-  offerImage,
-  tx,
-  type Pool,
-} from '@kilowire/server';
+import { createStaffUser, offerImage, tx, type Pool } from '@kilowire/server';
 import { provision } from './db.ts';
-import { log, nowMs, sleep, spawnChild, startMosquitto, waitFor } from './lib.ts';
+import { log, nowMs, sleep, spawnChild, startMeterMosquitto, waitFor } from './lib.ts';
 
 const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
 const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
@@ -78,22 +71,7 @@ export async function benchFirmware(
   const fwDir = path.join(dir, 'firmware');
   mkdirSync(fwDir);
   const headend = { username: 'headend', password: 'bench-headend-secret' };
-  const passwd = path.join(dir, 'passwd');
-  const acl = path.join(dir, 'acl');
-  writeFileSync(
-    passwd,
-    [
-      mosquittoPasswordLine(headend.username, headend.password),
-      ...[...background, ...targets].map((h) => mosquittoPasswordLine(h.serial, h.credential)),
-    ].join('\n') + '\n',
-    { mode: 0o600 },
-  );
-  writeFileSync(acl, mosquittoAcl([headend.username]));
-  const broker = await startMosquitto(
-    'mosquitto (firmware)',
-    ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],
-    dir,
-  );
+  const broker = await startMeterMosquitto('mosquitto (firmware)', dir, headend, [...background, ...targets]);
   const cmdKeys = generateSigningKeyPair();
   const fwKeys = generateSigningKeyPair();
 

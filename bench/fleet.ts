@@ -10,8 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKeyPair } from '@kilowire/protocol';
 import { provision } from './db.ts';
-import { log, onCleanup, rssMb, sleep, spawnChild, startMosquitto } from './lib.ts';
-import { mosquittoAcl, mosquittoPasswordLine, type Pool } from '@kilowire/server';
+import { log, onCleanup, rssMb, sleep, spawnChild, startMeterMosquitto } from './lib.ts';
+import type { Pool } from '@kilowire/server';
 
 const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
 const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
@@ -75,22 +75,7 @@ export async function benchFleet(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-bench-fleet-'));
   onCleanup('fleet dir', () => rmSync(dir, { recursive: true, force: true }));
   const headend = { username: 'headend', password: 'bench-headend-secret' };
-  const passwd = path.join(dir, 'passwd');
-  const acl = path.join(dir, 'acl');
-  writeFileSync(
-    passwd,
-    [
-      mosquittoPasswordLine(headend.username, headend.password),
-      ...households.map((h) => mosquittoPasswordLine(h.serial, h.credential)),
-    ].join('\n') + '\n',
-    { mode: 0o600 },
-  );
-  writeFileSync(acl, mosquittoAcl([headend.username]));
-  const broker = await startMosquitto(
-    'mosquitto (fleet)',
-    ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],
-    dir,
-  );
+  const broker = await startMeterMosquitto('mosquitto (fleet)', dir, headend, households);
   try {
     const gwData = path.join(dir, 'gw-data');
     const gateway = spawnChild(

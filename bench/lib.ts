@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, waitPort } from '@kilowire/server';
+import { freePort, mosquittoAcl, mosquittoPasswordLine, waitPort } from '@kilowire/server';
 
 export { freePort, waitPort };
 
@@ -203,6 +203,34 @@ export async function startMosquitto(name: string, extra: string[] = [], dir?: s
     throw new Error(`mosquitto did not start: ${child.output().slice(-2000)}`, { cause: err });
   }
   return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.proc.pid, stop: () => child.stop(5000) };
+}
+
+/**
+ * Mosquitto as a deployment runs it for meters (docs/operations.md): no anonymous clients, a
+ * password per meter and for the head-end, the pattern ACL, the username as client id.
+ */
+export function startMeterMosquitto(
+  name: string,
+  dir: string,
+  headend: { username: string; password: string },
+  meters: readonly { serial: string; credential: string }[],
+): Promise<Mosquitto> {
+  const passwd = path.join(dir, 'passwd');
+  const acl = path.join(dir, 'acl');
+  writeFileSync(
+    passwd,
+    [
+      mosquittoPasswordLine(headend.username, headend.password),
+      ...meters.map((h) => mosquittoPasswordLine(h.serial, h.credential)),
+    ].join('\n') + '\n',
+    { mode: 0o600 },
+  );
+  writeFileSync(acl, mosquittoAcl([headend.username]));
+  return startMosquitto(
+    name,
+    ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],
+    dir,
+  );
 }
 
 // ------------------------------------------------------------------ statistics

@@ -19,9 +19,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Fleet } from '@kilowire/meter';
 import { generateSigningKeyPair } from '@kilowire/protocol';
-import { createStaffUser, mosquittoAcl, mosquittoPasswordLine, type Pool } from '@kilowire/server';
+import { createStaffUser, type Pool } from '@kilowire/server';
 import { provision } from './db.ts';
-import { log, nowMs, percentile, sleep, spawnChild, startMosquitto, waitFor } from './lib.ts';
+import { log, nowMs, percentile, sleep, spawnChild, startMeterMosquitto, waitFor } from './lib.ts';
 
 const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
 const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
@@ -91,22 +91,7 @@ export async function benchOutage(
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-bench-outage-'));
   const headend = { username: 'headend', password: 'bench-headend-secret' };
-  const passwd = path.join(dir, 'passwd');
-  const acl = path.join(dir, 'acl');
-  writeFileSync(
-    passwd,
-    [
-      mosquittoPasswordLine(headend.username, headend.password),
-      ...[...background, ...out].map((h) => mosquittoPasswordLine(h.serial, h.credential)),
-    ].join('\n') + '\n',
-    { mode: 0o600 },
-  );
-  writeFileSync(acl, mosquittoAcl([headend.username]));
-  const broker = await startMosquitto(
-    'mosquitto (outages)',
-    ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],
-    dir,
-  );
+  const broker = await startMeterMosquitto('mosquitto (outages)', dir, headend, [...background, ...out]);
   const keys = generateSigningKeyPair();
   try {
     const kw = spawnChild(

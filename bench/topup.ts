@@ -16,9 +16,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Stripe from 'stripe';
 import { generateSigningKeyPair } from '@kilowire/protocol';
-import { mosquittoAcl, mosquittoPasswordLine, type Pool } from '@kilowire/server';
+import type { Pool } from '@kilowire/server';
 import { provision } from './db.ts';
-import { freePort, log, nowMs, percentile, sleep, spawnChild, startMosquitto, waitFor } from './lib.ts';
+import { freePort, log, nowMs, percentile, sleep, spawnChild, startMeterMosquitto, waitFor } from './lib.ts';
 
 const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
 const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
@@ -56,22 +56,7 @@ export async function benchTopup(
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-bench-topup-'));
   const headend = { username: 'headend', password: 'bench-headend-secret' };
-  const passwd = path.join(dir, 'passwd');
-  const acl = path.join(dir, 'acl');
-  writeFileSync(
-    passwd,
-    [
-      mosquittoPasswordLine(headend.username, headend.password),
-      ...households.map((h) => mosquittoPasswordLine(h.serial, h.credential)),
-    ].join('\n') + '\n',
-    { mode: 0o600 },
-  );
-  writeFileSync(acl, mosquittoAcl([headend.username]));
-  const broker = await startMosquitto(
-    'mosquitto (top-ups)',
-    ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],
-    dir,
-  );
+  const broker = await startMeterMosquitto('mosquitto (top-ups)', dir, headend, households);
   const keys = generateSigningKeyPair();
   const webhookSecret = `whsec_bench${randomUUID().replace(/-/g, '')}`;
   const port = await freePort();
