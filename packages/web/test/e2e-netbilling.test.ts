@@ -104,7 +104,8 @@ describe('network-use charges', () => {
         await expect.poll(() => page.locator('body').innerText()).toMatch(/1 invoice issued/);
       }
       await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('Brightvolt Energy');
-      expect(await main.innerText()).toContain('Unpaid');
+      // The status column comes with the list's own load, which can land after the supplier's name.
+      await expect.poll(() => main.innerText(), { timeout: 15_000 }).toContain('Unpaid');
       await settle(page);
       await shoot(page, 'network-invoices', width);
       await axeClean(page);
