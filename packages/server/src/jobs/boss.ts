@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import PgBoss from 'pg-boss';
 // pg-boss's own SQL texts, to recognise the statements it issues without awaiting them.
 import plans from 'pg-boss/src/plans.js';
-import type { Pool, PoolClient } from '../db/pool.ts';
+import { tx, type Pool, type PoolClient } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 
 /** pg-boss runs its SQL through this process's pool (no second pool, same type parsers). */
@@ -22,6 +22,7 @@ export function bossDb(q: Pool | PoolClient): PgBoss.Db {
  */
 export class TrackedBossDb implements PgBoss.Db {
   private readonly unawaited: Set<string>;
+  private readonly createQueue: string;
   private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(
@@ -30,10 +31,21 @@ export class TrackedBossDb implements PgBoss.Db {
     schema: string,
   ) {
     this.unawaited = new Set([plans.completeJobs(schema), plans.failJobsById(schema)]);
+    this.createQueue = plans.createQueue(schema);
   }
 
   executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> {
-    let p: Promise<{ rows: unknown[] }> = this.pool.query(text, values);
+    let p: Promise<{ rows: unknown[] }> =
+      text === this.createQueue
+        ? // pg-boss's create_queue inserts the queue's row, then adds a foreign key to that
+          // table: two processes creating one new queue at once (the first start of several
+          // jobs processes, or a release that adds a queue) deadlock. One at a time, the
+          // second finds the row and returns.
+          tx(this.pool, async (c) => {
+            await c.query('SELECT pg_advisory_xact_lock($1)', [CREATE_QUEUE_LOCK]);
+            return c.query(text, values);
+          })
+        : this.pool.query(text, values);
     if (this.unawaited.has(text)) {
       p = p.catch((err: Error) => {
         this.log?.warn(
@@ -54,6 +66,9 @@ export class TrackedBossDb implements PgBoss.Db {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 }
+
+/** Arbitrary constant: the advisory lock that serialises pg-boss queue creation across processes. */
+const CREATE_QUEUE_LOCK = 4_111_202_611;
 
 export interface BossOptions {
   /** Maintenance (expiry, archiving) in this process. */

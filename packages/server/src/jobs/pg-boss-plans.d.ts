@@ -1,8 +1,9 @@
-/** The two SQL builders of pg-boss 10 that TrackedBossDb matches statements against. */
+/** The SQL builders of pg-boss 10 that TrackedBossDb matches statements against. */
 declare module 'pg-boss/src/plans.js' {
   const plans: {
     completeJobs(schema: string): string;
     failJobsById(schema: string): string;
+    createQueue(schema: string): string;
   };
   export default plans;
 }
