@@ -216,6 +216,12 @@ export const envSchema = z.object({
   /** Accounts billed per transaction in a bill run. */
   BILL_RUN_CHUNK: z.coerce.number().int().min(1).max(5000).default(500),
   /**
+   * A running bill run whose items have not moved for this long (s) is handed to whichever
+   * jobs process looks next: its process died (kill -9, OOM) and its pg-boss job would only be
+   * retried after the job's 30-minute expiry.
+   */
+  BILL_RUN_STALL_S: z.coerce.number().int().min(2).max(3600).default(120),
+  /**
    * Prepayment reconciliation: when (5-field cron, UTC) the mirror posts completed days and
    * compares each meter's reported credit with the ledger's; above CREDIT_DRIFT_MINOR
    * (absolute, minor units) the supplier gets a credit_drift alert.
@@ -311,6 +317,8 @@ export interface Config {
     runCron: string;
     runWorkers: number;
     runChunk: number;
+    /** s without progress before a running run is handed to another jobs process. */
+    stallS: number;
     reconcileCron: string;
     driftMinor: number;
   };
@@ -623,6 +631,7 @@ export function loadConfig(
       runCron: e.BILL_RUN_CRON.trim(),
       runWorkers: e.BILL_RUN_WORKERS,
       runChunk: e.BILL_RUN_CHUNK,
+      stallS: e.BILL_RUN_STALL_S,
       reconcileCron: e.RECONCILE_CRON.trim(),
       driftMinor: e.CREDIT_DRIFT_MINOR,
     },

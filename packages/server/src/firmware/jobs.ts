@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type PgBoss from 'pg-boss';
 import type { Pool } from '../db/pool.ts';
 import type { Subscriber } from '../events/types.ts';
+import { startTicker } from '../jobs/boss.ts';
 import type { Logger } from '../log.ts';
 import { firmwareSubscriber, tickCampaigns, type EngineOptions } from './engine.ts';
 
@@ -23,26 +24,18 @@ export async function startFirmwareJobs(
   log: Logger,
   o: { tickMs?: number; pollS?: number; engine?: EngineOptions } = {},
 ): Promise<{ subscribers: Subscriber[]; stop(): void }> {
-  await boss.createQueue(FIRMWARE_TICK_QUEUE, {
-    name: FIRMWARE_TICK_QUEUE,
-    policy: 'stately',
-    retryLimit: 1,
-    expireInSeconds: 300,
-  });
-  await boss.work(FIRMWARE_TICK_QUEUE, { pollingIntervalSeconds: o.pollS ?? 2 }, async () => {
-    const r = await tickCampaigns(pool, key, o.engine ?? {});
-    if (Object.values(r).some((n) => n > 0)) log.info({ tick: r }, 'firmware campaigns moved on');
-  });
-  const send = () =>
-    void boss.send(FIRMWARE_TICK_QUEUE, {}, { singletonKey: 'tick' }).catch((err: Error) => {
-      log.warn({ err: err.message }, 'firmware tick not queued');
-    });
-  send();
-  const timer = setInterval(send, o.tickMs ?? FIRMWARE_TICK_MS);
-  timer.unref();
+  const stop = await startTicker(
+    boss,
+    FIRMWARE_TICK_QUEUE,
+    { everyMs: o.tickMs ?? FIRMWARE_TICK_MS, ...(o.pollS ? { pollS: o.pollS } : {}), log },
+    async () => {
+      const r = await tickCampaigns(pool, key, o.engine ?? {});
+      if (Object.values(r).some((n) => n > 0)) log.info({ tick: r }, 'firmware campaigns moved on');
+    },
+  );
   log.info({ tickMs: o.tickMs ?? FIRMWARE_TICK_MS }, 'firmware campaign engine started');
   const sub = firmwareSubscriber(pool, key, log, {
     ...(o.engine?.maxOfferAttempts ? { maxOfferAttempts: o.engine.maxOfferAttempts } : {}),
   });
-  return { subscribers: [sub], stop: () => clearInterval(timer) };
+  return { subscribers: [sub], stop };
 }

@@ -112,3 +112,32 @@ export function stableUuid(key: string): string {
   const h = createHash('sha256').update(key).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
+
+/**
+ * Work that must run every few seconds but once at a time across every jobs process. pg-boss
+ * cron ticks by the minute, so each process sends on a timer into a 'stately' queue: at most
+ * one job queued and one running however many processes send, and a job of a process that
+ * died is retried after `expireS`. Returns the function that stops this process's timer.
+ */
+export async function startTicker(
+  boss: PgBoss,
+  queue: string,
+  o: { everyMs: number; pollS?: number; expireS?: number; log: Logger },
+  work: () => Promise<void>,
+): Promise<() => void> {
+  await boss.createQueue(queue, {
+    name: queue,
+    policy: 'stately',
+    retryLimit: 1,
+    expireInSeconds: o.expireS ?? 300,
+  });
+  await boss.work(queue, { pollingIntervalSeconds: o.pollS ?? 2 }, work);
+  const send = () =>
+    void boss.send(queue, {}, { singletonKey: 'tick' }).catch((err: Error) => {
+      o.log.warn({ err: err.message, queue }, 'tick not queued');
+    });
+  send();
+  const timer = setInterval(send, o.everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

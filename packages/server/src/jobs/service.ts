@@ -7,13 +7,13 @@ import type { Subscriber } from '../events/types.ts';
 import { RateLimitedLog, type Logger } from '../log.ts';
 import { SmtpSender } from '../notify/email.ts';
 import { SmppSender } from '../notify/sms.ts';
-import { billingSubscriber, runBillRun, scheduleDueRuns } from '../money/billrun.ts';
+import { billingSubscriber, runBillRun, scheduleDueRuns, stalledRuns } from '../money/billrun.ts';
 import { createProvider } from '../money/payments/index.ts';
 import { expireSandboxCheckouts, sandboxWebhookSubscriber } from '../money/payments/sandbox.ts';
 import { paymentsSubscriber } from '../money/topups.ts';
 import { reconcileAll } from '../money/reconcile.ts';
 import { syncAllMeterTariffs } from '../money/tariffs.ts';
-import { startBoss, stableUuid } from './boss.ts';
+import { startBoss, startTicker, stableUuid } from './boss.ts';
 import { DeliveryDispatcher, startDeliveryWorkers, type Senders } from './delivery.ts';
 import { EventDispatcher, startEventWorkers } from './events.ts';
 import { startSupplyJobs } from '../supply/jobs.ts';
@@ -28,6 +28,8 @@ import { startFirmwareJobs } from '../firmware/jobs.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
+/** The check for runs whose process died (stalledRuns). */
+export const BILL_RESUME_QUEUE = 'bill-runs.resume';
 
 /** The periodic pass that sends each meter its next decided tariff change. */
 export const TARIFF_SYNC_QUEUE = 'tariffs.sync';
@@ -112,6 +114,24 @@ export async function startJobs(deps: {
       { id: stableUuid(`bill-run:${r.id}:${Date.now()}`) },
     );
   }
+  // A run whose process died keeps its job 'active' until the expiry above: a run that has not
+  // moved for BILL_RUN_STALL_S is queued again at once, for any jobs process to finish.
+  const stopResume = await startTicker(
+    boss,
+    BILL_RESUME_QUEUE,
+    // One query: a tick held by a process that died may block the next ones only briefly.
+    { everyMs: Math.min(30_000, (b.stallS * 1000) / 2), pollS: n.pollS, expireS: 30, log },
+    async () => {
+      for (const runId of await stalledRuns(pool, b.stallS)) {
+        log.warn({ runId }, 'bill run stalled (its process died?); queued again');
+        await boss.send(
+          BILL_RUN_QUEUE,
+          { runId },
+          { id: stableUuid(`bill-run:${runId}:stalled:${Math.floor(Date.now() / (b.stallS * 1000))}`) },
+        );
+      }
+    },
+  );
   // The daily schedule (pg-boss cron, once across all jobs processes).
   await boss.createQueue(BILL_SCHEDULE_QUEUE, {
     name: BILL_SCHEDULE_QUEUE,
@@ -232,6 +252,7 @@ export async function startJobs(deps: {
     dispatcher,
     events,
     async stop() {
+      stopResume();
       outages.stop();
       firmware.stop(); // #10 C
       await events.stop();

@@ -153,6 +153,24 @@ export async function runBillRun(pool: Pool, runId: number, o: RunOptions): Prom
   return billRunProgress(pool, runId);
 }
 
+/**
+ * Runs that say 'running' but whose items have not moved for `stallS`: the process working
+ * them died. Their pg-boss job stays 'active' until its expiry, so another jobs process is
+ * handed the run now; were the first one only slow, both share the items (claims are SKIP
+ * LOCKED), so a false alarm costs nothing.
+ */
+export async function stalledRuns(q: Q, stallS: number): Promise<number[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT r.id FROM bill_runs r
+      WHERE r.status = 'running' AND r.started_at < now() - make_interval(secs => $1)
+        AND NOT EXISTS (SELECT 1 FROM bill_run_items i
+                         WHERE i.run_id = r.id AND i.processed_at > now() - make_interval(secs => $1))
+      ORDER BY r.id`,
+    [stallS],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
 function issueOpts(runId: number, o: RunOptions) {
   return {
     runId,

@@ -59,6 +59,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
       runCron: '0 6 * * *',
       runWorkers: 2,
       runChunk: 500,
+      stallS: 120,
       reconcileCron: '7 * * * *',
       driftMinor: 200,
     },
