@@ -73,7 +73,13 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       const pgStop = embeddedPg.stop.bind(embeddedPg);
       stops.push(pgStop);
     }
-    const pool = createPool(databaseUrl, { max: 20, statementTimeoutMs: config.dbStatementTimeoutMs });
+    const pool = createPool(databaseUrl, {
+      max: 20,
+      statementTimeoutMs: config.dbStatementTimeoutMs,
+      // With several processes of each role on one database, pg_stat_activity tells which
+      // process holds a connection (and what it runs): kilowire/<services>/<pid>.
+      applicationName: `kilowire/${[...config.services].join('+')}/${process.pid}`.slice(0, 63),
+    });
     stops.push(() => pool.end());
 
     const state = { started: false };
