@@ -65,7 +65,7 @@ export class KilowireProcess {
   /** SIGKILL: no flush, no goodbye — what a power cut or OOM kill does. */
   async kill9(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || !this.alive) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGKILL');
@@ -75,7 +75,8 @@ export class KilowireProcess {
 
   async stop(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    // A process ended by a signal has no exit code (and its 'exit' has already been emitted).
+    if (!p || !this.alive) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGTERM');
