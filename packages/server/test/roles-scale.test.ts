@@ -17,8 +17,8 @@ import { waitFor } from './support/world.ts';
  * PostgreSQL (a session from one works on the other, a sign-out and a login throttle too), and
  * two jobs processes share the queue: a bill run, the daily collection and the bill
  * notifications happen once, and when the jobs process working the bill run is killed with
- * SIGKILL in the middle, the other one finishes it. About 40 s, most of it starting four
- * processes.
+ * SIGKILL in the middle, the other one finishes it. About 50 s, most of it starting four
+ * processes (the one long test of #11's API/jobs part).
  */
 const N = 400;
 /** Households with an email address and a mobile number (the first ones billed). */

@@ -52,6 +52,8 @@ export function csvLine(i: FleetItem): string {
 
 export const fleetRoutes: Routes = async (app, deps) => {
   const { pool } = deps;
+  // Per API process, and safely so with several behind a balancer: a count carries its asOf,
+  // is at most a minute old, and nothing is decided on it (docs/ARCHITECTURE.md).
   const counts = new FleetCountCache();
   // Search hits: reused while fresh only (10 s), never served stale: who matches a name changes
   // with the households, and a list is what every later page of the search is cut from.

@@ -46,6 +46,8 @@ function topupDeps(deps: ApiDeps): TopupDeps {
   };
 }
 
+// Per process and safely so: built from configuration only (the sandbox secret it reaches is
+// one database row, written once).
 const cache = new WeakMap<ApiDeps, TopupDeps>();
 function depsOf(deps: ApiDeps): TopupDeps {
   let d = cache.get(deps);
