@@ -56,7 +56,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const month = cmd === 'create' && rest[0] ? parseMonth(rest[0]) : undefined;
     if (cmd === 'detach' && rest[0] !== 'legacy') parseMonth(rest[0]!);
 
-    const config = loadConfig(env, []);
+    // Read as the jobs service reads it (PARTITIONS_AHEAD_MONTHS, the database); settings
+    // only the gateway needs (MQTT_PASSWORD) are not asked for.
+    const config = loadConfig(env, ['--services=jobs']);
     const url =
       config.databaseUrl ??
       `postgres://postgres:${encodeURIComponent(embeddedPgPassword(config.dataDir))}@127.0.0.1:${config.embeddedPgPort}/kilowire`;
