@@ -38,7 +38,8 @@ const M0 = monthStart(new Date());
 /** The first month after the one the migration ran in: the old table holds everything before it. */
 const CUT = addMonthsUtc(M0, 1);
 const sec = (d: Date) => Math.floor(d.getTime() / 1000);
-const at = (month: Date, days: number, hours = 10) => new Date(month.getTime() + days * DAY + hours * 3_600_000);
+const at = (month: Date, days: number, hours = 10) =>
+  new Date(month.getTime() + days * DAY + hours * 3_600_000);
 const tag = (d: Date) => monthLabel(d).replace('-', '_');
 /** The head-end's clock in this test: 20 days into the fourth month after CUT. */
 const GW_NOW = at(addMonthsUtc(CUT, 4), 20);
@@ -121,7 +122,9 @@ async function scanned(meterId: number, day: Date): Promise<string[]> {
 
 async function daily(serial: string, day: Date): Promise<{ wh: number; intervals: number }[]> {
   const d = day.toISOString().slice(0, 10);
-  const res = await app.inject(as(staff, { method: 'GET', url: `/api/meters/${serial}/daily?from=${d}&to=${d}` }));
+  const res = await app.inject(
+    as(staff, { method: 'GET', url: `/api/meters/${serial}/daily?from=${d}&to=${d}` }),
+  );
   expect(res.statusCode, res.body).toBe(200);
   return (JSON.parse(res.body) as { days: { wh: number; intervals: number }[] }).days.map((x) => ({
     wh: x.wh,
@@ -139,14 +142,18 @@ describe('migration 019 on a database with readings', () => {
       // The far-future row was found through the primary key and moved out of the old table.
       { part: 'interval_readings_default', n: 1 },
     ]);
-    const est = await db.pool.query('SELECT wh FROM interval_readings WHERE meter_id = $1 AND flags & 1 = 1', [
-      w.h2A.meterId,
-    ]);
+    const est = await db.pool.query(
+      'SELECT wh FROM interval_readings WHERE meter_id = $1 AND flags & 1 = 1',
+      [w.h2A.meterId],
+    );
     expect(est.rows).toEqual([{ wh: 100 }]);
     const regs = await db.pool.query<{ part: string }>(
       'SELECT tableoid::regclass::text AS part FROM register_reads ORDER BY ts',
     );
-    expect(regs.rows.map((r) => r.part)).toEqual([`register_reads_before_${tag(CUT)}`, 'register_reads_default']);
+    expect(regs.rows.map((r) => r.part)).toEqual([
+      `register_reads_before_${tag(CUT)}`,
+      'register_reads_default',
+    ]);
     const parts = (await listPartitions(db.pool)).filter((p) => p.table === 'interval_readings');
     expect(parts.map((p) => [p.name, p.from, p.to])).toEqual([
       [LEGACY, null, CUT.toISOString()],
@@ -177,7 +184,7 @@ describe('migration 019 on a database with readings', () => {
     expect(key.rows[0]!.k).toBe('RANGE (ts) RANGE (ts)');
   });
 
-  it("prunes a meter-day query to one partition", async () => {
+  it('prunes a meter-day query to one partition', async () => {
     const mid = at(addMonthsUtc(CUT, 1), 14, 0);
     expect(await scanned(w.h1A.meterId, mid)).toEqual([`interval_readings_${tag(addMonthsUtc(CUT, 1))}`]);
     expect(await scanned(w.h2A.meterId, at(addMonthsUtc(CUT, -2), 14, 0))).toEqual([LEGACY]);
@@ -258,9 +265,16 @@ describe('the system on partitioned tables', () => {
     expect(Number(inDefault.rows[0]!.n)).toBe(0);
     // Three jobs processes at once, two months further on: each month made exactly once.
     const later = addMonthsUtc(GW_NOW, 2);
-    const runs = await Promise.all([1, 2, 3].map(() => ensurePartitions(db.pool, { aheadMonths: 3, now: later })));
+    const runs = await Promise.all(
+      [1, 2, 3].map(() => ensurePartitions(db.pool, { aheadMonths: 3, now: later })),
+    );
     expect(runs.flat().sort()).toEqual(
-      [8, 9].flatMap((i) => [`interval_readings_${tag(addMonthsUtc(CUT, i))}`, `register_reads_${tag(addMonthsUtc(CUT, i))}`]).sort(),
+      [8, 9]
+        .flatMap((i) => [
+          `interval_readings_${tag(addMonthsUtc(CUT, i))}`,
+          `register_reads_${tag(addMonthsUtc(CUT, i))}`,
+        ])
+        .sort(),
     );
   });
 
@@ -307,7 +321,10 @@ describe('the system on partitioned tables', () => {
   });
 
   it('the CLI lists partitions and refuses to detach the current month', async () => {
-    const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/readings/partitions-cli.ts');
+    const cli = path.resolve(
+      path.dirname(fileURLToPath(import.meta.url)),
+      '../src/readings/partitions-cli.ts',
+    );
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kw-part-cli-'));
     const run = (...args: string[]) =>
       new Promise<{ code: number; out: string; err: string }>((resolve) => {
@@ -337,7 +354,10 @@ describe('the system on partitioned tables', () => {
     const m = tag(addMonthsUtc(CUT, 1));
     await db.pool.query(`DROP TABLE interval_readings_${m}, register_reads_${m}`);
     boss = await startBoss(db.pool, { supervise: false, schedule: true });
-    await startPartitionJobs(boss.boss, db.pool, logger('test-partitions'), { cron: '17 2 * * *', aheadMonths: 12 });
+    await startPartitionJobs(boss.boss, db.pool, logger('test-partitions'), {
+      cron: '17 2 * * *',
+      aheadMonths: 12,
+    });
     const far = `register_reads_${tag(addMonthsUtc(M0, 12))}`;
     await waitFor(
       async () => (await listPartitions(db.pool)).some((p) => p.name === far),

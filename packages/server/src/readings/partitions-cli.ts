@@ -43,14 +43,22 @@ function table(parts: PartitionInfo[]): string {
   ]);
   const head = ['partition', 'ts range (UTC, end excluded)', 'rows (est.)', 'size'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
+  return [head, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(w[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     if (!cmd || !['list', 'create', 'detach'].includes(cmd)) throw new UsageError('give a command');
-    if (cmd === 'detach' && rest.length !== 1) throw new UsageError('detach takes one month (YYYY-MM) or "legacy"');
+    if (cmd === 'detach' && rest.length !== 1)
+      throw new UsageError('detach takes one month (YYYY-MM) or "legacy"');
     if (rest.length > 1) throw new UsageError(`${cmd} takes at most one argument`);
     if (cmd === 'list' && rest.length) throw new UsageError('list takes no argument');
     const month = cmd === 'create' && rest[0] ? parseMonth(rest[0]) : undefined;
@@ -63,7 +71,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       config.databaseUrl ??
       `postgres://postgres:${encodeURIComponent(embeddedPgPassword(config.dataDir))}@127.0.0.1:${config.embeddedPgPort}/kilowire`;
     // Moving rows out of a large default partition may take minutes; the DDL itself is instant.
-    const pool = createPool(url, { max: 2, statementTimeoutMs: 600_000, applicationName: "kilowire-partitions" });
+    const pool = createPool(url, {
+      max: 2,
+      statementTimeoutMs: 600_000,
+      applicationName: 'kilowire-partitions',
+    });
     try {
       if (cmd === 'list') {
         process.stdout.write(`${table(await listPartitions(pool))}\n`);

@@ -132,7 +132,8 @@ export async function ensurePartitions(
 ): Promise<string[]> {
   const first = monthStart(opts.now ?? new Date());
   const created: string[] = [];
-  for (let i = 0; i <= opts.aheadMonths; i++) created.push(...(await createMonth(pool, addMonthsUtc(first, i))));
+  for (let i = 0; i <= opts.aheadMonths; i++)
+    created.push(...(await createMonth(pool, addMonthsUtc(first, i))));
   return created;
 }
 
@@ -159,7 +160,8 @@ export async function detachMonth(
       `${month} is the current month or later: readings still arrive for it (only months before ${monthLabel(current)} can be detached)`,
     );
   }
-  return withTx(pool, { actorId: null }, async ({ c, audit }) => {
+  return withTx(pool, { actorId: null }, async (t) => {
+    const c = t.c;
     await lockForChanges(c);
     const parts = await listPartitions(c);
     const picked: PartitionInfo[] = [];
@@ -176,7 +178,9 @@ export async function detachMonth(
       picked.push(p);
     }
     if (!picked.length) {
-      const inLegacy = parts.find((x) => x.from === null && !x.isDefault && from && x.to && new Date(x.to) > from);
+      const inLegacy = parts.find(
+        (x) => x.from === null && !x.isDefault && from && x.to && new Date(x.to) > from,
+      );
       throw new PartitionError(
         inLegacy
           ? `${month} has no partition of its own: it is inside ${inLegacy.name} (the table as it was before partitioning); detach that whole with \`detach legacy\``
@@ -185,7 +189,7 @@ export async function detachMonth(
     }
     for (const p of picked) {
       await c.query(`ALTER TABLE ${quoteIdent(p.table)} DETACH PARTITION ${quoteIdent(p.name)}`);
-      await audit('readings.partition_detached', p.name, { table: p.table, from: p.from, to: p.to });
+      await t.audit('readings.partition_detached', p.name, { table: p.table, from: p.from, to: p.to });
     }
     return picked;
   }).catch(lockTimeoutHint);
