@@ -317,7 +317,11 @@ describe('the system on partitioned tables', () => {
     await acked(b, 1);
     expect(await whereIs(w.h1B.meterId, late)).toBe('interval_readings_default');
     // Creating that month again would hide the archive: refused with the reason.
-    await expect(createMonth(db.pool, addMonthsUtc(CUT, 1))).rejects.toThrow(/exists but is not a partition/);
+    const refused = await createMonth(db.pool, addMonthsUtc(CUT, 1)).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(PartitionError);
+    expect((refused as Error).message).toBe(
+      `table ${name} exists but is not a partition of interval_readings (a detached month? attach it again or rename it)`,
+    );
   });
 
   it('the CLI lists partitions and refuses to detach the current month', async () => {

@@ -94,12 +94,16 @@ async function lockForChanges(c: PoolClient): Promise<void> {
   await c.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK]);
 }
 
-function lockTimeoutHint(err: unknown): never {
-  if ((err as { code?: string }).code === '55P03') {
+/** Errors an operator can act on, in one sentence (the CLI prints them without a stack). */
+function explain(err: unknown): never {
+  const code = (err as { code?: string }).code;
+  if (code === '55P03') {
     throw new PartitionError(
       `the reading tables were busy for ${LOCK_TIMEOUT} (a long query holds them); nothing changed, try again`,
     );
   }
+  // kw_partition_month's own refusals (an overlapping partition, a detached table in the way).
+  if (code === 'P0001') throw new PartitionError((err as Error).message);
   throw err;
 }
 
@@ -119,7 +123,7 @@ export async function createMonth(pool: Pool, month: Date): Promise<string[]> {
         month,
       ]);
       return r.rows[0]!.made;
-    }).catch(lockTimeoutHint);
+    }).catch(explain);
     if (made) created.push(`${t}_${monthLabel(month).replace('-', '_')}`);
   }
   return created;
@@ -160,8 +164,8 @@ export async function detachMonth(
       `${month} is the current month or later: readings still arrive for it (only months before ${monthLabel(current)} can be detached)`,
     );
   }
-  return withTx(pool, { actorId: null }, async (t) => {
-    const c = t.c;
+  return withTx(pool, { actorId: null }, async (txn) => {
+    const c = txn.c;
     await lockForChanges(c);
     const parts = await listPartitions(c);
     const picked: PartitionInfo[] = [];
@@ -189,10 +193,10 @@ export async function detachMonth(
     }
     for (const p of picked) {
       await c.query(`ALTER TABLE ${quoteIdent(p.table)} DETACH PARTITION ${quoteIdent(p.name)}`);
-      await t.audit('readings.partition_detached', p.name, { table: p.table, from: p.from, to: p.to });
+      await txn.audit('readings.partition_detached', p.name, { table: p.table, from: p.from, to: p.to });
     }
     return picked;
-  }).catch(lockTimeoutHint);
+  }).catch(explain);
 }
 
 function quoteIdent(s: string): string {
