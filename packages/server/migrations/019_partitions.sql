@@ -85,6 +85,7 @@ DECLARE
   t text;
   cut timestamptz := date_trunc('month', now()) + interval '1 month';
   legacy text;
+  ix record;
   late int[];
   i int;
 BEGIN
@@ -94,12 +95,15 @@ BEGIN
     EXECUTE format('ALTER INDEX %I RENAME TO %I', t || '_pkey', legacy || '_pkey');
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE, PRIMARY KEY (meter_id, ts)) PARTITION BY RANGE (ts)',
                    t, legacy);
-    IF t = 'interval_readings' THEN
-      -- Estimates are few and are looked up on every insert (an actual reading replaces one).
-      -- The old table's index is attached, not built again.
-      EXECUTE format('ALTER INDEX interval_readings_estimated RENAME TO %I', legacy || '_estimated');
-      CREATE INDEX interval_readings_estimated ON interval_readings (meter_id, ts) WHERE flags & 1 = 1;
-    END IF;
+    -- Every other index of the old table (interval_readings_estimated: estimates are few and
+    -- looked up on every insert) is made on the parent under its own name; the old table's
+    -- index is attached to it, not built again.
+    FOR ix IN SELECT c.relname::text AS name, pg_get_indexdef(i.indexrelid) AS def
+                FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               WHERE i.indrelid = legacy::regclass AND NOT i.indisprimary LOOP
+      EXECUTE format('ALTER INDEX %I RENAME TO %I', ix.name, left(legacy || '_' || ix.name, 63));
+      EXECUTE regexp_replace(ix.def, ' ON (\S+\.)?' || legacy || ' ', ' ON ' || quote_ident(t) || ' ');
+    END LOOP;
     EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT', t || '_default', t);
     -- Meters with rows dated at or after the cut (a clock in the future), found through the
     -- primary key (a skip scan: two index descents per meter, no table scan); their few late

@@ -182,6 +182,18 @@ describe('migration 019 on a database with readings', () => {
       `SELECT pg_get_partkeydef('interval_readings'::regclass) || ' ' || pg_get_partkeydef('register_reads'::regclass) AS k`,
     );
     expect(key.rows[0]!.k).toBe('RANGE (ts) RANGE (ts)');
+    // The partial index on estimates is on the parent; the old table's own index serves as its part.
+    const est = await db.pool.query<{ part: string }>(
+      `SELECT c.relname::text AS part FROM pg_inherits i JOIN pg_class x ON x.oid = i.inhrelid
+         JOIN pg_index ix ON ix.indexrelid = x.oid JOIN pg_class c ON c.oid = ix.indrelid
+        WHERE i.inhparent = 'interval_readings_estimated'::regclass ORDER BY 1`,
+    );
+    expect(est.rows.map((r) => r.part)).toEqual(
+      (await listPartitions(db.pool))
+        .filter((p) => p.table === 'interval_readings')
+        .map((p) => p.name)
+        .sort(),
+    );
   });
 
   it('prunes a meter-day query to one partition', async () => {
