@@ -251,6 +251,16 @@ export const envSchema = z.object({
     .string()
     .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "0 7 3 * *"')
     .default('0 7 3 * *'),
+  /**
+   * #11 Monthly partitions of the reading tables exist this many months past the current one
+   * (a reading no partition covers goes to the default partition, so this is slack, not a limit).
+   */
+  PARTITIONS_AHEAD_MONTHS: z.coerce.number().int().min(1).max(24).default(3),
+  /** #11 When (5-field cron, UTC) the jobs service creates the reading partitions ahead. */
+  PARTITIONS_CRON: z
+    .string()
+    .regex(/^\s*(\S+\s+){4}\S+\s*$/, 'a 5-field cron expression, e.g. "17 2 * * *"')
+    .default('17 2 * * *'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -327,6 +337,8 @@ export interface Config {
   // #9 collection end
   /** #9 network-use charges. */
   netbilling: { invoiceCron: string };
+  /** #11 reading partitions made ahead by the jobs service. */
+  partitions: { cron: string; aheadMonths: number };
   logLevel: string;
 }
 
@@ -639,6 +651,7 @@ export function loadConfig(
     collection: { cron: e.COLLECTION_CRON.trim(), catchUpDays: e.COLLECTION_CATCHUP_DAYS },
     // #9 collection end
     netbilling: { invoiceCron: e.NETWORK_INVOICE_CRON.trim() },
+    partitions: { cron: e.PARTITIONS_CRON.trim(), aheadMonths: e.PARTITIONS_AHEAD_MONTHS },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -11,7 +11,11 @@ const MIGRATION_LOCK = 7_351_001;
  * Apply plain-SQL migrations in name order, each in its own transaction, under a session
  * advisory lock so that several processes starting together apply each exactly once.
  */
-export async function migrate(pool: Pool): Promise<string[]> {
+export async function migrate(
+  pool: Pool,
+  /** Stop after this file (tests that migrate a database holding data forward). */
+  opts: { upTo?: string } = {},
+): Promise<string[]> {
   const { c, release } = await checkout(pool);
   const applied: string[] = [];
   let failure: unknown;
@@ -27,6 +31,7 @@ export async function migrate(pool: Pool): Promise<string[]> {
       .filter((f) => f.endsWith('.sql'))
       .sort();
     for (const f of files) {
+      if (opts.upTo !== undefined && f > opts.upTo) break;
       if (done.has(f)) continue;
       const sql = readFileSync(path.join(MIGRATIONS_DIR, f), 'utf8');
       await c.query('BEGIN');

@@ -25,6 +25,7 @@ import { startNetworkInvoiceJobs } from '../netbilling/jobs.ts';
 import { startOutageJobs } from '../outages/jobs.ts';
 // #10 C
 import { startFirmwareJobs } from '../firmware/jobs.ts';
+import { startPartitionJobs } from '../readings/partitions.ts';
 
 export const BILL_RUN_QUEUE = 'bill-run';
 export const BILL_SCHEDULE_QUEUE = 'bill-runs.schedule';
@@ -230,6 +231,8 @@ export async function startJobs(deps: {
   await startSupplyJobs(boss, pool, log.child({ sub: 'supply' }));
   // #9 charges: the monthly network-use invoices.
   await startNetworkInvoiceJobs(boss, pool, log.child({ sub: 'netbilling' }), config.netbilling.invoiceCron);
+  // #11 reading partitions months ahead (daily, and once at start).
+  await startPartitionJobs(boss, pool, log.child({ sub: 'partitions' }), config.partitions);
 
   const retry = { retryLimit: n.retryLimit, retryDelayS: n.retryDelayS };
   const wakeDelivery = await startDeliveryWorkers(boss, pool, senders, log, {

@@ -67,6 +67,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     collection: { cron: '*/15 * * * *', catchUpDays: 7 },
     // #9 collection end
     netbilling: { invoiceCron: '0 7 3 * *' },
+    partitions: { cron: '17 2 * * *', aheadMonths: 3 }, // #11
     logLevel: 'silent',
     ...over,
   };

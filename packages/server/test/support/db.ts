@@ -10,8 +10,11 @@ export interface TestDb {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database on the run's PostgreSQL server, dropped at the end. */
-export async function createTestDb(): Promise<TestDb> {
+/**
+ * A fresh, migrated database on the run's PostgreSQL server, dropped at the end. `upTo`
+ * stops after that migration file (a test that migrates a database with data forward).
+ */
+export async function createTestDb(opts: { upTo?: string } = {}): Promise<TestDb> {
   const base = new URL(inject('databaseUrl'));
   const name = `kw_t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base.toString() });
@@ -21,7 +24,7 @@ export async function createTestDb(): Promise<TestDb> {
   const url = new URL(base.toString());
   url.pathname = `/${name}`;
   const pool = createPool(url.toString(), 10);
-  await migrate(pool);
+  await migrate(pool, opts);
   return {
     url: url.toString(),
     pool,
