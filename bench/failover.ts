@@ -35,6 +35,12 @@ export interface FailoverResult {
   rollupMismatchDays: number;
   readingsStored: number;
   readingsPerS: number;
+  /** Readings stored per second in the same run with all three gateways up, just before the kills. */
+  baselineReadingsPerS: number;
+  /** Readings the meters produce per second (each meter one every 1800 / speed s while catching up). */
+  offeredReadingsPerS: number;
+  /** pg_stat_database.deadlocks of the bench database, across the part. */
+  deadlocks: number;
   /** Resend requests the meters got (gaps seen by a gateway: lost to a kill, or another gateway's still uncommitted). */
   resendRequests: number;
   /** Messages the meters published, against the intervals they produced (1 reading per message). */
@@ -57,7 +63,7 @@ interface FleetLine {
 export async function benchFailover(
   dbUrl: string,
   pool: Pool,
-  opts: { meters: number; kills: number; killEveryMs: number; passwordHash: string },
+  opts: { meters: number; kills: number; killEveryMs: number; baselineSeconds: number; passwordHash: string },
 ): Promise<FailoverResult> {
   log(`  provisioning ${opts.meters} households`);
   const hh = await provision(pool, opts.meters, {
@@ -103,7 +109,7 @@ export async function benchFailover(
     // meters are still catching up when the last kill comes.
     const killSeconds = (opts.kills * opts.killEveryMs) / 1000;
     const speed = 1800;
-    const backfillDays = ((killSeconds * 1.25 + 10) * speed) / 86_400;
+    const backfillDays = ((opts.baselineSeconds + killSeconds * 1.25 + 10) * speed) / 86_400;
     const jobFile = path.join(dir, 'fleet.json');
     writeFileSync(
       jobFile,
@@ -136,9 +142,20 @@ export async function benchFailover(
       await waitFor(() => st.connected >= opts.meters, 120_000, `${opts.meters} meters connected`, 250);
       const stored = async () =>
         (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings')).rows[0]!.n;
+      const deadlocks = async () =>
+        (
+          await pool.query<{ n: number }>(
+            'SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = current_database()',
+          )
+        ).rows[0]!.n;
+      const dl0 = await deadlocks();
       const key = privateKeyFromB64(cmdKeys.privateKey);
       let commands = 0;
+      const b0 = { at: nowMs(), n: await stored() };
+      await sleep(opts.baselineSeconds * 1000);
       const r0 = { at: nowMs(), n: await stored() };
+      const baselineReadingsPerS = ((r0.n - b0.n) * 1000) / (r0.at - b0.at);
+      log(`  ${baselineReadingsPerS.toFixed(0)} readings/s stored with all ${GATEWAYS} gateways up`);
       for (let k = 0; k < opts.kills; k++) {
         await sleep(Math.max(0, r0.at + k * opts.killEveryMs - nowMs()));
         const i = k % GATEWAYS;
@@ -248,6 +265,9 @@ export async function benchFailover(
         rollupMismatchDays: roll.rows[0]!.n,
         readingsStored: dup.rows[0]!.n,
         readingsPerS,
+        baselineReadingsPerS,
+        offeredReadingsPerS: (opts.meters * speed) / 1800,
+        deadlocks: (await deadlocks()) - dl0,
         resendRequests: meters.reduce((s, m) => s + m.resendRequests, 0),
         published: st.published,
         commands,

@@ -331,6 +331,7 @@ async function main(): Promise<number> {
       meters: P.failoverMeters,
       kills: P.failoverKills,
       killEveryMs: 5_000,
+      baselineSeconds: quick ? 8 : 15,
       passwordHash,
     }),
   );
@@ -639,9 +640,9 @@ async function main(): Promise<number> {
       ok(failover ? failover.lost <= TARGETS.failoverLost && failover.duplicated === 0 : null),
     ],
     [
-      '(n) failover: readings/s stored during the kills; meter-days off their rollup; commands ok / applied / issued',
+      '(n) failover: readings/s stored during the kills (without kills; offered); meter-days off their rollup; deadlocks; commands ok / applied / issued',
       failover
-        ? `${fmt(failover.readingsPerS)} ; ${fmt(failover.rollupMismatchDays)} ; ${fmt(failover.commandsOk)} / ${fmt(failover.commandsApplied)} / ${fmt(failover.commands)}`
+        ? `${fmt(failover.readingsPerS)} (${fmt(failover.baselineReadingsPerS)}; ${fmt(failover.offeredReadingsPerS)}) ; ${fmt(failover.rollupMismatchDays)} ; ${fmt(failover.deadlocks)} ; ${fmt(failover.commandsOk)} / ${fmt(failover.commandsApplied)} / ${fmt(failover.commands)}`
         : 'n/a',
       'readings/s',
       '',
@@ -663,6 +664,9 @@ async function main(): Promise<number> {
     gateway_failover_duplicated: failover?.duplicated ?? null,
     gateway_failover_kills: failover?.kills ?? null,
     gateway_failover_readings_per_s: round(failover?.readingsPerS),
+    gateway_failover_baseline_readings_per_s: round(failover?.baselineReadingsPerS),
+    gateway_failover_offered_readings_per_s: round(failover?.offeredReadingsPerS),
+    gateway_failover_deadlocks: failover?.deadlocks ?? null,
     gateway_failover_wh_mismatch_meters: failover?.whMismatchMeters ?? null,
     gateway_failover_rollup_mismatch_days: failover?.rollupMismatchDays ?? null,
     gateway_failover_resend_requests: failover?.resendRequests ?? null,
