@@ -50,6 +50,8 @@ export interface FailoverResult {
   /** Commands the meters applied (a repeated copy is answered from memory, not applied). */
   commandsApplied: number;
   drainSeconds: number;
+  /** Mean seconds from a killed gateway's restart (spawn) to its broker connection. */
+  restartSeconds: number;
 }
 
 interface FleetLine {
@@ -79,8 +81,12 @@ export async function benchFailover(
   const broker = await startMeterMosquitto('mosquitto (failover)', dir, logins, hh);
   const cmdKeys = generateSigningKeyPair();
   let spawned = 0;
-  const startGateway = (i: number): Child =>
-    spawnChild(
+  /** Seconds from each restart's spawn to its 'gateway connected to broker'. */
+  const restarts: number[] = [];
+  const startGateway = (i: number): Child => {
+    const at = nowMs();
+    let seen = false;
+    return spawnChild(
       `kilowire gateway ${i} (failover, #${++spawned})`,
       process.execPath,
       ['--import', 'tsx', MAIN, '--services=gateway'],
@@ -100,8 +106,14 @@ export async function benchFailover(
           COMMAND_RETRY_S: '2',
           COMMAND_MAX_RETRY_S: '4',
         },
+        onLine: (l) => {
+          if (seen || !l.includes('gateway connected to broker')) return;
+          seen = true;
+          if (spawned > GATEWAYS) restarts.push((nowMs() - at) / 1000);
+        },
       },
     );
+  };
   const gws: Child[] = Array.from({ length: GATEWAYS }, (_, i) => startGateway(i));
   try {
     await Promise.all(gws.map((g) => g.waitFor('gateway connected to broker', 90_000)));
@@ -190,8 +202,15 @@ export async function benchFailover(
 
       // Drained: the meters caught up with real time and hold nothing unacknowledged.
       const d0 = nowMs();
+      let shown = d0;
       await waitFor(
-        () => st.simMinS >= Date.now() / 1000 - 1800 && st.backlog === 0,
+        () => {
+          if (nowMs() - shown > 10_000) {
+            shown = nowMs();
+            log(`  draining: backlog ${st.backlog} messages, ${st.published} published`);
+          }
+          return st.simMinS >= Date.now() / 1000 - 1800 && st.backlog === 0;
+        },
         300_000,
         'every meter caught up and acknowledged',
         250,
@@ -274,6 +293,7 @@ export async function benchFailover(
         commandsOk: ok.rows[0]!.n,
         commandsApplied: st.commandsOk,
         drainSeconds,
+        restartSeconds: restarts.reduce((a, b) => a + b, 0) / Math.max(1, restarts.length),
       };
       log(`  ${JSON.stringify(result)}`);
       return result;

@@ -676,6 +676,7 @@ async function main(): Promise<number> {
     gateway_failover_commands_ok: failover?.commandsOk ?? null,
     gateway_failover_commands_applied: failover?.commandsApplied ?? null,
     gateway_failover_drain_s: round(failover?.drainSeconds, 1),
+    gateway_failover_restart_s: round(failover?.restartSeconds, 1),
     gateway_failover_meters: failover?.meters ?? null,
     // #11 n end
     // #10 B firmware

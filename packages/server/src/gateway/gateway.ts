@@ -55,7 +55,7 @@ export interface GatewayOptions {
   mqttUrl: string;
   username: string;
   password: string;
-  /** Stable client id so the broker keeps our session (and queued QoS 1 messages) across restarts. */
+  /** Stable client id so the broker keeps our session (and queued QoS 1 messages) across restarts (without a share group). */
   clientId?: string;
   shareGroup?: string;
   batchMax?: number;
@@ -128,8 +128,8 @@ export class Gateway {
   /** mqtt.js's callback for the message we have not admitted yet (at most one: the stream waits). */
   private waiting: (() => void) | undefined;
   private readonly timing: CommandTiming;
-  /** #11 gaps to recheck before a resend request (shared subscription only): `serial|stream` -> seqs. */
-  private gaps = new Map<string, Set<number>>();
+  /** #11 gaps to recheck before a resend request (shared subscription only), by `serial|stream`. */
+  private gaps = new Map<string, { seqs: Set<number>; tries: number; dueAt: number }>();
   private gapTimer: NodeJS.Timeout | undefined;
   /** #10 serves firmware blocks to meters with a live offer. */
   private fw: FwTransfer | undefined;
@@ -191,7 +191,12 @@ export class Gateway {
       clientId: o.clientId ?? `kw-gateway-${randomBytes(4).toString('hex')}`,
       username: o.username,
       password: o.password,
-      clean: false,
+      // #11 One gateway keeps its session, so the broker queues the meters' messages while it
+      // restarts. Sharing a group, a kept session would be a black hole: Mosquitto goes on
+      // handing a dead member its share (queued for a client that may never come back; bench
+      // part n measured the meters sending 2.5 messages per reading then). A clean session
+      // ends with the connection and the live members get everything.
+      clean: !o.shareGroup,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
     });
@@ -626,7 +631,10 @@ export class Gateway {
    * Ask a meter for the messages missing below its newest committed one. One gateway sees a
    * meter's messages in order (one lane), so a gap is a lost message: ask at once. Sharing the
    * topics with other gateways, recheck first (SHARED_GAP_RECHECK_MS): measured in bench part
-   * (n), asking at once made the meters send about half their messages twice.
+   * (n), asking at once made the meters send about half their messages twice. A gap asked for
+   * is watched a few more times (2, 4, 8, 16 s): its resend may have gone to a gateway that was
+   * killed next, and a meter that has caught up sends nothing newer to reveal the gap again —
+   * its own timer, after a slow spell, can be minutes away.
    */
   private requestResend(serial: string, stream: 'readings' | 'events', seqs: number[]): void {
     if (!this.o.shareGroup) {
@@ -635,20 +643,29 @@ export class Gateway {
     }
     const key = `${serial}|${stream}`;
     const known = this.gaps.get(key);
-    if (known) for (const s of seqs) known.add(s);
-    else this.gaps.set(key, new Set(seqs));
-    this.gapTimer ??= setTimeout(() => {
-      this.gapTimer = undefined;
-      void this.recheckGaps();
-    }, SHARED_GAP_RECHECK_MS);
+    if (known) for (const s of seqs) known.seqs.add(s);
+    else this.gaps.set(key, { seqs: new Set(seqs), tries: 0, dueAt: Date.now() + SHARED_GAP_RECHECK_MS });
+    this.watchGaps();
   }
 
-  /** Resend requests for the gaps still open in the database (committed meanwhile by another gateway: not asked). */
+  private watchGaps(): void {
+    if (this.gapTimer || this.stopped || !this.gaps.size) return;
+    this.gapTimer = setTimeout(() => {
+      void this.recheckGaps().finally(() => {
+        this.gapTimer = undefined;
+        this.watchGaps();
+      });
+    }, SHARED_GAP_RECHECK_MS);
+    this.gapTimer.unref();
+  }
+
+  /** Resend requests for the due gaps still open in the database (committed meanwhile by another gateway: not asked). */
   private async recheckGaps(): Promise<void> {
-    const gaps = this.gaps;
-    this.gaps = new Map();
-    if (this.stopped || !gaps.size) return;
-    const serials = [...new Set([...gaps.keys()].map((k) => k.slice(0, k.lastIndexOf('|'))))];
+    const now = Date.now();
+    const due = [...this.gaps].filter(([, g]) => g.dueAt <= now);
+    if (this.stopped || !due.length) return;
+    for (const [k] of due) this.gaps.delete(k);
+    const serials = [...new Set(due.map(([k]) => k.slice(0, k.lastIndexOf('|'))))];
     try {
       const { rows } = await this.o.pool.query<{
         serial: string;
@@ -661,14 +678,23 @@ export class Gateway {
            FROM meters m JOIN meter_ingest_state st ON st.meter_id = m.id WHERE m.serial = ANY($1::text[])`,
         [serials],
       );
-      for (const r of rows) {
-        for (const stream of ['readings', 'events'] as const) {
-          const seqs = gaps.get(`${r.serial}|${stream}`);
-          if (!seqs) continue;
-          const upTo = stream === 'readings' ? r.readings_upto : r.events_upto;
-          const above = new Set(stream === 'readings' ? r.readings_above : r.events_above);
-          const missing = [...seqs].filter((s) => s > upTo && !above.has(s)).sort((a, b) => a - b);
-          if (missing.length) this.publishAck(r.serial, { v: 1, kind: 'resend', stream, seqs: missing });
+      const state = new Map(rows.map((r) => [r.serial, r]));
+      for (const [key, g] of due) {
+        const serial = key.slice(0, key.lastIndexOf('|'));
+        const stream = key.slice(key.lastIndexOf('|') + 1) as 'readings' | 'events';
+        const r = state.get(serial);
+        if (!r) continue;
+        const upTo = stream === 'readings' ? r.readings_upto : r.events_upto;
+        const above = new Set(stream === 'readings' ? r.readings_above : r.events_above);
+        const missing = [...g.seqs].filter((s) => s > upTo && !above.has(s)).sort((a, b) => a - b);
+        if (!missing.length) continue;
+        this.publishAck(serial, { v: 1, kind: 'resend', stream, seqs: missing });
+        if (g.tries < 4 && !this.gaps.has(key)) {
+          this.gaps.set(key, {
+            seqs: new Set(missing),
+            tries: g.tries + 1,
+            dueAt: now + SHARED_GAP_RECHECK_MS * 2 ** (g.tries + 1),
+          });
         }
       }
     } catch (err) {
