@@ -15,6 +15,8 @@ const SLOW_FIRST = [
   'web/test/e2e-tariffs.test.ts',
   'server/test/demo-faults.test.ts',
   'server/test/db-resilience.test.ts',
+  // #11 about 100-140 s here (not yet measured in CI): a minute of gateway kills and the drain
+  'server/test/gateway-failover.test.ts',
   'web/test/e2e-admin.test.ts',
   'web/test/e2e-firmware.test.ts',
   'web/test/e2e-bills.test.ts',

@@ -1,9 +1,11 @@
 /**
  * Part (e)'s simulated meters: one Fleet in its own process (so its sockets and heap are its
  * own). argv[2] is a JSON file with the FleetOptions that matter; prints one JSON stats line
- * a second ({connected, published, acked, backlog, errors, rssMb}); SIGTERM stops the fleet.
+ * a second ({connected, published, acked, backlog, errors, rssMb, simMinS, commandsOk}); SIGTERM stops the fleet.
+ * SIGUSR2 writes what each meter produced (cursor, interval, import register, outbox) to
+ * argv[2] + '.meters.json', for a part that checks every reading was stored.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Fleet, type MeterDescriptor } from '@kilowire/meter';
 
 interface FleetJob {
@@ -35,9 +37,28 @@ const timer = setInterval(() => {
     backlog: s.backlog,
     errors: s.errors,
     rssMb: Math.round(process.memoryUsage().rss / 1048576),
+    simMinS: s.simMinS,
+    commandsOk: s.commandsOk,
   };
   process.stdout.write(`STATS ${JSON.stringify(line)}\n`);
 }, 1000);
+
+process.on('SIGUSR2', () => {
+  const meters = job.meters.map((d) => {
+    const m = fleet.meter(d.id)!;
+    const c = fleet.client(d.id)!.counters;
+    return {
+      id: d.id,
+      cursor: m.cursor,
+      intervalS: m.intervalS,
+      importWh: m.registers['1.0.1.8.0'],
+      outbox: m.outbox.length,
+      resendRequests: c.resendRequests,
+    };
+  });
+  writeFileSync(`${process.argv[2]!}.meters.json`, JSON.stringify(meters));
+  process.stdout.write('METERS written\n');
+});
 
 let stopping = false;
 const stop = () => {

@@ -212,20 +212,22 @@ export async function startMosquitto(name: string, extra: string[] = [], dir?: s
 export function startMeterMosquitto(
   name: string,
   dir: string,
-  headend: { username: string; password: string },
+  /** One login per head-end process (Mosquitto uses the username as client id). */
+  headend: { username: string; password: string } | { username: string; password: string }[],
   meters: readonly { serial: string; credential: string }[],
 ): Promise<Mosquitto> {
   const passwd = path.join(dir, 'passwd');
   const acl = path.join(dir, 'acl');
+  const headends = Array.isArray(headend) ? headend : [headend];
   writeFileSync(
     passwd,
     [
-      mosquittoPasswordLine(headend.username, headend.password),
+      ...headends.map((h) => mosquittoPasswordLine(h.username, h.password)),
       ...meters.map((h) => mosquittoPasswordLine(h.serial, h.credential)),
     ].join('\n') + '\n',
     { mode: 0o600 },
   );
-  writeFileSync(acl, mosquittoAcl([headend.username]));
+  writeFileSync(acl, mosquittoAcl(headends.map((h) => h.username)));
   return startMosquitto(
     name,
     ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],

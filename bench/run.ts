@@ -13,6 +13,7 @@
  *   (l) the daily collection of 100,000 meters    meters/s, one local day from the raw intervals (#9)
  *   (k) outage detection (#9)                    first last gasp -> incident + operator alert queued, p95 s
  *   (m) firmware transfer (#10)                  meters/min completing a 256 KB download+verify; ingest drop meanwhile
+ *   (n) gateway failover (#11)                   3 gateways on a shared subscription, one kill -9 every 5 s: lost/duplicated readings
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -32,6 +33,9 @@ import { benchOutage, type OutageResult } from './outage.ts';
 // #10 B firmware
 import { benchFirmware, type FirmwareResult } from './firmware.ts';
 // #10 B end
+// #11 n
+import { benchFailover, type FailoverResult } from './failover.ts';
+// #11 n end
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchFleetSearch, type FleetSearchResult } from './fleet-search.ts';
@@ -75,6 +79,10 @@ const P = quick
       fwTransferMeters: 150,
       fwBaselineSeconds: 5,
       // #10 B end
+      // #11 n
+      failoverMeters: 300,
+      failoverKills: 4,
+      // #11 n end
     }
   : {
       copyRows: 4_000_000,
@@ -103,6 +111,10 @@ const P = quick
       fwTransferMeters: 400,
       fwBaselineSeconds: 15,
       // #10 B end
+      // #11 n: 2,000 meters, a kill every 5 s for a minute
+      failoverMeters: 2_000,
+      failoverKills: 12,
+      // #11 n end
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -130,6 +142,9 @@ const TARGETS = {
   fwMetersPerMin: 300,
   fwIngestDropPct: 10,
   // #10 B end
+  // #11 n: readings lost across the gateway kills
+  failoverLost: 0,
+  // #11 n end
 };
 /** Staff users working the fleet table at once in part (i). */
 const FLEET_USERS = 50;
@@ -310,6 +325,17 @@ async function main(): Promise<number> {
     errors['m firmware'] = `${firmware.verified} of ${firmware.transferMeters} meters verified the image`;
   }
   // #10 B end
+  // #11 n
+  const failover: FailoverResult | undefined = await part('n failover', errors, () =>
+    benchFailover(db.url, db.pool, {
+      meters: P.failoverMeters,
+      kills: P.failoverKills,
+      killEveryMs: 5_000,
+      baselineSeconds: quick ? 8 : 15,
+      passwordHash,
+    }),
+  );
+  // #11 n end
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
   const web = await part('f portal size', errors, () => portalSize());
@@ -604,6 +630,26 @@ async function main(): Promise<number> {
     ],
   );
   // #10 B end
+  // #11 n
+  rows.push(
+    [
+      `(n) failover: readings lost / duplicated, ${fmt(failover?.kills)} gateway kills in ${fmt(failover?.killSeconds)} s, ${fmt(failover?.meters)} meters`,
+      failover ? `${fmt(failover.lost)} / ${fmt(failover.duplicated)}` : 'n/a',
+      'readings',
+      `${TARGETS.failoverLost} / 0`,
+      ok(failover ? failover.lost <= TARGETS.failoverLost && failover.duplicated === 0 : null),
+    ],
+    [
+      '(n) failover: readings/s stored during the kills (without kills; offered); meter-days off their rollup; deadlocks; commands ok / applied / issued',
+      failover
+        ? `${fmt(failover.readingsPerS)} (${fmt(failover.baselineReadingsPerS)}; ${fmt(failover.offeredReadingsPerS)}) ; ${fmt(failover.rollupMismatchDays)} ; ${fmt(failover.deadlocks)} ; ${fmt(failover.commandsOk)} / ${fmt(failover.commandsApplied)} / ${fmt(failover.commands)}`
+        : 'n/a',
+      'readings/s',
+      '',
+      '',
+    ],
+  );
+  // #11 n end
   const out: string[] = [];
   out.push(
     `Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`,
@@ -613,6 +659,26 @@ async function main(): Promise<number> {
   out.push(`total ${((nowMs() - started) / 1000).toFixed(0)} s`);
 
   const json = {
+    // #11 n
+    gateway_failover_lost: failover?.lost ?? null,
+    gateway_failover_duplicated: failover?.duplicated ?? null,
+    gateway_failover_kills: failover?.kills ?? null,
+    gateway_failover_readings_per_s: round(failover?.readingsPerS),
+    gateway_failover_baseline_readings_per_s: round(failover?.baselineReadingsPerS),
+    gateway_failover_offered_readings_per_s: round(failover?.offeredReadingsPerS),
+    gateway_failover_deadlocks: failover?.deadlocks ?? null,
+    gateway_failover_wh_mismatch_meters: failover?.whMismatchMeters ?? null,
+    gateway_failover_rollup_mismatch_days: failover?.rollupMismatchDays ?? null,
+    gateway_failover_resend_requests: failover?.resendRequests ?? null,
+    gateway_failover_published: failover?.published ?? null,
+    gateway_failover_readings_stored: failover?.readingsStored ?? null,
+    gateway_failover_commands: failover?.commands ?? null,
+    gateway_failover_commands_ok: failover?.commandsOk ?? null,
+    gateway_failover_commands_applied: failover?.commandsApplied ?? null,
+    gateway_failover_drain_s: round(failover?.drainSeconds, 1),
+    gateway_failover_restart_s: round(failover?.restartSeconds, 1),
+    gateway_failover_meters: failover?.meters ?? null,
+    // #11 n end
     // #10 B firmware
     fw_transfer_meters_per_min: round(firmware?.metersPerMin),
     fw_ingest_drop_pct: round(firmware?.ingestDropPct, 1),

@@ -38,3 +38,6 @@ export { fileLines } from './collection/queries.ts';
 // #10 B firmware (the firmware benchmark offers an image to its meters as a campaign would).
 export { offerImage } from './firmware/commands.ts';
 // #10 B end
+// #11 n failover (the failover benchmark issues commands while gateways are killed).
+export { requestCommand } from './commands/lifecycle.ts';
+// #11 n end

@@ -73,12 +73,14 @@ export async function startTestBroker(
 export async function startMosquitto(
   meters: { id: string; password: string }[],
   port?: number,
+  /** Head-end logins (one per gateway process: Mosquitto uses the username as client id). */
+  headends: { username: string; password: string }[] = [HEADEND, HEADEND_2],
 ): Promise<TestBroker> {
   port ??= await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kw-mosq-'));
   const files = writeMosquittoConfig(dir, {
     port,
-    headends: [HEADEND, HEADEND_2],
+    headends,
     meters,
     // Tests run as whoever runs them; the files are in a private temp dir.
     user: os.userInfo().username,

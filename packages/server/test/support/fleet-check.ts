@@ -45,14 +45,14 @@ export async function fleetStoredExactly(
 export function startReportingFleet(
   brokerUrl: string,
   hh: CreatedHousehold[],
-  o: { speed: number; seed: number },
+  o: { speed: number; seed: number; backfillDays?: number; serverPublicKey?: string },
 ): Fleet {
   const fleet = new Fleet({
     brokerUrl,
-    serverPublicKey: generateSigningKeyPair().publicKey,
+    serverPublicKey: o.serverPublicKey ?? generateSigningKeyPair().publicKey,
     meters: hh.map((h, i) => ({ id: h.meterSerial, password: h.meterCredential, seed: i + o.seed })),
     speed: o.speed,
-    backfillDays: 2,
+    backfillDays: o.backfillDays ?? 2,
     batchIntervals: 1,
     tickMs: 100,
   });
