@@ -37,6 +37,7 @@ async function generate(url: string, pool: Pool, households: Household[]): Promi
   const halves = [ids.slice(0, Math.ceil(ids.length / 2)), ids.slice(Math.ceil(ids.length / 2))];
   const run = async (sql: string, part: number[]) => {
     const c = new pg.Client({ connectionString: url });
+    c.on('error', () => undefined); // a dropped connection also fails the pending query, which reports it
     await c.connect();
     try {
       await c.query('SET synchronous_commit = off'); // bulk load only; the measured paths use the defaults
@@ -167,7 +168,7 @@ async function keptData(
 
   async function build(marker: Marker | undefined): Promise<KeptData> {
     const t0 = nowMs();
-    const estGb = (target * 95) / 1e9; // bytes per reading measured with 10M: heap + primary key + rollups
+    const estGb = (target * 85) / 1e9; // bytes per reading measured with 10M (0.8 GiB): heap, primary key, rollups
     log(
       `  BUILDING a KEPT data set (${meters} meters x 1 year of half-hours = ${(meters * HALF_HOURS_PER_YEAR).toLocaleString('en')} readings, ~${estGb.toFixed(1)} GB): ` +
         `${where}. Later full runs reuse it. Delete it with DROP DATABASE ${name}` +
@@ -203,6 +204,7 @@ async function keptData(
     const tLoad = nowMs();
     const worker = async () => {
       const c = new pg.Client({ connectionString: k.url });
+      c.on('error', () => undefined); // a dropped connection also fails the pending query, which reports it
       await c.connect();
       try {
         await c.query('SET synchronous_commit = off'); // bulk load only; a crash loses at most a chunk, redone on resume
@@ -225,6 +227,8 @@ async function keptData(
           done++;
           if (nowMs() - lastLog > 30_000) {
             lastLog = nowMs();
+            // So that a resumed build still reports the whole build time.
+            await k.pool.query('UPDATE bench_keep SET build_s = $1', [(marker?.build_s ?? 0) + (nowMs() - t0) / 1000]);
             const s = (nowMs() - tLoad) / 1000;
             const left = chunks.length - done - skipped;
             log(
