@@ -172,7 +172,9 @@ async function keptData(
     log(
       `  BUILDING a KEPT data set (${meters} meters x 1 year of half-hours = ${(meters * HALF_HOURS_PER_YEAR).toLocaleString('en')} readings, ~${estGb.toFixed(1)} GB): ` +
         `${where}. Later full runs reuse it. Delete it with DROP DATABASE ${name}` +
-        (db.where.startsWith('embedded') ? ' (or delete ./data-bench, which holds the whole embedded server)' : '') +
+        (db.where.startsWith('embedded')
+          ? ' (or delete ./data-bench, which holds the whole embedded server)'
+          : '') +
         `; BENCH_KEEP_READINGS sets the size.`,
     );
     let tag: string;
@@ -213,9 +215,10 @@ async function keptData(
           if (i >= chunks.length) return;
           const chunk = chunks[i]!;
           await c.query('BEGIN');
-          const { rowCount } = await c.query('SELECT 1 FROM daily_rollups WHERE meter_id = ANY($1::int[]) LIMIT 1', [
-            chunk,
-          ]);
+          const { rowCount } = await c.query(
+            'SELECT 1 FROM daily_rollups WHERE meter_id = ANY($1::int[]) LIMIT 1',
+            [chunk],
+          );
           if (rowCount) {
             await c.query('ROLLBACK');
             skipped++;
@@ -228,7 +231,9 @@ async function keptData(
           if (nowMs() - lastLog > 30_000) {
             lastLog = nowMs();
             // So that a resumed build still reports the whole build time.
-            await k.pool.query('UPDATE bench_keep SET build_s = $1', [(marker?.build_s ?? 0) + (nowMs() - t0) / 1000]);
+            await k.pool.query('UPDATE bench_keep SET build_s = $1', [
+              (marker?.build_s ?? 0) + (nowMs() - t0) / 1000,
+            ]);
             const s = (nowMs() - tLoad) / 1000;
             const left = chunks.length - done - skipped;
             log(
@@ -258,7 +263,9 @@ async function keptData(
     t = nowMs();
     const { rows: cnt } = await k.pool.query<{ n: string }>('SELECT count(*) AS n FROM interval_readings');
     const readings = Number(cnt[0]!.n);
-    const { rows: size } = await k.pool.query<{ b: string }>('SELECT pg_database_size(current_database()) AS b');
+    const { rows: size } = await k.pool.query<{ b: string }>(
+      'SELECT pg_database_size(current_database()) AS b',
+    );
     const buildS = (marker?.build_s ?? 0) + (nowMs() - t0) / 1000;
     await k.pool.query(
       'UPDATE bench_keep SET readings = $1, complete = true, build_s = $2, built_at = now()',
