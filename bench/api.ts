@@ -15,6 +15,16 @@ import { keptDatabase, provision, type BenchDb, type Household } from './db.ts';
 import { cpuMs, log, nowMs, onCleanup, percentile, spawnChild, withTimeout } from './lib.ts';
 import { type Pool } from '@kilowire/server';
 
+/** A whole-number bench setting from the environment, refused (not guessed) if malformed. */
+export function envInt(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`${name} must be a whole number >= ${min}, got "${raw}"`);
+  return n;
+}
+
 const YEAR_START = '2024-01-01 00:00:00+00';
 const HALF_HOURS_PER_YEAR = 366 * 48; // 2024 is a leap year
 
@@ -249,7 +259,7 @@ async function keptData(
         await c.end();
       }
     };
-    const workers = Number(process.env.BENCH_KEEP_WORKERS ?? 2);
+    const workers = envInt('BENCH_KEEP_WORKERS', 2, 1);
     await Promise.all(Array.from({ length: workers }, worker));
     const loadS = (nowMs() - tLoad) / 1000;
     log(

@@ -21,7 +21,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { benchApi, type ApiResult } from './api.ts';
+import { benchApi, envInt, type ApiResult } from './api.ts';
 import { benchBillRun, type BillRunResult } from './billrun.ts';
 import { benchCopy, type CopyResult } from './copy.ts';
 // #9 collection
@@ -83,7 +83,7 @@ const P = quick
       singlePerMeter: 150, // 150,000 messages
       dayPerMeter: 30, // 30,000 day messages = 1,440,000 rows
       // #11 100M: part d's data set, kept between runs in its own database (bench/api.ts keptData)
-      readings: Number(process.env.BENCH_KEEP_READINGS ?? 100_000_000),
+      readings: envInt('BENCH_KEEP_READINGS', 100_000_000, 17_568), // at least one meter-year
       requests: 5_000,
       fleetMeters: 10_000,
       reportSeconds: 30,
