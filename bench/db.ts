@@ -20,6 +20,8 @@ import {
 
 export interface BenchDb {
   url: string;
+  /** The server's own URL (no database): where a kept database lives next to the run's. */
+  serverUrl: string;
   pool: Pool;
   where: string;
   /** On the embedded server only: a hard stop (`pg_ctl stop -m immediate`) and a start, for outage runs. */
@@ -82,7 +84,36 @@ export async function startDatabase(): Promise<BenchDb> {
   onCleanup('bench pool', () => pool.end());
   await migrate(pool);
   log(`database ${name} on ${where}`);
-  return { url, pool, where, ...(outage ? { outage } : {}) };
+  return { url, serverUrl, pool, where, ...(outage ? { outage } : {}) };
+}
+
+/**
+ * A database that outlives the run (e.g. part d's 100M readings): created on the same server
+ * as the run's database if missing, never dropped here, migrated with the project's migrate()
+ * so a kept database follows new migrations. `recreate` drops it first (a corrupt build).
+ */
+export async function keptDatabase(
+  db: BenchDb,
+  name: string,
+  opts: { recreate?: boolean } = {},
+): Promise<{ url: string; pool: Pool; close(): Promise<void> }> {
+  if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`bad kept database name ${name}`);
+  const admin = new pg.Client({ connectionString: db.serverUrl });
+  await admin.connect();
+  try {
+    if (opts.recreate) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(db.serverUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const pool = createPool(url, { max: 20, statementTimeoutMs: 3_600_000 });
+  const close = onCleanup(`pool of kept database ${name}`, () => pool.end());
+  await migrate(pool);
+  return { url, pool, close };
 }
 
 export interface Household {

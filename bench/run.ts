@@ -22,7 +22,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { benchApi, type ApiResult } from './api.ts';
+import { benchApi, envInt, type ApiResult } from './api.ts';
 import { benchBillRun, type BillRunResult } from './billrun.ts';
 import { benchCopy, type CopyResult } from './copy.ts';
 // #9 collection
@@ -90,7 +90,8 @@ const P = quick
       ingestMeters: 1_000,
       singlePerMeter: 150, // 150,000 messages
       dayPerMeter: 30, // 30,000 day messages = 1,440,000 rows
-      readings: 10_000_000,
+      // #11 100M: part d's data set, kept between runs in its own database (bench/api.ts keptData)
+      readings: envInt('BENCH_KEEP_READINGS', 100_000_000, 17_568), // at least one meter-year
       requests: 5_000,
       fleetMeters: 10_000,
       reportSeconds: 30,
@@ -122,8 +123,9 @@ const HOME_USERS = 200;
 const TARGETS = {
   batchVsCopy: 0.6,
   singleVsBroker: 0.8,
-  p95Ms: 15,
-  homeP95Ms: 25,
+  // #11: both at 100M stored readings (were 15 and 25 ms at 10M)
+  p95Ms: 10,
+  homeP95Ms: 10,
   firstPageKb: 250,
   meters: 10_000,
   rssMb: 512,
@@ -245,6 +247,7 @@ async function main(): Promise<number> {
       homeConcurrency: HOME_USERS,
       passwordHash,
       password: BENCH_PASSWORD,
+      ...(quick ? {} : { keep: db, pauseHardLimit }),
     }),
   );
 
@@ -378,10 +381,10 @@ async function main(): Promise<number> {
       ok(singleVsBroker === null ? null : singleVsBroker >= TARGETS.singleVsBroker),
     ],
     [
-      `(d) readings stored${quick ? ' (QUICK: 2M, not 10M)' : ''}`,
+      `(d) readings stored${quick ? ' (QUICK: 2M, not 100M)' : ' (kept between runs)'}`,
       fmt(api?.readingsStored),
       'rows',
-      quick ? '>= 2,000,000' : '>= 10,000,000',
+      `>= ${fmt(P.readings)}`,
       ok(api ? api.readingsStored >= P.readings : null),
     ],
     [
@@ -786,14 +789,23 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 // Hard upper bound on the whole run; cleanup still happens.
-const hardLimit = setTimeout(
-  () => {
+let limitLeftMs = quick ? 170_000 : 30 * 60_000;
+let limitArmedAt = nowMs();
+const armLimit = () =>
+  setTimeout(() => {
     log('time limit reached; cleaning up');
     void finish(2);
-  },
-  quick ? 170_000 : 30 * 60_000,
-);
-hardLimit.unref();
+  }, limitLeftMs).unref();
+let hardLimit = armLimit();
+/** A first build of part d's kept data set may take longer than a whole run: it is not counted. */
+function pauseHardLimit(): () => void {
+  clearTimeout(hardLimit);
+  limitLeftMs -= nowMs() - limitArmedAt;
+  return () => {
+    limitArmedAt = nowMs();
+    hardLimit = armLimit();
+  };
+}
 
 main().then(
   (code) => finish(code),
