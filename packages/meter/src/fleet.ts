@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { MeterMode, TariffSpec } from '@kilowire/protocol';
-import { MeterClient, systemClock, type Clock } from './client.ts';
+import { MeterClient, systemClock, type Clock, type ReconnectBackoff } from './client.ts';
 import type { HouseholdProfile } from './load.ts';
 import { BACKLOG_BATCH, Meter } from './meter.ts';
 import { FileStore, MemoryStore, type MeterStore } from './store.ts';
@@ -126,6 +126,12 @@ export interface FleetOptions {
   batchIntervals?: number;
   tickMs?: number;
   connectsPerSecond?: number;
+  /**
+   * Each meter's reconnect backoff after a lost connection (client.ts DEFAULT_RECONNECT_BACKOFF).
+   * `connectsPerSecond` admits the first connections only; after a broker restart this jitter
+   * is what spreads the fleet's return.
+   */
+  reconnect?: Partial<ReconnectBackoff>;
   faults?: FleetFaults;
   /** Consumers press the button on an armed meter after a few seconds (default true). */
   autoPressButton?: boolean;
@@ -320,6 +326,7 @@ export class Fleet {
       clock: this.clock,
       autoTick: false,
       fwBlockDelayMs: slowLink ? (this.opts.faults?.slowLinkBlockDelayMs ?? 500) : 0,
+      reconnect: this.opts.reconnect,
       log: this.opts.log,
     });
   }
