@@ -1,7 +1,8 @@
 /**
- * Part (e)'s simulated meters: one Fleet in its own process (so its sockets and heap are its
- * own). argv[2] is a JSON file with the FleetOptions that matter; prints one JSON stats line
- * a second ({connected, published, acked, backlog, errors, rssMb}); SIGTERM stops the fleet.
+ * Part (e)'s and (o)'s simulated meters: one Fleet in its own process (so its sockets and heap
+ * are its own). argv[2] is a JSON file with the FleetOptions that matter; prints one JSON stats
+ * line a second ({connected, published, acked, backlog, errors, rssMb, produced}); SIGUSR2
+ * holds production (meters stay connected and drain); SIGTERM stops the fleet.
  */
 import { readFileSync } from 'node:fs';
 import { Fleet, type MeterDescriptor } from '@kilowire/meter';
@@ -13,6 +14,7 @@ interface FleetJob {
   speed: number;
   backfillDays: number;
   connectsPerSecond: number;
+  reconnect?: { baseMs?: number; capMs?: number; stableMs?: number };
 }
 
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as FleetJob;
@@ -23,9 +25,14 @@ const fleet = new Fleet({
   speed: job.speed,
   backfillDays: job.backfillDays,
   connectsPerSecond: job.connectsPerSecond,
+  reconnect: job.reconnect,
   summaryEveryMs: 3_600_000,
 });
 fleet.start();
+// Where each meter began (its cursor before the first tick): `produced` counts intervals since.
+const began = job.meters.map((m) => fleet.meter(m.id)!);
+const startCursor = began.map((m) => m.cursor);
+process.on('SIGUSR2', () => fleet.holdProduction());
 const timer = setInterval(() => {
   const s = fleet.stats();
   const line = {
@@ -35,6 +42,7 @@ const timer = setInterval(() => {
     backlog: s.backlog,
     errors: s.errors,
     rssMb: Math.round(process.memoryUsage().rss / 1048576),
+    produced: began.reduce((n, m, i) => n + (m.cursor - startCursor[i]!) / m.intervalS, 0),
   };
   process.stdout.write(`STATS ${JSON.stringify(line)}\n`);
 }, 1000);

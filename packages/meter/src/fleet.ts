@@ -221,6 +221,8 @@ export class Fleet {
   private nextDropMs = Infinity;
   private nextRestartMs = Infinity;
   private caughtUpLogged = false;
+  /** Set by `holdProduction`: simulated time stands still from this real instant on. */
+  private holdAtMs: number | null = null;
   /** Real ms from start until every meter had produced up to real time and had it all acknowledged. */
   caughtUpAfterMs: number | null = null;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
@@ -331,8 +333,17 @@ export class Fleet {
     });
   }
 
+  /**
+   * Meters produce nothing more (their simulated clocks stop) but stay connected, resend and
+   * take acks: what was produced can then be drained and counted against what was stored.
+   */
+  holdProduction(): void {
+    this.holdAtMs ??= this.clock.now();
+  }
+
   /** A meter's simulated now: fast-forwarding from its start until it meets real time. */
   private simNow(e: Entry, nowMs: number): number {
+    if (this.holdAtMs !== null) nowMs = Math.min(nowMs, this.holdAtMs);
     const real = Math.floor(nowMs / 1000);
     return Math.min(real, e.simStartS + Math.floor((this.speed * (nowMs - e.realStartMs)) / 1000));
   }
