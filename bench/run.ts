@@ -13,6 +13,7 @@
  *   (l) the daily collection of 100,000 meters    meters/s, one local day from the raw intervals (#9)
  *   (k) outage detection (#9)                    first last gasp -> incident + operator alert queued, p95 s
  *   (m) firmware transfer (#10)                  meters/min completing a 256 KB download+verify; ingest drop meanwhile
+ *   (o) reconnect storm (#11)                    20,000 meters, the broker tier restarted: s until all back and drained; lost
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -689,6 +690,7 @@ async function main(): Promise<number> {
     storm_meters_connected: storm?.connected ?? null,
     storm_backlog_msgs: storm?.backlogPeak ?? null,
     storm_backlog_before_msgs: storm?.backlogBefore ?? null,
+    storm_backlog_steady_msgs: storm?.steadyBacklog ?? null,
     storm_drain_acks_per_s: round(storm?.drainMsgsPerS),
     storm_headend_rss_mb: storm?.stormHeadendRssMb ?? null,
     storm_readings_produced: storm?.produced ?? null,
