@@ -14,6 +14,7 @@ interface FleetJob {
   speed: number;
   backfillDays: number;
   connectsPerSecond: number;
+  tickMs?: number;
   reconnect?: { baseMs?: number; capMs?: number; stableMs?: number };
 }
 
@@ -25,6 +26,7 @@ const fleet = new Fleet({
   speed: job.speed,
   backfillDays: job.backfillDays,
   connectsPerSecond: job.connectsPerSecond,
+  tickMs: job.tickMs,
   reconnect: job.reconnect,
   summaryEveryMs: 3_600_000,
 });
