@@ -19,6 +19,12 @@ export interface MeterDescriptor {
   initialTariff?: TariffSpec;
   /** Where the history of a meter without saved state begins, epoch s (wins over `backfillDays`). */
   startS?: number;
+  /**
+   * The meter's simulated clock starts this many seconds into its first interval (default 0).
+   * Meters catching up from the same cursor otherwise all close an interval on the same tick;
+   * different phases spread a fleet's readings over the interval, as real meters' clocks are.
+   */
+  phaseS?: number;
   /** The feeder (low-voltage circuit) the meter hangs on: a feeder outage takes all of them at once. */
   feederId?: string;
   /** Factory image of a meter without saved state: version (default 1.0.0) and security sequence (default 0). */
@@ -279,7 +285,7 @@ export class Fleet {
         slowLink,
         fwLoss: null,
       };
-      entry.simStartS = entry.client.meter.cursor;
+      entry.simStartS = entry.client.meter.cursor + (desc.phaseS ?? 0);
       this.entries.set(desc.id, entry);
       this.connectQueue.push(entry);
     }
