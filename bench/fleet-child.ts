@@ -1,9 +1,10 @@
 /**
- * Part (e)'s simulated meters: one Fleet in its own process (so its sockets and heap are its
- * own). argv[2] is a JSON file with the FleetOptions that matter; prints one JSON stats line
- * a second ({connected, published, acked, backlog, errors, rssMb, simMinS, commandsOk}); SIGTERM stops the fleet.
- * SIGUSR2 writes what each meter produced (cursor, interval, import register, outbox) to
- * argv[2] + '.meters.json', for a part that checks every reading was stored.
+ * Part (e)'s, (n)'s and (o)'s simulated meters: one Fleet in its own process (so its sockets
+ * and heap are its own). argv[2] is a JSON file with the FleetOptions that matter; prints one
+ * JSON stats line a second ({connected, published, acked, backlog, errors, rssMb, simMinS,
+ * commandsOk, produced}); SIGTERM stops the fleet. SIGUSR2 holds production (meters stay
+ * connected and drain) and writes what each meter produced (cursor, interval, import register,
+ * outbox) to argv[2] + '.meters.json', for the parts that check every reading was stored.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Fleet, type MeterDescriptor } from '@kilowire/meter';
@@ -15,6 +16,8 @@ interface FleetJob {
   speed: number;
   backfillDays: number;
   connectsPerSecond: number;
+  tickMs?: number;
+  reconnect?: { baseMs?: number; capMs?: number; stableMs?: number };
 }
 
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as FleetJob;
@@ -25,9 +28,14 @@ const fleet = new Fleet({
   speed: job.speed,
   backfillDays: job.backfillDays,
   connectsPerSecond: job.connectsPerSecond,
+  tickMs: job.tickMs,
+  reconnect: job.reconnect,
   summaryEveryMs: 3_600_000,
 });
 fleet.start();
+// Where each meter began (its cursor before the first tick): `produced` counts intervals since.
+const began = job.meters.map((m) => fleet.meter(m.id)!);
+const startCursor = began.map((m) => m.cursor);
 const timer = setInterval(() => {
   const s = fleet.stats();
   const line = {
@@ -39,11 +47,14 @@ const timer = setInterval(() => {
     rssMb: Math.round(process.memoryUsage().rss / 1048576),
     simMinS: s.simMinS,
     commandsOk: s.commandsOk,
+    produced: began.reduce((n, m, i) => n + (m.cursor - startCursor[i]!) / m.intervalS, 0),
   };
   process.stdout.write(`STATS ${JSON.stringify(line)}\n`);
 }, 1000);
 
 process.on('SIGUSR2', () => {
+  // Production stops first, so the states written below stay what the meters produced.
+  fleet.holdProduction();
   const meters = job.meters.map((d) => {
     const m = fleet.meter(d.id)!;
     const c = fleet.client(d.id)!.counters;

@@ -165,8 +165,13 @@ export function spawnChild(
 export interface Mosquitto {
   url: string;
   port: number;
-  pid: number | undefined;
+  /** The running process's pid (a restart changes it). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
+  /** Start it again after `stop`: same port, same config. */
+  start(): Promise<void>;
+  /** Stop it (SIGTERM, as a service restart does) and start it again. */
+  restart(): Promise<void>;
 }
 
 /**
@@ -192,17 +197,35 @@ export async function startMosquitto(name: string, extra: string[] = [], dir?: s
     '',
   ];
   writeFileSync(conf, lines.join('\n'));
-  const child = spawnChild(name, 'bash', [
-    '-c',
-    `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec mosquitto -c '${conf}'`,
-  ]);
-  try {
-    await waitPort(port, 10_000);
-  } catch (err) {
-    await child.stop(1000);
-    throw new Error(`mosquitto did not start: ${child.output().slice(-2000)}`, { cause: err });
-  }
-  return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.proc.pid, stop: () => child.stop(5000) };
+  const spawnIt = async () => {
+    const c = spawnChild(name, 'bash', [
+      '-c',
+      `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec mosquitto -c '${conf}'`,
+    ]);
+    try {
+      await waitPort(port, 10_000);
+    } catch (err) {
+      await c.stop(1000);
+      throw new Error(`mosquitto did not start: ${c.output().slice(-2000)}`, { cause: err });
+    }
+    return c;
+  };
+  let child = await spawnIt();
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    get pid() {
+      return child.proc.pid;
+    },
+    stop: () => child.stop(5000),
+    async start() {
+      child = await spawnIt();
+    },
+    async restart() {
+      await child.stop(5000);
+      child = await spawnIt();
+    },
+  };
 }
 
 /**
@@ -215,22 +238,58 @@ export function startMeterMosquitto(
   /** One login per head-end process (Mosquitto uses the username as client id). */
   headend: { username: string; password: string } | { username: string; password: string }[],
   meters: readonly { serial: string; credential: string }[],
+  opts: {
+    /**
+     * A login for other Mosquitto nodes' bridges: it carries their meters' up topics in and
+     * the down topics out, the head-end's rights mirrored.
+     */
+    bridgeUser?: { username: string; password: string };
+    /** Bridge this node's meters to a hub node (the head-end's): up topics out, down topics in. */
+    bridgeTo?: { port: number; username: string; password: string };
+  } = {},
 ): Promise<Mosquitto> {
   const passwd = path.join(dir, 'passwd');
   const acl = path.join(dir, 'acl');
   const headends = Array.isArray(headend) ? headend : [headend];
+  const b = opts.bridgeUser;
   writeFileSync(
     passwd,
     [
       ...headends.map((h) => mosquittoPasswordLine(h.username, h.password)),
+      ...(b ? [mosquittoPasswordLine(b.username, b.password)] : []),
       ...meters.map((h) => mosquittoPasswordLine(h.serial, h.credential)),
     ].join('\n') + '\n',
     { mode: 0o600 },
   );
-  writeFileSync(acl, mosquittoAcl(headends.map((h) => h.username)));
+  writeFileSync(
+    acl,
+    mosquittoAcl(headends.map((h) => h.username)) +
+      (b ? `\nuser ${b.username}\ntopic write meters/+/up/#\ntopic read meters/+/down/#\n` : ''),
+  );
+  const t = opts.bridgeTo;
   return startMosquitto(
     name,
-    ['allow_anonymous false', `password_file ${passwd}`, `acl_file ${acl}`, 'use_username_as_clientid true'],
+    [
+      'allow_anonymous false',
+      `password_file ${passwd}`,
+      `acl_file ${acl}`,
+      'use_username_as_clientid true',
+      ...(t
+        ? [
+            'connection kilowire-hub',
+            `address 127.0.0.1:${t.port}`,
+            'bridge_protocol_version mqttv311',
+            `remote_username ${t.username}`,
+            `remote_password ${t.password}`,
+            `remote_clientid ${t.username}`,
+            'cleansession false',
+            // Back within a second or two of the hub, whatever the default backoff.
+            'restart_timeout 1 5',
+            'topic meters/+/up/# out 1',
+            'topic meters/+/down/# in 1',
+          ]
+        : []),
+    ],
     dir,
   );
 }

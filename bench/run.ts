@@ -14,6 +14,7 @@
  *   (k) outage detection (#9)                    first last gasp -> incident + operator alert queued, p95 s
  *   (m) firmware transfer (#10)                  meters/min completing a 256 KB download+verify; ingest drop meanwhile
  *   (n) gateway failover (#11)                   3 gateways on a shared subscription, one kill -9 every 5 s: lost/duplicated readings
+ *   (o) reconnect storm (#11)                    20,000 meters, the broker tier restarted: s until all back and drained; lost
  *
  * Progress goes to stderr; stdout gets the table and, as its last line, one JSON object.
  * Everything started here (brokers, child processes, database, embedded PostgreSQL) is
@@ -36,6 +37,9 @@ import { benchFirmware, type FirmwareResult } from './firmware.ts';
 // #11 n
 import { benchFailover, type FailoverResult } from './failover.ts';
 // #11 n end
+// #11 o
+import { benchStorm, type StormResult } from './storm.ts';
+// #11 o end
 import { provision, startDatabase } from './db.ts';
 import { benchFleet, type FleetResult } from './fleet.ts';
 import { benchFleetSearch, type FleetSearchResult } from './fleet-search.ts';
@@ -83,6 +87,10 @@ const P = quick
       failoverMeters: 300,
       failoverKills: 4,
       // #11 n end
+      // #11 o
+      stormMeters: 2_000,
+      stormReportSeconds: 10,
+      // #11 o end
     }
   : {
       copyRows: 4_000_000,
@@ -116,6 +124,10 @@ const P = quick
       failoverMeters: 2_000,
       failoverKills: 12,
       // #11 n end
+      // #11 o
+      stormMeters: 20_000,
+      stormReportSeconds: 20,
+      // #11 o end
     };
 const CONCURRENCY = 32;
 /** Concurrent portal users for the home call (issue #3's target: p95 <= 25 ms at 200). */
@@ -132,6 +144,9 @@ const TARGETS = {
   topupP95Ms: 2_000,
   billRunPerS: 1_700,
   fleetSearchP95Ms: 50,
+  // #11 o: broker restart -> every one of 20,000 meters back and the backlog acknowledged.
+  stormRecoveryS: 120,
+  // #11 o end
   /** Issue #8: the whole month's extract of 100,000 meters in <= 60 s. */
   extractS: 60,
   // #9 collection: a day's collection of 100,000 meters in <= 60 s.
@@ -339,6 +354,17 @@ async function main(): Promise<number> {
     }),
   );
   // #11 n end
+  // #11 o
+  const storm: StormResult | undefined = await part('o storm', errors, () =>
+    benchStorm(db.url, db.pool, { meters: P.stormMeters, passwordHash, reportSeconds: P.stormReportSeconds }),
+  );
+  if (storm && storm.lost !== 0) {
+    errors['o storm'] =
+      storm.lost === null
+        ? 'the backlog did not drain: lost readings not measured'
+        : `${storm.lost} readings lost`;
+  }
+  // #11 o end
 
   // The portal's first page: the JavaScript the login page loads (entry chunk + static imports), gzipped.
   const web = await part('f portal size', errors, () => portalSize());
@@ -653,6 +679,51 @@ async function main(): Promise<number> {
     ],
   );
   // #11 n end
+  // #11 o
+  rows.push(
+    [
+      `(o) storm: meters held connected before the broker restart${quick ? ' (QUICK: 2,000 offered)' : ''}`,
+      fmt(storm?.connected),
+      'meters',
+      `>= ${fmt(P.stormMeters)}`,
+      ok(storm ? storm.connected >= P.stormMeters : null),
+    ],
+    [
+      '(o) storm: both broker nodes restarted -> every meter back and the backlog acknowledged',
+      fmt(storm?.recoverySeconds, 1),
+      's',
+      `<= ${TARGETS.stormRecoveryS}`,
+      ok(storm ? storm.recoverySeconds !== null && storm.recoverySeconds <= TARGETS.stormRecoveryS : null),
+    ],
+    [
+      '(o) storm: gateway RSS peak reporting / through the storm',
+      storm ? `${fmt(storm.headendRssMb)} / ${fmt(storm.stormHeadendRssMb)}` : 'n/a',
+      'MB',
+      `< ${TARGETS.rssMb}`,
+      ok(
+        storm?.headendRssMb && storm.stormHeadendRssMb
+          ? Math.max(storm.headendRssMb, storm.stormHeadendRssMb) < TARGETS.rssMb
+          : null,
+      ),
+    ],
+    [
+      '(o) storm: every meter back (s); backlog before / peak (msgs); drained at (acks/s)',
+      storm
+        ? `${fmt(storm.reconnectSeconds, 1)} ; ${fmt(storm.backlogBefore)} / ${fmt(storm.backlogPeak)} ; ${fmt(storm.drainMsgsPerS)}`
+        : 'n/a',
+      '',
+      '',
+      '',
+    ],
+    [
+      '(o) storm: readings produced / stored / lost (production held, outboxes drained)',
+      storm ? `${fmt(storm.produced)} / ${fmt(storm.stored)} / ${fmt(storm.lost)}` : 'n/a',
+      'rows',
+      'lost = 0',
+      ok(storm ? storm.lost === 0 : null),
+    ],
+  );
+  // #11 o end
   const out: string[] = [];
   out.push(
     `Kilowire benchmark (${quick ? 'QUICK' : 'full'}), ${new Date().toISOString()}, ${os.cpus().length} cores ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, PostgreSQL: ${db.where}`,
@@ -682,6 +753,21 @@ async function main(): Promise<number> {
     gateway_failover_restart_s: round(failover?.restartSeconds, 1),
     gateway_failover_meters: failover?.meters ?? null,
     // #11 n end
+    // #11 o
+    storm_recovery_s: round(storm?.recoverySeconds, 1),
+    storm_reconnect_s: round(storm?.reconnectSeconds, 1),
+    storm_lost: storm?.lost ?? null,
+    storm_meters: storm?.target ?? null,
+    storm_meters_connected: storm?.connected ?? null,
+    storm_backlog_msgs: storm?.backlogPeak ?? null,
+    storm_backlog_before_msgs: storm?.backlogBefore ?? null,
+    storm_backlog_steady_msgs: storm?.steadyBacklog ?? null,
+    storm_drain_acks_per_s: round(storm?.drainMsgsPerS),
+    storm_headend_rss_mb: storm?.stormHeadendRssMb ?? null,
+    storm_readings_produced: storm?.produced ?? null,
+    storm_fleet_rss_mb: storm?.fleetRssMb ?? null,
+    storm_mosquitto_rss_mb: storm?.mosquittoRssMb ?? null,
+    // #11 o end
     // #10 B firmware
     fw_transfer_meters_per_min: round(firmware?.metersPerMin),
     fw_ingest_drop_pct: round(firmware?.ingestDropPct, 1),
@@ -700,7 +786,8 @@ async function main(): Promise<number> {
     ingest_single_vs_broker: round(singleVsBroker, 3),
     daily_stats_p95_ms: round(api?.dailyUsers.p95, 2),
     daily_stats_saturated_p95_ms: round(api?.p95, 2),
-    meters_connected: fleet?.connected ?? null,
+    // #11 o: the 20,000-meter part (o) when it ran, else part (e)'s 10,000
+    meters_connected: storm?.connected ?? fleet?.connected ?? null,
     home_p95_ms: round(api?.home.p95, 2),
     topup_confirm_to_meter_p95_ms: round(topup?.p95),
     topup_confirm_to_meter_p50_ms: round(topup?.p50),
@@ -711,7 +798,9 @@ async function main(): Promise<number> {
     home_saturated_p95_ms: round(api?.homeSaturated.p95, 2),
     home_saturated_req_per_s: round(api?.homeSaturated.reqPerS),
     home_users: HOME_USERS,
-    headend_rss_mb: fleet?.headendRssMb ?? null,
+    // #11 o: the gateway's peak over (e) and (o), reporting and through the storm
+    headend_rss_mb:
+      Math.max(fleet?.headendRssMb ?? 0, storm?.headendRssMb ?? 0, storm?.stormHeadendRssMb ?? 0) || null,
     headend_rss_outage_mb: fleet?.outage?.headendRssMb ?? null,
     outage_catchup_s: round(fleet?.outage?.catchupSeconds, 1),
     outage_backlog_msgs: fleet?.outage?.backlogAtRestart ?? null,

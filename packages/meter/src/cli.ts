@@ -30,6 +30,10 @@ Running:
   --state-dir DIR              durable state, one JSON file per meter (default: in memory)
   --batch N                    intervals per readings message (default 1)
   --connects-per-second N      connection admission rate (default 200)
+  --reconnect-base-ms N        a lost connection is retried after a random wait in [0, min(cap, base*2^n))
+                               at the n-th attempt: exponential backoff with full jitter (default 1000)
+  --reconnect-cap-ms N         the backoff's ceiling (default 60000)
+  --reconnect-stable-ms N      the attempt count starts again once a connection held this long (default 30000)
   --duration-s N               stop after N real seconds (default: run until Ctrl-C)
 
 Faults (simulated hours/minutes run at --speed while catching up, then at real time):
@@ -83,6 +87,9 @@ const cliSchema = z
     'state-dir': z.string().min(1).optional(),
     batch: z.coerce.number().int().min(1).max(200).default(1),
     'connects-per-second': z.coerce.number().int().min(1).max(10_000).default(200),
+    'reconnect-base-ms': z.coerce.number().int().min(1).max(600_000).optional(),
+    'reconnect-cap-ms': z.coerce.number().int().min(1).max(3_600_000).optional(),
+    'reconnect-stable-ms': z.coerce.number().int().min(0).max(3_600_000).optional(),
     'duration-s': posNum.optional(),
     'tamper-every-hours': posNum.optional(),
     'power-loss-every-hours': posNum.optional(),
@@ -277,6 +284,11 @@ function main(): void {
     backfillDays: o['backfill-days'],
     batchIntervals: o.batch,
     connectsPerSecond: o['connects-per-second'],
+    reconnect: {
+      ...(o['reconnect-base-ms'] !== undefined && { baseMs: o['reconnect-base-ms'] }),
+      ...(o['reconnect-cap-ms'] !== undefined && { capMs: o['reconnect-cap-ms'] }),
+      ...(o['reconnect-stable-ms'] !== undefined && { stableMs: o['reconnect-stable-ms'] }),
+    },
     faults: {
       tamperEverySimHours: o['tamper-every-hours'],
       powerLossEverySimHours: o['power-loss-every-hours'],

@@ -17,6 +17,54 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * How a meter waits before it tries the broker again: exponential backoff with full jitter.
+ * The n-th attempt after a loss waits a uniformly random time in [0, min(capMs, baseMs·2^n)),
+ * so a whole fleet dropped by one broker restart spreads its reconnects over a window that
+ * widens while the broker stays away, instead of hitting it again in the same second. The
+ * count starts again only once a connection has held for `stableMs`: a broker that accepts
+ * and then drops (overloaded, restarting again) keeps the meters backing off.
+ */
+export interface ReconnectBackoff {
+  baseMs: number;
+  capMs: number;
+  stableMs: number;
+}
+
+export const DEFAULT_RECONNECT_BACKOFF: ReconnectBackoff = { baseMs: 1000, capMs: 60_000, stableMs: 30_000 };
+
+/** The wait before attempt `attempt` (0 = first retry after a loss), `random` in [0, 1). */
+export function reconnectDelayMs(attempt: number, b: ReconnectBackoff, random: () => number = Math.random): number {
+  const ceiling = Math.min(b.capMs, b.baseMs * 2 ** Math.min(attempt, 40));
+  return Math.floor(random() * ceiling);
+}
+
+/** The per-connection state of the backoff: how many attempts since the last stable connection. */
+export class Backoff {
+  private attempt = 0;
+  private connectedAtMs: number | null = null;
+
+  constructor(
+    private readonly b: ReconnectBackoff,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  get attempts(): number {
+    return this.attempt;
+  }
+
+  connected(nowMs: number): void {
+    this.connectedAtMs = nowMs;
+  }
+
+  /** The connection (or an attempt) is gone: how long to wait before the next attempt. */
+  lost(nowMs: number): number {
+    if (this.connectedAtMs !== null && nowMs - this.connectedAtMs >= this.b.stableMs) this.attempt = 0;
+    this.connectedAtMs = null;
+    return reconnectDelayMs(this.attempt++, this.b, this.random);
+  }
+}
+
 export interface MeterClientOptions {
   meter: Meter;
   brokerUrl: string;
@@ -33,7 +81,15 @@ export interface MeterClientOptions {
   maxPerTick?: number;
   /** A status that differs only by credit is sent at most this often. */
   statusEveryMs?: number;
+  /**
+   * A fixed wait between reconnect attempts instead of the backoff (tests that want a meter
+   * back at once). Unset: `reconnect` (exponential backoff with full jitter).
+   */
   reconnectPeriodMs?: number;
+  /** The reconnect backoff (default DEFAULT_RECONNECT_BACKOFF); fields left out keep their default. */
+  reconnect?: Partial<ReconnectBackoff>;
+  /** Source of the backoff's jitter (tests); default Math.random. */
+  random?: () => number;
   connectTimeoutMs?: number;
   mqtt?: Partial<IClientOptions>;
   /**
@@ -108,12 +164,20 @@ export class MeterClient {
   /** Started and not stopped/dropped: the client connects whenever the running image's radio works. */
   private wantOnline = false;
   private readonly delayed = new Set<ReturnType<typeof setTimeout>>();
+  private readonly backoff: Backoff;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(opts: MeterClientOptions) {
     this.opts = opts;
     this.meter = opts.meter;
     this.clock = opts.clock ?? systemClock;
     this.simNowS = this.meter.cursor;
+    this.backoff = new Backoff({ ...DEFAULT_RECONNECT_BACKOFF, ...opts.reconnect }, opts.random);
+  }
+
+  /** Attempts since the last stable connection (0 while connected for a while). */
+  get reconnectAttempts(): number {
+    return this.backoff.attempts;
   }
 
   get connected(): boolean {
@@ -135,6 +199,9 @@ export class MeterClient {
    */
   private connectMqtt(): void {
     if (this.mqtt || !this.meter.radioWorks) return;
+    // A retry still pending for a client given up (power fail, reboot) is not this one's.
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
     const id = this.meter.id;
     const client = connect(this.opts.brokerUrl, {
       protocolVersion: 4,
@@ -143,13 +210,16 @@ export class MeterClient {
       password: this.opts.password,
       clean: false,
       keepalive: 60,
-      // Jitter, so that thousands of meters dropped together do not come back in lockstep.
-      reconnectPeriod: this.opts.reconnectPeriodMs ?? 2000 + Math.floor(Math.random() * 3000),
+      // mqtt.js retries at a fixed period; the meter backs off itself (onClose) and reconnects
+      // the same client object with its stores, so the session and the QoS 1 messages in
+      // flight are resent as mqtt.js's own retry would.
+      reconnectPeriod: 0,
       connectTimeout: this.opts.connectTimeoutMs ?? 30_000,
       ...this.opts.mqtt,
     });
     this.mqtt = client;
     client.on('connect', () => this.onConnect(client));
+    client.on('close', () => this.onClose(client));
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', (err) => {
       this.counters.errors++;
@@ -274,6 +344,22 @@ export class MeterClient {
   private clearDelayed(): void {
     for (const t of this.delayed) clearTimeout(t);
     this.delayed.clear();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+  }
+
+  /** A connection or a connection attempt ended: try again after the backoff, unless we let it go. */
+  private onClose(client: MqttClient): void {
+    if (client !== this.mqtt || !this.wantOnline || this.reconnectTimer) return;
+    const nowMs = this.clock.now();
+    const delay = this.opts.reconnectPeriodMs ?? this.backoff.lost(nowMs);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (client !== this.mqtt || !this.wantOnline || client.connected || client.disconnecting) return;
+      // Without its stores reconnect() would start with empty ones: the QoS 1 messages in
+      // flight would be forgotten instead of resent under their packet ids.
+      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+    }, delay);
   }
 
   private pumpFw(nowMs: number): void {
@@ -310,6 +396,7 @@ export class MeterClient {
   private onConnect(client: MqttClient): void {
     if (client !== this.mqtt) return;
     this.counters.connects++;
+    this.backoff.connected(this.clock.now());
     client.subscribe(topics.meterDown(this.meter.id), { qos: 1 }, (err) => {
       if (err) {
         this.counters.errors++;

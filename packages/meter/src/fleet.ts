@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { MeterMode, TariffSpec } from '@kilowire/protocol';
-import { MeterClient, systemClock, type Clock } from './client.ts';
+import { MeterClient, systemClock, type Clock, type ReconnectBackoff } from './client.ts';
 import type { HouseholdProfile } from './load.ts';
 import { BACKLOG_BATCH, Meter } from './meter.ts';
 import { FileStore, MemoryStore, type MeterStore } from './store.ts';
@@ -19,6 +19,12 @@ export interface MeterDescriptor {
   initialTariff?: TariffSpec;
   /** Where the history of a meter without saved state begins, epoch s (wins over `backfillDays`). */
   startS?: number;
+  /**
+   * The meter's simulated clock starts this many seconds into its first interval (default 0).
+   * Meters catching up from the same cursor otherwise all close an interval on the same tick;
+   * different phases spread a fleet's readings over the interval, as real meters' clocks are.
+   */
+  phaseS?: number;
   /** The feeder (low-voltage circuit) the meter hangs on: a feeder outage takes all of them at once. */
   feederId?: string;
   /** Factory image of a meter without saved state: version (default 1.0.0) and security sequence (default 0). */
@@ -126,6 +132,12 @@ export interface FleetOptions {
   batchIntervals?: number;
   tickMs?: number;
   connectsPerSecond?: number;
+  /**
+   * Each meter's reconnect backoff after a lost connection (client.ts DEFAULT_RECONNECT_BACKOFF).
+   * `connectsPerSecond` admits the first connections only; after a broker restart this jitter
+   * is what spreads the fleet's return.
+   */
+  reconnect?: Partial<ReconnectBackoff>;
   faults?: FleetFaults;
   /** Consumers press the button on an armed meter after a few seconds (default true). */
   autoPressButton?: boolean;
@@ -215,6 +227,8 @@ export class Fleet {
   private nextDropMs = Infinity;
   private nextRestartMs = Infinity;
   private caughtUpLogged = false;
+  /** Set by `holdProduction`: simulated time stands still from this real instant on. */
+  private holdAtMs: number | null = null;
   /** Real ms from start until every meter had produced up to real time and had it all acknowledged. */
   caughtUpAfterMs: number | null = null;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
@@ -271,7 +285,7 @@ export class Fleet {
         slowLink,
         fwLoss: null,
       };
-      entry.simStartS = entry.client.meter.cursor;
+      entry.simStartS = entry.client.meter.cursor + (desc.phaseS ?? 0);
       this.entries.set(desc.id, entry);
       this.connectQueue.push(entry);
     }
@@ -320,12 +334,22 @@ export class Fleet {
       clock: this.clock,
       autoTick: false,
       fwBlockDelayMs: slowLink ? (this.opts.faults?.slowLinkBlockDelayMs ?? 500) : 0,
+      reconnect: this.opts.reconnect,
       log: this.opts.log,
     });
   }
 
+  /**
+   * Meters produce nothing more (their simulated clocks stop) but stay connected, resend and
+   * take acks: what was produced can then be drained and counted against what was stored.
+   */
+  holdProduction(): void {
+    this.holdAtMs ??= this.clock.now();
+  }
+
   /** A meter's simulated now: fast-forwarding from its start until it meets real time. */
   private simNow(e: Entry, nowMs: number): number {
+    if (this.holdAtMs !== null) nowMs = Math.min(nowMs, this.holdAtMs);
     const real = Math.floor(nowMs / 1000);
     return Math.min(real, e.simStartS + Math.floor((this.speed * (nowMs - e.realStartMs)) / 1000));
   }
