@@ -85,7 +85,8 @@ function timed(c: PoolClient, acc: Map<string, number>, explain: boolean): PoolC
 async function main(): Promise<void> {
   rootLogger.level = 'warn';
   const db = await startDatabase();
-  for (const k of [1, 48]) {
+  const shapes = (process.env.PROFILE_SHAPES ?? '1,48').split(',').map(Number);
+  for (const k of shapes) {
     const meters = await provision(db.pool, BATCH, { prefix: 'P', passwordHash: 'x' });
     const info: MeterInfo[] = meters.map((m) => ({
       id: m.meterId,
