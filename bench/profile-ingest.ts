@@ -8,6 +8,7 @@
  * JavaScript side per message (decode + validation, VEE) and each SQL statement of
  * ingest, then prints EXPLAIN ANALYZE of the readings UPSERT for one batch of each shape.
  */
+import { readFileSync } from 'node:fs';
 import { decodeUp, encodeUp, type ReadingsMessage } from '@kilowire/protocol';
 import { provision, startDatabase } from './db.ts';
 import { nowMs, runCleanups } from './lib.ts';
@@ -22,6 +23,16 @@ import {
 } from '@kilowire/server';
 
 const BATCH = 2000;
+
+/** CPU time (user + system) a PostgreSQL backend has used, ms (Linux, same machine only). */
+function backendCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0; // a remote DATABASE_URL: no figure
+  }
+}
 
 function msg(seq: number, startS: number, k: number, before: number): ReadingsMessage {
   const whs = Array.from({ length: k }, (_, j) => 50 + ((seq * 7 + j * 13) % 400));
@@ -39,8 +50,13 @@ function msg(seq: number, startS: number, k: number, before: number): ReadingsMe
 function timed(c: PoolClient, acc: Map<string, number>, explain: boolean): PoolClient {
   const orig = c.query.bind(c) as (...a: unknown[]) => Promise<{ rows: unknown[] }>;
   const wrapped = (...a: unknown[]): unknown => {
-    // COPY streams (pg-copy-streams submittables) pass straight through, untimed here.
-    if (typeof a[0] !== 'string') return orig(...a);
+    // COPY streams (pg-copy-streams submittables): timed from submission to 'finish'.
+    if (typeof a[0] !== 'string') {
+      const t = nowMs();
+      const stream = orig(...a) as unknown as NodeJS.WritableStream;
+      stream.on('finish', () => acc.set('COPY', (acc.get('COPY') ?? 0) + nowMs() - t));
+      return stream;
+    }
     return timedQuery(...a);
   };
   const timedQuery = async (...a: unknown[]) => {
@@ -69,7 +85,8 @@ function timed(c: PoolClient, acc: Map<string, number>, explain: boolean): PoolC
 async function main(): Promise<void> {
   rootLogger.level = 'warn';
   const db = await startDatabase();
-  for (const k of [1, 48]) {
+  const shapes = (process.env.PROFILE_SHAPES ?? '1,48').split(',').map(Number);
+  for (const k of shapes) {
     const meters = await provision(db.pool, BATCH, { prefix: 'P', passwordHash: 'x' });
     const info: MeterInfo[] = meters.map((m) => ({
       id: m.meterId,
@@ -80,13 +97,17 @@ async function main(): Promise<void> {
       lastRegAt: null,
       lastRegImport: null,
     }));
-    const batches = 4;
+    const batches = Number(process.env.PROFILE_BATCHES ?? 4);
     const startS = Math.floor((Date.now() / 1000 - (batches + 1) * k * 1800 - 86_400) / 86_400) * 86_400;
     const reg = new Array<number>(BATCH).fill(0);
     let decodeMs = 0;
     let veeMs = 0;
     const stmt = new Map<string, number>();
     let total = 0;
+    // CPU time rather than wall time: on a shared 2-core machine the wall time of a batch
+    // moves with everyone else's load, the CPU it costs much less (for A/B comparisons).
+    let jsCpuMs = 0;
+    let pgCpuMs = 0;
     for (let b = 0; b < batches; b++) {
       const items: ReadingsItem[] = [];
       for (let i = 0; i < BATCH; i++) {
@@ -103,16 +124,29 @@ async function main(): Promise<void> {
       }
       const explain = b === batches - 1;
       const t = nowMs();
-      await tx(db.pool, (c) =>
-        ingest(timed(c, explain ? new Map<string, number>() : stmt, explain), items, []),
-      );
-      if (!explain) total += nowMs() - t;
+      const cpu0 = process.cpuUsage();
+      let pg0 = 0;
+      let pid = 0;
+      await tx(db.pool, async (c) => {
+        if (!explain) {
+          pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+          pg0 = backendCpuMs(pid);
+        }
+        return ingest(timed(c, explain ? new Map<string, number>() : stmt, explain), items, []);
+      });
+      if (!explain) {
+        total += nowMs() - t;
+        const cpu = process.cpuUsage(cpu0);
+        jsCpuMs += (cpu.user + cpu.system) / 1000;
+        pgCpuMs += backendCpuMs(pid) - pg0;
+      }
     }
     const n = (batches - 1) * BATCH;
     process.stdout.write(
       `\n== ${k} reading(s) per message, batches of ${BATCH} messages (${BATCH * k} rows)\n` +
         `JS per message: decode+schema ${((decodeMs / (batches * BATCH)) * 1000).toFixed(1)} us, VEE ${((veeMs / (batches * BATCH)) * 1000).toFixed(1)} us\n` +
         `ingest per batch: ${(total / (batches - 1)).toFixed(0)} ms = ${((n * k) / (total / 1000)).toFixed(0)} rows/s, ${(n / (total / 1000)).toFixed(0)} msgs/s\n` +
+        `CPU per batch: gateway JS ${(jsCpuMs / (batches - 1)).toFixed(0)} ms, PostgreSQL backend ${(pgCpuMs / (batches - 1)).toFixed(0)} ms (incl. COMMIT)\n` +
         [...stmt]
           .map(([key, ms]) => `  ${key.padEnd(20)} ${(ms / (batches - 1)).toFixed(1)} ms/batch`)
           .join('\n') +

@@ -380,6 +380,7 @@ async function main(): Promise<number> {
   const rows: [string, string, string, string, string][] = [
     ['(a) COPY, 1 connection', fmt(copy?.oneConnRowsPerS), 'rows/s', '', ''],
     ['(a) COPY, 2 connections', fmt(copy?.twoConnRowsPerS), 'rows/s', '', ''],
+    ['(a) COPY binary, 1 connection (not the baseline)', fmt(copy?.binaryRowsPerS), 'rows/s', '', ''],
     ['(b) Mosquitto QoS 1', fmt(broker?.msgsPerS), 'msgs/s', '', ''],
     ['(c) ingest, 1-reading messages', fmt(single?.msgsPerS), 'msgs/s', '', ''],
     ['(c) ingest, 48-reading messages', fmt(day?.rowsPerS), 'rows/s', '', ''],
@@ -835,6 +836,7 @@ async function main(): Promise<number> {
     extract_copy_out_rows_per_s: round(extract?.copyOutRowsPerS),
     copy_rows_per_s: round(copy?.oneConnRowsPerS),
     copy_rows_per_s_2conn: round(copy?.twoConnRowsPerS),
+    copy_binary_rows_per_s: round(copy?.binaryRowsPerS),
     mosquitto_qos1_msgs_per_s: round(broker?.msgsPerS),
     ingest_batch_rows_per_s: round(day?.rowsPerS),
     ingest_batch_msgs_per_s: round(day?.msgsPerS),

@@ -301,17 +301,31 @@ export function intervalsInDay(date: string, tz: string, intervalS: number): num
  * instead of one per instant. Answers exactly as localDate.
  */
 export class DayFinder {
-  private readonly spans = new Map<string, { start: number; end: number; day: string }>();
+  /**
+   * The last few spans per zone, newest first. One span was not enough: a gateway batch
+   * interleaves meters that are on different days (backlogs, several publishers), and each
+   * change of day cost a fresh span (~70 µs of Intl calls) per row.
+   */
+  private readonly spans = new Map<string, { start: number; end: number; day: string }[]>();
 
   /** The local date (YYYY-MM-DD) of an instant (epoch s) in `tz`. */
   day(epochS: number, tz: string): string {
-    const r = this.spans.get(tz);
-    if (r && epochS >= r.start && epochS < r.end) return r.day;
+    let list = this.spans.get(tz);
+    if (list) {
+      for (const r of list) if (epochS >= r.start && epochS < r.end) return r.day;
+    } else {
+      list = [];
+      this.spans.set(tz, list);
+    }
     const day = localDate(epochS, tz);
-    this.spans.set(tz, { ...sameDateSpan(day, tz), day });
+    list.unshift({ ...sameDateSpan(day, tz), day });
+    if (list.length > DAY_FINDER_SPANS) list.pop();
     return day;
   }
 }
+
+/** Spans a DayFinder keeps per zone: a few weeks of days in flight at once. */
+const DAY_FINDER_SPANS = 32;
 
 /**
  * Instants [start, end) that all read as `day` in `tz`: the local day, except when a

@@ -189,11 +189,12 @@ describe('ingest through the broker', () => {
     expect(await rows(hh[5]!.meterId)).toHaveLength(1);
   });
 
-  it('stores band 3 (1.0.1.8.3) in register_reads, 0 when a meter does not send it, on the COPY and the upsert path', async () => {
+  it('stores band 3 (1.0.1.8.3) in register_reads, 0 when a meter does not send it, on the COPY and the upsert path; one-reading messages keep a snapshot only at a local midnight or as the first', async () => {
     const m = meters[6]!;
     const id = hh[6]!.meterId;
-    const b = base + 5 * DAY;
     const HH = 1800;
+    // Seq 2's interval ends at a local midnight (June: no clock change since `base`).
+    const b = base + 6 * DAY - 2 * HH;
     // An older meter (two bands): no 1.0.1.8.3 on the wire. Fresh rows: the COPY path.
     await m.readings(readingsMsg(1, b, [100], 0));
     await m.waitAck((a) => a.kind === 'ack' && a.stream === 'readings' && a.upTo === 1);
@@ -228,12 +229,19 @@ describe('ingest through the broker', () => {
       'SELECT ts, import_wh, rate3_wh FROM register_reads WHERE meter_id = $1 ORDER BY ts',
       [id],
     );
+    // Seq 1: the meter's first snapshot (COPY path). Seq 2: at midnight (upsert path). Seq 3
+    // ends at 00:30: billing needs no register there, its interval data is stored.
     expect(reg.rows.map((r) => [r.ts.getTime() / 1000 - b, Number(r.import_wh), Number(r.rate3_wh)])).toEqual(
       [
         [HH, 100, 0],
         [2 * HH, 130, 20],
-        [3 * HH, 160, 50],
       ],
     );
+    // The watermark VEE checks the next message against is still the newest snapshot.
+    const st = await db.pool.query<{ at: number; import: number }>(
+      'SELECT extract(epoch FROM last_reg_at)::int AS at, last_reg_import AS import FROM meter_ingest_state WHERE meter_id = $1',
+      [id],
+    );
+    expect(st.rows[0]).toEqual({ at: b + 3 * HH, import: 160 });
   });
 });

@@ -114,38 +114,39 @@ RETURNING meter_id, seq, idx, extract(epoch FROM ts)::bigint AS t, code, data`;
 
 /** Lock and read the sequence state of the batch's meters (in id order: no deadlock between gateways). */
 const LOCK_STATE = `
-SELECT meter_id, readings_upto, readings_above, events_upto, events_above FROM meter_ingest_state
+SELECT meter_id, readings_upto, readings_above, events_upto, events_above,
+       extract(epoch FROM last_reg_at)::float8 AS last_reg_at FROM meter_ingest_state
  WHERE meter_id = ANY($1::int[]) ORDER BY meter_id FOR UPDATE`;
 
 /**
- * Fold the committed sequence numbers into each meter's watermark and return what to
- * acknowledge. The usual case — no gap outstanding and this batch continues the watermark
- * — is plain arithmetic; only gaps go through kw_advance_seq.
+ * Store the new watermarks. They are computed in JS from the rows locked by LOCK_STATE (no
+ * other transaction can move them meanwhile), so the statement is a plain keyed update: the
+ * former GROUP BY/array_agg/kw_advance_seq statement was the costliest of a one-reading batch.
  */
-function advanceSql(stream: 'readings' | 'events', withRegisters: boolean): string {
-  const up = `${stream}_upto`;
-  const ab = `${stream}_above`;
-  const fast = `st.${ab} = '{}' AND s.mn <= st.${up} + 1 AND s.mx - s.mn + 1 = s.n`;
-  const reg = withRegisters
-    ? `, last_reg_at = CASE WHEN s.reg_at IS NOT NULL AND (st.last_reg_at IS NULL OR s.reg_at > st.last_reg_at) THEN s.reg_at ELSE st.last_reg_at END,
-         last_reg_import = CASE WHEN s.reg_at IS NOT NULL AND (st.last_reg_at IS NULL OR s.reg_at > st.last_reg_at) THEN s.reg_import ELSE st.last_reg_import END`
-    : '';
+function advanceSql(stream: 'readings' | 'events'): string {
   return `
-WITH raw AS (
-  SELECT * FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::bigint[]) AS t(meter_id, seq, reg_epoch, reg_import)
-), s AS (
-  SELECT meter_id, array_agg(DISTINCT seq) AS seqs, min(seq) AS mn, max(seq) AS mx, count(DISTINCT seq) AS n,
-         to_timestamp(max(reg_epoch)) AS reg_at,
-         (array_agg(reg_import ORDER BY reg_epoch DESC NULLS LAST))[1] AS reg_import
-  FROM raw GROUP BY meter_id
-)
-UPDATE meter_ingest_state st SET
-  ${up} = CASE WHEN ${fast} THEN greatest(st.${up}, s.mx) ELSE (kw_advance_seq(st.${up}, st.${ab}, s.seqs)).new_upto END,
-  ${ab} = CASE WHEN ${fast} THEN st.${ab} ELSE (kw_advance_seq(st.${up}, st.${ab}, s.seqs)).new_above END,
-  last_data_at = now()${reg}
-FROM s JOIN meters m ON m.id = s.meter_id
-WHERE st.meter_id = s.meter_id
-RETURNING m.serial, st.${up} AS upto, st.${ab} AS above`;
+UPDATE meter_ingest_state st SET ${stream}_upto = u.upto, ${stream}_above = u.above::bigint[], last_data_at = now(),
+  last_reg_at = coalesce(to_timestamp(u.reg_epoch), st.last_reg_at),
+  last_reg_import = coalesce(u.reg_import, st.last_reg_import)
+FROM unnest($1::int[], $2::bigint[], $3::text[], $4::float8[], $5::bigint[]) AS u(meter_id, upto, above, reg_epoch, reg_import)
+WHERE st.meter_id = u.meter_id`;
+}
+
+/**
+ * Fold a meter's newly committed sequence numbers into its watermark (what kw_advance_seq
+ * does in SQL): everything up to `upto` is committed, `above` lists committed numbers past a gap.
+ */
+export function advanceSeq(
+  upto: number,
+  above: Iterable<number>,
+  seqs: Iterable<number>,
+): { upto: number; above: number[] } {
+  const pending = new Set<number>();
+  for (const x of above) if (x > upto) pending.add(x);
+  for (const x of seqs) if (x > upto) pending.add(x);
+  let u = upto;
+  while (pending.delete(u + 1)) u++;
+  return { upto: u, above: [...pending].filter((x) => x > u).sort((x, y) => x - y) };
 }
 
 /** Columns of interval rows: meter, start (epoch s), Wh, export Wh, flags. */
@@ -156,17 +157,50 @@ function pgArray(values: readonly (number | null)[]): string {
   return `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
 }
 
+/**
+ * Where each (meter, ts) of the batch is in the columns, to keep one row per interval. Rows
+ * of one meter nearly always come in ascending time (a message's intervals are ascending and
+ * its messages arrive in order), so a row later than the meter's latest is new without any
+ * lookup; the index of every row is built only when one is not (an overlap or a resend).
+ */
+class RowIndex {
+  private readonly latest = new Map<number, number>();
+  private at: Map<number, number> | undefined;
+
+  /** One key per (meter, ts): ts is a multiple of 900 s, meter ids stay below 2^30. */
+  private static key(meterId: number, ts: number): number {
+    return meterId * 8_388_608 + ts / 900;
+  }
+
+  /** The column index of an earlier row for this interval, or undefined; then records `i` as its row. */
+  find(meterId: number, ts: number, i: number, cols: Cols): number | undefined {
+    const latest = this.latest.get(meterId);
+    if (latest === undefined || ts > latest) {
+      this.latest.set(meterId, ts);
+      this.at?.set(RowIndex.key(meterId, ts), i);
+      return undefined;
+    }
+    if (!this.at) {
+      this.at = new Map();
+      for (let k = 0; k < cols[0].length; k++) this.at.set(RowIndex.key(cols[0][k]!, cols[1][k]!), k);
+    }
+    const key = RowIndex.key(meterId, ts);
+    const prev = this.at.get(key);
+    if (prev === undefined) this.at.set(key, i);
+    return prev;
+  }
+}
+
 function pushRows(
   rows: IntervalRow[],
-  seen: Map<string, number>,
+  seen: RowIndex,
   cols: Cols,
   days: string[],
   tz: string,
   finder: DayFinder,
 ): void {
   for (const r of rows) {
-    const key = `${r.meterId}:${r.ts}`;
-    const at = seen.get(key);
+    const at = seen.find(r.meterId, r.ts, cols[0].length, cols);
     if (at !== undefined) {
       // The same interval twice in one batch (a resend): keep the actual over an estimate.
       if ((cols[4][at]! & 1) === 1 && (r.flags & 1) === 0) {
@@ -176,7 +210,6 @@ function pushRows(
       }
       continue;
     }
-    seen.set(key, cols[0].length);
     days.push(finder.day(r.ts, tz));
     cols[0].push(r.meterId);
     cols[1].push(r.ts);
@@ -186,7 +219,45 @@ function pushRows(
   }
 }
 
+/**
+ * One entry per (meter, local day) of the batch, in first-seen order. The batch's rows come
+ * grouped by meter and in time, so a Map lookup is needed only where (meter, day) changes.
+ */
+function meterDaySums(
+  cols: Cols,
+  days: string[],
+): { meterId: number; day: string; wh: number; n: number; e: number }[] {
+  const sums = new Map<string, { meterId: number; day: string; wh: number; n: number; e: number }>();
+  let s: { meterId: number; day: string; wh: number; n: number; e: number } | undefined;
+  for (let i = 0; i < cols[0].length; i++) {
+    const meterId = cols[0][i]!;
+    const day = days[i]!;
+    if (!s || s.meterId !== meterId || s.day !== day) {
+      const key = `${meterId}|${day}`;
+      s = sums.get(key);
+      if (!s) {
+        s = { meterId, day, wh: 0, n: 0, e: 0 };
+        sums.set(key, s);
+      }
+    }
+    s.wh += cols[2][i]!;
+    s.n += 1;
+    s.e += cols[4][i]! & 1;
+  }
+  return [...sums.values()];
+}
+
+/**
+ * The upsert's sorts and hash joins (tens of thousands of rows) must not spill to disk. Only
+ * the fallback paths need it: the COPY path has no big sort, and one round trip less counts
+ * for a batch of one-reading messages.
+ */
+function roomToSort(c: PoolClient): Promise<unknown> {
+  return c.query("SET LOCAL work_mem = '64MB'");
+}
+
 async function upsertReadings(c: PoolClient, cols: Cols, days: string[]): Promise<number> {
+  await roomToSort(c);
   const res = await c.query<{ new_rows: number }>(UPSERT_READINGS, [
     pgArray(cols[0]),
     pgArray(cols[1]),
@@ -204,6 +275,54 @@ SELECT * FROM unnest($1::int[], $2::date[], $3::bigint[], $4::int[], $5::int[]) 
 ON CONFLICT (meter_id, day) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r.intervals + excluded.intervals,
   estimated = r.estimated + excluded.estimated`;
 
+/** PostgreSQL's binary COPY: signature, flags, header extension length. */
+const COPY_HEADER = Buffer.from([
+  0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
+/** timestamptz on the wire: microseconds since 2000-01-01 UTC. */
+const PG_EPOCH_S = 946_684_800;
+const COPY_CHUNK = 256 * 1024;
+
+/**
+ * The batch's intervals as one binary COPY stream. Text COPY spent most of a day batch
+ * formatting ISO timestamps in JS and parsing them again in PostgreSQL; binary rows are
+ * fixed-size integers on both sides (measured in docs/performance.md, "#11 Ingest").
+ * Every value is a schema-checked integer (epoch >= 2000, Wh 0..1 MWh, flags small).
+ */
+function binaryRows(cols: Cols): Buffer {
+  const n = cols[0].length;
+  // Per row: field count (2), meter_id (4+4), ts (4+8), wh (4+4), exp_wh (4+4 or 4), flags (4+2).
+  const buf = Buffer.allocUnsafe(COPY_HEADER.length + n * 44 + 2);
+  COPY_HEADER.copy(buf, 0);
+  let o = COPY_HEADER.length;
+  for (let i = 0; i < n; i++) {
+    buf.writeInt16BE(5, o);
+    buf.writeInt32BE(4, o + 2);
+    buf.writeInt32BE(cols[0][i]!, o + 6);
+    buf.writeInt32BE(8, o + 10);
+    const us = (cols[1][i]! - PG_EPOCH_S) * 1_000_000;
+    const hi = Math.floor(us / 4_294_967_296);
+    buf.writeInt32BE(hi, o + 14);
+    buf.writeUInt32BE(us - hi * 4_294_967_296, o + 18);
+    buf.writeInt32BE(4, o + 22);
+    buf.writeInt32BE(cols[2][i]!, o + 26);
+    const exp = cols[3][i];
+    if (exp === null || exp === undefined) {
+      buf.writeInt32BE(-1, o + 30);
+      o += 34;
+    } else {
+      buf.writeInt32BE(4, o + 30);
+      buf.writeInt32BE(exp, o + 34);
+      o += 38;
+    }
+    buf.writeInt32BE(2, o);
+    buf.writeInt16BE(cols[4][i]!, o + 4);
+    o += 6;
+  }
+  buf.writeInt16BE(-1, o);
+  return buf.subarray(0, o + 2);
+}
+
 /**
  * The common case, at COPY speed: no interval of the batch is in the table yet, so COPY them
  * all and add the batch's own per-day sums to the rollups. Any existing (meter, ts) — a resend,
@@ -213,21 +332,14 @@ ON CONFLICT (meter_id, day) DO UPDATE SET wh = r.wh + excluded.wh, intervals = r
 async function copyNewReadings(c: PoolClient, cols: Cols, days: string[]): Promise<number | null> {
   await c.query('SAVEPOINT kw_copy');
   try {
-    const n = cols[0].length;
-    const chunks: string[] = [];
-    let buf = '';
-    for (let i = 0; i < n; i++) {
-      const exp = cols[3][i];
-      buf += `${cols[0][i]}\t${new Date(cols[1][i]! * 1000).toISOString()}\t${cols[2][i]}\t${exp === null || exp === undefined ? '\\N' : exp}\t${cols[4][i]}\n`;
-      if (buf.length > 256 * 1024) {
-        chunks.push(buf);
-        buf = '';
-      }
-    }
-    if (buf) chunks.push(buf);
+    const buf = binaryRows(cols);
+    const chunks: Buffer[] = [];
+    for (let o = 0; o < buf.length; o += COPY_CHUNK) chunks.push(buf.subarray(o, o + COPY_CHUNK));
     await pipeline(
       Readable.from(chunks),
-      c.query(copyFrom('COPY interval_readings (meter_id, ts, wh, exp_wh, flags) FROM STDIN')),
+      c.query(
+        copyFrom('COPY interval_readings (meter_id, ts, wh, exp_wh, flags) FROM STDIN WITH (FORMAT binary)'),
+      ),
     );
   } catch (err) {
     await c.query('ROLLBACK TO SAVEPOINT kw_copy');
@@ -235,19 +347,7 @@ async function copyNewReadings(c: PoolClient, cols: Cols, days: string[]): Promi
     throw err;
   }
   await c.query('RELEASE SAVEPOINT kw_copy');
-  const sums = new Map<string, { meterId: number; day: string; wh: number; n: number; e: number }>();
-  for (let i = 0; i < cols[0].length; i++) {
-    const key = `${cols[0][i]}|${days[i]}`;
-    let s = sums.get(key);
-    if (!s) {
-      s = { meterId: cols[0][i]!, day: days[i]!, wh: 0, n: 0, e: 0 };
-      sums.set(key, s);
-    }
-    s.wh += cols[2][i]!;
-    s.n += 1;
-    s.e += cols[4][i]! & 1;
-  }
-  const agg = [...sums.values()];
+  const agg = meterDaySums(cols, days);
   await c.query(ADD_DAILY, [
     pgArray(agg.map((a) => a.meterId)),
     `{${agg.map((a) => a.day).join(',')}}`,
@@ -259,6 +359,8 @@ async function copyNewReadings(c: PoolClient, cols: Cols, days: string[]): Promi
 }
 
 interface SeqState {
+  /** End of the newest stored register snapshot (epoch s), null before the first. */
+  lastRegAt: number | null;
   readingsUpto: number;
   readingsAbove: Set<number>;
   eventsUpto: number;
@@ -273,11 +375,13 @@ async function lockState(c: PoolClient, meterIds: number[]): Promise<Map<number,
     readings_above: number[];
     events_upto: number;
     events_above: number[];
+    last_reg_at: number | null;
   }>(LOCK_STATE, [pgArray(ids)]);
   return new Map(
     rows.map((r) => [
       r.meter_id,
       {
+        lastRegAt: r.last_reg_at,
         readingsUpto: r.readings_upto,
         readingsAbove: new Set(r.readings_above),
         eventsUpto: r.events_upto,
@@ -314,6 +418,7 @@ async function readingsConflicts(c: PoolClient, items: ReadingsItem[]): Promise<
   });
   const bad = new Set<number>();
   if (!idx.length) return bad;
+  await roomToSort(c);
   const { rows } = await c.query<{ i: number }>(
     `SELECT DISTINCT t.i FROM unnest($1::int[], $2::int[], $3::float8[], $4::int[]) AS t(i, meter_id, epoch, wh)
        LEFT JOIN interval_readings r ON r.meter_id = t.meter_id AND r.ts = to_timestamp(t.epoch)
@@ -411,6 +516,35 @@ function classify<T extends { meterId: number; serial: string; msg: ReadingsMess
 }
 
 /**
+ * Advance the watermarks of the batch's meters and queue their acknowledgements. A meter
+ * without an ingest state row (none was locked) is neither updated nor acknowledged.
+ */
+async function advance(
+  c: PoolClient,
+  stream: 'readings' | 'events',
+  state: Map<number, SeqState>,
+  seqs: Map<number, { serial: string; seqs: number[]; regAt: number | null; regImport: number | null }>,
+  acks: AckInfo[],
+): Promise<void> {
+  const cols: [number[], number[], string[], (number | null)[], (number | null)[]] = [[], [], [], [], []];
+  for (const [meterId, m] of seqs) {
+    const st = state.get(meterId);
+    if (!st) continue;
+    const next =
+      stream === 'readings'
+        ? advanceSeq(st.readingsUpto, st.readingsAbove, m.seqs)
+        : advanceSeq(st.eventsUpto, st.eventsAbove, m.seqs);
+    cols[0].push(meterId);
+    cols[1].push(next.upto);
+    cols[2].push(`{${next.above.join(',')}}`);
+    cols[3].push(m.regAt);
+    cols[4].push(m.regImport);
+    acks.push({ serial: m.serial, stream, upTo: next.upto, above: next.above });
+  }
+  if (cols[0].length) await c.query(advanceSql(stream), cols);
+}
+
+/**
  * Write one batch of readings and events messages in the caller's transaction and return the
  * acknowledgements to send after COMMIT. Every message's sequence number is acknowledged
  * (also refused and conflicting ones: the meter must stop resending them); only fresh,
@@ -427,8 +561,6 @@ export async function ingest(
   let newReadings = 0;
   let newEvents = 0;
   if (!readings.length && !events.length) return { acks, newReadings, newEvents, conflicts };
-  // The batch's sorts and hash joins (tens of thousands of rows) must not spill to disk.
-  await c.query("SET LOCAL work_mem = '64MB'");
   const state = await lockState(c, [...readings.map((r) => r.meterId), ...events.map((e) => e.meterId)]);
 
   const iss: [number[], number[], string[], string[], boolean[]] = [[], [], [], [], []];
@@ -450,7 +582,7 @@ export async function ingest(
     const cols: Cols = [[], [], [], [], []];
     const days: string[] = [];
     const finder = new DayFinder();
-    const seen = new Map<string, number>();
+    const seen = new RowIndex();
     const reg: [number[], number[], number[], number[], number[], number[], number[]] = [
       [],
       [],
@@ -460,12 +592,37 @@ export async function ingest(
       [],
       [],
     ];
-    const adv: [number[], number[], (number | null)[], (number | null)[]] = [[], [], [], []];
+    const seqs = new Map<
+      number,
+      { serial: string; seqs: number[]; regAt: number | null; regImport: number | null }
+    >();
+    const seqsOf = (it: ReadingsItem) => {
+      let m = seqs.get(it.meterId);
+      if (!m) seqs.set(it.meterId, (m = { serial: it.serial, seqs: [], regAt: null, regImport: null }));
+      return m;
+    };
     for (const it of fresh) {
       pushRows(it.vee.rows, seen, cols, days, it.tz, finder);
       it.vee.issues.forEach(addIssue);
       const r = it.vee.register;
-      if (r) {
+      const m = seqsOf(it);
+      m.seqs.push(it.msg.seq);
+      const st = state.get(it.meterId);
+      if (r && (m.regAt ?? st?.lastRegAt ?? -Infinity) < r.ts) {
+        m.regAt = r.ts;
+        m.regImport = r.import;
+      }
+      // Billing reads registers at local midnights (period boundaries) and estimates between
+      // reads from the interval data, so a one-reading message keeps its snapshot only at a
+      // day boundary (or as the meter's first): one register row per day instead of 48.
+      // Messages of several intervals keep theirs (one row per many readings).
+      if (
+        r &&
+        (it.msg.intervals.length > 1 ||
+          !st ||
+          st.lastRegAt === null ||
+          finder.day(r.ts - 1, it.tz) !== finder.day(r.ts, it.tz))
+      ) {
         reg[0].push(it.meterId);
         reg[1].push(r.ts);
         reg[2].push(r.import);
@@ -474,37 +631,23 @@ export async function ingest(
         reg[5].push(r.rate3);
         reg[6].push(r.export);
       }
-      adv[0].push(it.meterId);
-      adv[1].push(it.msg.seq);
-      adv[2].push(r?.ts ?? null);
-      adv[3].push(r?.import ?? null);
     }
     // Resent messages (harmless or conflicting) only refresh the acknowledgement.
-    for (const it of resent) {
-      adv[0].push(it.meterId);
-      adv[1].push(it.msg.seq);
-      adv[2].push(null);
-      adv[3].push(null);
-    }
+    for (const it of resent) seqsOf(it).seqs.push(it.msg.seq);
     if (cols[0].length) {
       newReadings = (await copyNewReadings(c, cols, days)) ?? (await upsertReadings(c, cols, days));
-      const meterDays = new Map<string, [number, string]>();
-      for (let i = 0; i < cols[0].length; i++)
-        meterDays.set(`${cols[0][i]}|${days[i]}`, [cols[0][i]!, days[i]!]);
       domainEvents.push({
         type: 'readings.committed',
         meterId: null,
         // `stored`: interval readings written by the batch, summed by the health page's ingest rate.
-        payload: { meterDays: [...meterDays.values()], stored: cols[0].length },
+        payload: {
+          meterDays: meterDaySums(cols, days).map((d): [number, string] => [d.meterId, d.day]),
+          stored: cols[0].length,
+        },
       });
     }
     if (reg[0].length) await c.query(INSERT_REGISTERS, reg);
-    const res = await c.query<{ serial: string; upto: number; above: number[] }>(
-      advanceSql('readings', true),
-      adv,
-    );
-    for (const r of res.rows)
-      acks.push({ serial: r.serial, stream: 'readings', upTo: r.upto, above: r.above });
+    await advance(c, 'readings', state, seqs, acks);
   }
 
   if (events.length) {
@@ -522,12 +665,11 @@ export async function ingest(
       [],
       [],
     ];
-    const adv: [number[], number[], null[], null[]] = [[], [], [], []];
+    const seqs = new Map<number, { serial: string; seqs: number[]; regAt: null; regImport: null }>();
     for (const it of [...fresh, ...resent]) {
-      adv[0].push(it.meterId);
-      adv[1].push(it.msg.seq);
-      adv[2].push(null);
-      adv[3].push(null);
+      let m = seqs.get(it.meterId);
+      if (!m) seqs.set(it.meterId, (m = { serial: it.serial, seqs: [], regAt: null, regImport: null }));
+      m.seqs.push(it.msg.seq);
     }
     for (const it of fresh) {
       if (it.refused) {
@@ -562,11 +704,7 @@ export async function ingest(
         });
       }
     }
-    const res = await c.query<{ serial: string; upto: number; above: number[] }>(
-      advanceSql('events', false),
-      adv,
-    );
-    for (const r of res.rows) acks.push({ serial: r.serial, stream: 'events', upTo: r.upto, above: r.above });
+    await advance(c, 'events', state, seqs, acks);
   }
 
   for (const k of conflicts) {
