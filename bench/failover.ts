@@ -136,6 +136,7 @@ export async function benchFailover(
     );
     let st: FleetLine = { connected: 0, published: 0, backlog: 0, simMinS: 0, commandsOk: 0 };
     let metersWritten = false;
+    let lastSeen: FleetLine | null = null;
     const fleet = spawnChild(
       'fleet process (failover)',
       'bash',
@@ -216,6 +217,26 @@ export async function benchFailover(
         250,
       ).catch((err: unknown) => log(`  ${(err as Error).message}: backlog ${st.backlog}`));
       const drainSeconds = (nowMs() - d0) / 1000;
+      // A meter still closing its last catch-up interval when the drain looked complete would
+      // count as a loss (a full run measured 1,750 such "lost" readings, all still in outboxes):
+      // hold production first (the first SIGUSR2), let the outboxes empty, then count.
+      fleet.proc.kill('SIGUSR2');
+      await waitFor(() => metersWritten, 30_000, 'meter states written', 50);
+      metersWritten = false;
+      const heldAt = Date.now();
+      let heldStats = 0;
+      await waitFor(
+        () => {
+          if (st !== lastSeen) {
+            lastSeen = st;
+            if (Date.now() - heldAt > 1_100) heldStats++;
+          }
+          return heldStats >= 2 && st.backlog === 0;
+        },
+        120_000,
+        'outboxes empty after production stopped',
+        100,
+      ).catch((err: unknown) => log(`  ${(err as Error).message}: backlog ${st.backlog}`));
       fleet.proc.kill('SIGUSR2');
       await waitFor(() => metersWritten, 30_000, 'meter states written', 50);
       const meters = JSON.parse(readFileSync(`${jobFile}.meters.json`, 'utf8')) as {

@@ -353,6 +353,10 @@ async function main(): Promise<number> {
       passwordHash,
     }),
   );
+  if (failover && (failover.lost !== 0 || failover.duplicated !== 0 || failover.whMismatchMeters !== 0)) {
+    errors['n failover'] =
+      `${failover.lost} readings lost, ${failover.duplicated} duplicated, ${failover.whMismatchMeters} meters whose stored energy differs from their register`;
+  }
   // #11 n end
   // #11 o
   const storm: StormResult | undefined = await part('o storm', errors, () =>
