@@ -1,5 +1,5 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { decodeDown, parseTopic, topics } from '@kilowire/protocol';
+import { decodeDown, mqttServers, parseTopic, topics } from '@kilowire/protocol';
 import type { Meter, OutgoingMessage } from './meter.ts';
 
 /** Wall-clock time and timers, injectable so tests and the fleet can drive time themselves. */
@@ -20,6 +20,8 @@ export const systemClock: Clock = {
 export interface MeterClientOptions {
   meter: Meter;
   brokerUrl: string;
+  /** Other nodes of a broker cluster: after `brokerUrl`, each reconnect tries the next one. */
+  failoverUrls?: string[];
   /** The meter's broker credential; the username is always the meter id. */
   password: string;
   clock?: Clock;
@@ -120,6 +122,12 @@ export class MeterClient {
     return this.mqtt?.connected ?? false;
   }
 
+  /** `host:port` of the broker node the client is connected to (with failoverUrls it changes). */
+  get brokerAddress(): string | undefined {
+    if (!this.mqtt?.connected) return undefined;
+    return `${this.mqtt.options.host}:${this.mqtt.options.port}`;
+  }
+
   /** Connect (and reconnect automatically until `stop` or `dropConnection`). */
   start(): void {
     this.wantOnline = true;
@@ -146,6 +154,9 @@ export class MeterClient {
       // Jitter, so that thousands of meters dropped together do not come back in lockstep.
       reconnectPeriod: this.opts.reconnectPeriodMs ?? 2000 + Math.floor(Math.random() * 3000),
       connectTimeout: this.opts.connectTimeoutMs ?? 30_000,
+      ...(this.opts.failoverUrls?.length && {
+        servers: mqttServers([this.opts.brokerUrl, ...this.opts.failoverUrls]),
+      }),
       ...this.opts.mqtt,
     });
     this.mqtt = client;

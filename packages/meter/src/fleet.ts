@@ -102,6 +102,11 @@ export interface FleetFaults {
 
 export interface FleetOptions {
   brokerUrl: string;
+  /**
+   * Other nodes of a broker cluster. Meters are spread over `brokerUrl` and these (by id, so a
+   * restarted meter starts where it was) and move to the next node when theirs goes away.
+   */
+  failoverUrls?: string[];
   serverPublicKey: string;
   /** The firmware key (base64 raw Ed25519) every meter checks image manifests with; without it they refuse offers. */
   firmwarePublicKey?: string;
@@ -313,9 +318,13 @@ export class Fleet {
       batchIntervals: this.opts.batchIntervals ?? 1,
       backlogByLocalDay: this.opts.backlogByLocalDay ?? false,
     });
+    const urls = [this.opts.brokerUrl, ...(this.opts.failoverUrls ?? [])];
+    let first = 0;
+    for (const ch of desc.id) first = (first * 31 + ch.charCodeAt(0)) % urls.length;
     return new MeterClient({
       meter,
-      brokerUrl: this.opts.brokerUrl,
+      brokerUrl: urls[first]!,
+      failoverUrls: [...urls.slice(first + 1), ...urls.slice(0, first)],
       password: desc.password,
       clock: this.clock,
       autoTick: false,

@@ -4,6 +4,7 @@ import {
   ProtocolError,
   decodeUp,
   encodeDown,
+  mqttServers,
   parseTopic,
   topics,
   type AckMessage,
@@ -53,6 +54,8 @@ export interface GatewayOptions {
   pool: Pool;
   log: Logger;
   mqttUrl: string;
+  /** Other nodes of a clustered broker: each reconnect after `mqttUrl` tries the next one. */
+  failoverUrls?: string[];
   username: string;
   password: string;
   /** Stable client id so the broker keeps our session (and queued QoS 1 messages) across restarts. */
@@ -183,6 +186,7 @@ export class Gateway {
       clean: false,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
+      ...(o.failoverUrls?.length && { servers: mqttServers([o.mqttUrl, ...o.failoverUrls]) }),
     });
     this.client = client;
     if (o.firmwareDir) {

@@ -45,10 +45,11 @@ export async function fleetStoredExactly(
 export function startReportingFleet(
   brokerUrl: string,
   hh: CreatedHousehold[],
-  o: { speed: number; seed: number },
+  o: { speed: number; seed: number; failoverUrls?: string[] },
 ): Fleet {
   const fleet = new Fleet({
     brokerUrl,
+    failoverUrls: o.failoverUrls,
     serverPublicKey: generateSigningKeyPair().publicKey,
     meters: hh.map((h, i) => ({ id: h.meterSerial, password: h.meterCredential, seed: i + o.seed })),
     speed: o.speed,
