@@ -22,6 +22,12 @@ export interface MeterClientOptions {
   brokerUrl: string;
   /** Other nodes of a broker cluster: after `brokerUrl`, each reconnect tries the next one. */
   failoverUrls?: string[];
+  /**
+   * Subscribe afresh (unsubscribe, subscribe) when readings have waited this long for an ack
+   * and nothing at all came down since the subscription. For clustered brokers that can grant
+   * a subscription that never delivers (docs/broker.md). Off by default.
+   */
+  resubscribeIfDeafMs?: number;
   /** The meter's broker credential; the username is always the meter id. */
   password: string;
   clock?: Clock;
@@ -110,6 +116,8 @@ export class MeterClient {
   /** Started and not stopped/dropped: the client connects whenever the running image's radio works. */
   private wantOnline = false;
   private readonly delayed = new Set<ReturnType<typeof setTimeout>>();
+  /** When the down subscription was (re)made or last delivered something, ms. */
+  private heardAtMs = 0;
 
   constructor(opts: MeterClientOptions) {
     this.opts = opts;
@@ -195,6 +203,7 @@ export class MeterClient {
   tick(simNowS?: number, nowMs: number = this.clock.now()): void {
     this.simNowS = simNowS ?? Math.floor(nowMs / 1000);
     if (!this.meter.powerOn) return;
+    this.checkDeaf(nowMs);
     this.meter.advanceTo(this.simNowS);
     this.firmwareStep();
     this.pump(nowMs);
@@ -321,19 +330,49 @@ export class MeterClient {
   private onConnect(client: MqttClient): void {
     if (client !== this.mqtt) return;
     this.counters.connects++;
-    client.subscribe(topics.meterDown(this.meter.id), { qos: 1 }, (err) => {
-      if (err) {
-        this.counters.errors++;
-        this.opts.log?.(`${this.meter.id}: subscribe failed: ${err.message}`);
-      }
-    });
+    this.subscribeDown(client);
     this.meter.resetSendState();
     this.maybeStatus(this.clock.now(), true);
     this.pump(this.clock.now());
     this.pumpFw(this.clock.now());
   }
 
+  /**
+   * Without its subscription no ack or command reaches the meter while it goes on publishing.
+   * A cluster node may refuse it while its JetStream fails over, and may keep half of the
+   * failed attempt: unsubscribe and try again, a few seconds later, while connected.
+   */
+  private checkDeaf(nowMs: number): void {
+    const limit = this.opts.resubscribeIfDeafMs;
+    const client = this.mqtt;
+    if (!limit || !client?.connected || this.meter.outbox.length === 0 || nowMs - this.heardAtMs < limit) return;
+    this.heardAtMs = nowMs;
+    this.opts.log?.(`${this.meter.id}: no ack for ${limit} ms, subscribing afresh`);
+    client.unsubscribe(topics.meterDown(this.meter.id), () => {
+      if (client === this.mqtt && client.connected) this.subscribeDown(client);
+    });
+  }
+
+  private subscribeDown(client: MqttClient): void {
+    const topic = topics.meterDown(this.meter.id);
+    this.heardAtMs = this.clock.now();
+    client.subscribe(topic, { qos: 1 }, (err) => {
+      if (!err) return;
+      this.counters.errors++;
+      this.opts.log?.(`${this.meter.id}: subscribe failed: ${err.message}`);
+      const t = setTimeout(() => {
+        this.delayed.delete(t);
+        if (client !== this.mqtt || !client.connected) return;
+        client.unsubscribe(topic, () => {
+          if (client === this.mqtt && client.connected) this.subscribeDown(client);
+        });
+      }, 2000 + Math.floor(Math.random() * 2000));
+      this.delayed.add(t);
+    });
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
+    this.heardAtMs = this.clock.now();
     try {
       const parsed = parseTopic(topic);
       if (!parsed || parsed.dir !== 'down' || parsed.meterId !== this.meter.id) {

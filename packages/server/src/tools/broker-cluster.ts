@@ -20,6 +20,7 @@ const USAGE = `usage: npm run broker-cluster -- --fleet FILE [options]
                                  (default: free ports)
   --headend-user U               head-end login; repeat it for several gateway processes (default headend)
   --headend-password P           their password (or MQTT_PASSWORD in the environment)
+  --headend-password-file F      read the password from a file instead (keeps it out of ps)
   --help                         this text
 
 Point the gateway at it with MQTT_URL=<first node> MQTT_FAILOVER_URLS=<the others>.
@@ -34,7 +35,9 @@ const args = z.object({
     .array(z.string().regex(/^[A-Za-z0-9_-]+$/))
     .min(1)
     .default(['headend']),
-  'headend-password': z.string().min(12, 'at least 12 characters'),
+  'headend-password': z
+    .string({ error: 'required (or MQTT_PASSWORD in the environment)' })
+    .min(12, 'at least 12 characters'),
 });
 const fleetFile = z.object({
   meters: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), password: z.string().min(1) })),
@@ -55,6 +58,7 @@ try {
       'mqtt-port': { type: 'string' },
       'headend-user': { type: 'string', multiple: true },
       'headend-password': { type: 'string' },
+      'headend-password-file': { type: 'string' },
       help: { type: 'boolean' },
     },
   }));
@@ -65,10 +69,16 @@ if (values.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
-const parsed = args.safeParse({
-  ...values,
-  'headend-password': values['headend-password'] ?? process.env.MQTT_PASSWORD,
-});
+let password = values['headend-password'] ?? process.env.MQTT_PASSWORD;
+const file = values['headend-password-file'];
+if (typeof file === 'string') {
+  try {
+    password = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    fail(`--headend-password-file: ${(err as Error).message}`);
+  }
+}
+const parsed = args.safeParse({ ...values, 'headend-password': password });
 if (!parsed.success) fail(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
 const a = parsed.data;
 let fleet: z.infer<typeof fleetFile>;

@@ -45,11 +45,23 @@ export async function fleetStoredExactly(
 export function startReportingFleet(
   brokerUrl: string,
   hh: CreatedHousehold[],
-  o: { speed: number; seed: number; failoverUrls?: string[] },
+  o: {
+    speed: number;
+    seed: number;
+    failoverUrls?: string[];
+    connectsPerSecond?: number;
+    resendAfterMs?: number;
+    maxResendAfterMs?: number;
+    resubscribeIfDeafMs?: number;
+  },
 ): Fleet {
   const fleet = new Fleet({
     brokerUrl,
     failoverUrls: o.failoverUrls,
+    connectsPerSecond: o.connectsPerSecond,
+    resendAfterMs: o.resendAfterMs,
+    maxResendAfterMs: o.maxResendAfterMs,
+    resubscribeIfDeafMs: o.resubscribeIfDeafMs,
     serverPublicKey: generateSigningKeyPair().publicKey,
     meters: hh.map((h, i) => ({ id: h.meterSerial, password: h.meterCredential, seed: i + o.seed })),
     speed: o.speed,
