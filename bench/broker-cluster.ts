@@ -40,6 +40,22 @@ function client(id: string, username: string, password: string, urls: string[]):
   return c;
 }
 
+let refused = 0;
+/** Subscribe as the meters do: a refused SUBSCRIBE (NATS while JetStream API calls time out) is retried. */
+async function subscribe(c: MqttClient, topic: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await c.subscribeAsync(topic, { qos: 1 });
+      return;
+    } catch (err) {
+      refused++;
+      if (attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 2000));
+      await c.unsubscribeAsync(topic).catch(() => {});
+    }
+  }
+}
+
 /** Connect every meter (50 at a time) and subscribe to its down topics; returns connects/s. */
 async function connectAll(urlsFor: (i: number) => string[]): Promise<{ clients: MqttClient[]; perS: number }> {
   const clients: MqttClient[] = [];
@@ -50,7 +66,7 @@ async function connectAll(urlsFor: (i: number) => string[]): Promise<{ clients: 
         const c = client(m.serial, m.serial, m.credential, urlsFor(i + j));
         clients.push(c);
         await new Promise((r) => c.once('connect', r));
-        await c.subscribeAsync(`meters/${m.serial}/down/#`, { qos: 1 });
+        await subscribe(c, `meters/${m.serial}/down/#`);
       }),
     );
   }
@@ -75,7 +91,7 @@ async function headend(urls: string[]): Promise<{ c: MqttClient; got: () => numb
   const c = client('kw-bench-headend', HEADEND.username, HEADEND.password, urls);
   c.on('message', () => n++);
   await new Promise((r) => c.once('connect', r));
-  await c.subscribeAsync('meters/+/up/#', { qos: 1 });
+  await subscribe(c, 'meters/+/up/#');
   return { c, got: () => n };
 }
 
@@ -112,7 +128,7 @@ try {
   const resubscribed = new Set<MqttClient>();
   for (const c of onFirst) {
     c.on('connect', () => {
-      void c.subscribeAsync(`meters/${c.options.clientId}/down/#`, { qos: 1 }).then(
+      void subscribe(c, `meters/${c.options.clientId}/down/#`).then(
         () => resubscribed.add(c),
         () => {},
       );
@@ -140,6 +156,7 @@ try {
       cluster_vs_mosquitto_msgs: Number((nThroughput / mThroughput).toFixed(2)),
       cluster_failover_s: Number(failoverS.toFixed(1)),
       cluster_after_failover_msgs_per_s: Math.round(after),
+      cluster_subscribe_refused: refused,
     }),
   );
 } finally {
