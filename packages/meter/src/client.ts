@@ -24,8 +24,9 @@ export interface MeterClientOptions {
   failoverUrls?: string[];
   /**
    * Subscribe afresh (unsubscribe, subscribe) when readings have waited this long for an ack
-   * and nothing at all came down since the subscription. For clustered brokers that can grant
-   * a subscription that never delivers (docs/broker.md). Off by default.
+   * and nothing at all came down since the subscription, and connect again if that did not
+   * help either. For clustered brokers that can grant a subscription that never delivers
+   * (docs/broker.md). Off by default.
    */
   resubscribeIfDeafMs?: number;
   /** The meter's broker credential; the username is always the meter id. */
@@ -118,6 +119,7 @@ export class MeterClient {
   private readonly delayed = new Set<ReturnType<typeof setTimeout>>();
   /** When the down subscription was (re)made or last delivered something, ms. */
   private heardAtMs = 0;
+  private deafStrikes = 0;
 
   constructor(opts: MeterClientOptions) {
     this.opts = opts;
@@ -347,6 +349,14 @@ export class MeterClient {
     const client = this.mqtt;
     if (!limit || !client?.connected || this.meter.outbox.length === 0 || nowMs - this.heardAtMs < limit) return;
     this.heardAtMs = nowMs;
+    // First a fresh subscription (a consumer that never delivers); if that did not help either,
+    // a new connection, on the next node of a cluster (a path that swallows what we publish).
+    if (++this.deafStrikes >= 2) {
+      this.opts.log?.(`${this.meter.id}: still no ack after ${limit} ms, connecting again`);
+      this.deafStrikes = 0;
+      client.stream.destroy();
+      return;
+    }
     this.opts.log?.(`${this.meter.id}: no ack for ${limit} ms, subscribing afresh`);
     client.unsubscribe(topics.meterDown(this.meter.id), () => {
       if (client === this.mqtt && client.connected) this.subscribeDown(client);
@@ -373,6 +383,7 @@ export class MeterClient {
 
   private onMessage(topic: string, payload: Buffer): void {
     this.heardAtMs = this.clock.now();
+    this.deafStrikes = 0;
     try {
       const parsed = parseTopic(topic);
       if (!parsed || parsed.dir !== 'down' || parsed.meterId !== this.meter.id) {

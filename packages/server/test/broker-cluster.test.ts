@@ -74,7 +74,7 @@ describe('a three-node NATS cluster as the broker', () => {
       resendAfterMs: 3000,
       maxResendAfterMs: 6000,
       // NATS 2.9 can grant a meter's subscription that never delivers (docs/broker.md).
-      resubscribeIfDeafMs: 15_000,
+      resubscribeIfDeafMs: 10_000,
     });
     const f = fleet;
     const onNode = () => {
@@ -125,7 +125,7 @@ describe('a three-node NATS cluster as the broker', () => {
 
     // Readings, acks and the meters' resends all crossed the two surviving nodes.
     const t1 = Date.now();
-    await waitStoredExactly(db.pool, f, hh, 60_000);
+    await waitStoredExactly(db.pool, f, hh, 90_000);
     console.log(`stored exactly after ${Date.now() - t1} ms more`);
     const total = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
     expect(total.rows[0]!.n).toBeGreaterThanOrEqual(METERS * 90);
