@@ -22,7 +22,10 @@ const { values } = parseArgs({ options: { meters: { type: 'string' }, msgs: { ty
 const METERS = Number(values.meters ?? 500);
 const MSGS = Number(values.msgs ?? 20);
 const HEADEND = { username: 'headend', password: 'bench-headend-secret' };
-const meters = Array.from({ length: METERS }, (_, i) => ({ serial: `BC${String(i).padStart(6, '0')}`, credential: `pw-${i}-x` }));
+const meters = Array.from({ length: METERS }, (_, i) => ({
+  serial: `BC${String(i).padStart(6, '0')}`,
+  credential: `pw-${i}-x`,
+}));
 const payload = Buffer.alloc(200, 7);
 
 function client(id: string, username: string, password: string, urls: string[]): MqttClient {
@@ -57,7 +60,9 @@ async function subscribe(c: MqttClient, topic: string): Promise<void> {
 }
 
 /** Connect every meter (50 at a time) and subscribe to its down topics; returns connects/s. */
-async function connectAll(urlsFor: (i: number) => string[]): Promise<{ clients: MqttClient[]; perS: number }> {
+async function connectAll(
+  urlsFor: (i: number) => string[],
+): Promise<{ clients: MqttClient[]; perS: number }> {
   const clients: MqttClient[] = [];
   const t0 = nowMs();
   for (let i = 0; i < METERS; i += 50) {
@@ -79,7 +84,8 @@ async function throughput(clients: MqttClient[], got: () => number): Promise<num
   const t0 = nowMs();
   await Promise.all(
     clients.map(async (c, i) => {
-      for (let k = 0; k < MSGS; k++) await c.publishAsync(`meters/${meters[i]!.serial}/up/readings`, payload, { qos: 1 });
+      for (let k = 0; k < MSGS; k++)
+        await c.publishAsync(`meters/${meters[i]!.serial}/up/readings`, payload, { qos: 1 });
     }),
   );
   await waitFor(() => got() - start >= METERS * MSGS, 120_000, 'head-end received every message', 10);
@@ -138,11 +144,18 @@ try {
   nh.c.on('connect', () => (headendBack = true));
   const t0 = nowMs();
   await cluster.kill(0);
-  await waitFor(() => headendBack && resubscribed.size === onFirst.length, 120_000, 'clients of the killed node back', 20);
+  await waitFor(
+    () => headendBack && resubscribed.size === onFirst.length,
+    120_000,
+    'clients of the killed node back',
+    20,
+  );
   const failoverS = (nowMs() - t0) / 1000;
   // And the cluster still carries every message after it.
   const after = await throughput(n.clients, nh.got);
-  log(`failover: ${onFirst.length} meters and the head-end back in ${failoverS.toFixed(1)} s; then ${after.toFixed(0)} msgs/s on two nodes`);
+  log(
+    `failover: ${onFirst.length} meters and the head-end back in ${failoverS.toFixed(1)} s; then ${after.toFixed(0)} msgs/s on two nodes`,
+  );
   await closeAll([...n.clients, nh.c]);
   console.log(
     JSON.stringify({

@@ -347,7 +347,8 @@ export class MeterClient {
   private checkDeaf(nowMs: number): void {
     const limit = this.opts.resubscribeIfDeafMs;
     const client = this.mqtt;
-    if (!limit || !client?.connected || this.meter.outbox.length === 0 || nowMs - this.heardAtMs < limit) return;
+    if (!limit || !client?.connected || this.meter.outbox.length === 0 || nowMs - this.heardAtMs < limit)
+      return;
     this.heardAtMs = nowMs;
     // First a fresh subscription (a consumer that never delivers); if that did not help either,
     // a new connection, on the next node of a cluster (a path that swallows what we publish).
@@ -370,13 +371,16 @@ export class MeterClient {
       if (!err) return;
       this.counters.errors++;
       this.opts.log?.(`${this.meter.id}: subscribe failed: ${err.message}`);
-      const t = setTimeout(() => {
-        this.delayed.delete(t);
-        if (client !== this.mqtt || !client.connected) return;
-        client.unsubscribe(topic, () => {
-          if (client === this.mqtt && client.connected) this.subscribeDown(client);
-        });
-      }, 2000 + Math.floor(Math.random() * 2000));
+      const t = setTimeout(
+        () => {
+          this.delayed.delete(t);
+          if (client !== this.mqtt || !client.connected) return;
+          client.unsubscribe(topic, () => {
+            if (client === this.mqtt && client.connected) this.subscribeDown(client);
+          });
+        },
+        2000 + Math.floor(Math.random() * 2000),
+      );
       this.delayed.add(t);
     });
   }

@@ -26,7 +26,12 @@ export const envSchema = z.object({
   /** The other nodes of a clustered broker (comma list): the gateway moves to the next when its node dies. */
   MQTT_FAILOVER_URLS: z
     .string()
-    .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((u) => u.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/ })))
     .default([]),
   MQTT_USERNAME: z.string().default('headend'),

@@ -111,7 +111,12 @@ export async function writeNatsClusterConfig(o: NatsClusterOptions): Promise<Nat
   const ports: NatsNodePorts[] = [];
   for (let i = 0; i < n; i++) {
     ports.push(
-      o.ports?.[i] ?? { client: await freePort(), cluster: await freePort(), mqtt: await freePort(), http: await freePort() },
+      o.ports?.[i] ?? {
+        client: await freePort(),
+        cluster: await freePort(),
+        mqtt: await freePort(),
+        http: await freePort(),
+      },
     );
   }
   // Passwords are in the clear (NATS accepts bcrypt too, but checks it on every connect: a
@@ -213,7 +218,8 @@ export class NatsCluster {
         .then((r) => r.ok)
         .catch(() => false);
       if (ok) return;
-      if (Date.now() > until) throw new Error(`nats-server ${node.name} not healthy within ${ms} ms:\n${this.logs[i]}`);
+      if (Date.now() > until)
+        throw new Error(`nats-server ${node.name} not healthy within ${ms} ms:\n${this.logs[i]}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
