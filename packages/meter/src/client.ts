@@ -1,5 +1,5 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { decodeDown, parseTopic, topics } from '@kilowire/protocol';
+import { decodeDown, mqttServers, parseTopic, topics } from '@kilowire/protocol';
 import type { Meter, OutgoingMessage } from './meter.ts';
 
 /** Wall-clock time and timers, injectable so tests and the fleet can drive time themselves. */
@@ -34,7 +34,11 @@ export interface ReconnectBackoff {
 export const DEFAULT_RECONNECT_BACKOFF: ReconnectBackoff = { baseMs: 1000, capMs: 60_000, stableMs: 30_000 };
 
 /** The wait before attempt `attempt` (0 = first retry after a loss), `random` in [0, 1). */
-export function reconnectDelayMs(attempt: number, b: ReconnectBackoff, random: () => number = Math.random): number {
+export function reconnectDelayMs(
+  attempt: number,
+  b: ReconnectBackoff,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(b.capMs, b.baseMs * 2 ** Math.min(attempt, 40));
   return Math.floor(random() * ceiling);
 }
@@ -68,6 +72,15 @@ export class Backoff {
 export interface MeterClientOptions {
   meter: Meter;
   brokerUrl: string;
+  /** Other nodes of a broker cluster: after `brokerUrl`, each reconnect tries the next one. */
+  failoverUrls?: string[];
+  /**
+   * Subscribe afresh (unsubscribe, subscribe) when readings have waited this long for an ack
+   * and nothing at all came down since the subscription, and connect again if that did not
+   * help either. For clustered brokers that can grant a subscription that never delivers
+   * (docs/broker.md). Off by default.
+   */
+  resubscribeIfDeafMs?: number;
   /** The meter's broker credential; the username is always the meter id. */
   password: string;
   clock?: Clock;
@@ -166,6 +179,9 @@ export class MeterClient {
   private readonly delayed = new Set<ReturnType<typeof setTimeout>>();
   private readonly backoff: Backoff;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the down subscription was (re)made or last delivered something, ms. */
+  private heardAtMs = 0;
+  private deafStrikes = 0;
 
   constructor(opts: MeterClientOptions) {
     this.opts = opts;
@@ -182,6 +198,12 @@ export class MeterClient {
 
   get connected(): boolean {
     return this.mqtt?.connected ?? false;
+  }
+
+  /** `host:port` of the broker node the client is connected to (with failoverUrls it changes). */
+  get brokerAddress(): string | undefined {
+    if (!this.mqtt?.connected) return undefined;
+    return `${this.mqtt.options.host}:${this.mqtt.options.port}`;
   }
 
   /** Connect (and reconnect automatically until `stop` or `dropConnection`). */
@@ -215,6 +237,9 @@ export class MeterClient {
       // flight are resent as mqtt.js's own retry would.
       reconnectPeriod: 0,
       connectTimeout: this.opts.connectTimeoutMs ?? 30_000,
+      ...(this.opts.failoverUrls?.length && {
+        servers: mqttServers([this.opts.brokerUrl, ...this.opts.failoverUrls]),
+      }),
       ...this.opts.mqtt,
     });
     this.mqtt = client;
@@ -254,6 +279,7 @@ export class MeterClient {
   tick(simNowS?: number, nowMs: number = this.clock.now()): void {
     this.simNowS = simNowS ?? Math.floor(nowMs / 1000);
     if (!this.meter.powerOn) return;
+    this.checkDeaf(nowMs);
     this.meter.advanceTo(this.simNowS);
     this.firmwareStep();
     this.pump(nowMs);
@@ -397,19 +423,62 @@ export class MeterClient {
     if (client !== this.mqtt) return;
     this.counters.connects++;
     this.backoff.connected(this.clock.now());
-    client.subscribe(topics.meterDown(this.meter.id), { qos: 1 }, (err) => {
-      if (err) {
-        this.counters.errors++;
-        this.opts.log?.(`${this.meter.id}: subscribe failed: ${err.message}`);
-      }
-    });
+    this.subscribeDown(client);
     this.meter.resetSendState();
     this.maybeStatus(this.clock.now(), true);
     this.pump(this.clock.now());
     this.pumpFw(this.clock.now());
   }
 
+  /**
+   * Without its subscription no ack or command reaches the meter while it goes on publishing.
+   * A cluster node may refuse it while its JetStream fails over, and may keep half of the
+   * failed attempt: unsubscribe and try again, a few seconds later, while connected.
+   */
+  private checkDeaf(nowMs: number): void {
+    const limit = this.opts.resubscribeIfDeafMs;
+    const client = this.mqtt;
+    if (!limit || !client?.connected || this.meter.outbox.length === 0 || nowMs - this.heardAtMs < limit)
+      return;
+    this.heardAtMs = nowMs;
+    // First a fresh subscription (a consumer that never delivers); if that did not help either,
+    // a new connection, on the next node of a cluster (a path that swallows what we publish).
+    if (++this.deafStrikes >= 2) {
+      this.opts.log?.(`${this.meter.id}: still no ack after ${limit} ms, connecting again`);
+      this.deafStrikes = 0;
+      client.stream.destroy();
+      return;
+    }
+    this.opts.log?.(`${this.meter.id}: no ack for ${limit} ms, subscribing afresh`);
+    client.unsubscribe(topics.meterDown(this.meter.id), () => {
+      if (client === this.mqtt && client.connected) this.subscribeDown(client);
+    });
+  }
+
+  private subscribeDown(client: MqttClient): void {
+    const topic = topics.meterDown(this.meter.id);
+    this.heardAtMs = this.clock.now();
+    client.subscribe(topic, { qos: 1 }, (err) => {
+      if (!err) return;
+      this.counters.errors++;
+      this.opts.log?.(`${this.meter.id}: subscribe failed: ${err.message}`);
+      const t = setTimeout(
+        () => {
+          this.delayed.delete(t);
+          if (client !== this.mqtt || !client.connected) return;
+          client.unsubscribe(topic, () => {
+            if (client === this.mqtt && client.connected) this.subscribeDown(client);
+          });
+        },
+        2000 + Math.floor(Math.random() * 2000),
+      );
+      this.delayed.add(t);
+    });
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
+    this.heardAtMs = this.clock.now();
+    this.deafStrikes = 0;
     try {
       const parsed = parseTopic(topic);
       if (!parsed || parsed.dir !== 'down' || parsed.meterId !== this.meter.id) {

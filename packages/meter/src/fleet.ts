@@ -108,6 +108,11 @@ export interface FleetFaults {
 
 export interface FleetOptions {
   brokerUrl: string;
+  /**
+   * Other nodes of a broker cluster. Meters are spread over `brokerUrl` and these (by id, so a
+   * restarted meter starts where it was) and move to the next node when theirs goes away.
+   */
+  failoverUrls?: string[];
   serverPublicKey: string;
   /** The firmware key (base64 raw Ed25519) every meter checks image manifests with; without it they refuse offers. */
   firmwarePublicKey?: string;
@@ -130,6 +135,11 @@ export interface FleetOptions {
   /** Backlogs in local-day messages, so the history has register reads at local midnights (default false). */
   backlogByLocalDay?: boolean;
   batchIntervals?: number;
+  /** First resend delay of an unacknowledged message and its cap, ms (default 10 s and 5 min, as a meter's). */
+  resendAfterMs?: number;
+  maxResendAfterMs?: number;
+  /** See MeterClientOptions.resubscribeIfDeafMs (clustered brokers). */
+  resubscribeIfDeafMs?: number;
   tickMs?: number;
   connectsPerSecond?: number;
   /**
@@ -326,10 +336,17 @@ export class Fleet {
       startS,
       batchIntervals: this.opts.batchIntervals ?? 1,
       backlogByLocalDay: this.opts.backlogByLocalDay ?? false,
+      resendAfterMs: this.opts.resendAfterMs,
+      maxResendAfterMs: this.opts.maxResendAfterMs,
     });
+    const urls = [this.opts.brokerUrl, ...(this.opts.failoverUrls ?? [])];
+    let first = 0;
+    for (const ch of desc.id) first = (first * 31 + ch.charCodeAt(0)) % urls.length;
     return new MeterClient({
       meter,
-      brokerUrl: this.opts.brokerUrl,
+      brokerUrl: urls[first]!,
+      failoverUrls: [...urls.slice(first + 1), ...urls.slice(0, first)],
+      resubscribeIfDeafMs: this.opts.resubscribeIfDeafMs,
       password: desc.password,
       clock: this.clock,
       autoTick: false,

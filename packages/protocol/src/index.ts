@@ -8,3 +8,4 @@ export * from './messages.ts';
 export * from './obis.ts';
 export * from './signing.ts';
 export * from './topics.ts';
+export * from './brokers.ts';

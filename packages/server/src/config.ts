@@ -23,6 +23,17 @@ export const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   EMBEDDED_PG_PORT: port.default(54329),
   MQTT_URL: z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/ }).optional(),
+  /** The other nodes of a clustered broker (comma list): the gateway moves to the next when its node dies. */
+  MQTT_FAILOVER_URLS: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((u) => u.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/ })))
+    .default([]),
   MQTT_USERNAME: z.string().default('headend'),
   MQTT_PASSWORD: z.string().min(1).optional(),
   EMBEDDED_MQTT_PORT: port.default(18830),
@@ -287,6 +298,8 @@ export interface Config {
   mqttPassword: string;
   embeddedMqttPort: number;
   mqttShareGroup: string | undefined;
+  /** Other nodes of a clustered broker, tried in turn after `mqttUrl`. */
+  mqttFailoverUrls: string[];
   commandSigningKey: string;
   commandPublicKey: string;
   /** #10 firmware manifests are checked against this (base64 raw Ed25519). */
@@ -503,6 +516,8 @@ export function loadConfig(
   }
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT)
     problems.push('METRICS_PORT: must differ from PORT');
+  if (e.MQTT_FAILOVER_URLS.length > 0 && !e.MQTT_URL)
+    problems.push('MQTT_FAILOVER_URLS: needs MQTT_URL (the first node of the cluster)');
   if (e.MQTT_SHARE_GROUP && !e.MQTT_URL) {
     problems.push(
       'MQTT_SHARE_GROUP: needs MQTT_URL (the embedded broker has no shared subscriptions; run one gateway with it)',
@@ -566,6 +581,7 @@ export function loadConfig(
     mqttPassword: e.MQTT_PASSWORD ?? secrets.mqttPassword,
     embeddedMqttPort: e.EMBEDDED_MQTT_PORT,
     mqttShareGroup: e.MQTT_SHARE_GROUP,
+    mqttFailoverUrls: e.MQTT_FAILOVER_URLS,
     commandSigningKey,
     commandPublicKey,
     firmwarePublicKey,

@@ -22,6 +22,8 @@ export { runVee, type MeterInfo } from './readings/vee.ts';
 export { buildApi } from './api/app.ts';
 export { startJobs } from './jobs/service.ts';
 export { mosquittoAcl, mosquittoPasswordLine, writeMosquittoConfig } from './broker/mosquitto.ts';
+// #11 the clustered broker (bench/broker-cluster.ts measures it).
+export { NatsCluster } from './broker/nats.ts';
 export { metrics, registry } from './metrics.ts';
 export { logger, rootLogger } from './log.ts';
 export { freePort, waitPort, assertPortFree } from './net.ts';

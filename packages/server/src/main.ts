@@ -169,6 +169,7 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
         pool,
         log: logger('gateway'),
         mqttUrl,
+        failoverUrls: config.mqttFailoverUrls,
         username: config.mqttUsername,
         password: config.mqttPassword,
         clientId: config.gateway.clientId,
@@ -216,6 +217,7 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
       }
       const fleet = new Fleet({
         brokerUrl: mqttUrl,
+        failoverUrls: config.mqttFailoverUrls,
         serverPublicKey: file.serverPublicKey,
         // #10 D the simulated meters check image manifests with the head-end's firmware key
         // (without it they refuse every offer, as a meter with no firmware key would).

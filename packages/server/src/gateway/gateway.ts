@@ -4,6 +4,7 @@ import {
   ProtocolError,
   decodeUp,
   encodeDown,
+  mqttServers,
   parseTopic,
   topics,
   type AckMessage,
@@ -53,6 +54,8 @@ export interface GatewayOptions {
   pool: Pool;
   log: Logger;
   mqttUrl: string;
+  /** Other nodes of a clustered broker: each reconnect after `mqttUrl` tries the next one. */
+  failoverUrls?: string[];
   username: string;
   password: string;
   /** Stable client id so the broker keeps our session (and queued QoS 1 messages) across restarts (without a share group). */
@@ -199,6 +202,7 @@ export class Gateway {
       clean: !o.shareGroup,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
+      ...(o.failoverUrls?.length && { servers: mqttServers([o.mqttUrl, ...o.failoverUrls]) }),
     });
     this.client = client;
     if (o.firmwareDir) {
@@ -226,9 +230,18 @@ export class Gateway {
     client.on('connect', () => {
       metrics.mqttConnected.set(1);
       o.log.info('gateway connected to broker');
-      client.subscribe(topics.allUp(o.shareGroup), { qos: 1 }, (err) => {
-        if (err) o.log.error({ err }, 'subscribe failed');
-      });
+      const topic = topics.allUp(o.shareGroup);
+      // Connected but deaf otherwise: a cluster node may refuse while its JetStream fails over
+      // (and keep half of the attempt), so unsubscribe and try again while connected.
+      const subscribe = () =>
+        client.subscribe(topic, { qos: 1 }, (err) => {
+          if (!err) return;
+          o.log.error({ err }, 'subscribe failed');
+          setTimeout(() => {
+            if (!this.stopped && client.connected) client.unsubscribe(topic, () => subscribe());
+          }, 2000).unref();
+        });
+      subscribe();
     });
     client.on('close', () => metrics.mqttConnected.set(0));
     client.on('error', (err) => this.errLog.warn('mqtt', { err: err.message }, 'mqtt error'));

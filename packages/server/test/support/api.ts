@@ -29,6 +29,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     mqttPassword: 'x',
     embeddedMqttPort: 0,
     mqttShareGroup: undefined,
+    mqttFailoverUrls: [],
     commandSigningKey: kp.privateKey,
     commandPublicKey: kp.publicKey,
     firmwarePublicKey: fw.publicKey,

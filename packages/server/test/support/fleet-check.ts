@@ -45,10 +45,25 @@ export async function fleetStoredExactly(
 export function startReportingFleet(
   brokerUrl: string,
   hh: CreatedHousehold[],
-  o: { speed: number; seed: number; backfillDays?: number; serverPublicKey?: string },
+  o: {
+    speed: number;
+    seed: number;
+    backfillDays?: number;
+    serverPublicKey?: string;
+    failoverUrls?: string[];
+    connectsPerSecond?: number;
+    resendAfterMs?: number;
+    maxResendAfterMs?: number;
+    resubscribeIfDeafMs?: number;
+  },
 ): Fleet {
   const fleet = new Fleet({
     brokerUrl,
+    failoverUrls: o.failoverUrls,
+    connectsPerSecond: o.connectsPerSecond,
+    resendAfterMs: o.resendAfterMs,
+    maxResendAfterMs: o.maxResendAfterMs,
+    resubscribeIfDeafMs: o.resubscribeIfDeafMs,
     serverPublicKey: o.serverPublicKey ?? generateSigningKeyPair().publicKey,
     meters: hh.map((h, i) => ({ id: h.meterSerial, password: h.meterCredential, seed: i + o.seed })),
     speed: o.speed,
