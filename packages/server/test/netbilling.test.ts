@@ -10,7 +10,8 @@ import { invoicePreviousMonth } from '../src/netbilling/jobs.ts';
 import { invoiceCsv } from '../src/netbilling/documents.ts';
 import { invoiceInScope, invoiceLines } from '../src/netbilling/queries.ts';
 import type { Actor } from '../src/policies.ts';
-import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
+import { startTestBroker, type TestBroker } from './support/brokers.ts';
+import { startTestGateway } from './support/gateway-world.ts';
 import { as, buildWorld, login, PASSWORD, testApi, type World } from './support/api.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { RawMeter, readingsMsg, waitFor } from './support/world.ts';
@@ -154,16 +155,7 @@ beforeAll(async () => {
     db.pool,
     hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
   );
-  gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-netbilling-${process.pid}`,
-    flushMs: 2,
-  });
-  await gw.start();
+  gw = await startTestGateway(db.pool, broker.url, { clientId: `kw-netbilling-${process.pid}` });
   for (const h of hh) meters.push(await RawMeter.connect(broker.url, h.meterSerial, h.meterCredential));
   // Installed before the month (the world installs them "now"), so every day of March counts.
   await db.pool.query(`UPDATE meters SET created_at = '2026-01-01Z'`);

@@ -4,8 +4,8 @@ import { generateSigningKeyPair } from '@kilowire/protocol';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 import { createStaffUser } from '../src/accounts/repo.ts';
 import { Gateway } from '../src/gateway/gateway.ts';
-import { logger } from '../src/log.ts';
-import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
+import { startTestBroker, type TestBroker } from './support/brokers.ts';
+import { startTestGateway } from './support/gateway-world.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { KilowireProcess } from './support/process.ts';
 import { seedMeters, sleep, waitFor } from './support/world.ts';
@@ -55,16 +55,7 @@ beforeAll(async () => {
     db.pool,
     hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
   );
-  gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-outage-crash-${process.pid}`,
-    flushMs: 2,
-  });
-  await gw.start();
+  gw = await startTestGateway(db.pool, broker.url, { clientId: `kw-outage-crash-${process.pid}` });
   jobs = new KilowireProcess('jobs', {
     DATABASE_URL: db.url,
     NOTIFY_POLL_S: '0.5',

@@ -5,9 +5,9 @@ import type { CreatedHousehold } from '../src/accounts/repo.ts';
 import { createStaffUser } from '../src/accounts/repo.ts';
 import { Gateway } from '../src/gateway/gateway.ts';
 import type { RunningJobs } from '../src/jobs/service.ts';
-import { logger } from '../src/log.ts';
 import { sweepOutages } from '../src/outages/detect.ts';
-import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
+import { startTestBroker, type TestBroker } from './support/brokers.ts';
+import { startTestGateway } from './support/gateway-world.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { settleEvents, startTestJobs } from './support/jobs.ts';
 import { seedMeters, sleep, waitFor } from './support/world.ts';
@@ -68,16 +68,7 @@ beforeAll(async () => {
     db.pool,
     all.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
   );
-  gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-outage-${process.pid}`,
-    flushMs: 2,
-  });
-  await gw.start();
+  gw = await startTestGateway(db.pool, broker.url, { clientId: `kw-outage-${process.pid}` });
   jobs = await startTestJobs(db.pool);
   fleet = new Fleet({
     brokerUrl: broker.url,

@@ -21,7 +21,8 @@ import {
   startPartitionJobs,
 } from '../src/readings/partitions.ts';
 import { as, buildWorld, login, testApi, type World } from './support/api.ts';
-import { HEADEND, startTestBroker, type TestBroker } from './support/brokers.ts';
+import { startTestBroker, type TestBroker } from './support/brokers.ts';
+import { startTestGateway } from './support/gateway-world.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { RawMeter, readingsMsg, waitFor } from './support/world.ts';
 
@@ -212,17 +213,10 @@ describe('the system on partitioned tables', () => {
       db.pool,
       hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
     );
-    gw = new Gateway({
-      pool: db.pool,
-      log: logger('test-gateway'),
-      mqttUrl: broker.url,
-      username: HEADEND.username,
-      password: HEADEND.password,
+    gw = await startTestGateway(db.pool, broker.url, {
       clientId: `kw-test-${process.pid}-part`,
-      flushMs: 2,
       now: () => Math.floor(Date.now() / 1000) + shiftS,
     });
-    await gw.start();
     for (const h of hh) meters.push(await RawMeter.connect(broker.url, h.meterSerial, h.meterCredential));
     [a, b, c] = meters as [RawMeter, RawMeter, RawMeter];
   });

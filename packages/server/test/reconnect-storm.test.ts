@@ -3,8 +3,8 @@ import { Fleet } from '@kilowire/meter';
 import { generateSigningKeyPair } from '@kilowire/protocol';
 import type { CreatedHousehold } from '../src/accounts/repo.ts';
 import { Gateway } from '../src/gateway/gateway.ts';
-import { logger } from '../src/log.ts';
-import { HEADEND, startMosquitto, type TestBroker } from './support/brokers.ts';
+import { startMosquitto, type TestBroker } from './support/brokers.ts';
+import { startTestGateway } from './support/gateway-world.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { seedMeters, sleep, waitFor } from './support/world.ts';
 
@@ -34,16 +34,7 @@ beforeAll(async () => {
   // The production Mosquitto config (no persistence: sessions do not survive the restart,
   // so both sides must subscribe again on their own), whatever broker the run targets.
   broker = await startMosquitto(hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })));
-  gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-storm-${process.pid}`,
-    flushMs: 2,
-  });
-  await gw.start();
+  gw = await startTestGateway(db.pool, broker.url, { clientId: `kw-storm-${process.pid}` });
   const now = Math.floor(Date.now() / 1000);
   startS = now - HISTORY_S - (now % HALF_HOUR);
   fleet = new Fleet({

@@ -115,7 +115,8 @@ beforeAll(async () => {
     COMMAND_SIGNING_KEY: keys.privateKey,
   };
   const [port1, port2] = [await freePort(), await freePort()];
-  for (const port of [port1, port2]) procs.push(new KilowireProcess('api', { ...common, PORT: String(port) }));
+  for (const port of [port1, port2])
+    procs.push(new KilowireProcess('api', { ...common, PORT: String(port) }));
   api1 = `http://127.0.0.1:${port1}`;
   api2 = `http://127.0.0.1:${port2}`;
   jobs = [0, 1].map(
@@ -376,7 +377,10 @@ it('jobs processes starting together create new pg-boss queues without a deadloc
         for (const name of names) await s.boss.createQueue(name, { name, policy: 'stately' });
       }),
     );
-    expect(both.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'ok'))).toEqual(['ok', 'ok']);
+    expect(both.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'ok'))).toEqual([
+      'ok',
+      'ok',
+    ]);
     expect((await a.boss.getQueues()).filter((q) => q.name.startsWith('roles.q'))).toHaveLength(names.length);
     await a.stop(5_000);
     await b.stop(5_000);

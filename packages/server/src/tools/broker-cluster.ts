@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { headendPassword, headendUsers, readFleetFile } from './cli-input.ts';
 import { NatsCluster } from '../broker/nats.ts';
 
 /**
@@ -31,18 +32,11 @@ const args = z.object({
   dir: z.string().optional(),
   nodes: z.coerce.number().int().min(1).max(7).default(3),
   'mqtt-port': z.coerce.number().int().min(1).max(65_000).optional(),
-  'headend-user': z
-    .array(z.string().regex(/^[A-Za-z0-9_-]+$/))
-    .min(1)
-    .default(['headend']),
+  'headend-user': headendUsers,
   'headend-password': z
     .string({ error: 'required (or MQTT_PASSWORD in the environment)' })
     .min(12, 'at least 12 characters'),
 });
-const fleetFile = z.object({
-  meters: z.array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/), password: z.string().min(1) })),
-});
-
 function fail(message: string): never {
   process.stderr.write(`broker-cluster: ${message}\n\n${USAGE}`);
   process.exit(2);
@@ -69,26 +63,11 @@ if (values.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
-let password = values['headend-password'] ?? process.env.MQTT_PASSWORD;
-const file = values['headend-password-file'];
-if (typeof file === 'string') {
-  try {
-    password = readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    fail(`--headend-password-file: ${(err as Error).message}`);
-  }
-}
+const password = headendPassword(values, fail);
 const parsed = args.safeParse({ ...values, 'headend-password': password });
 if (!parsed.success) fail(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
 const a = parsed.data;
-let fleet: z.infer<typeof fleetFile>;
-try {
-  fleet = fleetFile.parse(JSON.parse(readFileSync(a.fleet, 'utf8')));
-} catch (err) {
-  fail(
-    `--fleet ${a.fleet}: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`,
-  );
-}
+const fleet = readFleetFile(a.fleet, fail);
 
 const dir = path.resolve(a.dir ?? mkdtempSync(path.join(os.tmpdir(), 'kw-nats-')));
 const base = a['mqtt-port'];

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { headendPassword, headendUsers, readFleetFile } from './cli-input.ts';
 import { writeMosquittoConfig } from '../broker/mosquitto.ts';
 
 /**
@@ -28,14 +28,10 @@ const args = z.object({
   out: z.string().min(1),
   port: z.coerce.number().int().min(1).max(65535).default(1883),
   bind: z.string().default('127.0.0.1'),
-  'headend-user': z
-    .array(z.string().regex(/^[A-Za-z0-9_-]+$/))
-    .min(1)
-    .default(['headend']),
+  'headend-user': headendUsers,
   'headend-password': z.string().min(12, 'at least 12 characters'),
   user: z.string().optional(),
 });
-const fleetFile = z.object({ meters: z.array(z.object({ id: z.string(), password: z.string() })) });
 
 function fail(message: string): never {
   process.stderr.write(`mosquitto-config: ${message}\n\n${USAGE}`);
@@ -64,26 +60,11 @@ if (values.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
-let password = values['headend-password'] ?? process.env.MQTT_PASSWORD;
-const file = values['headend-password-file'];
-if (typeof file === 'string') {
-  try {
-    password = readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    fail(`--headend-password-file: ${(err as Error).message}`);
-  }
-}
+const password = headendPassword(values, fail);
 const parsed = args.safeParse({ ...values, 'headend-password': password });
 if (!parsed.success) fail(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
 const a = parsed.data;
-let fleet: z.infer<typeof fleetFile>;
-try {
-  fleet = fleetFile.parse(JSON.parse(readFileSync(a.fleet, 'utf8')));
-} catch (err) {
-  fail(
-    `--fleet ${a.fleet}: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`,
-  );
-}
+const fleet = readFleetFile(a.fleet, fail);
 const files = writeMosquittoConfig(path.resolve(a.out), {
   port: a.port,
   bind: a.bind,

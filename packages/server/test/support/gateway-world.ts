@@ -29,17 +29,7 @@ export async function startGatewayWorld(
     db.pool,
     hh.map((h) => ({ id: h.meterSerial, password: h.meterCredential })),
   );
-  const gw = new Gateway({
-    pool: db.pool,
-    log: logger('test-gateway'),
-    mqttUrl: broker.url,
-    username: HEADEND.username,
-    password: HEADEND.password,
-    clientId: `kw-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
-    flushMs: 2,
-    ...opts.gateway,
-  });
-  await gw.start();
+  const gw = await startTestGateway(db.pool, broker.url, opts.gateway);
   const meters: RawMeter[] = [];
   if (opts.rawMeters) {
     for (const h of hh) meters.push(await RawMeter.connect(broker.url, h.meterSerial, h.meterCredential));
@@ -58,4 +48,24 @@ export async function startGatewayWorld(
       await db.drop();
     },
   };
+}
+
+/** A started gateway on a test broker with the head-end's login and a quick flush. */
+export async function startTestGateway(
+  pool: GatewayOptions['pool'],
+  mqttUrl: string,
+  opts: Partial<GatewayOptions> = {},
+): Promise<Gateway> {
+  const gw = new Gateway({
+    pool,
+    log: logger('test-gateway'),
+    mqttUrl,
+    username: HEADEND.username,
+    password: HEADEND.password,
+    clientId: `kw-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    flushMs: 2,
+    ...opts,
+  });
+  await gw.start();
+  return gw;
 }
