@@ -41,7 +41,12 @@ export interface EmbeddedBroker {
 }
 
 const HEADEND = Symbol('headend');
-type Authed = Client & { [HEADEND]?: boolean; meterId?: string };
+type Authed = Client & {
+  [HEADEND]?: boolean;
+  meterId?: string;
+  /** Hash of the credential this connection signed in with: a change notice drops it only if that is no longer valid. */
+  credHash?: string;
+};
 
 function authError(): AuthenticateError {
   const err = new Error('bad username or password') as AuthenticateError;
@@ -91,8 +96,10 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
       }
       meterHash(username).then(
         (hash) => {
-          if (hash && safeEqual(hash, credentialHash(pw))) {
+          const presented = credentialHash(pw);
+          if (hash && safeEqual(hash, presented)) {
             client.meterId = username;
+            client.credHash = presented;
             done(null, true);
           } else done(authError(), false);
         },
@@ -150,8 +157,18 @@ export async function startEmbeddedBroker(opts: BrokerOptions): Promise<Embedded
         (_ch, serial) => {
           cache.delete(serial);
           // aedes keeps connected clients by id (untyped); a meter's client id is its serial.
-          const c = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[serial];
-          if (c) c.close();
+          const clients = (aedes as unknown as { clients: Record<string, Authed | undefined> }).clients;
+          const c = clients[serial];
+          if (!c) return;
+          // The notice may arrive after the meter signed in with what it announces (a meter
+          // provisioned and connected at once): drop the connection only when the credential
+          // it used is no longer the meter's (rotated) or the meter may no longer connect.
+          meterHash(serial).then(
+            (hash) => {
+              if (clients[serial] === c && (!hash || !c.credHash || !safeEqual(hash, c.credHash))) c.close();
+            },
+            () => c.close(),
+          );
         },
         log,
         // Whatever changed while not listening: start from the database again.
