@@ -199,7 +199,7 @@ export class Gateway {
       // handing a dead member its share (queued for a client that may never come back; bench
       // part n measured the meters sending 2.5 messages per reading then). A clean session
       // ends with the connection and the live members get everything.
-      clean: !o.shareGroup,
+      clean: o.shareGroup !== undefined,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
       ...(o.failoverUrls?.length && { servers: mqttServers([o.mqttUrl, ...o.failoverUrls]) }),
