@@ -6,6 +6,12 @@ export const FLAG = { estimated: 1, spike: 2, sumCheck: 4 } as const;
 
 /** How far ahead of the head-end's clock a meter may be before its data counts as "future". */
 export const FUTURE_TOLERANCE_S = 300;
+const NO_FLAGS = new Uint8Array(0);
+/** Shared all-zero flags by length (never written: a flag set copies first). */
+const ZEROS: Uint8Array[] = [];
+function noFlags(n: number): Uint8Array {
+  return (ZEROS[n] ??= new Uint8Array(n));
+}
 /** Longest gap (in intervals) that is filled with estimates: a week of half-hours. */
 const MAX_ESTIMATED_INTERVALS = 336;
 
@@ -49,7 +55,14 @@ export interface VeeIssue {
 }
 
 export interface VeeResult {
-  rows: IntervalRow[];
+  /**
+   * The flags of each of the message's intervals, in its order (its own values are the
+   * rows: no object per interval, which cost more than the rest of VEE in a day batch).
+   * Read-only: messages without a flag share one array of zeros.
+   */
+  flags: Uint8Array;
+  /** Estimated rows for a gap before the message (FLAG.estimated), usually none. */
+  estimates: IntervalRow[];
   issues: VeeIssue[];
   /** The register snapshot to store (null when the message was refused as a whole). */
   register: {
@@ -85,24 +98,26 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
       rule: 'interval_size',
       detail: { got: msg.intervalS, expected: meter.intervalS },
     });
-    return { rows: [], issues, register: null, refused: 'INTERVAL_SIZE' };
+    return { flags: NO_FLAGS, estimates: [], issues, register: null, refused: 'INTERVAL_SIZE' };
   }
   if (endS > nowS + FUTURE_TOLERANCE_S) {
     issues.push({ meterId: meter.id, ts: first.t, rule: 'future', detail: { end: endS, now: nowS } });
-    return { rows: [], issues, register: null, refused: 'FUTURE_READING' };
+    return { flags: NO_FLAGS, estimates: [], issues, register: null, refused: 'FUTURE_READING' };
   }
 
   const maxWh = Math.floor((meter.maxPowerW * msg.intervalS) / 3600);
-  const rows: IntervalRow[] = [];
+  // Nearly every message has no flag at all: it shares a read-only array of zeros.
+  let flags = noFlags(msg.intervals.length);
+  const estimates: IntervalRow[] = [];
   let sum = 0;
-  for (const iv of msg.intervals) {
-    let flags = 0;
+  for (let i = 0; i < msg.intervals.length; i++) {
+    const iv = msg.intervals[i]!;
     if (iv.wh > maxWh) {
-      flags |= FLAG.spike;
+      if (flags === noFlags(flags.length)) flags = new Uint8Array(flags.length);
+      flags[i] = FLAG.spike;
       issues.push({ meterId: meter.id, ts: iv.t, rule: 'spike', detail: { wh: iv.wh, maxWh } });
     }
     sum += iv.wh;
-    rows.push({ meterId: meter.id, ts: iv.t, wh: iv.wh, expWh: iv.exp ?? null, flags });
   }
 
   const reg = msg.registers;
@@ -129,7 +144,8 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
           rule: 'sum_check',
           detail: { registerDelta: delta, intervalSum: sum },
         });
-        for (const r of rows) r.flags |= FLAG.sumCheck;
+        if (flags === noFlags(flags.length)) flags = new Uint8Array(flags.length);
+        for (let i = 0; i < flags.length; i++) flags[i] = flags[i]! | FLAG.sumCheck;
       }
     } else if (first.t > meter.lastRegAt) {
       const missing = (first.t - meter.lastRegAt) / msg.intervalS;
@@ -139,7 +155,7 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
         const each = Math.floor(energy / missing);
         for (let k = 0; k < missing; k++) {
           const wh = k === missing - 1 ? energy - each * (missing - 1) : each;
-          rows.push({
+          estimates.push({
             meterId: meter.id,
             ts: meter.lastRegAt + k * msg.intervalS,
             wh,
@@ -161,7 +177,8 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
     meter.lastRegImport = importNow;
   }
   return {
-    rows,
+    flags,
+    estimates,
     issues,
     register: {
       ts: endS,
