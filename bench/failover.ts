@@ -13,14 +13,21 @@
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateSigningKeyPair, privateKeyFromB64 } from '@kilowire/protocol';
 import { requestCommand, tx, type Pool } from '@kilowire/server';
 import { provision } from './db.ts';
-import { log, nowMs, sleep, spawnChild, startMeterMosquitto, waitFor, type Child } from './lib.ts';
+import {
+  log,
+  nowMs,
+  sleep,
+  spawnChild,
+  startMeterMosquitto,
+  waitFor,
+  type Child,
+  kilowireArgs,
+  fleetChildArgs,
+} from './lib.ts';
 
-const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
-const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
 const GATEWAYS = 3;
 const SHARE_GROUP = 'kw-bench-failover';
 
@@ -89,7 +96,7 @@ export async function benchFailover(
     return spawnChild(
       `kilowire gateway ${i} (failover, #${++spawned})`,
       process.execPath,
-      ['--import', 'tsx', MAIN, '--services=gateway'],
+      kilowireArgs('gateway'),
       {
         env: {
           ...process.env,
@@ -137,20 +144,12 @@ export async function benchFailover(
     let st: FleetLine = { connected: 0, published: 0, backlog: 0, simMinS: 0, commandsOk: 0 };
     let metersWritten = false;
     let lastSeen: FleetLine | null = null;
-    const fleet = spawnChild(
-      'fleet process (failover)',
-      'bash',
-      [
-        '-c',
-        `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
-      ],
-      {
-        onLine: (l) => {
-          if (l.startsWith('STATS ')) st = JSON.parse(l.slice(6)) as FleetLine;
-          if (l === 'METERS written') metersWritten = true;
-        },
+    const fleet = spawnChild('fleet process (failover)', 'bash', fleetChildArgs(jobFile), {
+      onLine: (l) => {
+        if (l.startsWith('STATS ')) st = JSON.parse(l.slice(6)) as FleetLine;
+        if (l === 'METERS written') metersWritten = true;
       },
-    );
+    });
     try {
       await waitFor(() => st.connected >= opts.meters, 120_000, `${opts.meters} meters connected`, 250);
       const stored = async () =>

@@ -16,7 +16,6 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MemoryStore, Meter, MeterClient, makeSimImage } from '@kilowire/meter';
 import {
   blockCount,
@@ -27,10 +26,17 @@ import {
 } from '@kilowire/protocol';
 import { createStaffUser, offerImage, tx, type Pool } from '@kilowire/server';
 import { provision } from './db.ts';
-import { log, nowMs, sleep, spawnChild, startMeterMosquitto, waitFor } from './lib.ts';
+import {
+  log,
+  nowMs,
+  sleep,
+  spawnChild,
+  startMeterMosquitto,
+  waitFor,
+  kilowireArgs,
+  fleetChildArgs,
+} from './lib.ts';
 
-const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
-const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
 const IMAGE_BYTES = 256 * 1024;
 const HW = 'KW-1P-A';
 /** The background fleet's speed, and the real seconds between two readings of one of its meters. */
@@ -112,27 +118,22 @@ export async function benchFirmware(
     name: 'Firmware admin',
   });
 
-  const kw = spawnChild(
-    'kilowire (gateway)',
-    process.execPath,
-    ['--import', 'tsx', MAIN, '--services=gateway'],
-    {
-      env: {
-        ...process.env,
-        DATABASE_URL: dbUrl,
-        MQTT_URL: broker.url,
-        MQTT_USERNAME: headend.username,
-        MQTT_PASSWORD: headend.password,
-        DATA_DIR: path.join(dir, 'kw-data'),
-        DEMO_SEED: 'false',
-        LOG_LEVEL: 'info',
-        COMMAND_SIGNING_KEY: cmdKeys.privateKey,
-        FIRMWARE_PUBLIC_KEY: fwKeys.publicKey,
-        FIRMWARE_DIR: fwDir,
-        GATEWAY_CLIENT_ID: `kw-bench-fw-${process.pid}`,
-      },
+  const kw = spawnChild('kilowire (gateway)', process.execPath, kilowireArgs('gateway'), {
+    env: {
+      ...process.env,
+      DATABASE_URL: dbUrl,
+      MQTT_URL: broker.url,
+      MQTT_USERNAME: headend.username,
+      MQTT_PASSWORD: headend.password,
+      DATA_DIR: path.join(dir, 'kw-data'),
+      DEMO_SEED: 'false',
+      LOG_LEVEL: 'info',
+      COMMAND_SIGNING_KEY: cmdKeys.privateKey,
+      FIRMWARE_PUBLIC_KEY: fwKeys.publicKey,
+      FIRMWARE_DIR: fwDir,
+      GATEWAY_CLIENT_ID: `kw-bench-fw-${process.pid}`,
     },
-  );
+  });
   const clients: MeterClient[] = [];
   try {
     await kw.waitFor('gateway connected to broker', 90_000);
@@ -151,21 +152,13 @@ export async function benchFirmware(
       }),
     );
     let connected = 0;
-    const fleetProc = spawnChild(
-      'fleet process (firmware)',
-      'bash',
-      [
-        '-c',
-        `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
-      ],
-      {
-        onLine: (l) => {
-          if (!l.startsWith('STATS ')) return;
-          const st = JSON.parse(l.slice(6)) as { connected: number };
-          connected = st.connected;
-        },
+    const fleetProc = spawnChild('fleet process (firmware)', 'bash', fleetChildArgs(jobFile), {
+      onLine: (l) => {
+        if (!l.startsWith('STATS ')) return;
+        const st = JSON.parse(l.slice(6)) as { connected: number };
+        connected = st.connected;
       },
-    );
+    });
     try {
       for (const h of targets) {
         const meter = new Meter({

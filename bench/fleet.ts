@@ -7,14 +7,19 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateSigningKeyPair } from '@kilowire/protocol';
 import { provision } from './db.ts';
-import { log, onCleanup, rssMb, sleep, spawnChild, startMeterMosquitto } from './lib.ts';
+import {
+  log,
+  onCleanup,
+  rssMb,
+  sleep,
+  spawnChild,
+  startMeterMosquitto,
+  kilowireArgs,
+  fleetChildArgs,
+} from './lib.ts';
 import type { Pool } from '@kilowire/server';
-
-const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
-const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
 
 interface FleetLine {
   connected: number;
@@ -78,24 +83,19 @@ export async function benchFleet(
   const broker = await startMeterMosquitto('mosquitto (fleet)', dir, headend, households);
   try {
     const gwData = path.join(dir, 'gw-data');
-    const gateway = spawnChild(
-      'gateway process',
-      process.execPath,
-      ['--import', 'tsx', MAIN, '--services=gateway'],
-      {
-        env: {
-          ...process.env,
-          DATABASE_URL: dbUrl,
-          MQTT_URL: broker.url,
-          MQTT_USERNAME: headend.username,
-          MQTT_PASSWORD: headend.password,
-          DATA_DIR: gwData,
-          DEMO_SEED: 'false',
-          LOG_LEVEL: 'info',
-          GATEWAY_CLIENT_ID: `kw-bench-gw-${process.pid}`,
-        },
+    const gateway = spawnChild('gateway process', process.execPath, kilowireArgs('gateway'), {
+      env: {
+        ...process.env,
+        DATABASE_URL: dbUrl,
+        MQTT_URL: broker.url,
+        MQTT_USERNAME: headend.username,
+        MQTT_PASSWORD: headend.password,
+        DATA_DIR: gwData,
+        DEMO_SEED: 'false',
+        LOG_LEVEL: 'info',
+        GATEWAY_CLIENT_ID: `kw-bench-gw-${process.pid}`,
       },
-    );
+    });
     try {
       await gateway.waitFor('gateway connected to broker', 60_000);
       const headendRssIdleMb = rssMb(gateway.proc.pid);
@@ -116,19 +116,11 @@ export async function benchFleet(
         }),
       );
       let last: FleetLine | undefined;
-      const fleet = spawnChild(
-        'fleet process',
-        'bash',
-        [
-          '-c',
-          `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
-        ],
-        {
-          onLine: (l) => {
-            if (l.startsWith('STATS ')) last = JSON.parse(l.slice(6)) as FleetLine;
-          },
+      const fleet = spawnChild('fleet process', 'bash', fleetChildArgs(jobFile), {
+        onLine: (l) => {
+          if (l.startsWith('STATS ')) last = JSON.parse(l.slice(6)) as FleetLine;
         },
-      );
+      });
       try {
         // Connections are admitted at connectsPerSecond; wait until all are in or the count stalls.
         const t0 = Date.now();

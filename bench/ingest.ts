@@ -129,6 +129,8 @@ export interface IngestResult {
   rowsInDb: number;
   rollupIntervals: number;
   batches: number;
+  /** Ack messages the gateway published (one per meter per batch). */
+  acks: number;
   rejected: number;
   /** Times the gateway held intake back (backpressure). */
   paused: number;
@@ -204,6 +206,7 @@ export async function benchIngest(
       rowsInDb: cnt[0]?.n ?? 0,
       rollupIntervals: roll[0]?.n ?? 0,
       batches: gw.stats.batches,
+      acks: gw.stats.acksSent,
       rejected: gw.stats.rejected,
       paused: gw.stats.paused,
       resendRequests: r.resendRequests,

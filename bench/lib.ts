@@ -6,9 +6,37 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort, mosquittoAcl, mosquittoPasswordLine, waitPort } from '@kilowire/server';
 
 export { freePort, waitPort };
+
+/**
+ * V8 flags of every Kilowire process, as `npm start` runs it (package.json): a 32 MB young
+ * generation halves the gateway's garbage collection per reading (docs/performance.md,
+ * "#11 Ingest"). The bench's own process runs with them too (`npm run bench`), since part c
+ * runs the Gateway class in it.
+ */
+export const NODE_FLAGS = ['--max-semi-space-size=32', '--import', 'tsx'];
+/** Kilowire's entry point and the simulated fleet's child process. */
+export const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
+export const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
+
+/**
+ * `bash -c` arguments that start the simulated fleet's child process on `jobFile` with as
+ * many open files as the machine allows (one socket per meter).
+ */
+export function fleetChildArgs(jobFile: string): string[] {
+  return [
+    '-c',
+    `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
+  ];
+}
+
+/** Arguments to run Kilowire with these services, as production does. */
+export function kilowireArgs(services: string): string[] {
+  return [...NODE_FLAGS, MAIN, `--services=${services}`];
+}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -16,15 +16,21 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Fleet } from '@kilowire/meter';
 import { generateSigningKeyPair } from '@kilowire/protocol';
 import { createStaffUser, type Pool } from '@kilowire/server';
 import { provision } from './db.ts';
-import { log, nowMs, percentile, sleep, spawnChild, startMeterMosquitto, waitFor } from './lib.ts';
-
-const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
-const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
+import {
+  log,
+  nowMs,
+  percentile,
+  sleep,
+  spawnChild,
+  startMeterMosquitto,
+  waitFor,
+  kilowireArgs,
+  fleetChildArgs,
+} from './lib.ts';
 
 export interface OutageResult {
   /** Background meters reporting meanwhile. */
@@ -94,25 +100,20 @@ export async function benchOutage(
   const broker = await startMeterMosquitto('mosquitto (outages)', dir, headend, [...background, ...out]);
   const keys = generateSigningKeyPair();
   try {
-    const kw = spawnChild(
-      'kilowire (gateway,jobs)',
-      process.execPath,
-      ['--import', 'tsx', MAIN, '--services=gateway,jobs'],
-      {
-        env: {
-          ...process.env,
-          DATABASE_URL: dbUrl,
-          MQTT_URL: broker.url,
-          MQTT_USERNAME: headend.username,
-          MQTT_PASSWORD: headend.password,
-          DATA_DIR: path.join(dir, 'kw-data'),
-          DEMO_SEED: 'false',
-          LOG_LEVEL: 'info',
-          COMMAND_SIGNING_KEY: keys.privateKey,
-          GATEWAY_CLIENT_ID: `kw-bench-outage-${process.pid}`,
-        },
+    const kw = spawnChild('kilowire (gateway,jobs)', process.execPath, kilowireArgs('gateway,jobs'), {
+      env: {
+        ...process.env,
+        DATABASE_URL: dbUrl,
+        MQTT_URL: broker.url,
+        MQTT_USERNAME: headend.username,
+        MQTT_PASSWORD: headend.password,
+        DATA_DIR: path.join(dir, 'kw-data'),
+        DEMO_SEED: 'false',
+        LOG_LEVEL: 'info',
+        COMMAND_SIGNING_KEY: keys.privateKey,
+        GATEWAY_CLIENT_ID: `kw-bench-outage-${process.pid}`,
       },
-    );
+    });
     try {
       await kw.waitFor('outage detection started', 90_000);
       const jobFile = path.join(dir, 'fleet.json');
@@ -129,22 +130,14 @@ export async function benchOutage(
       );
       let connected = 0;
       let published = 0;
-      const fleetProc = spawnChild(
-        'fleet process (outages)',
-        'bash',
-        [
-          '-c',
-          `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
-        ],
-        {
-          onLine: (l) => {
-            if (!l.startsWith('STATS ')) return;
-            const st = JSON.parse(l.slice(6)) as { connected: number; published: number };
-            connected = st.connected;
-            published = st.published;
-          },
+      const fleetProc = spawnChild('fleet process (outages)', 'bash', fleetChildArgs(jobFile), {
+        onLine: (l) => {
+          if (!l.startsWith('STATS ')) return;
+          const st = JSON.parse(l.slice(6)) as { connected: number; published: number };
+          connected = st.connected;
+          published = st.published;
         },
-      );
+      });
       const local = new Fleet({
         brokerUrl: broker.url,
         serverPublicKey: keys.publicKey,

@@ -242,7 +242,7 @@ async function main(): Promise<number> {
         if (!r) continue;
         log(
           `  ${r.shape}: ${r.messages} msgs, ${r.rows} rows sent, ${r.rowsInDb} rows in interval_readings, rollups count ${r.rollupIntervals}, ` +
-            `${r.batches} batches (${((r.batchSeconds / r.seconds) * 100).toFixed(0)}% of the time in batch transactions), rejected ${r.rejected}, intake paused ${r.paused}x`,
+            `${r.batches} batches, ${r.acks} acks (${((r.batchSeconds / r.seconds) * 100).toFixed(0)}% of the time in batch transactions), rejected ${r.rejected}, intake paused ${r.paused}x`,
         );
         if (r.rowsInDb !== r.rows || r.rollupIntervals !== r.rows) {
           errors[`c ingest ${r.shape}`] =

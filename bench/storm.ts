@@ -19,14 +19,20 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateSigningKeyPair } from '@kilowire/protocol';
 import { provision } from './db.ts';
-import { log, onCleanup, rssMb, sleep, spawnChild, startMeterMosquitto, type Child } from './lib.ts';
+import {
+  log,
+  onCleanup,
+  rssMb,
+  sleep,
+  spawnChild,
+  startMeterMosquitto,
+  type Child,
+  kilowireArgs,
+  fleetChildArgs,
+} from './lib.ts';
 import type { Pool } from '@kilowire/server';
-
-const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
-const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
 
 interface FleetLine {
   connected: number;
@@ -67,7 +73,11 @@ export async function benchStorm(
   opts: { meters: number; passwordHash: string; reportSeconds: number },
 ): Promise<StormResult> {
   log(`  provisioning ${opts.meters} households`);
-  const households = await provision(pool, opts.meters, { prefix: 'S', passwordHash: opts.passwordHash, concurrency: 12 });
+  const households = await provision(pool, opts.meters, {
+    prefix: 'S',
+    passwordHash: opts.passwordHash,
+    concurrency: 12,
+  });
   const half = Math.ceil(households.length / 2);
   const groups = [households.slice(0, half), households.slice(half)];
 
@@ -78,14 +88,16 @@ export async function benchStorm(
   // Each node its own directory: the config, passwd and acl files have fixed names.
   const [dirA, dirB] = ['a', 'b'].map((n) => path.join(dir, n));
   for (const d of [dirA!, dirB!]) mkdirSync(d);
-  const hub = await startMeterMosquitto('mosquitto A (storm)', dirA!, headend, groups[0]!, { bridgeUser: bridge });
+  const hub = await startMeterMosquitto('mosquitto A (storm)', dirA!, headend, groups[0]!, {
+    bridgeUser: bridge,
+  });
   const nodeB = await startMeterMosquitto('mosquitto B (storm)', dirB!, headend, groups[1]!, {
     bridgeTo: { port: hub.port, ...bridge },
   });
   const nodes = [hub, nodeB];
   const children: Child[] = [];
   try {
-    const gateway = spawnChild('gateway process (storm)', process.execPath, ['--import', 'tsx', MAIN, '--services=gateway'], {
+    const gateway = spawnChild('gateway process (storm)', process.execPath, kilowireArgs('gateway'), {
       env: {
         ...process.env,
         DATABASE_URL: dbUrl,
@@ -100,7 +112,9 @@ export async function benchStorm(
     });
     children.push(gateway);
     await gateway.waitFor('gateway connected to broker', 60_000);
-    const { rows: before } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
+    const { rows: before } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM interval_readings',
+    );
 
     const serverPublicKey = generateSigningKeyPair().publicKey;
     const last: (FleetLine | undefined)[] = [undefined, undefined];
@@ -133,21 +147,13 @@ export async function benchStorm(
         }),
       );
       children.push(
-        spawnChild(
-          `fleet process ${i} (storm)`,
-          'bash',
-          [
-            '-c',
-            `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
-          ],
-          {
-            onLine: (l) => {
-              if (!l.startsWith('STATS ')) return;
-              last[i] = JSON.parse(l.slice(6)) as FleetLine;
-              seen[i]!++;
-            },
+        spawnChild(`fleet process ${i} (storm)`, 'bash', fleetChildArgs(jobFile), {
+          onLine: (l) => {
+            if (!l.startsWith('STATS ')) return;
+            last[i] = JSON.parse(l.slice(6)) as FleetLine;
+            seen[i]!++;
           },
-        ),
+        }),
       );
     });
     const fleets = children.slice(1);
@@ -234,7 +240,9 @@ export async function benchStorm(
       const s = (Date.now() - restartAt) / 1000;
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now();
-        log(`  storm: +${s.toFixed(0)} s connected ${sum('connected')} backlog ${sum('backlog')} gw ${rssMb(gateway.proc.pid)} MB`);
+        log(
+          `  storm: +${s.toFixed(0)} s connected ${sum('connected')} backlog ${sum('backlog')} gw ${rssMb(gateway.proc.pid)} MB`,
+        );
       }
       if (reconnectSeconds === null && sum('connected') >= opts.meters) reconnectSeconds = s;
       if (reconnectSeconds !== null && sum('backlog') <= Math.max(steadyBacklog * 1.25, 200)) {
@@ -243,7 +251,9 @@ export async function benchStorm(
         break;
       }
     }
-    log(`  storm: every meter back after ${reconnectSeconds ?? '-'} s, backlog drained after ${recoverySeconds ?? '-'} s`);
+    log(
+      `  storm: every meter back after ${reconnectSeconds ?? '-'} s, backlog drained after ${recoverySeconds ?? '-'} s`,
+    );
 
     // Lost: production held, outboxes drained, then produced against stored.
     for (const f of fleets) f.proc.kill('SIGUSR2');
@@ -255,7 +265,9 @@ export async function benchStorm(
     }
     await fresh();
     const drained = sum('backlog') === 0;
-    const { rows: after } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM interval_readings');
+    const { rows: after } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM interval_readings',
+    );
     const produced = sum('produced');
     const stored = (after[0]?.n ?? 0) - (before[0]?.n ?? 0);
     if (!drained) log(`  storm: backlog not drained (${sum('backlog')} left): storm_lost not measured`);

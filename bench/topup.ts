@@ -13,15 +13,22 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Stripe from 'stripe';
 import { generateSigningKeyPair } from '@kilowire/protocol';
 import type { Pool } from '@kilowire/server';
 import { provision } from './db.ts';
-import { freePort, log, nowMs, percentile, sleep, spawnChild, startMeterMosquitto, waitFor } from './lib.ts';
-
-const MAIN = fileURLToPath(import.meta.resolve('@kilowire/server/main'));
-const FLEET_CHILD = fileURLToPath(new URL('./fleet-child.ts', import.meta.url));
+import {
+  freePort,
+  log,
+  nowMs,
+  percentile,
+  sleep,
+  spawnChild,
+  startMeterMosquitto,
+  waitFor,
+  kilowireArgs,
+  fleetChildArgs,
+} from './lib.ts';
 
 export interface TopupResult {
   meters: number;
@@ -62,27 +69,22 @@ export async function benchTopup(
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   try {
-    const kw = spawnChild(
-      'kilowire (api,gateway,jobs)',
-      process.execPath,
-      ['--import', 'tsx', MAIN, '--services=api,gateway,jobs'],
-      {
-        env: {
-          ...process.env,
-          DATABASE_URL: dbUrl,
-          MQTT_URL: broker.url,
-          MQTT_USERNAME: headend.username,
-          MQTT_PASSWORD: headend.password,
-          DATA_DIR: path.join(dir, 'kw-data'),
-          DEMO_SEED: 'false',
-          LOG_LEVEL: 'warn',
-          PORT: String(port),
-          COMMAND_SIGNING_KEY: keys.privateKey,
-          SANDBOX_WEBHOOK_SECRET: webhookSecret,
-          GATEWAY_CLIENT_ID: `kw-bench-topup-${process.pid}`,
-        },
+    const kw = spawnChild('kilowire (api,gateway,jobs)', process.execPath, kilowireArgs('api,gateway,jobs'), {
+      env: {
+        ...process.env,
+        DATABASE_URL: dbUrl,
+        MQTT_URL: broker.url,
+        MQTT_USERNAME: headend.username,
+        MQTT_PASSWORD: headend.password,
+        DATA_DIR: path.join(dir, 'kw-data'),
+        DEMO_SEED: 'false',
+        LOG_LEVEL: 'warn',
+        PORT: String(port),
+        COMMAND_SIGNING_KEY: keys.privateKey,
+        SANDBOX_WEBHOOK_SECRET: webhookSecret,
+        GATEWAY_CLIENT_ID: `kw-bench-topup-${process.pid}`,
       },
-    );
+    });
     try {
       await waitFor(
         async () => {
@@ -110,20 +112,11 @@ export async function benchTopup(
         }),
       );
       let connected = 0;
-      const fleet = spawnChild(
-        'fleet process (top-ups)',
-        'bash',
-        [
-          '-c',
-          `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "${process.execPath}" --import tsx "${FLEET_CHILD}" "${jobFile}"`,
-        ],
-        {
-          onLine: (l) => {
-            if (l.startsWith('STATS '))
-              connected = (JSON.parse(l.slice(6)) as { connected: number }).connected;
-          },
+      const fleet = spawnChild('fleet process (top-ups)', 'bash', fleetChildArgs(jobFile), {
+        onLine: (l) => {
+          if (l.startsWith('STATS ')) connected = (JSON.parse(l.slice(6)) as { connected: number }).connected;
         },
-      );
+      });
       try {
         await waitFor(() => connected >= opts.meters, 120_000, `${opts.meters} meters connected`, 250);
         // Let the backfill settle so the measurement sees steady reporting, not the first burst.
