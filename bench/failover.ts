@@ -24,7 +24,7 @@ import {
   startMeterMosquitto,
   waitFor,
   type Child,
-  kilowireArgs,
+  spawnKilowire,
   fleetChildArgs,
 } from './lib.ts';
 
@@ -93,33 +93,24 @@ export async function benchFailover(
   const startGateway = (i: number): Child => {
     const at = nowMs();
     let seen = false;
-    return spawnChild(
-      `kilowire gateway ${i} (failover, #${++spawned})`,
-      process.execPath,
-      kilowireArgs('gateway'),
-      {
-        env: {
-          ...process.env,
-          DATABASE_URL: dbUrl,
-          MQTT_URL: broker.url,
-          MQTT_USERNAME: logins[i]!.username,
-          MQTT_PASSWORD: logins[i]!.password,
-          MQTT_SHARE_GROUP: SHARE_GROUP,
-          GATEWAY_CLIENT_ID: `kw-bench-failover-${i}`,
-          DATA_DIR: path.join(dir, `kw-data-${i}`),
-          DEMO_SEED: 'false',
-          LOG_LEVEL: 'info',
-          COMMAND_SIGNING_KEY: cmdKeys.privateKey,
-          COMMAND_RETRY_S: '2',
-          COMMAND_MAX_RETRY_S: '4',
-        },
-        onLine: (l) => {
-          if (seen || !l.includes('gateway connected to broker')) return;
-          seen = true;
-          if (spawned > GATEWAYS) restarts.push((nowMs() - at) / 1000);
-        },
+    return spawnKilowire(`kilowire gateway ${i} (failover, #${++spawned})`, 'gateway', {
+      dbUrl,
+      mqttUrl: broker.url,
+      login: logins[i]!,
+      dataDir: path.join(dir, `kw-data-${i}`),
+      env: {
+        COMMAND_MAX_RETRY_S: '4',
+        MQTT_SHARE_GROUP: SHARE_GROUP,
+        GATEWAY_CLIENT_ID: `kw-bench-failover-${i}`,
+        COMMAND_SIGNING_KEY: cmdKeys.privateKey,
+        COMMAND_RETRY_S: '2',
       },
-    );
+      onLine: (l) => {
+        if (seen || !l.includes('gateway connected to broker')) return;
+        seen = true;
+        if (spawned > GATEWAYS) restarts.push((nowMs() - at) / 1000);
+      },
+    });
   };
   const gws: Child[] = Array.from({ length: GATEWAYS }, (_, i) => startGateway(i));
   try {

@@ -33,7 +33,7 @@ import {
   spawnChild,
   startMeterMosquitto,
   waitFor,
-  kilowireArgs,
+  spawnKilowire,
   fleetChildArgs,
 } from './lib.ts';
 
@@ -118,20 +118,16 @@ export async function benchFirmware(
     name: 'Firmware admin',
   });
 
-  const kw = spawnChild('kilowire (gateway)', process.execPath, kilowireArgs('gateway'), {
+  const kw = spawnKilowire('kilowire (gateway)', 'gateway', {
+    dbUrl,
+    mqttUrl: broker.url,
+    login: headend,
+    dataDir: path.join(dir, 'kw-data'),
     env: {
-      ...process.env,
-      DATABASE_URL: dbUrl,
-      MQTT_URL: broker.url,
-      MQTT_USERNAME: headend.username,
-      MQTT_PASSWORD: headend.password,
-      DATA_DIR: path.join(dir, 'kw-data'),
-      DEMO_SEED: 'false',
-      LOG_LEVEL: 'info',
+      GATEWAY_CLIENT_ID: `kw-bench-fw-${process.pid}`,
       COMMAND_SIGNING_KEY: cmdKeys.privateKey,
       FIRMWARE_PUBLIC_KEY: fwKeys.publicKey,
       FIRMWARE_DIR: fwDir,
-      GATEWAY_CLIENT_ID: `kw-bench-fw-${process.pid}`,
     },
   });
   const clients: MeterClient[] = [];

@@ -16,7 +16,7 @@ import {
   sleep,
   spawnChild,
   startMeterMosquitto,
-  kilowireArgs,
+  spawnKilowire,
   fleetChildArgs,
 } from './lib.ts';
 import type { Pool } from '@kilowire/server';
@@ -83,18 +83,12 @@ export async function benchFleet(
   const broker = await startMeterMosquitto('mosquitto (fleet)', dir, headend, households);
   try {
     const gwData = path.join(dir, 'gw-data');
-    const gateway = spawnChild('gateway process', process.execPath, kilowireArgs('gateway'), {
-      env: {
-        ...process.env,
-        DATABASE_URL: dbUrl,
-        MQTT_URL: broker.url,
-        MQTT_USERNAME: headend.username,
-        MQTT_PASSWORD: headend.password,
-        DATA_DIR: gwData,
-        DEMO_SEED: 'false',
-        LOG_LEVEL: 'info',
-        GATEWAY_CLIENT_ID: `kw-bench-gw-${process.pid}`,
-      },
+    const gateway = spawnKilowire('gateway process', 'gateway', {
+      dbUrl,
+      mqttUrl: broker.url,
+      login: headend,
+      dataDir: gwData,
+      env: { GATEWAY_CLIENT_ID: `kw-bench-gw-${process.pid}` },
     });
     try {
       await gateway.waitFor('gateway connected to broker', 60_000);

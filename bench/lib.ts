@@ -38,6 +38,38 @@ export function kilowireArgs(services: string): string[] {
   return [...NODE_FLAGS, MAIN, `--services=${services}`];
 }
 
+/**
+ * Kilowire as its own process with these services, on the bench's database and broker, its
+ * data under `dataDir`, no demo seed; `env` adds or overrides settings.
+ */
+export function spawnKilowire(
+  name: string,
+  services: string,
+  o: {
+    dbUrl: string;
+    mqttUrl: string;
+    login: { username: string; password: string };
+    dataDir: string;
+    env?: Record<string, string>;
+    onLine?: (line: string) => void;
+  },
+): Child {
+  return spawnChild(name, process.execPath, kilowireArgs(services), {
+    env: {
+      ...process.env,
+      DATABASE_URL: o.dbUrl,
+      MQTT_URL: o.mqttUrl,
+      MQTT_USERNAME: o.login.username,
+      MQTT_PASSWORD: o.login.password,
+      DATA_DIR: o.dataDir,
+      DEMO_SEED: 'false',
+      LOG_LEVEL: 'info',
+      ...o.env,
+    },
+    ...(o.onLine && { onLine: o.onLine }),
+  });
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** High-resolution wall clock in ms, comparable across worker threads. */

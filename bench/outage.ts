@@ -28,7 +28,7 @@ import {
   spawnChild,
   startMeterMosquitto,
   waitFor,
-  kilowireArgs,
+  spawnKilowire,
   fleetChildArgs,
 } from './lib.ts';
 
@@ -100,18 +100,14 @@ export async function benchOutage(
   const broker = await startMeterMosquitto('mosquitto (outages)', dir, headend, [...background, ...out]);
   const keys = generateSigningKeyPair();
   try {
-    const kw = spawnChild('kilowire (gateway,jobs)', process.execPath, kilowireArgs('gateway,jobs'), {
+    const kw = spawnKilowire('kilowire (gateway,jobs)', 'gateway,jobs', {
+      dbUrl,
+      mqttUrl: broker.url,
+      login: headend,
+      dataDir: path.join(dir, 'kw-data'),
       env: {
-        ...process.env,
-        DATABASE_URL: dbUrl,
-        MQTT_URL: broker.url,
-        MQTT_USERNAME: headend.username,
-        MQTT_PASSWORD: headend.password,
-        DATA_DIR: path.join(dir, 'kw-data'),
-        DEMO_SEED: 'false',
-        LOG_LEVEL: 'info',
-        COMMAND_SIGNING_KEY: keys.privateKey,
         GATEWAY_CLIENT_ID: `kw-bench-outage-${process.pid}`,
+        COMMAND_SIGNING_KEY: keys.privateKey,
       },
     });
     try {

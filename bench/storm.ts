@@ -29,7 +29,7 @@ import {
   spawnChild,
   startMeterMosquitto,
   type Child,
-  kilowireArgs,
+  spawnKilowire,
   fleetChildArgs,
 } from './lib.ts';
 import type { Pool } from '@kilowire/server';
@@ -97,18 +97,12 @@ export async function benchStorm(
   const nodes = [hub, nodeB];
   const children: Child[] = [];
   try {
-    const gateway = spawnChild('gateway process (storm)', process.execPath, kilowireArgs('gateway'), {
-      env: {
-        ...process.env,
-        DATABASE_URL: dbUrl,
-        MQTT_URL: hub.url,
-        MQTT_USERNAME: headend.username,
-        MQTT_PASSWORD: headend.password,
-        DATA_DIR: path.join(dir, 'gw-data'),
-        DEMO_SEED: 'false',
-        LOG_LEVEL: 'info',
-        GATEWAY_CLIENT_ID: `kw-bench-storm-${process.pid}`,
-      },
+    const gateway = spawnKilowire('gateway process (storm)', 'gateway', {
+      dbUrl,
+      mqttUrl: hub.url,
+      login: headend,
+      dataDir: path.join(dir, 'gw-data'),
+      env: { GATEWAY_CLIENT_ID: `kw-bench-storm-${process.pid}` },
     });
     children.push(gateway);
     await gateway.waitFor('gateway connected to broker', 60_000);

@@ -26,7 +26,7 @@ import {
   spawnChild,
   startMeterMosquitto,
   waitFor,
-  kilowireArgs,
+  spawnKilowire,
   fleetChildArgs,
 } from './lib.ts';
 
@@ -69,20 +69,17 @@ export async function benchTopup(
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   try {
-    const kw = spawnChild('kilowire (api,gateway,jobs)', process.execPath, kilowireArgs('api,gateway,jobs'), {
+    const kw = spawnKilowire('kilowire (api,gateway,jobs)', 'api,gateway,jobs', {
+      dbUrl,
+      mqttUrl: broker.url,
+      login: headend,
+      dataDir: path.join(dir, 'kw-data'),
       env: {
-        ...process.env,
-        DATABASE_URL: dbUrl,
-        MQTT_URL: broker.url,
-        MQTT_USERNAME: headend.username,
-        MQTT_PASSWORD: headend.password,
-        DATA_DIR: path.join(dir, 'kw-data'),
-        DEMO_SEED: 'false',
+        GATEWAY_CLIENT_ID: `kw-bench-topup-${process.pid}`,
         LOG_LEVEL: 'warn',
         PORT: String(port),
         COMMAND_SIGNING_KEY: keys.privateKey,
         SANDBOX_WEBHOOK_SECRET: webhookSecret,
-        GATEWAY_CLIENT_ID: `kw-bench-topup-${process.pid}`,
       },
     });
     try {
