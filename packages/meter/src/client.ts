@@ -77,8 +77,8 @@ export interface MeterClientOptions {
   /**
    * Subscribe afresh (unsubscribe, subscribe) when readings have waited this long for an ack
    * and nothing at all came down since the subscription, and connect again if that did not
-   * help either. For clustered brokers that can grant a subscription that never delivers
-   * (docs/broker.md). Off by default.
+   * help either (twice this long later; then the two in turn). For clustered brokers that can
+   * grant a subscription that never delivers (docs/broker.md). Off by default.
    */
   resubscribeIfDeafMs?: number;
   /** The meter's broker credential; the username is always the meter id. */
@@ -438,14 +438,15 @@ export class MeterClient {
   private checkDeaf(nowMs: number): void {
     const limit = this.opts.resubscribeIfDeafMs;
     const client = this.mqtt;
-    if (!limit || !client?.connected || this.meter.outbox.length === 0 || nowMs - this.heardAtMs < limit)
-      return;
+    if (!limit || !client?.connected || this.meter.outbox.length === 0) return;
+    // After the first step each waits twice as long: a head-end that is itself stalled or
+    // catching up acks no meter, and thousands of remedies at once would load the broker more.
+    if (nowMs - this.heardAtMs < (this.deafStrikes > 0 ? 2 * limit : limit)) return;
     this.heardAtMs = nowMs;
-    // First a fresh subscription (a consumer that never delivers); if that did not help either,
-    // a new connection, on the next node of a cluster (a path that swallows what we publish).
-    if (++this.deafStrikes >= 2) {
-      this.opts.log?.(`${this.meter.id}: still no ack after ${limit} ms, connecting again`);
-      this.deafStrikes = 0;
+    // A fresh subscription (a consumer that never delivers), then a new connection, on the next
+    // node of a cluster (a path that swallows what we publish), and so on until something comes.
+    if (++this.deafStrikes % 2 === 0) {
+      this.opts.log?.(`${this.meter.id}: still no ack after a fresh subscription, connecting again`);
       client.stream.destroy();
       return;
     }

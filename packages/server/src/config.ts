@@ -34,6 +34,8 @@ export const envSchema = z.object({
     )
     .pipe(z.array(z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/ })))
     .default([]),
+  /** #11 QoS of the gateway's acks to the meters: 0 for a NATS cluster (docs/broker.md), else 1. */
+  MQTT_ACK_QOS: z.coerce.number().int().min(0).max(1).default(1),
   MQTT_USERNAME: z.string().default('headend'),
   MQTT_PASSWORD: z.string().min(1).optional(),
   EMBEDDED_MQTT_PORT: port.default(18830),
@@ -300,6 +302,8 @@ export interface Config {
   mqttShareGroup: string | undefined;
   /** Other nodes of a clustered broker, tried in turn after `mqttUrl`. */
   mqttFailoverUrls: string[];
+  /** MQTT_ACK_QOS. */
+  mqttAckQos: 0 | 1;
   commandSigningKey: string;
   commandPublicKey: string;
   /** #10 firmware manifests are checked against this (base64 raw Ed25519). */
@@ -582,6 +586,7 @@ export function loadConfig(
     embeddedMqttPort: e.EMBEDDED_MQTT_PORT,
     mqttShareGroup: e.MQTT_SHARE_GROUP,
     mqttFailoverUrls: e.MQTT_FAILOVER_URLS,
+    mqttAckQos: e.MQTT_ACK_QOS === 0 ? 0 : 1,
     commandSigningKey,
     commandPublicKey,
     firmwarePublicKey,

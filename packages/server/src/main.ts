@@ -170,6 +170,7 @@ export async function startKilowire(config: Config, opts: { signal?: AbortSignal
         log: logger('gateway'),
         mqttUrl,
         failoverUrls: config.mqttFailoverUrls,
+        ackQos: config.mqttAckQos,
         username: config.mqttUsername,
         password: config.mqttPassword,
         clientId: config.gateway.clientId,

@@ -150,6 +150,12 @@ export async function writeNatsClusterConfig(o: NatsClusterOptions): Promise<Nat
         // survive the loss of a node. (R1 or in-memory consumers fail over faster but lose
         // deliveries or their state: docs/performance.md "#11 Broker cluster".)
         `  stream_replicas: ${replicas}`,
+        // Room for deliveries lost with a killed node (they stay pending until redelivered):
+        // with NATS's 1024, the head-end's consumer stopped at them (performance.md #11).
+        // Two consumers per subscription stay under NATS's 65,535 per session.
+        '  max_ack_pending: 16384',
+        // Those lost deliveries come again after 15 s instead of 30.
+        '  ack_wait: "15s"',
         '}',
         accounts,
       ].join('\n'),

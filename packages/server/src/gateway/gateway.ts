@@ -56,6 +56,14 @@ export interface GatewayOptions {
   mqttUrl: string;
   /** Other nodes of a clustered broker: each reconnect after `mqttUrl` tries the next one. */
   failoverUrls?: string[];
+  /**
+   * #11 QoS of the acks to the meters (default 1). 0 for a NATS cluster: there every QoS 1
+   * publish is a JetStream write that NATS makes before it reads our next packet, so acks
+   * published at QoS 1 held back our PUBACKs of the readings it delivers (its consumer then
+   * stalls at max_ack_pending); at QoS 0 an ack goes straight to a connected meter, one that
+   * is offline misses it, resends and is acked again.
+   */
+  ackQos?: 0 | 1;
   username: string;
   password: string;
   /** Stable client id so the broker keeps our session (and queued QoS 1 messages) across restarts (without a share group). */
@@ -139,6 +147,16 @@ export class Gateway {
   private readonly messagesIn = new Map<string, { inc: () => void }>();
   /** #10 serves firmware blocks to meters with a live offer. */
   private fw: FwTransfer | undefined;
+  /**
+   * #11 Between CONNACK and mqtt.js's 'connect' event, mqtt.js first resends the QoS 1
+   * messages that were in flight, one at a time, each after the broker's PUBACK, and queues
+   * every new publish meanwhile (tens of seconds on a loaded NATS cluster, where each QoS 1
+   * publish is a JetStream write). Acks and commands are not published then: they would all go
+   * out at once at 'connect', and NATS handles one connection's packets in order, so the
+   * PUBACKs of the readings it delivers to us would wait behind thousands of JetStream writes
+   * (its consumer stalls at max_ack_pending). The meters resend and are acked then.
+   */
+  private ready = false;
   readonly stats = {
     received: 0,
     rejected: 0,
@@ -178,7 +196,7 @@ export class Gateway {
   }
 
   get connected(): boolean {
-    return this.client?.connected ?? false;
+    return this.ready && (this.client?.connected ?? false);
   }
 
   /** Estimated memory of the messages currently held, bytes (for tests and metrics). */
@@ -204,7 +222,10 @@ export class Gateway {
       // ends with the connection and the live members get everything.
       clean: o.shareGroup !== undefined,
       reconnectPeriod: 1000,
-      connectTimeout: 10_000,
+      // #11 A cluster node restoring our session under load (NATS: JetStream calls of up to
+      // 4 s each) can take more than 10 s to answer CONNECT; giving up starts a second
+      // takeover of the same session while the first is still being set up. As the meters: 30 s.
+      connectTimeout: 30_000,
       // mqtt.js logs a few debug lines per packet; even switched off they cost ~1 % of the
       // gateway's main thread at full rate. DEBUG=mqttjs* still turns them on.
       ...(!process.env.DEBUG?.includes('mqttjs') && { log: () => undefined }),
@@ -215,7 +236,7 @@ export class Gateway {
       this.fw = new FwTransfer(
         { pool: o.pool, log: o.log, dir: o.firmwareDir, ...o.firmware },
         (serial, payload, done) => {
-          if (!client.connected) return false;
+          if (!this.ready) return false;
           client.publish(topics.down(serial, 'fw'), payload, { qos: 1 }, () => done());
           return true;
         },
@@ -235,6 +256,7 @@ export class Gateway {
       this.admit(() => callback());
     };
     client.on('connect', () => {
+      this.ready = true;
       metrics.mqttConnected.set(1);
       o.log.info('gateway connected to broker');
       const topic = topics.allUp(o.shareGroup);
@@ -250,7 +272,12 @@ export class Gateway {
         });
       subscribe();
     });
-    client.on('close', () => metrics.mqttConnected.set(0));
+    client.on('close', () => {
+      this.ready = false;
+      metrics.mqttConnected.set(0);
+      // Every failed attempt too: how long a failover took, and through which attempts.
+      o.log.info('gateway connection to broker closed');
+    });
     client.on('error', (err) => this.errLog.warn('mqtt', { err: err.message }, 'mqtt error'));
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`cannot reach MQTT broker at ${o.mqttUrl}`)), 15_000);
@@ -318,6 +345,8 @@ export class Gateway {
     }
     this.stats.paused++;
     this.waiting = next;
+    if (!this.dbDown)
+      this.errLog.warn('full', { heldBytes: this.held }, 'holding intake: buffer full until commits free it');
   }
 
   private release(): void {
@@ -746,9 +775,10 @@ export class Gateway {
   }
 
   private publishAck(serial: string, msg: AckMessage): void {
-    if (!this.client?.connected) return;
+    const client = this.client;
+    if (!this.ready || !client) return;
     this.stats.acksSent++;
-    this.client.publish(topics.down(serial, 'acks'), encodeDown('acks', msg), { qos: 1 });
+    client.publish(topics.down(serial, 'acks'), encodeDown('acks', msg), { qos: this.o.ackQos ?? 1 });
   }
 
   /** Run the command sender now (coalesced: one run at a time, one more if asked meanwhile). */
@@ -779,7 +809,7 @@ export class Gateway {
    * Returns how many were published.
    */
   async sendCommands(): Promise<number> {
-    if (!this.client?.connected || this.dbDown) return 0;
+    if (!this.ready || !this.client || this.dbDown) return 0;
     if (Date.now() - this.lastExpirySweep > 5_000) {
       this.lastExpirySweep = Date.now();
       await tx(this.o.pool, (c) => expireCommands(c));

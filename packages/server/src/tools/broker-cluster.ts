@@ -24,7 +24,8 @@ const USAGE = `usage: npm run broker-cluster -- --fleet FILE [options]
   --headend-password-file F      read the password from a file instead (keeps it out of ps)
   --help                         this text
 
-Point the gateway at it with MQTT_URL=<first node> MQTT_FAILOVER_URLS=<the others>.
+Point the gateway at it with MQTT_URL=<first node> MQTT_FAILOVER_URLS=<the others> MQTT_ACK_QOS=0
+(acks at QoS 1 are JetStream writes that hold back the gateway's own PUBACKs: docs/broker.md).
 `;
 
 const args = z.object({
@@ -110,7 +111,7 @@ process.stdout.write(
   [
     `NATS cluster of ${a.nodes} nodes up (${fleet.meters.length} meters), configs and data in ${dir}`,
     ...cluster.nodes.map((n) => `  ${n.name}: ${n.mqttUrl} (monitoring http://${n.host}:${n.ports.http})`),
-    `MQTT_URL=${cluster.urls[0]} MQTT_FAILOVER_URLS=${cluster.urls.slice(1).join(',')}`,
+    `MQTT_URL=${cluster.urls[0]} MQTT_FAILOVER_URLS=${cluster.urls.slice(1).join(',')} MQTT_ACK_QOS=0`,
     'Ctrl-C stops every node.',
     '',
   ].join('\n'),

@@ -30,6 +30,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
     embeddedMqttPort: 0,
     mqttShareGroup: undefined,
     mqttFailoverUrls: [],
+    mqttAckQos: 1,
     commandSigningKey: kp.privateKey,
     commandPublicKey: kp.publicKey,
     firmwarePublicKey: fw.publicKey,

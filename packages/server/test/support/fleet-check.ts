@@ -55,6 +55,7 @@ export function startReportingFleet(
     resendAfterMs?: number;
     maxResendAfterMs?: number;
     resubscribeIfDeafMs?: number;
+    log?: (line: string) => void;
   },
 ): Fleet {
   const fleet = new Fleet({
@@ -64,6 +65,7 @@ export function startReportingFleet(
     resendAfterMs: o.resendAfterMs,
     maxResendAfterMs: o.maxResendAfterMs,
     resubscribeIfDeafMs: o.resubscribeIfDeafMs,
+    log: o.log,
     serverPublicKey: o.serverPublicKey ?? generateSigningKeyPair().publicKey,
     meters: hh.map((h, i) => ({ id: h.meterSerial, password: h.meterCredential, seed: i + o.seed })),
     speed: o.speed,
