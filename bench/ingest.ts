@@ -140,7 +140,7 @@ export interface IngestResult {
 }
 
 /**
- * One ingest run: a fresh in-process Gateway (defaults: batchMax 2000, flushMs 5), meters
+ * One ingest run: a fresh in-process Gateway (defaults: batchMax 2000, flushMs 50), meters
  * already provisioned, `msgsPerMeter` messages of `readingsPerMsg` half-hours each per meter.
  */
 export async function benchIngest(

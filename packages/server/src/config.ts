@@ -119,7 +119,7 @@ export const envSchema = z.object({
     .string()
     .regex(/^kw-[A-Za-z0-9_-]{1,60}$/)
     .default('kw-gateway'),
-  GATEWAY_FLUSH_MS: z.coerce.number().int().min(0).max(5000).default(5),
+  GATEWAY_FLUSH_MS: z.coerce.number().int().min(0).max(5000).default(50),
   /** First resend delay of an unanswered command (s); doubles per attempt up to COMMAND_MAX_RETRY_S. */
   COMMAND_RETRY_S: z.coerce.number().int().min(1).max(3600).default(30),
   COMMAND_MAX_RETRY_S: z.coerce.number().int().min(1).max(86_400).default(900),
