@@ -203,11 +203,21 @@ describe('a feeder outage', () => {
     const stragglers = [...gasping.slice(0, 3), ...mute.slice(0, 2)];
     const back = [...gasping.slice(3), ...mute.slice(2)];
     for (const h of back) fleet.client(h.meterSerial)!.powerRestore();
+    // Every meter that came back is recorded back (its membership restored), not only the count:
+    // a meter reconnecting late (backoff, a loaded CI machine) must not be taken for a straggler
+    // because the test moved on before it spoke. The count must agree.
     await waitFor(
-      async () =>
-        (
-          await q<{ off: number }>('SELECT meters_off AS off FROM outage_incidents WHERE id = $1', [incId])
-        )[0]!.off === stragglers.length,
+      async () => {
+        const r = (
+          await q<{ off: number; open: number }>(
+            `SELECT meters_off AS off,
+                    (SELECT count(*)::int FROM outage_incident_meters WHERE incident_id = $1 AND restored_at IS NULL) AS open
+               FROM outage_incidents WHERE id = $1`,
+            [incId],
+          )
+        )[0]!;
+        return r.off === stragglers.length && r.open === stragglers.length;
+      },
       90_000,
       'the meters that came back reported it',
     );
