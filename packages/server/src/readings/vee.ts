@@ -6,11 +6,14 @@ export const FLAG = { estimated: 1, spike: 2, sumCheck: 4 } as const;
 
 /** How far ahead of the head-end's clock a meter may be before its data counts as "future". */
 export const FUTURE_TOLERANCE_S = 300;
-const NO_FLAGS = new Uint8Array(0);
-/** Shared all-zero flags by length (never written: a flag set copies first). */
+/** Shared all-zero flags by length (never written: see `writable`). */
 const ZEROS: Uint8Array[] = [];
 function noFlags(n: number): Uint8Array {
   return (ZEROS[n] ??= new Uint8Array(n));
+}
+/** The flags to write a flag into: the shared zeros are copied first. */
+function writable(flags: Uint8Array): Uint8Array {
+  return flags === ZEROS[flags.length] ? new Uint8Array(flags.length) : flags;
 }
 /** Longest gap (in intervals) that is filled with estimates: a week of half-hours. */
 const MAX_ESTIMATED_INTERVALS = 336;
@@ -98,11 +101,11 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
       rule: 'interval_size',
       detail: { got: msg.intervalS, expected: meter.intervalS },
     });
-    return { flags: NO_FLAGS, estimates: [], issues, register: null, refused: 'INTERVAL_SIZE' };
+    return { flags: noFlags(0), estimates: [], issues, register: null, refused: 'INTERVAL_SIZE' };
   }
   if (endS > nowS + FUTURE_TOLERANCE_S) {
     issues.push({ meterId: meter.id, ts: first.t, rule: 'future', detail: { end: endS, now: nowS } });
-    return { flags: NO_FLAGS, estimates: [], issues, register: null, refused: 'FUTURE_READING' };
+    return { flags: noFlags(0), estimates: [], issues, register: null, refused: 'FUTURE_READING' };
   }
 
   const maxWh = Math.floor((meter.maxPowerW * msg.intervalS) / 3600);
@@ -113,7 +116,7 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
   for (let i = 0; i < msg.intervals.length; i++) {
     const iv = msg.intervals[i]!;
     if (iv.wh > maxWh) {
-      if (flags === noFlags(flags.length)) flags = new Uint8Array(flags.length);
+      flags = writable(flags);
       flags[i] = FLAG.spike;
       issues.push({ meterId: meter.id, ts: iv.t, rule: 'spike', detail: { wh: iv.wh, maxWh } });
     }
@@ -144,7 +147,7 @@ export function runVee(meter: MeterInfo, msg: ReadingsMessage, nowS: number): Ve
           rule: 'sum_check',
           detail: { registerDelta: delta, intervalSum: sum },
         });
-        if (flags === noFlags(flags.length)) flags = new Uint8Array(flags.length);
+        flags = writable(flags);
         for (let i = 0; i < flags.length; i++) flags[i] = flags[i]! | FLAG.sumCheck;
       }
     } else if (first.t > meter.lastRegAt) {
