@@ -83,3 +83,38 @@ describe('pg-boss on a database that goes away', () => {
     expect(warnings[0]).toMatch(/retried after its expiry/);
   });
 });
+
+describe('pg-boss installed by several processes at once', () => {
+  it('three jobs processes starting together on a fresh database all start; the schema is installed once', async () => {
+    // CI once had the second of two jobs processes fail with a duplicate key on
+    // pg_namespace: both saw no pgboss schema, and the one that waited on pg-boss's own
+    // lock did not see the schema the other had just created. Several fresh databases,
+    // three starts each, so a race that needs the timing to line up gets its chances.
+    for (let round = 0; round < 4; round++) {
+      const fresh = await createTestDb();
+      const pools = [0, 1, 2].map(() => createPool(fresh.url, 3));
+      try {
+        const started = await Promise.all(
+          pools.map((p) => startBoss(p, { supervise: false, schedule: false })),
+        );
+        const { rows } = await fresh.pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pgboss.version',
+        );
+        expect(rows[0]!.n).toBe(1);
+        await Promise.all(started.map((s) => s.stop(2_000)));
+        if (round === 0) {
+          // pg-boss's own install SQL, sent again once the schema exists, is skipped rather
+          // than run (run, it would fail on the existing type): the interception matches
+          // the text pg-boss sends.
+          const plans = (await import('pg-boss/src/plans.js')).default;
+          const version = (await import('pg-boss/version.json', { with: { type: 'json' } })).default.schema;
+          const tracked = new TrackedBossDb(pools[0]!, undefined, 'pgboss');
+          await expect(tracked.executeSql(plans.create('pgboss', version), [])).resolves.toEqual({ rows: [] });
+        }
+      } finally {
+        await Promise.all(pools.map((p) => p.end()));
+        await fresh.drop();
+      }
+    }
+  });
+});

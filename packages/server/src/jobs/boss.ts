@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import PgBoss from 'pg-boss';
 // pg-boss's own SQL texts, to recognise the statements it issues without awaiting them.
 import plans from 'pg-boss/src/plans.js';
-import { tx, type Pool, type PoolClient } from '../db/pool.ts';
+import { checkout, tx, type Pool, type PoolClient } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 
 /** pg-boss runs its SQL through this process's pool (no second pool, same type parsers). */
@@ -23,6 +24,8 @@ export function bossDb(q: Pool | PoolClient): PgBoss.Db {
 export class TrackedBossDb implements PgBoss.Db {
   private readonly unawaited: Set<string>;
   private readonly createQueue: string;
+  private readonly install: string;
+  private readonly installed: string;
   private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(
@@ -32,11 +35,15 @@ export class TrackedBossDb implements PgBoss.Db {
   ) {
     this.unawaited = new Set([plans.completeJobs(schema), plans.failJobsById(schema)]);
     this.createQueue = plans.createQueue(schema);
+    this.install = plans.create(schema, BOSS_SCHEMA_VERSION);
+    this.installed = plans.versionTableExists(schema);
   }
 
   executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> {
     let p: Promise<{ rows: unknown[] }> =
-      text === this.createQueue
+      text === this.install
+        ? this.installOnce(text)
+        : text === this.createQueue
         ? // pg-boss's create_queue inserts the queue's row, then adds a foreign key to that
           // table: two processes creating one new queue at once (the first start of several
           // jobs processes, or a release that adds a queue) deadlock. One at a time, the
@@ -61,11 +68,44 @@ export class TrackedBossDb implements PgBoss.Db {
     return p;
   }
 
+  /**
+   * pg-boss installs its schema under an advisory lock taken inside the install transaction,
+   * and treats "already exists" from a second process as a lost race. CI once saw the second
+   * of two jobs processes starting on a fresh database fail instead with a duplicate key on
+   * pg_namespace (its CREATE SCHEMA IF NOT EXISTS did not see the schema the first had just
+   * created), which ended the process. Here the install runs under a session lock taken
+   * *before* its transaction, and only if the schema is still missing when the lock is held:
+   * the second process then looks with a fresh transaction and skips the install.
+   */
+  private async installOnce(text: string): Promise<{ rows: unknown[] }> {
+    const { c, release } = await checkout(this.pool);
+    let failure: unknown;
+    try {
+      await c.query('SELECT pg_advisory_lock($1)', [INSTALL_LOCK]);
+      const found = await c.query<{ name: string | null }>(this.installed);
+      if (found.rows[0]?.name) return { rows: [] };
+      return await c.query(text);
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      // The session lock dies with the connection if the unlock cannot be sent.
+      await c.query('SELECT pg_advisory_unlock($1)', [INSTALL_LOCK]).catch(() => undefined);
+      release(failure);
+    }
+  }
+
   /** Resolves once every statement issued so far has settled. */
   async drain(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 }
+
+/** The pg-boss schema version this pg-boss installs (its install SQL depends on it). */
+const BOSS_SCHEMA_VERSION = (createRequire(import.meta.url)('pg-boss/version.json') as { schema: number }).schema;
+
+/** Arbitrary constant: the advisory lock that serialises pg-boss's install across processes. */
+const INSTALL_LOCK = 4_111_202_612;
 
 /** Arbitrary constant: the advisory lock that serialises pg-boss queue creation across processes. */
 const CREATE_QUEUE_LOCK = 4_111_202_611;

@@ -4,6 +4,10 @@ declare module 'pg-boss/src/plans.js' {
     completeJobs(schema: string): string;
     failJobsById(schema: string): string;
     createQueue(schema: string): string;
+    /** The whole install (schema, tables, functions, version row) in one locked transaction. */
+    create(schema: string, version: number): string;
+    /** `SELECT to_regclass('<schema>.version') as name` */
+    versionTableExists(schema: string): string;
   };
   export default plans;
 }
