@@ -139,6 +139,20 @@ export interface IngestResult {
   batchSeconds: number;
 }
 
+/** GATEWAY_LANES, GATEWAY_FLUSH_MS and MQTT_ACK_QOS from the environment, as `npm start` reads them. */
+function gatewayEnv(): { lanes?: number; flushMs?: number; ackQos?: 0 | 1 } {
+  const e = process.env;
+  const int = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number.parseInt(v, 10));
+  const lanes = int(e.GATEWAY_LANES);
+  const flushMs = int(e.GATEWAY_FLUSH_MS);
+  const qos = int(e.MQTT_ACK_QOS);
+  return {
+    ...(lanes !== undefined && { lanes }),
+    ...(flushMs !== undefined && { flushMs }),
+    ...(qos !== undefined && { ackQos: qos === 0 ? 0 : 1 }),
+  };
+}
+
 /**
  * One ingest run: a fresh in-process Gateway (defaults: batchMax 2000, flushMs 50), meters
  * already provisioned, `msgsPerMeter` messages of `readingsPerMsg` half-hours each per meter.
@@ -162,6 +176,8 @@ export async function benchIngest(
     username: 'headend',
     password: 'bench',
     clientId: `kw-bench-gw-${shape}-${process.pid}`,
+    // The product's own settings, so one bench run can measure another value of them.
+    ...gatewayEnv(),
   });
   // Time spent in batch transactions, from the gateway's own histogram.
   const batchSum = async () =>

@@ -208,6 +208,21 @@ export async function benchOutage(
             [feeders, operatorId],
           )
         ).rows[0]!;
+        if (counts.incidents !== opts.rounds || counts.alerts !== opts.rounds) {
+          // The run fails on this; say what the extra incidents were, so the log can explain it.
+          const { rows: extra } = await pool.query<{ line: string }>(
+            `SELECT format('  incident %s %s feeder=%s meter=%s follows=%s status=%s first=%s detected=%s restored=%s: %s',
+                           i.id, i.kind, i.feeder_id, m.serial, i.follows_id, i.status,
+                           to_char(i.first_failure_at, 'HH24:MI:SS'), to_char(i.detected_at, 'HH24:MI:SS'),
+                           to_char(i.restored_at, 'HH24:MI:SS'),
+                           (SELECT string_agg(e.kind || ' ' || to_char(e.at, 'HH24:MI:SS') || ' ' || coalesce(e.text, ''), ' | ' ORDER BY e.id)
+                              FROM outage_incident_events e WHERE e.incident_id = i.id)) AS line
+               FROM outage_incidents i LEFT JOIN meters m ON m.id = i.meter_id
+              WHERE i.feeder_id = ANY($1::text[]) ORDER BY i.id`,
+            [feeders],
+          );
+          for (const x of extra) log(x.line);
+        }
         const sorted = [...latencies].sort((a, b) => a - b);
         return {
           meters: connected,
