@@ -333,7 +333,7 @@ export async function benchFleetSearch(
       return { kind: 'sort', query: `sort=${sort}&dir=${dir}${q}` };
     };
 
-    const lat: { kind: string; ms: number }[] = [];
+    const lat: { kind: string; ms: number; query: string }[] = [];
     const floor: number[] = [];
     let errors = 0;
     let firstError = '';
@@ -363,7 +363,7 @@ export async function benchFleetSearch(
               if (res.status !== 200 || !Array.isArray(body.items)) {
                 errors++;
                 firstError ||= `${req.query}: ${res.status} ${JSON.stringify(body).slice(0, 300)}`;
-              } else if (record) lat.push({ kind: req.kind, ms });
+              } else if (record) lat.push({ kind: req.kind, ms, query: req.query });
               cursor = body.nextCursor ?? null;
               last = req.query.replace(/&cursor=[^&]*/, '');
             }
@@ -393,6 +393,14 @@ export async function benchFleetSearch(
         `  ${kind}: ${s.length} requests, p50 ${percentile(s, 50).toFixed(1)} ms, p95 ${percentile(s, 95).toFixed(1)} ms`,
       );
     }
+    // Filters are few and fixed: each one's own p95 says which one sets the kind's.
+    const filters = new Map<string, number[]>();
+    for (const l of lat) if (l.kind === 'filter') filters.set(l.query, [...(filters.get(l.query) ?? []), l.ms]);
+    log(
+      `  filters, p95 ms: ${[...filters]
+        .map(([q, ms]) => `${q.replace(/^tariffId=\d+$/, 'tariffId=…')} ${percentile(ms.sort((a, b) => a - b), 95).toFixed(0)} (${ms.length})`)
+        .join('; ')}`,
+    );
     floor.sort((a, b) => a - b);
     return {
       meters: opts.meters,
