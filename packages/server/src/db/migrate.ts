@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkout, isConnectionError, type Pool } from './pool.ts';
+import { isConnectionError, withSessionLock, type Pool } from './pool.ts';
 
 const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
 /** Arbitrary constant: the advisory lock that serialises migrations across processes. */
@@ -16,11 +16,8 @@ export async function migrate(
   /** Stop after this file (tests that migrate a database holding data forward). */
   opts: { upTo?: string } = {},
 ): Promise<string[]> {
-  const { c, release } = await checkout(pool);
   const applied: string[] = [];
-  let failure: unknown;
-  try {
-    await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  await withSessionLock(pool, MIGRATION_LOCK, async (c) => {
     await c.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
@@ -46,14 +43,7 @@ export async function migrate(
         throw new Error(`migration ${f} failed: ${(err as Error).message}`, { cause: err });
       }
     }
-  } catch (err) {
-    failure = err;
-    throw err;
-  } finally {
-    // The session lock dies with the connection if the unlock cannot be sent.
-    await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-    release(failure);
-  }
+  });
   return applied;
 }
 

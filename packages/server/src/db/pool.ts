@@ -82,6 +82,30 @@ export async function checkout(
   };
 }
 
+/**
+ * Run `fn` on one connection holding the session advisory lock `lockId` (several processes
+ * doing the same one-time work take turns). The lock is released after, or dies with the
+ * connection if the unlock cannot be sent.
+ */
+export async function withSessionLock<T>(
+  pool: pg.Pool,
+  lockId: number,
+  fn: (c: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const { c, release } = await checkout(pool);
+  let failure: unknown;
+  try {
+    await c.query('SELECT pg_advisory_lock($1)', [lockId]);
+    return await fn(c);
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    await c.query('SELECT pg_advisory_unlock($1)', [lockId]).catch(() => undefined);
+    release(failure);
+  }
+}
+
 /** Run `fn` in a transaction; rolls back on any error. */
 export async function tx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const { c, release } = await checkout(pool);

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import PgBoss from 'pg-boss';
 // pg-boss's own SQL texts, to recognise the statements it issues without awaiting them.
 import plans from 'pg-boss/src/plans.js';
-import { checkout, tx, type Pool, type PoolClient } from '../db/pool.ts';
+import { tx, withSessionLock, type Pool, type PoolClient } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 
 /** pg-boss runs its SQL through this process's pool (no second pool, same type parsers). */
@@ -77,22 +77,12 @@ export class TrackedBossDb implements PgBoss.Db {
    * *before* its transaction, and only if the schema is still missing when the lock is held:
    * the second process then looks with a fresh transaction and skips the install.
    */
-  private async installOnce(text: string): Promise<{ rows: unknown[] }> {
-    const { c, release } = await checkout(this.pool);
-    let failure: unknown;
-    try {
-      await c.query('SELECT pg_advisory_lock($1)', [INSTALL_LOCK]);
+  private installOnce(text: string): Promise<{ rows: unknown[] }> {
+    return withSessionLock(this.pool, INSTALL_LOCK, async (c) => {
       const found = await c.query<{ name: string | null }>(this.installed);
       if (found.rows[0]?.name) return { rows: [] };
-      return await c.query(text);
-    } catch (err) {
-      failure = err;
-      throw err;
-    } finally {
-      // The session lock dies with the connection if the unlock cannot be sent.
-      await c.query('SELECT pg_advisory_unlock($1)', [INSTALL_LOCK]).catch(() => undefined);
-      release(failure);
-    }
+      return c.query(text);
+    });
   }
 
   /** Resolves once every statement issued so far has settled. */
