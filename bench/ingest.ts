@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import mqtt from 'mqtt';
 import { log, onCleanup, withTimeout } from './lib.ts';
 import type { FromWorker, PublisherJob, ToWorker } from './publisher-worker.ts';
-import { Gateway, logger, metrics, type Pool } from '@kilowire/server';
+import { envSchema, Gateway, logger, metrics, type Pool } from '@kilowire/server';
 
 interface RunResult {
   messages: number;
@@ -139,18 +139,15 @@ export interface IngestResult {
   batchSeconds: number;
 }
 
-/** GATEWAY_LANES, GATEWAY_FLUSH_MS and MQTT_ACK_QOS from the environment, as `npm start` reads them. */
-function gatewayEnv(): { lanes?: number; flushMs?: number; ackQos?: 0 | 1 } {
-  const e = process.env;
-  const int = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number.parseInt(v, 10));
-  const lanes = int(e.GATEWAY_LANES);
-  const flushMs = int(e.GATEWAY_FLUSH_MS);
-  const qos = int(e.MQTT_ACK_QOS);
-  return {
-    ...(lanes !== undefined && { lanes }),
-    ...(flushMs !== undefined && { flushMs }),
-    ...(qos !== undefined && { ackQos: qos === 0 ? 0 : 1 }),
-  };
+/**
+ * GATEWAY_LANES, GATEWAY_FLUSH_MS and MQTT_ACK_QOS through the product's own schema (same
+ * defaults and checks as `npm start`), so one bench run can measure another value of them.
+ */
+function gatewayEnv(): { lanes: number; flushMs: number; ackQos: 0 | 1 } {
+  const e = envSchema
+    .pick({ GATEWAY_LANES: true, GATEWAY_FLUSH_MS: true, MQTT_ACK_QOS: true })
+    .parse(process.env);
+  return { lanes: e.GATEWAY_LANES, flushMs: e.GATEWAY_FLUSH_MS, ackQos: e.MQTT_ACK_QOS === 0 ? 0 : 1 };
 }
 
 /**
@@ -176,7 +173,6 @@ export async function benchIngest(
     username: 'headend',
     password: 'bench',
     clientId: `kw-bench-gw-${shape}-${process.pid}`,
-    // The product's own settings, so one bench run can measure another value of them.
     ...gatewayEnv(),
   });
   // Time spent in batch transactions, from the gateway's own histogram.

@@ -4,7 +4,7 @@
  * Code inside the package imports its modules directly; nothing outside reaches past this file.
  */
 export { startKilowire, type Running } from './main.ts';
-export { loadConfig, embeddedPgPassword, type Config } from './config.ts';
+export { loadConfig, embeddedPgPassword, envSchema, type Config } from './config.ts';
 export { createPool, tx, withTx, waitForDatabase, type Pool, type PoolClient } from './db/pool.ts';
 export { startEmbeddedPostgres, type EmbeddedPg } from './db/embedded.ts';
 export { migrate } from './db/migrate.ts';
