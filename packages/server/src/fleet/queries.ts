@@ -159,10 +159,6 @@ export async function searchHits(q: Q, search: string, supplierId: number | null
   return ids.length > MAX_KEPT_HITS ? null : ids;
 }
 
-/** Meters whose household is marked vulnerable, as a set of accounts (partial index consumers_vulnerable). */
-const VULNERABLE_ACCOUNT = `m.account_id IN (SELECT va.id FROM consumers vc JOIN accounts va ON va.consumer_id = vc.id
-                          WHERE vc.vulnerable)`;
-
 /**
  * The accounts of vulnerable households (alias va), reached from the partial index
  * consumers_vulnerable by index probes. OFFSET 0 keeps the planner from flattening the
@@ -176,8 +172,10 @@ function vulnerableAccounts(p: Params, supplier: number | null): string {
 
 /**
  * The filters proper (mode, relay, tariff, ...), over m and, where `household` is set, the
- * household c joined to it. Without it the vulnerable filter is a set of accounts: a total
- * that joined every meter to its household took 84 ms at 100,000 meters (the set: a few ms).
+ * household c joined to it. Without it the vulnerable filter does not join each meter to its
+ * household (a total doing that took 64-84 ms at 100,000 meters; a meter-order page walked
+ * 23,000 meters where the vulnerable households sat late, docs/performance.md): `true`
+ * collects their meters and fetches them by key, `false` excludes their accounts.
  */
 function filterConditions(
   f: FleetFilter,
@@ -290,10 +288,8 @@ export async function fleetPage(
 ): Promise<FleetPage> {
   const p = new Params();
   const key = SORT_KEY[f.sort];
-  // A walk in a meter order (serial, last seen, credit) tests the vulnerable filter against a
-  // hashed set of accounts, not by joining every meter it passes to its household: where the
-  // vulnerable households sit late in that order the walk passes tens of thousands of meters
-  // (bench part i: 23,000 for one page, 576 ms). A household order has the household at hand.
+  // A household order walks the households, so it tests c.vulnerable where it is; a meter
+  // order (serial, last seen, credit) uses the household-free form (see filterConditions).
   const conds = [...baseConditions(actor, f, p), ...filterConditions(f, p, nowMs, key.household, searchSupplier(actor))];
   const desc = f.dir === 'desc';
   const ord = desc ? 'DESC' : 'ASC';
@@ -396,7 +392,9 @@ export async function fleetCounts(
   // once as a hashed set instead: joining 10,000 meters to accounts and consumers was half
   // the time of their counts (docs/performance.md).
   const few = f.hits != null && f.hits.length <= FEW_HITS;
-  const vulnerable = few ? 'coalesce(c.vulnerable, false)' : VULNERABLE_ACCOUNT;
+  const vulnerable = few
+    ? 'coalesce(c.vulnerable, false)'
+    : `m.account_id IN (SELECT va.id FROM ${vulnerableAccounts(p, searchSupplier(actor))})`;
   const { rows } = await q.query<{ k: string; v: string | null; name: string | null; n: number[] }>(
     `WITH base AS MATERIALIZED (
        SELECT m.mode, m.relay, m.firmware_version, ${LAST_SEEN} AS last_seen, ${vulnerable} AS vulnerable,
@@ -440,7 +438,7 @@ export async function fleetCounts(
 /** Meters matching the search and every filter. */
 export async function fleetTotal(q: Q, actor: Actor, f: FleetFilter, nowMs = Date.now()): Promise<number> {
   const p = new Params();
-  // No filter needs the household here (vulnerable is a set of accounts): no join.
+  // The household-free form of every filter: no join of each meter to its household.
   const conds = [...baseConditions(actor, f, p), ...filterConditions(f, p, nowMs, false, searchSupplier(actor))];
   const { rows } = await q.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM meters m WHERE ${conds.join(' AND ')}`,
