@@ -321,7 +321,9 @@ export default function CollectionDayPage({ param }: { param?: string }) {
             </p>
             {missing.error ? (
               <ErrorMessage error={missing.error} retry={missing.reload} />
-            ) : !missing.items ? (
+            ) : !missing.items || (missing.busy && missing.items.length === 0) ? (
+              // Reloading after "Collect again": the old, empty list would say "every meter is
+              // complete" under a heading that already counts the new version's missing meters.
               <Loading what="missing meters" />
             ) : (
               <>
